@@ -1,0 +1,3 @@
+# vtl2/: the usermode paravisor.
+mezzanine_SRCS := vtl2/main.c
+$(eval $(call mezz_prog,mezzanine))
