@@ -1,3 +1,29 @@
 # vtl2/: the usermode paravisor.
 mezzanine_SRCS := vtl2/main.c
 $(eval $(call mezz_prog,mezzanine))
+
+# The kernel-interface seam over the real mshv_vtl driver (vtl2/kif.h), with its replaceable
+# system-call layer. The simulator's seam is tools/hvsim's kif_sim; pick one at link time.
+kif_mshv_SRCS := vtl2/kif_sys.c vtl2/kif_mshv.c
+$(eval $(call mezz_lib,kif_mshv))
+
+# The paravisor core above the seam (same code on hardware and in hvsim). Link it with
+# one seam library (kif_mshv or kif_sim) and hvcall.
+vtl2_SRCS := vtl2/vpreg.c
+$(eval $(call mezz_lib,vtl2))
+
+kif_mshv_test_SRCS := tests/unit/kif_mshv_test.c
+kif_mshv_test_LIBS := kif_mshv
+kif_mshv_test_LDLIBS := -lcmocka -pthread
+$(eval $(call mezz_test,kif_mshv_test))
+
+# hvcall/mshv_abi.h is header-only; its test lives here with the seam that uses it.
+mshv_abi_test_SRCS := tests/unit/mshv_abi_test.c
+mshv_abi_test_LDLIBS := -lcmocka
+$(eval $(call mezz_test,mshv_abi_test))
+
+# vpreg over a fake seam defined in the test itself.
+vpreg_test_SRCS := tests/unit/vpreg_test.c
+vpreg_test_LIBS := vtl2 hvcall
+vpreg_test_LDLIBS := -lcmocka
+$(eval $(call mezz_test,vpreg_test))

@@ -1,0 +1,58 @@
+/*
+ * vpreg: batched access to VTL0's registers of the calling thread's VP, above the kif seam
+ * (the same code runs on hardware and in hvsim).
+ *
+ * Each register name goes the one way that gives VTL0's value (hyperv-abi-facts 1.4-1.6):
+ *   VPREG_ROUTE_CONTEXT  VTL-shared registers saved in the run page's cpu_context while VTL2
+ *                        runs: GPRs except RSP, CR2, XMM0-15, FpMmx0-7, FP/XMM control-status
+ *                        (from the FXSAVE image). Never by hypercall: that would return VTL2's
+ *                        live values.
+ *   VPREG_ROUTE_IOCTL    VTL-shared registers the driver reads on the CPU: DR0-3, DR6 when DR6
+ *                        is shared (cap DR6_SHARED), the MTRR MSRs. One ioctl each.
+ *   VPREG_ROUTE_HVCALL   VTL-private registers (RIP, RSP, RFLAGS, segments, CRx, EFER, pending
+ *                        event, ...): one batched HvCallGet/SetVpRegisters with input VTL0,
+ *                        via hvcall/hv_call.h over kif_hvcall (batches, rep restarts, status).
+ *
+ * Context reads/writes take effect at the next kif_vp_run (the kernel loads the context on VTL
+ * return), so call these between kif_vp_run calls on the VP's own thread.
+ */
+#ifndef MEZZ_VTL2_VPREG_H
+#define MEZZ_VTL2_VPREG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hvcall/hv.h"
+#include "hvcall/hv_call.h"
+#include "vtl2/kif.h"
+
+enum vpreg_route {
+	VPREG_ROUTE_CONTEXT = 0,
+	VPREG_ROUTE_IOCTL = 1,
+	VPREG_ROUTE_HVCALL = 2,
+};
+
+/* Registers per hypercall: one page of output (get) or input (set), see hvcall/hv_call.h. */
+#define VPREG_GET_BATCH HV_CALL_GET_VP_REGISTERS_BATCH
+#define VPREG_SET_BATCH HV_CALL_SET_VP_REGISTERS_BATCH
+
+/** The route of register `name`; DR6 is VTL-shared only when `dr6_shared`. */
+enum vpreg_route vpreg_route_of(uint32_t name, bool dr6_shared);
+
+/**
+ * Read `count` VTL0 registers of VP `vp` (the calling thread's bound VP) into values[i].
+ * Narrow registers are zero-extended to 16 bytes. 0 or -errno (-EINVAL when the VP is not
+ * bound; the hypervisor's status mapped by hv_status_to_errno), values undefined on error.
+ */
+int vpreg_get(struct kif *kif, uint32_t vp, const uint32_t *names,
+	      union hv_register_value *values, size_t count);
+/**
+ * Write `count` VTL0 registers. The hypercall batch goes first, then the ioctls, then the run
+ * page context, so a failure reported by the hypervisor leaves every register unchanged; a
+ * failing ioctl after that leaves the hypercall part applied.
+ */
+int vpreg_set(struct kif *kif, uint32_t vp, const uint32_t *names,
+	      const union hv_register_value *values, size_t count);
+
+#endif
