@@ -1,0 +1,1339 @@
+/*
+ * Manifest (JSON) -> igvm builder. Every object's keys are checked against the list its type
+ * accepts, so a typo is an error instead of a silently defaulted field. Numbers are JSON
+ * integers or strings ("0x1000", "4096"); 64-bit GPAs beyond 2^53 should be strings.
+ */
+#include "tools/mezz-igvm/manifest.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "igvm/igvm.h"
+#include "igvm/igvm_build.h"
+#include "igvm/igvm_format.h"
+#include "tools/mezz-igvm/atomic_file.h"
+
+/* Parsing context: where we are (for messages) and how to reach payload files. */
+struct mctx {
+	const struct manifest_io *io;
+	struct igvm_builder *b;
+	char *msg;
+	size_t msg_len;
+	char where[96];
+};
+
+static int fail(struct mctx *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct mctx *m, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (m->msg_len)
+		snprintf(m->msg, m->msg_len, "%s%s%s", m->where, m->where[0] ? ": " : "", tmp);
+	return -EINVAL;
+}
+
+/* Report a builder error for the current object. */
+static int fail_build(struct mctx *m, int rc, const struct igvm_error *e)
+{
+	char tmp[200];
+
+	if (rc == -ENOMEM)
+		return fail(m, "out of memory"), -ENOMEM;
+	igvm_error_format(e, tmp, sizeof(tmp));
+	fail(m, "%s", tmp);
+	return rc;
+}
+
+/* ---- keys ---- */
+
+static int check_keys(struct mctx *m, struct json_object *o, const char *const *allowed)
+{
+	json_object_object_foreach(o, key, val) {
+		const char *const *a;
+
+		(void)val;
+		if (strcmp(key, "comment") == 0)
+			continue; /* free text, allowed in every object */
+		for (a = allowed; *a; a++)
+			if (strcmp(*a, key) == 0)
+				break;
+		if (!*a)
+			return fail(m, "unknown key \"%s\"", key);
+	}
+	return 0;
+}
+
+/* ---- numbers ---- */
+
+static int parse_u64_str(const char *s, uint64_t *out)
+{
+	char *end;
+	int base = 10;
+
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+		if (!*s || *s == '-' || *s == '+' || *s == ' ')
+			return -EINVAL;
+	}
+	errno = 0;
+	*out = strtoull(s, &end, base);
+	if (errno || *end)
+		return -EINVAL;
+	return 0;
+}
+
+static int num_of(struct mctx *m, struct json_object *v, const char *key, uint64_t max,
+		  uint64_t *out)
+{
+	uint64_t x;
+
+	if (json_object_is_type(v, json_type_int)) {
+		if (json_object_get_int64(v) < 0)
+			return fail(m, "\"%s\" must not be negative", key);
+		x = json_object_get_uint64(v);
+	} else if (json_object_is_type(v, json_type_string)) {
+		if (parse_u64_str(json_object_get_string(v), &x))
+			return fail(m, "\"%s\": \"%s\" is not a number", key, json_object_get_string(v));
+	} else {
+		return fail(m, "\"%s\" must be an integer or a numeric string", key);
+	}
+	if (x > max)
+		return fail(m, "\"%s\" = %#llx is larger than %#llx", key, (unsigned long long)x,
+			    (unsigned long long)max);
+	*out = x;
+	return 0;
+}
+
+/* Required (def == NULL) or optional number. */
+static int get_num(struct mctx *m, struct json_object *o, const char *key, uint64_t max,
+		   const uint64_t *def, uint64_t *out)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v)) {
+		if (!def)
+			return fail(m, "missing \"%s\"", key);
+		*out = *def;
+		return 0;
+	}
+	return num_of(m, v, key, max, out);
+}
+
+static const uint64_t ZERO = 0, ONE = 1;
+
+#define GET_NUM(m, o, key, max, def, dst)                                                  \
+	do {                                                                               \
+		uint64_t v_;                                                               \
+		int rc_ = get_num((m), (o), (key), (max), (def), &v_);                     \
+		if (rc_)                                                                   \
+			return rc_;                                                        \
+		(dst) = v_;                                                                \
+	} while (0)
+
+/* ---- named values ---- */
+
+struct name_val {
+	const char *name;
+	uint32_t val;
+};
+
+static const struct name_val platform_names[] = {
+	{ "native", 0 }, { "vsm_isolation", 1 }, { "vsm", 1 }, { "vbs", 1 }, { "sev_snp", 2 },
+	{ "snp", 2 },    { "tdx", 3 },           { "sev", 4 }, { "sev_es", 5 }, { "cca", 6 },
+	{ NULL, 0 },
+};
+static const struct name_val page_type_names[] = {
+	{ "normal", 0 }, { "secrets", 1 }, { "cpuid_data", 2 }, { "cpuid_xf", 3 }, { NULL, 0 },
+};
+static const struct name_val page_flag_names[] = {
+	{ "2mb", IGVM_BUILD_PAGE_2MB },
+	{ "unmeasured", IGVM_BUILD_PAGE_UNMEASURED },
+	{ "shared", IGVM_BUILD_PAGE_SHARED },
+	{ NULL, 0 },
+};
+static const struct name_val reloc_flag_names[] = {
+	{ "is_vtl2", IGVM_BUILD_RELOC_IS_VTL2 },
+	{ "apply_pc", IGVM_BUILD_RELOC_APPLY_PC },
+	{ "apply_rip", IGVM_BUILD_RELOC_APPLY_PC },
+	{ "apply_gdtr", IGVM_BUILD_RELOC_APPLY_GDTR },
+	{ NULL, 0 },
+};
+static const struct name_val reqmem_flag_names[] = {
+	{ "vtl2_protectable", IGVM_BUILD_REQMEM_VTL2_PROTECTABLE },
+	{ NULL, 0 },
+};
+static const struct name_val hash_names[] = {
+	{ "sha256", 0 }, { "sha512", 1 }, { "sha384", 2 }, { NULL, 0 },
+};
+static const struct name_val lfa_names[] = {
+	{ "disallow", 0 }, { "allow", 1 }, { NULL, 0 },
+};
+
+/* A name from the table, or a number. */
+static int get_enum(struct mctx *m, struct json_object *o, const char *key,
+		    const struct name_val *names, uint64_t max, const uint64_t *def, uint64_t *out)
+{
+	struct json_object *v;
+	const struct name_val *n;
+
+	if (!json_object_object_get_ex(o, key, &v)) {
+		if (!def)
+			return fail(m, "missing \"%s\"", key);
+		*out = *def;
+		return 0;
+	}
+	if (json_object_is_type(v, json_type_string)) {
+		for (n = names; n->name; n++) {
+			if (strcmp(n->name, json_object_get_string(v)) == 0) {
+				*out = n->val;
+				return 0;
+			}
+		}
+	}
+	if (json_object_is_type(v, json_type_string) &&
+	    parse_u64_str(json_object_get_string(v), out) != 0)
+		return fail(m, "\"%s\": unknown value \"%s\"", key, json_object_get_string(v));
+	return num_of(m, v, key, max, out);
+}
+
+/* Flags: an array of names, or a number. */
+static int get_flags(struct mctx *m, struct json_object *o, const char *key,
+		     const struct name_val *names, uint64_t max, uint64_t *out)
+{
+	struct json_object *v;
+	size_t i, n;
+
+	*out = 0;
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_array))
+		return num_of(m, v, key, max, out);
+	n = json_object_array_length(v);
+	for (i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		const struct name_val *nv;
+
+		if (!json_object_is_type(e, json_type_string))
+			return fail(m, "\"%s\"[%zu] must be a flag name", key, i);
+		for (nv = names; nv->name; nv++)
+			if (strcmp(nv->name, json_object_get_string(e)) == 0)
+				break;
+		if (!nv->name)
+			return fail(m, "\"%s\": unknown flag \"%s\"", key, json_object_get_string(e));
+		*out |= nv->val;
+	}
+	return 0;
+}
+
+/* ---- data ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode hex (spaces ignored) into a malloc'ed buffer. */
+static int decode_hex(struct mctx *m, const char *key, const char *s, size_t slen, uint8_t **buf,
+		      size_t *len)
+{
+	uint8_t *p = malloc(slen / 2 + 1);
+	size_t i, n = 0;
+	int hi = -1;
+
+	if (!p)
+		return -ENOMEM;
+	for (i = 0; i < slen; i++) {
+		int v;
+
+		if (s[i] == ' ')
+			continue;
+		v = hexval(s[i]);
+		if (v < 0) {
+			free(p);
+			return fail(m, "\"%s\": bad hex digit at position %zu", key, i);
+		}
+		if (hi < 0) {
+			hi = v;
+		} else {
+			p[n++] = (uint8_t)(hi << 4 | v);
+			hi = -1;
+		}
+	}
+	if (hi >= 0) {
+		free(p);
+		return fail(m, "\"%s\": odd number of hex digits", key);
+	}
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
+/*
+ * The data of an object: "data_hex" or "data_file" (+ optional "data_file_offset",
+ * "data_size"), or none (*buf NULL, *len 0, *present false).
+ */
+static int get_data(struct mctx *m, struct json_object *o, uint8_t **buf, size_t *len,
+		    bool *present)
+{
+	struct json_object *hex, *file;
+	bool has_hex = json_object_object_get_ex(o, "data_hex", &hex);
+	bool has_file = json_object_object_get_ex(o, "data_file", &file);
+	uint64_t off = 0, size = UINT64_MAX;
+	uint8_t *p = NULL;
+	size_t n = 0;
+	int rc;
+
+	*buf = NULL;
+	*len = 0;
+	*present = has_hex || has_file;
+	if (has_hex && has_file)
+		return fail(m, "give either \"data_hex\" or \"data_file\", not both");
+	if (has_hex) {
+		if (!json_object_is_type(hex, json_type_string))
+			return fail(m, "\"data_hex\" must be a string");
+		if (json_object_object_get_ex(o, "data_file_offset", NULL) ||
+		    json_object_object_get_ex(o, "data_size", NULL))
+			return fail(m, "\"data_file_offset\"/\"data_size\" need \"data_file\"");
+		rc = decode_hex(m, "data_hex", json_object_get_string(hex),
+				(size_t)json_object_get_string_len(hex), buf, len);
+		return rc;
+	}
+	if (!has_file) {
+		if (json_object_object_get_ex(o, "data_file_offset", NULL) ||
+		    json_object_object_get_ex(o, "data_size", NULL))
+			return fail(m, "\"data_file_offset\"/\"data_size\" need \"data_file\"");
+		return 0;
+	}
+	if (!json_object_is_type(file, json_type_string) || !json_object_get_string_len(file) ||
+	    strlen(json_object_get_string(file)) != (size_t)json_object_get_string_len(file))
+		return fail(m, "\"data_file\" must be a non-empty string without NUL characters");
+	GET_NUM(m, o, "data_file_offset", UINT64_MAX, &ZERO, off);
+	{
+		static const uint64_t all = UINT64_MAX;
+
+		GET_NUM(m, o, "data_size", UINT64_MAX, &all, size);
+	}
+	if (!m->io || !m->io->read_file)
+		return fail(m, "payload files are not available here (\"%s\")",
+			    json_object_get_string(file));
+	rc = m->io->read_file(m->io->ctx, json_object_get_string(file), &p, &n);
+	if (rc) {
+		if (m->msg_len)
+			snprintf(m->msg, m->msg_len, "%s: cannot read data_file \"%s\": %s",
+				 m->where, json_object_get_string(file), strerror(-rc));
+		return rc == -EINVAL ? -EIO : rc;
+	}
+	if (off > n) {
+		free(p);
+		return fail(m, "\"data_file_offset\" %#llx is past the end of \"%s\" (%zu bytes)",
+			    (unsigned long long)off, json_object_get_string(file), n);
+	}
+	if (size == UINT64_MAX) {
+		size = n - off;
+	} else if (size > n - off) {
+		free(p);
+		return fail(m, "\"data_size\" %#llx runs past the end of \"%s\" (%zu bytes)",
+			    (unsigned long long)size, json_object_get_string(file), n);
+	}
+	if (off)
+		memmove(p, p + off, (size_t)size);
+	*buf = p;
+	*len = (size_t)size;
+	return 0;
+}
+
+/* Fixed-size byte array field from hex; shorter input is zero padded (LE big numbers). */
+static int get_bytes(struct mctx *m, struct json_object *o, const char *key, uint8_t *dst,
+		     size_t dst_len)
+{
+	struct json_object *v;
+	uint8_t *p;
+	size_t n;
+	int rc;
+
+	memset(dst, 0, dst_len);
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return fail(m, "\"%s\" must be a hex string", key);
+	rc = decode_hex(m, key, json_object_get_string(v), (size_t)json_object_get_string_len(v),
+			&p, &n);
+	if (rc)
+		return rc;
+	if (n > dst_len) {
+		free(p);
+		return fail(m, "\"%s\" is %zu bytes, at most %zu allowed", key, n, dst_len);
+	}
+	memcpy(dst, p, n);
+	free(p);
+	return 0;
+}
+
+#define DATA_KEYS "data_hex", "data_file", "data_file_offset", "data_size"
+
+/* ---- platforms ---- */
+
+static int do_platform(struct mctx *m, struct json_object *o)
+{
+	static const char *const keys[] = { "type", "compatibility_mask", "highest_vtl",
+					    "platform_version", "shared_gpa_boundary", NULL };
+	struct igvm_build_platform p;
+	struct igvm_error e;
+	uint64_t v;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	if ((rc = get_enum(m, o, "type", platform_names, UINT8_MAX, NULL, &v)))
+		return rc;
+	p.platform_type = (uint8_t)v;
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, p.compatibility_mask);
+	GET_NUM(m, o, "highest_vtl", UINT8_MAX, &ZERO, p.highest_vtl);
+	GET_NUM(m, o, "platform_version", UINT16_MAX, &ONE, p.platform_version);
+	GET_NUM(m, o, "shared_gpa_boundary", UINT64_MAX, &ZERO, p.shared_gpa_boundary);
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_platform(m->b, &p, &e);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+/* ---- initialization ---- */
+
+static int do_guest_policy(struct mctx *m, struct json_object *o)
+{
+	static const char *const keys[] = { "type", "policy", "compatibility_mask", NULL };
+	struct igvm_error e;
+	uint64_t policy, mask;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	GET_NUM(m, o, "policy", UINT64_MAX, NULL, policy);
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, mask);
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_guest_policy(m->b, policy, (uint32_t)mask, &e);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+static int do_cca_policy(struct mctx *m, struct json_object *o)
+{
+	static const char *const keys[] = { "type",
+					    "compatibility_mask",
+					    "attributes_required_zeroes",
+					    "attributes_required_ones",
+					    "hash_algorithm",
+					    "lfa_policy",
+					    NULL };
+	struct igvm_build_cca_policy p;
+	struct igvm_error e;
+	uint64_t v;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, p.compatibility_mask);
+	GET_NUM(m, o, "attributes_required_zeroes", UINT64_MAX, &ZERO,
+		p.attributes_required_zeroes);
+	GET_NUM(m, o, "attributes_required_ones", UINT64_MAX, &ZERO, p.attributes_required_ones);
+	if ((rc = get_enum(m, o, "hash_algorithm", hash_names, UINT8_MAX, &ZERO, &v)))
+		return rc;
+	p.hash_algorithm = (uint8_t)v;
+	if ((rc = get_enum(m, o, "lfa_policy", lfa_names, UINT8_MAX, &ZERO, &v)))
+		return rc;
+	p.lfa_policy = (uint8_t)v;
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_cca_policy(m->b, &p, &e);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+static int do_reloc(struct mctx *m, struct json_object *o)
+{
+	static const char *const keys[] = { "type",
+					    "compatibility_mask",
+					    "vp_index",
+					    "vtl",
+					    "flags",
+					    "relocation_alignment",
+					    "relocation_region_gpa",
+					    "relocation_region_size",
+					    "minimum_relocation_gpa",
+					    "maximum_relocation_gpa",
+					    NULL };
+	struct igvm_build_reloc_region r;
+	struct igvm_error e;
+	uint64_t v;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, r.compatibility_mask);
+	GET_NUM(m, o, "vp_index", UINT16_MAX, &ZERO, r.vp_index);
+	GET_NUM(m, o, "vtl", UINT8_MAX, &ZERO, r.vtl);
+	if ((rc = get_flags(m, o, "flags", reloc_flag_names, UINT8_MAX, &v)))
+		return rc;
+	r.flags = (uint8_t)v;
+	GET_NUM(m, o, "relocation_alignment", UINT64_MAX, NULL, r.relocation_alignment);
+	GET_NUM(m, o, "relocation_region_gpa", UINT64_MAX, NULL, r.relocation_region_gpa);
+	GET_NUM(m, o, "relocation_region_size", UINT64_MAX, NULL, r.relocation_region_size);
+	GET_NUM(m, o, "minimum_relocation_gpa", UINT64_MAX, NULL, r.minimum_relocation_gpa);
+	GET_NUM(m, o, "maximum_relocation_gpa", UINT64_MAX, NULL, r.maximum_relocation_gpa);
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_relocatable_region(m->b, &r, &e);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+static int do_pt_reloc(struct mctx *m, struct json_object *o)
+{
+	static const char *const keys[] = { "type", "compatibility_mask", "vp_index", "vtl",
+					    "gpa",  "size",               "used_size", NULL };
+	struct igvm_build_pt_reloc r;
+	struct igvm_error e;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, r.compatibility_mask);
+	GET_NUM(m, o, "vp_index", UINT16_MAX, &ZERO, r.vp_index);
+	GET_NUM(m, o, "vtl", UINT8_MAX, &ZERO, r.vtl);
+	GET_NUM(m, o, "gpa", UINT64_MAX, NULL, r.gpa);
+	GET_NUM(m, o, "size", UINT64_MAX, NULL, r.size);
+	GET_NUM(m, o, "used_size", UINT64_MAX, NULL, r.used_size);
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_page_table_relocation(m->b, &r, &e);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+static int do_corim(struct mctx *m, struct json_object *o, uint32_t type)
+{
+	static const char *const keys[] = { "type", "compatibility_mask", DATA_KEYS, NULL };
+	struct igvm_error e;
+	uint64_t mask;
+	uint8_t *data;
+	size_t len;
+	bool present;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, mask);
+	if ((rc = get_data(m, o, &data, &len, &present)))
+		return rc;
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_corim(m->b, type, (uint32_t)mask, data, len, &e);
+	free(data);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+/* ---- directives ---- */
+
+static int do_page_data(struct mctx *m, struct json_object *o, bool multi)
+{
+	static const char *const keys[] = { "type",  "gpa",	  "compatibility_mask",
+					    "flags", "data_type", DATA_KEYS,
+					    NULL };
+	static const char *const mkeys[] = { "type",      "gpa",	"compatibility_mask",
+					     "flags",     "data_type",	"page_count",
+					     DATA_KEYS, NULL };
+	struct igvm_build_page pg;
+	struct igvm_error e;
+	uint64_t v, count = 0;
+	uint8_t *data;
+	size_t len, i;
+	bool present;
+	int rc;
+
+	if ((rc = check_keys(m, o, multi ? mkeys : keys)))
+		return rc;
+	GET_NUM(m, o, "gpa", UINT64_MAX, NULL, pg.gpa);
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, pg.compatibility_mask);
+	if ((rc = get_flags(m, o, "flags", page_flag_names, UINT32_MAX, &v)))
+		return rc;
+	pg.flags = (uint32_t)v;
+	if ((rc = get_enum(m, o, "data_type", page_type_names, UINT16_MAX, &ZERO, &v)))
+		return rc;
+	pg.data_type = (uint16_t)v;
+	if (multi)
+		GET_NUM(m, o, "page_count", MANIFEST_MAX_PAGES, &ZERO, count);
+	if ((rc = get_data(m, o, &data, &len, &present)))
+		return rc;
+	memset(&e, 0, sizeof(e));
+	if (!multi) {
+		if (present && len == 0) {
+			free(data);
+			return fail(m, "empty data: leave out \"data_hex\"/\"data_file\" for a "
+				       "page without file data");
+		}
+		if (len > 4096) {
+			free(data);
+			return fail(m, "page data is %zu bytes (at most 4096); use \"type\": "
+				       "\"pages\" for larger payloads", len);
+		}
+		rc = igvm_build_add_page_data(m->b, &pg, data, len, &e);
+		free(data);
+		return rc ? fail_build(m, rc, &e) : 0;
+	}
+	/* "pages": one 4 KiB page_data per chunk, then data-less pages up to page_count. */
+	{
+		uint64_t need = (len + 4095) / 4096;
+
+		if (count == 0)
+			count = need;
+		if (count > MANIFEST_MAX_PAGES) {
+			free(data);
+			return fail(m, "%llu pages in one \"pages\" directive (at most %u)",
+				    (unsigned long long)count, MANIFEST_MAX_PAGES);
+		}
+		if (count < need) {
+			free(data);
+			return fail(m, "\"page_count\" %llu is smaller than the %llu pages of data",
+				    (unsigned long long)count, (unsigned long long)need);
+		}
+		if (count == 0) {
+			free(data);
+			return fail(m, "\"pages\" needs data or a \"page_count\"");
+		}
+		if (pg.gpa + (count - 1) * 4096 < pg.gpa || count > (1ull << 40)) {
+			free(data);
+			return fail(m, "pages run past the end of the address space");
+		}
+	}
+	for (i = 0; i < count; i++) {
+		size_t off = i * 4096;
+		size_t n = off < len ? (len - off < 4096 ? len - off : 4096) : 0;
+		struct igvm_build_page p = pg;
+
+		p.gpa = pg.gpa + (uint64_t)i * 4096;
+		rc = igvm_build_add_page_data(m->b, &p, n ? data + off : NULL, n, &e);
+		if (rc) {
+			free(data);
+			snprintf(m->where + strlen(m->where),
+				 sizeof(m->where) - strlen(m->where), " page %zu", i);
+			return fail_build(m, rc, &e);
+		}
+	}
+	free(data);
+	return 0;
+}
+
+static int do_param_area(struct mctx *m, struct json_object *o)
+{
+	static const char *const keys[] = { "type", "index", "number_of_bytes", DATA_KEYS, NULL };
+	struct igvm_error e;
+	uint64_t index, nbytes;
+	uint8_t *data;
+	size_t len;
+	bool present;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	GET_NUM(m, o, "index", UINT32_MAX, NULL, index);
+	GET_NUM(m, o, "number_of_bytes", UINT64_MAX, NULL, nbytes);
+	if ((rc = get_data(m, o, &data, &len, &present)))
+		return rc;
+	if (present && len == 0) {
+		free(data);
+		return fail(m, "empty data: leave out \"data_hex\"/\"data_file\" for a zero area");
+	}
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_parameter_area(m->b, (uint32_t)index, nbytes, data, len, &e);
+	free(data);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+static int do_param(struct mctx *m, struct json_object *o, enum igvm_build_param type)
+{
+	static const char *const keys[] = { "type", "index", "byte_offset", NULL };
+	struct igvm_error e;
+	uint64_t index, off;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	GET_NUM(m, o, "index", UINT32_MAX, NULL, index);
+	GET_NUM(m, o, "byte_offset", UINT32_MAX, &ZERO, off);
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_parameter(m->b, type, (uint32_t)index, (uint32_t)off, &e);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+static int do_insert(struct mctx *m, struct json_object *o)
+{
+	static const char *const keys[] = { "type", "gpa", "compatibility_mask", "index", NULL };
+	struct igvm_error e;
+	uint64_t gpa, mask, index;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	GET_NUM(m, o, "gpa", UINT64_MAX, NULL, gpa);
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, mask);
+	GET_NUM(m, o, "index", UINT32_MAX, NULL, index);
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_parameter_insert(m->b, gpa, (uint32_t)mask, (uint32_t)index, &e);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+static int do_reqmem(struct mctx *m, struct json_object *o)
+{
+	static const char *const keys[] = { "type", "gpa", "compatibility_mask", "number_of_bytes",
+					    "flags", NULL };
+	struct igvm_error e;
+	uint64_t gpa, mask, n, flags;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	GET_NUM(m, o, "gpa", UINT64_MAX, NULL, gpa);
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, mask);
+	GET_NUM(m, o, "number_of_bytes", UINT32_MAX, NULL, n);
+	if ((rc = get_flags(m, o, "flags", reqmem_flag_names, UINT32_MAX, &flags)))
+		return rc;
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_required_memory(m->b, gpa, (uint32_t)mask, (uint32_t)n,
+					    (uint32_t)flags, &e);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+static int do_error_range(struct mctx *m, struct json_object *o)
+{
+	static const char *const keys[] = { "type", "gpa", "compatibility_mask", "size_bytes",
+					    NULL };
+	struct igvm_error e;
+	uint64_t gpa, mask, n;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	GET_NUM(m, o, "gpa", UINT64_MAX, NULL, gpa);
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, mask);
+	GET_NUM(m, o, "size_bytes", UINT32_MAX, NULL, n);
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_error_range(m->b, gpa, (uint32_t)mask, (uint32_t)n, &e);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+/* Hyper-V register names (TLFS) accepted by name in VBS contexts (igvm-facts.md §6.11.2). */
+static const struct name_val x64_reg_names[] = {
+	{ "rax", 0x20000 },	      { "rcx", 0x20001 },	   { "rdx", 0x20002 },
+	{ "rbx", 0x20003 },	      { "rsp", 0x20004 },	   { "rbp", 0x20005 },
+	{ "rsi", 0x20006 },	      { "rdi", 0x20007 },	   { "r8", 0x20008 },
+	{ "r9", 0x20009 },	      { "r10", 0x2000A },	   { "r11", 0x2000B },
+	{ "r12", 0x2000C },	      { "r13", 0x2000D },	   { "r14", 0x2000E },
+	{ "r15", 0x2000F },	      { "rip", 0x20010 },	   { "rflags", 0x20011 },
+	{ "cr0", 0x40000 },	      { "cr3", 0x40002 },	   { "cr4", 0x40003 },
+	{ "es", 0x60000 },	      { "cs", 0x60001 },	   { "ss", 0x60002 },
+	{ "ds", 0x60003 },	      { "fs", 0x60004 },	   { "gs", 0x60005 },
+	{ "tr", 0x60007 },	      { "idtr", 0x70000 },	   { "gdtr", 0x70001 },
+	{ "efer", 0x80001 },	      { "pat", 0x80004 },	   { "mtrr_def_type", 0x8000E },
+	{ "mtrr_phys_base0", 0x80010 }, { "mtrr_phys_base1", 0x80011 },
+	{ "mtrr_phys_base2", 0x80012 }, { "mtrr_phys_base3", 0x80013 },
+	{ "mtrr_phys_base4", 0x80014 }, { "mtrr_phys_mask0", 0x80040 },
+	{ "mtrr_phys_mask1", 0x80041 }, { "mtrr_phys_mask2", 0x80042 },
+	{ "mtrr_phys_mask3", 0x80043 }, { "mtrr_phys_mask4", 0x80044 },
+	{ "mtrr_fix64k_00000", 0x80070 }, { "mtrr_fix16k_80000", 0x80071 },
+	{ "mtrr_fix4k_e0000", 0x80077 }, { "mtrr_fix4k_e8000", 0x80078 },
+	{ "mtrr_fix4k_f0000", 0x80079 }, { "mtrr_fix4k_f8000", 0x8007A },
+	{ NULL, 0 },
+};
+static const struct name_val a64_reg_names[] = {
+	{ "x0", 0x20000 },	   { "x1", 0x20001 },	    { "x2", 0x20002 },
+	{ "x3", 0x20003 },	   { "x4", 0x20004 },	    { "x5", 0x20005 },
+	{ "x6", 0x20006 },	   { "x7", 0x20007 },	    { "pc", 0x20022 },
+	{ "cpsr", 0x20023 },	   { "sctlr_el1", 0x40002 }, { "ttbr0_el1", 0x40005 },
+	{ "ttbr1_el1", 0x40006 }, { "tcr_el1", 0x40007 },   { "mair_el1", 0x4000B },
+	{ "vbar_el1", 0x4000C }, { NULL, 0 },
+};
+
+const char *manifest_reg_name(uint32_t arch, uint32_t name)
+{
+	const struct name_val *n = arch == IGVM_BUILD_ARCH_AARCH64 ? a64_reg_names : x64_reg_names;
+
+	for (; n->name; n++)
+		if (n->val == name)
+			return n->name;
+	return NULL;
+}
+
+static int do_vbs_regs(struct mctx *m, struct json_object *o, uint32_t arch,
+		       struct igvm_build_vbs_reg **out, size_t *count)
+{
+	static const char *const keys[] = { "name", "value", "value_hex", NULL };
+	struct json_object *arr;
+	struct igvm_build_vbs_reg *regs;
+	size_t i, n;
+	int rc;
+
+	if (!json_object_object_get_ex(o, "registers", &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return fail(m, "\"registers\" must be an array");
+	n = json_object_array_length(arr);
+	regs = calloc(n ? n : 1, sizeof(*regs));
+	if (!regs)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct json_object *r = json_object_array_get_idx(arr, i);
+		uint64_t v;
+		bool has_v, has_h;
+
+		if (!json_object_is_type(r, json_type_object)) {
+			rc = fail(m, "registers[%zu] must be an object", i);
+			goto err;
+		}
+		if ((rc = check_keys(m, r, keys)))
+			goto err;
+		rc = get_enum(m, r, "name",
+			      arch == IGVM_BUILD_ARCH_AARCH64 ? a64_reg_names : x64_reg_names,
+			      UINT32_MAX, NULL, &v);
+		if (rc)
+			goto err;
+		regs[i].name = (uint32_t)v;
+		has_v = json_object_object_get_ex(r, "value", NULL);
+		has_h = json_object_object_get_ex(r, "value_hex", NULL);
+		if (has_v == has_h) {
+			rc = fail(m, "registers[%zu]: give exactly one of \"value\", \"value_hex\"",
+				  i);
+			goto err;
+		}
+		if (has_v) {
+			if ((rc = get_num(m, r, "value", UINT64_MAX, NULL, &v)))
+				goto err;
+			for (unsigned k = 0; k < 8; k++)
+				regs[i].value[k] = (uint8_t)(v >> (8 * k));
+		} else if ((rc = get_bytes(m, r, "value_hex", regs[i].value, 16))) {
+			goto err;
+		}
+	}
+	*out = regs;
+	*count = n;
+	return 0;
+err:
+	free(regs);
+	return rc;
+}
+
+/*
+ * Named fields of the 4 KiB VP context blocks, for hand-written manifests ("fields": {...}).
+ * Offsets come from igvm/igvm_format.h (VMSA §13, native and CCA contexts §6.11).
+ */
+struct field_def {
+	const char *name;
+	uint16_t off;
+	uint8_t size;
+};
+
+#define NF(n) { #n, offsetof(struct igvm_native_vp_context_x64, n), \
+		sizeof(((struct igvm_native_vp_context_x64 *)0)->n) }
+static const struct field_def native_fields[] = {
+	NF(rax), NF(rcx), NF(rdx), NF(rbx), NF(rsp), NF(rbp), NF(rsi), NF(rdi), NF(r8), NF(r9),
+	NF(r10), NF(r11), NF(r12), NF(r13), NF(r14), NF(r15), NF(rip), NF(rflags), NF(idtr_base),
+	NF(idtr_limit), NF(gdtr_limit), NF(gdtr_base), NF(code_selector), NF(code_attributes),
+	NF(code_base), NF(code_limit), NF(data_selector), NF(data_attributes), NF(data_base),
+	NF(data_limit), NF(gs_base), NF(cr0), NF(cr3), NF(cr4), NF(efer),
+	{ NULL, 0, 0 },
+};
+#undef NF
+
+#define CF(n, f) { n, offsetof(struct igvm_vp_context_aarch64_cca, f), 8 }
+static const struct field_def cca_fields[] = {
+	CF("x0", gpr[0]), CF("x1", gpr[1]), CF("x2", gpr[2]), CF("x3", gpr[3]),
+	CF("x4", gpr[4]), CF("x5", gpr[5]), CF("x6", gpr[6]), CF("x7", gpr[7]),
+	CF("pc", pc),	  CF("flags", flags), { NULL, 0, 0 },
+};
+#undef CF
+
+/* Segment registers of the VMSA: selector u16 @0, attrib u16 @2, limit u32 @4, base u64 @8. */
+#define VSEG(n, o)                                                                           \
+	{ n ".selector", (o), 2 }, { n ".attrib", (o) + 2, 2 }, { n ".limit", (o) + 4, 4 },  \
+	{ n ".base", (o) + 8, 8 }
+static const struct field_def vmsa_fields[] = {
+	VSEG("es", IGVM_VMSA_ES), VSEG("cs", IGVM_VMSA_CS), VSEG("ss", IGVM_VMSA_SS),
+	VSEG("ds", IGVM_VMSA_DS), VSEG("fs", IGVM_VMSA_FS), VSEG("gs", IGVM_VMSA_GS),
+	VSEG("gdtr", IGVM_VMSA_GDTR), VSEG("ldtr", IGVM_VMSA_LDTR), VSEG("idtr", IGVM_VMSA_IDTR),
+	VSEG("tr", IGVM_VMSA_TR),
+	{ "vmpl", IGVM_VMSA_VMPL, 1 }, { "cpl", IGVM_VMSA_CPL, 1 },
+	{ "efer", IGVM_VMSA_EFER, 8 }, { "xss", IGVM_VMSA_XSS, 8 }, { "cr4", IGVM_VMSA_CR4, 8 },
+	{ "cr3", IGVM_VMSA_CR3, 8 }, { "cr0", IGVM_VMSA_CR0, 8 }, { "dr7", IGVM_VMSA_DR7, 8 },
+	{ "dr6", IGVM_VMSA_DR6, 8 }, { "rflags", IGVM_VMSA_RFLAGS, 8 }, { "rip", IGVM_VMSA_RIP, 8 },
+	{ "rsp", IGVM_VMSA_RSP, 8 }, { "rax", IGVM_VMSA_RAX, 8 }, { "star", IGVM_VMSA_STAR, 8 },
+	{ "lstar", IGVM_VMSA_LSTAR, 8 }, { "cstar", IGVM_VMSA_CSTAR, 8 },
+	{ "sfmask", IGVM_VMSA_SFMASK, 8 }, { "kernel_gs_base", IGVM_VMSA_KERNEL_GS_BASE, 8 },
+	{ "cr2", IGVM_VMSA_CR2, 8 }, { "g_pat", IGVM_VMSA_G_PAT, 8 },
+	{ "rcx", IGVM_VMSA_RCX, 8 }, { "rdx", IGVM_VMSA_RDX, 8 }, { "rbx", IGVM_VMSA_RBX, 8 },
+	{ "rbp", IGVM_VMSA_RBP, 8 }, { "rsi", IGVM_VMSA_RSI, 8 }, { "rdi", IGVM_VMSA_RDI, 8 },
+	{ "r8", IGVM_VMSA_R8, 8 }, { "r9", IGVM_VMSA_R8 + 8, 8 }, { "r10", IGVM_VMSA_R8 + 16, 8 },
+	{ "r11", IGVM_VMSA_R8 + 24, 8 }, { "r12", IGVM_VMSA_R8 + 32, 8 },
+	{ "r13", IGVM_VMSA_R8 + 40, 8 }, { "r14", IGVM_VMSA_R8 + 48, 8 },
+	{ "r15", IGVM_VMSA_R15, 8 }, { "sev_features", IGVM_VMSA_SEV_FEATURES, 8 },
+	{ "virtual_tom", IGVM_VMSA_VIRTUAL_TOM, 8 }, { "xcr0", IGVM_VMSA_XCR0, 8 },
+	{ "mxcsr", IGVM_VMSA_MXCSR, 4 }, { "x87_ftw", IGVM_VMSA_X87_FTW, 2 },
+	{ "x87_fsw", IGVM_VMSA_X87_FSW, 2 }, { "x87_fcw", IGVM_VMSA_X87_FCW, 2 },
+	{ NULL, 0, 0 },
+};
+#undef VSEG
+
+/*
+ * Overlay "fields" on a context block: the data in *buf (*len bytes, possibly none) is grown to `size` bytes
+ * and each named field written little-endian.
+ */
+static int apply_fields(struct mctx *m, struct json_object *o, const struct field_def *defs,
+			size_t size, uint8_t **buf, size_t *len)
+{
+	struct json_object *fo;
+	uint8_t *p;
+
+	if (!json_object_object_get_ex(o, "fields", &fo))
+		return 0;
+	if (!json_object_is_type(fo, json_type_object))
+		return fail(m, "\"fields\" must be an object of name: value");
+	if (*len > size)
+		return fail(m, "context data is %zu bytes, more than the %zu-byte context", *len,
+			    size);
+	p = calloc(1, size);
+	if (!p)
+		return -ENOMEM;
+	if (*len)
+		memcpy(p, *buf, *len);
+	free(*buf);
+	*buf = p;
+	*len = size;
+	json_object_object_foreach(fo, key, val) {
+		const struct field_def *d;
+		uint64_t v, max;
+		int rc;
+
+		for (d = defs; d->name; d++)
+			if (strcmp(d->name, key) == 0)
+				break;
+		if (!d->name)
+			return fail(m, "\"fields\": unknown field \"%s\"", key);
+		max = d->size == 8 ? UINT64_MAX : (1ull << (8 * d->size)) - 1;
+		if ((rc = num_of(m, val, key, max, &v)))
+			return rc;
+		for (unsigned k = 0; k < d->size; k++)
+			p[d->off + k] = (uint8_t)(v >> (8 * k));
+	}
+	return 0;
+}
+
+static int do_vp_context(struct mctx *m, struct json_object *o, uint32_t arch)
+{
+	static const char *const keys[] = { "type", "kind",	"gpa",	   "compatibility_mask",
+					    "vp_index", "vtl", "registers", "fields", DATA_KEYS,
+					    NULL };
+	struct json_object *kv;
+	struct igvm_error e;
+	uint64_t gpa = 0, mask, vp, vtl;
+	const char *kind;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	bool present;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	if (!json_object_object_get_ex(o, "kind", &kv) || !json_object_is_type(kv, json_type_string))
+		return fail(m, "\"kind\" (snp, native_x64, cca, vbs) is required");
+	kind = json_object_get_string(kv);
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, mask);
+	GET_NUM(m, o, "vp_index", UINT16_MAX, &ZERO, vp);
+	memset(&e, 0, sizeof(e));
+	if (strcmp(kind, "vbs") == 0) {
+		struct igvm_build_vbs_reg *regs = NULL;
+		size_t n = 0;
+
+		if (json_object_object_get_ex(o, "gpa", NULL) ||
+		    json_object_object_get_ex(o, "data_hex", NULL) ||
+		    json_object_object_get_ex(o, "data_file", NULL) ||
+		    json_object_object_get_ex(o, "fields", NULL))
+			return fail(m, "a vbs context takes \"registers\", not gpa/data/fields");
+		GET_NUM(m, o, "vtl", UINT8_MAX, &ZERO, vtl);
+		if ((rc = do_vbs_regs(m, o, arch, &regs, &n)))
+			return rc;
+		rc = igvm_build_add_vp_vbs(m->b, (uint32_t)mask, (uint16_t)vp, (uint8_t)vtl, regs, n,
+					   &e);
+		free(regs);
+		return rc ? fail_build(m, rc, &e) : 0;
+	}
+	if (json_object_object_get_ex(o, "registers", NULL) ||
+	    json_object_object_get_ex(o, "vtl", NULL))
+		return fail(m, "\"registers\"/\"vtl\" belong to vbs contexts only");
+	if (strcmp(kind, "snp") == 0)
+		GET_NUM(m, o, "gpa", UINT64_MAX, NULL, gpa);
+	else if (json_object_object_get_ex(o, "gpa", NULL))
+		return fail(m, "\"gpa\" is for snp contexts only");
+	if ((rc = get_data(m, o, &data, &len, &present)))
+		return rc;
+	if (strcmp(kind, "snp") == 0)
+		rc = apply_fields(m, o, vmsa_fields, IGVM_VMSA_SIZE, &data, &len);
+	else if (strcmp(kind, "native_x64") == 0)
+		rc = apply_fields(m, o, native_fields, sizeof(struct igvm_native_vp_context_x64),
+				  &data, &len);
+	else if (strcmp(kind, "cca") == 0)
+		rc = apply_fields(m, o, cca_fields, sizeof(struct igvm_vp_context_aarch64_cca),
+				  &data, &len);
+	if (rc) {
+		free(data);
+		return rc;
+	}
+	if (!len) {
+		free(data);
+		return fail(m, "a %s context needs \"fields\", \"data_hex\" or \"data_file\"",
+			    kind);
+	}
+	if (strcmp(kind, "snp") == 0)
+		rc = igvm_build_add_vp_snp(m->b, gpa, (uint32_t)mask, (uint16_t)vp, data, len, &e);
+	else if (strcmp(kind, "native_x64") == 0)
+		rc = igvm_build_add_vp_native_x64(m->b, (uint32_t)mask, (uint16_t)vp, data, len, &e);
+	else if (strcmp(kind, "cca") == 0)
+		rc = igvm_build_add_vp_cca(m->b, (uint32_t)mask, (uint16_t)vp, data, len, &e);
+	else {
+		free(data);
+		return fail(m, "unknown \"kind\" \"%s\" (snp, native_x64, cca, vbs)", kind);
+	}
+	free(data);
+	return rc ? fail_build(m, rc, &e) : 0;
+}
+
+static int do_id_block(struct mctx *m, struct json_object *o)
+{
+	static const char *const keys[] = { "type",
+					    "compatibility_mask",
+					    "author_key_enabled",
+					    "reserved_hex",
+					    "ld_hex",
+					    "family_id_hex",
+					    "image_id_hex",
+					    "version",
+					    "guest_svn",
+					    "id_key_algorithm",
+					    "author_key_algorithm",
+					    "id_key_signature_hex",
+					    "id_public_key_hex",
+					    "author_key_signature_hex",
+					    "author_public_key_hex",
+					    NULL };
+	struct igvm_build_snp_id_block *id;
+	struct igvm_error e;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	id = calloc(1, sizeof(*id));
+	if (!id)
+		return -ENOMEM;
+#define ID_NUM(key, max, def, dst)                                                          \
+	do {                                                                                \
+		uint64_t v_;                                                                \
+		if ((rc = get_num(m, o, key, max, def, &v_)))                               \
+			goto out;                                                           \
+		dst = v_;                                                                   \
+	} while (0)
+	ID_NUM("compatibility_mask", UINT32_MAX, NULL, id->compatibility_mask);
+	ID_NUM("author_key_enabled", UINT8_MAX, &ZERO, id->author_key_enabled);
+	ID_NUM("version", UINT32_MAX, &ONE, id->version);
+	ID_NUM("guest_svn", UINT32_MAX, &ZERO, id->guest_svn);
+	ID_NUM("id_key_algorithm", UINT32_MAX, &ZERO, id->id_key_algorithm);
+	ID_NUM("author_key_algorithm", UINT32_MAX, &ZERO, id->author_key_algorithm);
+#undef ID_NUM
+	if ((rc = get_bytes(m, o, "reserved_hex", id->reserved, sizeof(id->reserved))) ||
+	    (rc = get_bytes(m, o, "ld_hex", id->ld, sizeof(id->ld))) ||
+	    (rc = get_bytes(m, o, "family_id_hex", id->family_id, sizeof(id->family_id))) ||
+	    (rc = get_bytes(m, o, "image_id_hex", id->image_id, sizeof(id->image_id))) ||
+	    (rc = get_bytes(m, o, "id_key_signature_hex", id->id_key_signature,
+			    sizeof(id->id_key_signature))) ||
+	    (rc = get_bytes(m, o, "id_public_key_hex", id->id_public_key,
+			    sizeof(id->id_public_key))) ||
+	    (rc = get_bytes(m, o, "author_key_signature_hex", id->author_key_signature,
+			    sizeof(id->author_key_signature))) ||
+	    (rc = get_bytes(m, o, "author_public_key_hex", id->author_public_key,
+			    sizeof(id->author_public_key))))
+		goto out;
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_snp_id_block(m->b, id, &e);
+	if (rc)
+		rc = fail_build(m, rc, &e);
+out:
+	free(id);
+	return rc;
+}
+
+static int do_vbs_measurement(struct mctx *m, struct json_object *o)
+{
+	static const char *const keys[] = { "type",
+					    "compatibility_mask",
+					    "version",
+					    "product_id",
+					    "module_id",
+					    "security_version",
+					    "policy_flags",
+					    "boot_digest_algo",
+					    "signing_algo",
+					    "boot_measurement_digest_hex",
+					    "signature_hex",
+					    "public_key_hex",
+					    NULL };
+	struct igvm_build_vbs_measurement *vm;
+	struct igvm_error e;
+	int rc;
+
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+#define VM_NUM(key, def, dst)                                                               \
+	do {                                                                                \
+		uint64_t v_;                                                                \
+		if ((rc = get_num(m, o, key, UINT32_MAX, def, &v_)))                        \
+			goto out;                                                           \
+		dst = (uint32_t)v_;                                                         \
+	} while (0)
+	VM_NUM("compatibility_mask", NULL, vm->compatibility_mask);
+	VM_NUM("version", &ZERO, vm->version);
+	VM_NUM("product_id", &ZERO, vm->product_id);
+	VM_NUM("module_id", &ZERO, vm->module_id);
+	VM_NUM("security_version", &ZERO, vm->security_version);
+	VM_NUM("policy_flags", &ZERO, vm->policy_flags);
+	VM_NUM("boot_digest_algo", &ZERO, vm->boot_digest_algo);
+	VM_NUM("signing_algo", &ZERO, vm->signing_algo);
+#undef VM_NUM
+	if ((rc = get_bytes(m, o, "boot_measurement_digest_hex", vm->boot_measurement_digest,
+			    sizeof(vm->boot_measurement_digest))) ||
+	    (rc = get_bytes(m, o, "signature_hex", vm->signature, sizeof(vm->signature))) ||
+	    (rc = get_bytes(m, o, "public_key_hex", vm->public_key, sizeof(vm->public_key))))
+		goto out;
+	memset(&e, 0, sizeof(e));
+	rc = igvm_build_add_vbs_measurement(m->b, vm, &e);
+	if (rc)
+		rc = fail_build(m, rc, &e);
+out:
+	free(vm);
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	enum igvm_build_param type;
+} param_types[] = {
+	{ "vp_count", IGVM_BUILD_PARAM_VP_COUNT },
+	{ "srat", IGVM_BUILD_PARAM_SRAT },
+	{ "madt", IGVM_BUILD_PARAM_MADT },
+	{ "mmio_ranges", IGVM_BUILD_PARAM_MMIO_RANGES },
+	{ "memory_map", IGVM_BUILD_PARAM_MEMORY_MAP },
+	{ "command_line", IGVM_BUILD_PARAM_COMMAND_LINE },
+	{ "slit", IGVM_BUILD_PARAM_SLIT },
+	{ "pptt", IGVM_BUILD_PARAM_PPTT },
+	{ "device_tree", IGVM_BUILD_PARAM_DEVICE_TREE },
+	{ "environment_info", IGVM_BUILD_PARAM_ENVIRONMENT_INFO },
+};
+
+const char *manifest_param_name(uint32_t type)
+{
+	for (size_t i = 0; i < sizeof(param_types) / sizeof(param_types[0]); i++)
+		if ((uint32_t)param_types[i].type == type)
+			return param_types[i].name;
+	return NULL;
+}
+
+static int do_init(struct mctx *m, struct json_object *o, const char *type)
+{
+	if (strcmp(type, "guest_policy") == 0)
+		return do_guest_policy(m, o);
+	if (strcmp(type, "cca_policy") == 0)
+		return do_cca_policy(m, o);
+	if (strcmp(type, "relocatable_region") == 0)
+		return do_reloc(m, o);
+	if (strcmp(type, "page_table_relocation") == 0)
+		return do_pt_reloc(m, o);
+	if (strcmp(type, "corim_document") == 0)
+		return do_corim(m, o, IGVM_BUILD_CORIM_DOCUMENT);
+	if (strcmp(type, "corim_signature") == 0)
+		return do_corim(m, o, IGVM_BUILD_CORIM_SIGNATURE);
+	return fail(m, "unknown initialization type \"%s\"", type);
+}
+
+static int do_directive(struct mctx *m, struct json_object *o, const char *type, uint32_t arch)
+{
+	size_t i;
+
+	if (strcmp(type, "page_data") == 0)
+		return do_page_data(m, o, false);
+	if (strcmp(type, "pages") == 0)
+		return do_page_data(m, o, true);
+	if (strcmp(type, "parameter_area") == 0)
+		return do_param_area(m, o);
+	if (strcmp(type, "parameter_insert") == 0)
+		return do_insert(m, o);
+	if (strcmp(type, "required_memory") == 0)
+		return do_reqmem(m, o);
+	if (strcmp(type, "error_range") == 0)
+		return do_error_range(m, o);
+	if (strcmp(type, "vp_context") == 0)
+		return do_vp_context(m, o, arch);
+	if (strcmp(type, "snp_id_block") == 0)
+		return do_id_block(m, o);
+	if (strcmp(type, "vbs_measurement") == 0)
+		return do_vbs_measurement(m, o);
+	for (i = 0; i < sizeof(param_types) / sizeof(param_types[0]); i++)
+		if (strcmp(type, param_types[i].name) == 0)
+			return do_param(m, o, param_types[i].type);
+	return fail(m, "unknown directive type \"%s\"", type);
+}
+
+/* Walk one of the three arrays; kind 0 platforms, 1 initialization, 2 directives. */
+static int do_section(struct mctx *m, struct json_object *root, const char *key, int kind,
+		      uint32_t arch)
+{
+	struct json_object *arr;
+	size_t i, n;
+	int rc;
+
+	if (!json_object_object_get_ex(root, key, &arr))
+		return 0;
+	if (!json_object_is_type(arr, json_type_array)) {
+		m->where[0] = '\0';
+		return fail(m, "\"%s\" must be an array", key);
+	}
+	n = json_object_array_length(arr);
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(arr, i);
+		struct json_object *t;
+
+		snprintf(m->where, sizeof(m->where), "%s[%zu]", key, i);
+		if (!json_object_is_type(o, json_type_object))
+			return fail(m, "must be an object");
+		if (kind == 0) {
+			rc = do_platform(m, o);
+		} else {
+			if (!json_object_object_get_ex(o, "type", &t) ||
+			    !json_object_is_type(t, json_type_string))
+				return fail(m, "missing \"type\"");
+			rc = kind == 1 ? do_init(m, o, json_object_get_string(t))
+				       : do_directive(m, o, json_object_get_string(t), arch);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int manifest_build(const char *json, size_t len, const struct manifest_io *io,
+		   struct igvm_builder **out, char *msg, size_t msg_len)
+{
+	static const char *const keys[] = { "format_version", "architecture", "page_size",
+					    "platforms",      "initialization", "directives",
+					    "comment",        NULL };
+	static const struct name_val arch_names[] = {
+		{ "x64", IGVM_BUILD_ARCH_X64 }, { "aarch64", IGVM_BUILD_ARCH_AARCH64 }, { NULL, 0 }
+	};
+	struct mctx m = { .io = io, .msg = msg, .msg_len = msg_len };
+	struct json_tokener *tok;
+	struct json_object *root;
+	enum json_tokener_error jerr;
+	uint64_t version, arch, page_size;
+	int rc;
+
+	*out = NULL;
+	if (msg_len)
+		msg[0] = '\0';
+	if (len > INT_MAX)
+		return fail(&m, "manifest too large");
+	tok = json_tokener_new();
+	if (!tok)
+		return -ENOMEM;
+	root = json_tokener_parse_ex(tok, json, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (!root || jerr != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) < len) {
+		size_t at = json_tokener_get_parse_end(tok);
+
+		/* Only trailing white space may follow the document. */
+		while (root && jerr == json_tokener_success && at < len &&
+		       (json[at] == ' ' || json[at] == '\n' || json[at] == '\t' || json[at] == '\r'))
+			at++;
+		if (!root || jerr != json_tokener_success || at < len) {
+			json_tokener_free(tok);
+			json_object_put(root);
+			return fail(&m, "JSON syntax error near byte %zu: %s", at,
+				    jerr == json_tokener_continue ? "unexpected end of input"
+				    : jerr != json_tokener_success ? json_tokener_error_desc(jerr)
+								   : "unexpected trailing data");
+		}
+	}
+	json_tokener_free(tok);
+	if (!json_object_is_type(root, json_type_object)) {
+		rc = fail(&m, "the manifest must be a JSON object");
+		goto out;
+	}
+	if ((rc = check_keys(&m, root, keys)))
+		goto out;
+	if ((rc = get_num(&m, root, "format_version", UINT32_MAX, &ONE, &version)) ||
+	    (rc = get_enum(&m, root, "architecture", arch_names, UINT32_MAX, &ZERO, &arch)))
+		goto out;
+	{
+		static const uint64_t page4k = 4096;
+
+		if ((rc = get_num(&m, root, "page_size", UINT32_MAX, &page4k, &page_size)))
+			goto out;
+	}
+	if (page_size != 4096) {
+		rc = fail(&m, "\"page_size\" must be 4096");
+		goto out;
+	}
+	if (version == 1 && arch != IGVM_BUILD_ARCH_X64) {
+		rc = fail(&m, "format_version 1 files are x64 only; use format_version 2");
+		goto out;
+	}
+	rc = igvm_build_new((uint32_t)version, (uint32_t)arch, &m.b);
+	if (rc) {
+		if (rc == -EINVAL)
+			rc = fail(&m, "unsupported format_version %llu / architecture %llu",
+				  (unsigned long long)version, (unsigned long long)arch);
+		goto out;
+	}
+	if ((rc = do_section(&m, root, "platforms", 0, (uint32_t)arch)) ||
+	    (rc = do_section(&m, root, "initialization", 1, (uint32_t)arch)) ||
+	    (rc = do_section(&m, root, "directives", 2, (uint32_t)arch)))
+		goto out;
+	*out = m.b;
+	m.b = NULL;
+out:
+	igvm_build_free(m.b);
+	json_object_put(root);
+	return rc;
+}
+
+int manifest_read_relative(void *ctx, const char *path, uint8_t **buf, size_t *len)
+{
+	const char *dir = ctx;
+	char full[PATH_MAX];
+
+	if (path[0] != '/' && dir && *dir) {
+		if (snprintf(full, sizeof(full), "%s/%s", dir, path) >= (int)sizeof(full))
+			return -ENAMETOOLONG;
+		path = full;
+	}
+	return atomic_file_read(path, (size_t)MANIFEST_MAX_PAYLOAD, buf, len);
+}

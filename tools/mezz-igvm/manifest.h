@@ -1,0 +1,47 @@
+/*
+ * mezz-igvm manifest: a JSON description of an IGVM file (docs/mezz-igvm.md, MANIFEST FORMAT)
+ * turned into builder calls. Payload files named in the manifest are read through a caller
+ * supplied resolver, so the fuzz target can run the parser without touching the file system.
+ */
+#ifndef MEZZ_IGVM_MANIFEST_H
+#define MEZZ_IGVM_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct igvm_builder;
+
+/* Largest payload a manifest may pull in from one file (the image is limited to 4 GiB). */
+#define MANIFEST_MAX_PAYLOAD (1ull << 32)
+/* Most pages one "pages" directive may describe (4 GiB of guest memory). */
+#define MANIFEST_MAX_PAGES (1u << 20)
+
+struct manifest_io {
+	/*
+	 * Read the payload file `path` as written in the manifest (relative paths are relative
+	 * to the manifest's directory; the resolver decides). Returns 0 with a malloc'ed buffer
+	 * or -errno.
+	 */
+	int (*read_file)(void *ctx, const char *path, uint8_t **buf, size_t *len);
+	void *ctx;
+};
+
+/*
+ * Parse a manifest and build it. On success *out is a builder holding every header (caller
+ * frees with igvm_build_free). Returns 0, -EINVAL (bad manifest: msg names the JSON location
+ * and the problem), -ENOENT/-EACCES/... (payload file could not be read; msg says which) or
+ * -ENOMEM.
+ */
+int manifest_build(const char *json, size_t len, const struct manifest_io *io,
+		   struct igvm_builder **out, char *msg, size_t msg_len);
+
+/* Standard resolver: paths relative to directory ctx (a const char *), absolute ones as is. */
+int manifest_read_relative(void *ctx, const char *path, uint8_t **buf, size_t *len);
+
+/* Manifest name of a VBS register (arch: enum igvm_build_arch), or NULL if it has none. */
+const char *manifest_reg_name(uint32_t arch, uint32_t name);
+
+/* Manifest "type" of a parameter header (enum igvm_build_param value), or NULL. */
+const char *manifest_param_name(uint32_t type);
+
+#endif
