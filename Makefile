@@ -95,8 +95,9 @@ check: deps
 
 build-check: all $(ALL_TEST_FILES) $(ALL_ASAN_PROGS) $(ALL_FUZZ_FILES)
 
-# The main job. Grows with the project: now the paravisor's usage text.
-RUN_MAIN := $(O)/bin/mezzanine
+# The main job: the bundled demo guest in VTL0 under hvsim, with mezz-sim's built-in minimal
+# VTL2 (tools/mezz-sim/module.mk defines MEZZ_SIM_DEMO). Later: the Mezzanine IGVM image.
+RUN_MAIN = $(MEZZ_SIM_DEMO)
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# End-to-end: every test guest under mezz-sim (hvsim + the minimal VTL2), a few also under the
+# ASan+UBSan build, plus the command-line contract. One "ok - NAME" / "not ok - NAME" per check;
+# a failing check prints the run's output. Each run is bounded by `timeout` so a hang fails.
+# Environment: O (build directory, default build).
+set -u
+cd "$(dirname "$0")/../.."
+O=${O:-build}
+SIM=$O/bin/mezz-sim
+ASAN_SIM=$O/asan/bin/mezz-sim
+GUESTS=$O/guests
+LIMIT=20s
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+# Run a command in a child shell, so that "Aborted"/"Segmentation fault" notices about it go
+# to the redirected output (the log) instead of this script's stderr.
+quiet() { bash -c '"$@"; exit $?' quiet "$@"; }
+
+report() { # name status-ok(0/1) logfile
+  if [ "$2" -eq 0 ]; then
+    echo "ok - $1"
+  else
+    echo "not ok - $1"
+    sed 's/^/#   /' "$3" | tail -40
+    fails=$((fails + 1))
+  fi
+}
+
+# run_guest LABEL BINARY GUEST VPS EXPECTED_STATUS REGEX [extra mezz-sim options...]
+# REGEX (may be empty) must match the combined output.
+run_guest() {
+  local label=$1 bin=$2 guest=$3 vps=$4 want=$5 regex=${6:-}
+  local log="$tmp/$(echo "$label" | tr '/ ' '__').log"
+  if [ ! -x "$bin" ] || [ ! -f "$GUESTS/$guest.elf" ]; then
+    echo "missing $bin or $GUESTS/$guest.elf (build them first)" >"$log"
+    report "$label" 1 "$log"
+    return
+  fi
+  shift 6 2>/dev/null || shift $#
+  quiet timeout "$LIMIT" "$bin" run --guest "$GUESTS/$guest.elf" --vps "$vps" --timeout 15 \
+    "$@" >"$log" 2>&1
+  local rc=$?
+  local bad=0
+  if [ "$rc" -ne "$want" ]; then
+    echo "exit status $rc, expected $want$([ "$rc" -eq 124 ] && echo ' (timed out)')" >>"$log"
+    bad=1
+  fi
+  if [ -n "$regex" ] && ! grep -Eq "$regex" "$log"; then
+    echo "output does not match /$regex/" >>"$log"
+    bad=1
+  fi
+  report "$label" "$bad" "$log"
+}
+
+# guest vps
+for spec in io:1 mmio:1 cpuid:1 msr:1 hypercall:1 halt:1 pagefault:1 interrupt:1 vtlprot:1 \
+            smp:2 smp:4 demo:1 demo:2; do
+  g=${spec%%:*} n=${spec#*:}
+  run_guest "guest $g (vps $n)" "$SIM" "$g" "$n" 0 '^result: PASS'
+done
+# A failing guest must be reported as a failure, with its assertion on the serial output.
+run_guest "guest fail is reported as failure" "$SIM" fail 1 1 'ASSERT FAILED .*fail\.c:[0-9]+'
+# --trace shows the VTL2's view of each exit.
+run_guest "trace shows the protection intercept" "$SIM" vtlprot 1 0 \
+  'vtl protection intercept: write gpa 0x[0-9a-f]+' --trace
+run_guest "trace shows MMIO device accesses" "$SIM" mmio 1 0 \
+  'mmio read gpa 0xfe000000 size 1 value 0x5a' --trace
+
+# The same binary built with ASan+UBSan, on guests that exercise the emulator and the VTL2.
+if [ -x "$ASAN_SIM" ]; then
+  for spec in io:1 mmio:1 vtlprot:1 smp:2; do
+    g=${spec%%:*} n=${spec#*:}
+    run_guest "asan guest $g (vps $n)" "$ASAN_SIM" "$g" "$n" 0 '^result: PASS'
+  done
+else
+  echo "ok - asan guests # SKIP $ASAN_SIM not built"
+fi
+
+# Command line: usage errors exit 2, unusable guests exit 3, --help exits 0.
+cli() { # label expected-status args...
+  local label=$1 want=$2
+  shift 2
+  local log="$tmp/cli.log"
+  quiet timeout "$LIMIT" "$SIM" "$@" >"$log" 2>&1
+  local rc=$?
+  [ "$rc" -eq "$want" ] || echo "exit status $rc, expected $want" >>"$log"
+  report "cli: $label" "$([ "$rc" -eq "$want" ] && echo 0 || echo 1)" "$log"
+}
+printf 'not an elf\n' >"$tmp/bad.elf"
+cli "--help" 0 --help
+cli "run --help" 0 run --help
+cli "no command" 2
+cli "unknown command" 2 frobnicate
+cli "missing --guest" 2 run
+cli "--vps 0" 2 run --guest "$GUESTS/io.elf" --vps 0
+cli "--vps junk" 2 run --guest "$GUESTS/io.elf" --vps 2x
+cli "--mem not 4K aligned" 2 run --guest "$GUESTS/io.elf" --mem 3000001
+cli "--mem too small" 2 run --guest "$GUESTS/io.elf" --mem 1M
+cli "--mem bad suffix" 2 run --guest "$GUESTS/io.elf" --mem 64Q
+cli "--guest without value" 2 run --guest
+cli "unknown option" 2 run --guest "$GUESTS/io.elf" --bogus
+cli "guest is not an ELF" 3 run --guest "$tmp/bad.elf"
+cli "guest does not exist" 3 run --guest "$tmp/nonexistent.elf"
+cli "--mem=16M with K/M/G suffix" 0 run --guest="$GUESTS/io.elf" --mem=16M
+cli "--mem 16384K" 0 run --guest "$GUESTS/io.elf" --mem 16384K
+
+exit $((fails > 0))

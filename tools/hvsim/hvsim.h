@@ -1,0 +1,201 @@
+/*
+ * hvsim: a simulated Microsoft hypervisor partition for Mezzanine's tests.
+ *
+ * One partition = guest RAM (one host buffer, GPA 0 .. mem_size), N virtual processors whose
+ * VTL0 runs on unicorn (one uc_engine per VP, all mapping the same RAM buffer), the hypervisor
+ * side of VTL2 (hypercalls, intercept messages, VTL protections, VTL2's SynIC SINT 7) and a
+ * "host" API for tests and the later VMBus host.
+ *
+ * hvsim is passive: VTL0 code of VP n runs inside hvsim_vp_run(sim, n) on the calling thread,
+ * exactly like MSHV_RETURN_TO_LOWER_VTL runs it on the calling CPU. kif_sim.c implements
+ * vtl2/kif.h on top of the hvsim_vp_* / hvsim_hvcall / hvsim_sint_* calls below.
+ *
+ * What is modelled and what is not: docs/hvsim.md.
+ *
+ * Threading: hvsim_vp_run, hvsim_vp_get/set_register for VP n from one thread at a time (the
+ * VP's thread). Everything else may be called from any thread.
+ */
+#ifndef MEZZ_TOOLS_HVSIM_H
+#define MEZZ_TOOLS_HVSIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arch/addr.h"
+
+union hv_register_value;
+struct hvsim;
+
+#define HVSIM_MAX_VPS 64
+#define HVSIM_DEFAULT_MEM_SIZE (64ull << 20)
+
+/** Partition configuration. Zero fields take defaults. */
+struct hvsim_config {
+	uint32_t vp_count;      /* 1..HVSIM_MAX_VPS; 0 means 1 */
+	uint64_t mem_size;      /* bytes of RAM at GPA 0, multiple of 4 KiB; 0 = 64 MiB */
+	bool trace;             /* one line per exit/delivery on trace_out */
+	FILE *trace_out;        /* NULL = stderr */
+	bool register_page;     /* expose cap REGISTER_PAGE (kind-1 page per VP) */
+	bool run_layout_ohcl;   /* run page is the 1652-byte OpenHCL layout (else upstream) */
+};
+
+int hvsim_create(const struct hvsim_config *cfg, struct hvsim **out);
+void hvsim_destroy(struct hvsim *sim);
+
+/** Host pointer to [gpa, gpa + len) of guest RAM, or NULL if any of it is not RAM. */
+void *hvsim_gpa_ptr(struct hvsim *sim, gpa_t gpa, size_t len);
+uint64_t hvsim_mem_size(const struct hvsim *sim);
+uint32_t hvsim_vp_count(const struct hvsim *sim);
+bool hvsim_has_register_page(const struct hvsim *sim);
+
+/*
+ * Guest entry state (tools/hvsim contract): GDT at 0x1000 (null, 0x08 code64 DPL0, 0x10 data,
+ * 0x18 code32, 0x20 user data DPL3, 0x28 user code64 DPL3), identity page tables at 0x2000
+ * mapping 0..4 GiB with 2 MiB pages (P|RW|US), CR0 0x80010033, CR4 0x620, EFER 0xD01,
+ * CR3 0x2000, CS 0x08, DS=ES=SS=FS=GS 0x10, RFLAGS 0x2, IDTR limit 0, RIP = rip, RDI = vp,
+ * RSI = vp count, RSP = 0.
+ */
+#define HVSIM_GDT_GPA       0x1000ull
+#define HVSIM_PML4_GPA      0x2000ull
+#define HVSIM_SETUP_END_GPA 0x8000ull
+int hvsim_vp_setup_long_mode(struct hvsim *sim, uint32_t vp, uint64_t rip);
+
+/**
+ * Make every VP drop unicorn's translated code before it next runs. Needed after writing guest
+ * code through hvsim_gpa_ptr / the VTL0 mapping over code that already ran (unicorn does not
+ * see host-side writes; hvsim notices changed bytes of recently run blocks on its own, this
+ * covers the rest). hvsim_vp_setup_long_mode does it for its VP.
+ */
+void hvsim_flush_code(struct hvsim *sim);
+
+/** The partition that kif_open() (kif_sim) attaches to; NULL clears it. */
+void hvsim_set_current(struct hvsim *sim);
+struct hvsim *hvsim_get_current(void);
+
+/* ---- statistics ---- */
+
+enum hvsim_exit_kind {
+	HVSIM_EXIT_IO = 0,          /* X64IoPortIntercept */
+	HVSIM_EXIT_UNMAPPED_GPA,    /* UnmappedGpa (MMIO) */
+	HVSIM_EXIT_GPA_INTERCEPT,   /* GpaIntercept (VTL protection) */
+	HVSIM_EXIT_CPUID,
+	HVSIM_EXIT_MSR,
+	HVSIM_EXIT_EXCEPTION,
+	HVSIM_EXIT_HYPERCALL,
+	HVSIM_EXIT_HALT,
+	HVSIM_EXIT_UNRECOVERABLE,   /* triple fault */
+	HVSIM_EXIT_CANCEL,          /* hvsim_vp_run returned -EINTR */
+	HVSIM_EXIT_KIND_COUNT
+};
+
+struct hvsim_stats {
+	uint64_t exits_by_kind[HVSIM_EXIT_KIND_COUNT];
+	/*
+	 * Guest instructions executed by unicorn: counted per executed translation block (a block
+	 * cut short by an exception or exit still counts whole, so this is an upper bound).
+	 */
+	uint64_t guest_insns;
+	uint64_t guest_blocks;
+	uint64_t host_io;            /* port accesses answered by the "host" (no intercept) */
+	uint64_t host_msr;           /* MSR accesses handled by hvsim itself */
+	uint64_t host_cpuid;         /* CPUIDs answered without an intercept */
+	uint64_t exceptions_delivered;
+	uint64_t interrupts_delivered;
+	uint64_t hypercalls;         /* through hvsim_hvcall */
+};
+void hvsim_get_stats(const struct hvsim *sim, struct hvsim_stats *st);
+/** Short name of an enum hvsim_exit_kind ("io", "mmio", ...); "?" when out of range. */
+const char *hvsim_exit_kind_name(unsigned kind);
+
+/* ---- VTL0 interrupts ---- */
+
+/**
+ * Assert fixed interrupt `vector` (16..255) on VP `vp`'s VTL0 (same path as
+ * HvCallAssertVirtualInterrupt): delivered through the guest IDT once RFLAGS.IF = 1 and no
+ * interrupt shadow; wakes a VP halted in HLT.
+ */
+int hvsim_assert_interrupt(struct hvsim *sim, uint32_t vp, uint8_t vector);
+
+/* ---- the mshv_vtl driver operations (used by kif_sim.c) ---- */
+
+/** Run page of `vp` (4096 bytes, page aligned; layout per config run_layout_ohcl). */
+void *hvsim_vp_run_page(struct hvsim *sim, uint32_t vp);
+/** Register page of `vp`, or NULL without the register_page capability. */
+void *hvsim_vp_register_page(struct hvsim *sim, uint32_t vp);
+/**
+ * MSHV_RETURN_TO_LOWER_VTL: apply the run page's cpu_context to VTL0, run it until an
+ * intercept. Returns 0 with the message in the exit slot and cpu_context filled, or -EINTR
+ * (cancel flag set / poll file signalled / kicked).
+ */
+int hvsim_vp_run(struct hvsim *sim, uint32_t vp);
+/** Set `vp`'s cancel flag and force it out of hvsim_vp_run. Any thread. */
+int hvsim_vp_cancel(struct hvsim *sim, uint32_t vp);
+/** MSHV_SET_POLL_FILE: each wakeup of `fd` (e.g. an eventfd write) cancels `vp`. -1 removes. */
+int hvsim_vp_set_poll_file(struct hvsim *sim, uint32_t vp, int fd);
+/** MSHV_GET/SET_VP_REGISTERS on `vp`'s VTL0 (one register; the driver's routing rules). */
+int hvsim_vp_get_register(struct hvsim *sim, uint32_t vp, uint32_t name,
+			  union hv_register_value *value);
+int hvsim_vp_set_register(struct hvsim *sim, uint32_t vp, uint32_t name,
+			  const union hv_register_value *value);
+
+/**
+ * A hypercall made by VTL2 on VP `caller_vp` (memory calling convention, never fast): `in` /
+ * `out` stand for the input and output pages. Returns 0 with *result = the raw 64-bit result
+ * value; -EINVAL for sizes over 4096 (what the driver rejects).
+ */
+int hvsim_hvcall(struct hvsim *sim, uint32_t caller_vp, uint64_t control, const void *in,
+		 size_t in_size, void *out, size_t out_size, uint64_t *result);
+
+/* ---- VTL2 SynIC SINT 7 (/dev/mshv_sint) ---- */
+
+int hvsim_sint_pause(struct hvsim *sim, bool pause);
+/** 1 with 256 bytes in msg256, 0 at EOF (paused and empty), -EAGAIN (non-blocking, empty). */
+int hvsim_sint_read(struct hvsim *sim, void *msg256, bool block);
+/** Readable when a message is queued or the stream is paused. Owned by hvsim. */
+int hvsim_sint_poll_fd(const struct hvsim *sim);
+/** HvCallPostMessage from VTL2 to the host. 0, -EAGAIN (no buffers), -EINVAL. */
+int hvsim_sint_post_message(struct hvsim *sim, uint32_t connection_id, uint32_t message_type,
+			    const void *payload, size_t size);
+/** HvCallSignalEvent from VTL2 to the host. */
+int hvsim_sint_signal_event(struct hvsim *sim, uint32_t connection_id, uint32_t flag);
+/** Signal `fd` when SINT 7 event flag `flag` (< 2048) fires; fd -1 removes. */
+int hvsim_sint_set_eventfd(struct hvsim *sim, uint32_t flag, int fd);
+
+/* ---- the "host" side (tests, later the VMBus host) ---- */
+
+#define HVSIM_SINT_QUEUE_LEN 64
+/**
+ * Queue a message for VTL2's SINT 7 (message type, sender/port id, payload <= 240 bytes).
+ * -EAGAIN when HVSIM_SINT_QUEUE_LEN messages are already queued.
+ */
+int hvsim_host_send_message(struct hvsim *sim, uint32_t message_type, uint32_t sender,
+			    const void *payload, size_t size);
+/** Set SINT 7 event flag `flag` of VTL2 (signals the eventfd registered for it). */
+int hvsim_host_signal_flag(struct hvsim *sim, uint32_t flag);
+
+/** What VTL2 posted to the host (PostMessage) or signalled (SignalEvent). */
+struct hvsim_host_msg {
+	uint32_t connection_id;
+	uint32_t message_type;  /* for events: 0 */
+	uint32_t flag;          /* for events: the flag number */
+	uint32_t size;
+	bool is_event;
+	uint8_t payload[240];
+};
+/**
+ * Optional host callbacks, called from the VTL2 thread posting or signalling. post_message
+ * returns 0 (accepted) or -EAGAIN (reported to VTL2 as INSUFFICIENT_BUFFERS). Without
+ * callbacks, posts and signals are queued (HVSIM_SINT_QUEUE_LEN deep; posts beyond answer
+ * -EAGAIN) for hvsim_host_take().
+ */
+struct hvsim_host_ops {
+	int (*post_message)(void *ctx, const struct hvsim_host_msg *msg);
+	void (*signal_event)(void *ctx, uint32_t connection_id, uint32_t flag);
+};
+void hvsim_set_host_ops(struct hvsim *sim, const struct hvsim_host_ops *ops, void *ctx);
+/** Take the oldest queued post/signal: 1 with *msg filled, 0 when none. */
+int hvsim_host_take(struct hvsim *sim, struct hvsim_host_msg *msg);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * hvsim internals shared by hvsim.c, hvsim_vp.c, hvsim_hv.c and hvsim_synic.c. Not for users.
+ *
+ * Locking (documented here because every module follows it):
+ *   sim->lock     the shared hypervisor state: intercept tables, VTL protection map and its
+ *                 generation, the host queue/callbacks. Held briefly; never while running VTL0
+ *                 and never while holding a vp->lock.
+ *   vp->lock      one VP's cross-thread state: in_guest, irr, pending event, halted, poll fd,
+ *                 and the right to touch vp->uc while the VP is not in the guest. The VP
+ *                 thread holds it except inside uc_emu_start/HLT waits. Lock order: a thread
+ *                 may take vp->lock and then sim->lock, never the reverse.
+ *   sint.lock     VTL2's SINT 7 stream (queue, pause state, event fds).
+ *   exec_lock     who may run inside unicorn (one VP at a time, see hvsim_vp.c); taken with
+ *                 no other hvsim lock held.
+ *   atomics       run page cancel flag, vp->kick, statistics counters.
+ */
+#ifndef MEZZ_TOOLS_HVSIM_PRIV_H
+#define MEZZ_TOOLS_HVSIM_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <unicorn/unicorn.h>
+
+#include "arch/addr.h"
+#include "tools/hvsim/hvsim.h"
+
+/* HV_STATUS values (hyperv-abi-facts 2.1). Local so that hvsim builds before hvcall/hv.h. */
+#define HVSIM_ST_SUCCESS                 0x0000u
+#define HVSIM_ST_INVALID_HYPERCALL_CODE  0x0002u
+#define HVSIM_ST_INVALID_HYPERCALL_INPUT 0x0003u
+#define HVSIM_ST_INVALID_ALIGNMENT       0x0004u
+#define HVSIM_ST_INVALID_PARAMETER       0x0005u
+#define HVSIM_ST_ACCESS_DENIED           0x0006u
+#define HVSIM_ST_INVALID_PARTITION_STATE 0x0007u
+#define HVSIM_ST_OPERATION_DENIED        0x0008u
+#define HVSIM_ST_INVALID_PARTITION_ID    0x000Du
+#define HVSIM_ST_INVALID_VP_INDEX        0x000Eu
+#define HVSIM_ST_NOT_FOUND               0x0010u
+#define HVSIM_ST_INVALID_CONNECTION_ID   0x0012u
+#define HVSIM_ST_INSUFFICIENT_BUFFERS    0x0013u
+#define HVSIM_ST_INVALID_VP_STATE        0x0015u
+#define HVSIM_ST_INVALID_SYNIC_STATE     0x0018u
+#define HVSIM_ST_INVALID_REGISTER_VALUE  0x0050u
+#define HVSIM_ST_INVALID_VTL_STATE       0x0051u
+#define HVSIM_ST_VTL_ALREADY_ENABLED     0x0086u
+#define HVSIM_ST_UNKNOWN_REGISTER_NAME   0x0087u
+
+/* Intercept types (InstallIntercept, hyperv-abi-facts 2.2). */
+#define HVSIM_ICPT_IO_PORT       0x0u
+#define HVSIM_ICPT_MSR           0x1u
+#define HVSIM_ICPT_CPUID         0x2u
+#define HVSIM_ICPT_EXCEPTION     0x3u
+#define HVSIM_ICPT_HYPERCALL     0x8u
+#define HVSIM_ICPT_IO_PORT_RANGE 0x11u
+
+/* InstallIntercept access mask bits. */
+#define HVSIM_ACC_READ  1u
+#define HVSIM_ACC_WRITE 2u
+#define HVSIM_ACC_EXEC  4u
+
+#define HVSIM_MAX_CPUID_ICPT 64
+
+/** Intercepts installed by VTL2 (under sim->lock). */
+struct hvsim_intercepts {
+	uint8_t io[65536];              /* per port: HVSIM_ACC_* mask */
+	uint8_t msr;                    /* HVSIM_ACC_READ/WRITE: every non-hosted MSR */
+	uint32_t exceptions;            /* bit per vector 0..31 */
+	uint32_t cpuid_leaf[HVSIM_MAX_CPUID_ICPT];
+	unsigned cpuid_count;
+	bool hypercall;                 /* VTL0 hypercalls always exit; kept for completeness */
+};
+
+/** A pending event to inject (PendingEvent0 / hvsim exceptions). */
+struct hvsim_event {
+	bool pending;
+	uint8_t vector;
+	bool has_error;
+	uint32_t error;
+	uint64_t param;                 /* CR2 for #PF */
+};
+
+/* Per-VP translation block scan cache (see hvsim_vp.c block hook). */
+#define HVSIM_TB_CACHE 1024
+struct hvsim_tb_entry {
+	uint64_t pc, cr3, hash, icpt_gen;
+	const uint8_t *p1, *p2;         /* host bytes of the block (p2: part on the next page) */
+	uint32_t size, len1;
+	uint16_t icount;
+	int16_t special_off;            /* offset of the first special instruction, -1 none */
+};
+
+struct hvsim_vp {
+	struct hvsim *sim;
+	uint32_t index;
+	uc_engine *uc;
+	uc_context *uc_ctx;             /* scratch for the old_exception workaround */
+	void *run_page;                 /* 4096 bytes, page aligned */
+	void *reg_page;                 /* NULL without the capability */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool in_guest;                  /* inside uc_emu_start (vp->lock) */
+	bool halted;                    /* waiting in HLT for an interrupt */
+	uint8_t irr[32];                /* pending fixed interrupts (vp->lock) */
+	struct hvsim_event event;       /* pending exception (vp->lock) */
+	bool interrupt_shadow;
+	int poll_fd;
+	atomic_bool kick;               /* block hook stops emulation when set */
+	atomic_bool want_window;        /* interrupt pending with IF=0: stop once IF=1 */
+	atomic_bool flush_tb;           /* drop unicorn's translations before the next run */
+	uint32_t slice;                 /* blocks run in this slice of the execution lock */
+	bool ran;                       /* unicorn has executed (translated) code */
+
+	/* Set by unicorn hooks during one uc_emu_start, consumed by the run loop. */
+	int stop;                       /* enum hvsim_stop in hvsim_vp.c */
+	uint32_t stop_vector;
+	uint64_t stop_addr;             /* special instruction address / faulting VA */
+	uint32_t stop_size;
+	unsigned stop_access;           /* 0 read, 1 write, 2 execute */
+	uint64_t allow_special_at;      /* the block hook lets this one special through */
+
+	/* VTL protections applied to this engine (hvsim_vp.c). */
+	uint8_t *applied_prot;
+	uint64_t applied_gen;
+
+	struct hvsim_tb_entry tb[HVSIM_TB_CACHE];
+	void *decoder;                  /* ZydisDecoder */
+
+	/* VTL0-private state not kept by unicorn. */
+	uint64_t guest_os_id, hypercall_msr;
+	/* EFER.SCE/NXE as VTL0 wrote them: unicorn 2.0.1 keeps only LME/LMA (docs/hvsim.md). */
+	uint64_t efer_extra;
+	/* VTL0's SynIC (synthetic MSRs 0x40000080..0x4000009F), target of *Direct hypercalls. */
+	uint64_t scontrol, siefp, simp, sint[16];
+	uint64_t dr[4], dr6, dr7;       /* unicorn has these but they are inert; see docs */
+	/* MTRRs: stored only (no memory-type effects). var[] in MSR order base0, mask0, ... */
+	uint64_t mtrr_def, mtrr_var[16], mtrr_fix[11];
+
+	atomic_uint_fast64_t st_exits[HVSIM_EXIT_KIND_COUNT];
+	atomic_uint_fast64_t st_insns, st_blocks, st_host_io, st_host_msr, st_host_cpuid;
+	atomic_uint_fast64_t st_exc, st_intr;
+};
+
+struct hvsim_sint {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool paused;
+	uint8_t queue[HVSIM_SINT_QUEUE_LEN][256];
+	unsigned head, count;
+	int poll_efd;                   /* eventfd, readable while queue non-empty or paused */
+	int flag_fd[2048];
+	uint8_t pending_flags[2048 / 8];  /* signalled while paused: delivered on resume */
+};
+
+struct hvsim {
+	struct hvsim_config cfg;
+	uint8_t *ram;
+	uint64_t mem_size;
+	uint32_t vp_count;
+	struct hvsim_vp *vps[HVSIM_MAX_VPS];
+
+	pthread_mutex_t lock;
+	struct hvsim_intercepts icpt;
+	uint8_t *prot;                  /* VTL0 protection mask per RAM page (HvMapGpaFlags) */
+	atomic_uint_fast64_t prot_gen;
+	atomic_uint_fast64_t icpt_gen;  /* bumped by InstallIntercept: block scans are redone */
+	bool vtl_enabled[HVSIM_MAX_VPS];
+	bool partition_vtl1_enabled;
+
+	/* Host side (sim->lock). */
+	struct hvsim_host_ops host_ops;
+	void *host_ctx;
+	struct hvsim_host_msg host_q[HVSIM_SINT_QUEUE_LEN];
+	unsigned host_head, host_count;
+
+	struct hvsim_sint sint;
+
+	/* Poll-file watcher thread (hvsim_vp.c). */
+	pthread_t watcher;
+	bool watcher_started;
+	int epfd, watcher_stop_efd;
+
+	/* Execution lock (hvsim_vp.c): a fair ticket lock, one VP inside unicorn at a time. */
+	pthread_mutex_t exec_lock;
+	pthread_cond_t exec_cond;
+	uint64_t exec_next, exec_serving;
+	atomic_uint exec_waiters;
+
+	atomic_uint_fast64_t st_hypercalls;
+	pthread_mutex_t trace_lock;
+};
+
+/* hvsim_vp.c */
+/** MTRR storage of `vp` for MSR `msr` (0xFE is read-only, NULL for non-MTRR MSRs). */
+uint64_t *hvsim_vp_mtrr_slot(struct hvsim_vp *vp, uint32_t msr);
+#define HVSIM_MTRR_CAP 0x508ull  /* 8 variable ranges, fixed ranges, WC */
+/** Save unicorn's state into the run page context (after register changes by hvsim). */
+void hvsim_vp_ctx_save(struct hvsim_vp *vp);
+/** Host-side VTL0 SynIC: assert SINT `sint` of `vp` (vp->lock held). */
+void hvsim_vp_assert_sint_locked(struct hvsim_vp *vp, unsigned sint);
+/** VTL0 synthetic MSR access for the SynIC MSRs: 1 handled, 0 not a SynIC MSR, -1 #GP. */
+int hvsim_vp_synic_msr(struct hvsim_vp *vp, uint32_t msr, bool write, uint64_t *val);
+int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out);
+void hvsim_vp_fini(struct hvsim_vp *vp);
+int hvsim_vp_start_watcher(struct hvsim *sim);
+void hvsim_vp_stop_watcher(struct hvsim *sim);
+/** Read/write VTL0 guest-physical RAM; -EFAULT outside RAM. */
+int hvsim_vp_read_gpa(struct hvsim *sim, uint64_t gpa, void *buf, size_t len);
+/** Kick a VP out of unicorn without cancelling (pending interrupt, protection change). */
+void hvsim_vp_kick(struct hvsim_vp *vp);
+/** Translate a VTL0 VA of `vp` (not running) with the walker; 0 or -EFAULT/-EINVAL. */
+int hvsim_vp_translate(struct hvsim_vp *vp, uint64_t va, unsigned access, uint64_t *gpa_out,
+		       uint32_t *pf_error);
+/** Wait until no VP runs with an older protection generation than `gen`. */
+void hvsim_vp_sync_protections(struct hvsim *sim, uint64_t gen);
+
+#include "tools/hvsim/hvsim_hv.h"
+#include "tools/hvsim/hvsim_synic.h"
+
+void hvsim_trace(struct hvsim *sim, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,24 @@
+# tools/hvsim/: the simulated hypervisor (library hvsim) and the kif seam on top of it
+# (library kif_sim). Consumers link `kif_sim $(HVSIM_LIBS)` with LDLIBS `$(HVSIM_LDLIBS)`.
+# The page walker source is compiled into hvsim so that hvsim does not depend on the state of
+# the rest of library x86 (linking x86 as well is harmless: archive members are pulled once).
+
+HVSIM_LIBS := hvsim
+HVSIM_LDLIBS := $(shell pkg-config --libs unicorn 2>/dev/null || echo -lunicorn) -lZydis -lpthread
+
+hvsim_SRCS := tools/hvsim/hvsim.c tools/hvsim/hvsim_vp.c tools/hvsim/hvsim_hv.c \
+              tools/hvsim/hvsim_synic.c arch/x86_64/x86_pagewalk.c
+$(eval $(call mezz_lib,hvsim))
+
+kif_sim_SRCS := tools/hvsim/kif_sim.c
+$(eval $(call mezz_lib,kif_sim))
+
+hvsim_vp_test_SRCS := tests/unit/hvsim_vp_test.c
+hvsim_vp_test_LIBS := $(HVSIM_LIBS) hvcall
+hvsim_vp_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
+$(eval $(call mezz_test,hvsim_vp_test))
+
+hvsim_hv_test_SRCS := tests/unit/hvsim_hv_test.c
+hvsim_hv_test_LIBS := kif_sim $(HVSIM_LIBS)
+hvsim_hv_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
+$(eval $(call mezz_test,hvsim_hv_test))

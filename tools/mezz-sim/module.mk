@@ -1,0 +1,42 @@
+# tools/mezz-sim/: `mezz-sim run --guest ELF`: hvsim + a minimal built-in VTL2 (mini_vtl2.c)
+# running the VTL0 test guests of tests/guests/. Also the ELF loader's unit test and fuzz
+# target, the end-to-end guest script and the hvsim benchmark.
+
+elf_load_test_SRCS := tests/unit/elf_load_test.c tools/mezz-sim/elf_load.c
+elf_load_test_LDLIBS := -lcmocka
+$(eval $(call mezz_test,elf_load_test))
+
+elf_load_fuzz_SRCS := tests/fuzz/elf_load_fuzz.c tools/mezz-sim/elf_load.c
+elf_load_fuzz_SEEDS := tests/fuzz/seeds/elf_load
+$(eval $(call mezz_fuzz,elf_load_fuzz))
+
+# The command needs the simulator (tools/hvsim/module.mk, included before this fragment, sets
+# HVSIM_LIBS/HVSIM_LDLIBS), the vpreg library (vtl2/, included after: test for its source),
+# hvcall and x86; while they are not there yet, only the parts above are built.
+MEZZ_SIM_SRCS := tools/mezz-sim/mezz_sim.c tools/mezz-sim/mini_vtl2.c tools/mezz-sim/elf_load.c
+MEZZ_SIM_LIBS := vtl2 kif_sim $(HVSIM_LIBS) hvcall x86
+MEZZ_SIM_LDLIBS := $(HVSIM_LDLIBS)
+ifneq ($(and $(HVSIM_LIBS),$(wildcard tools/hvsim/kif_sim.c),$(wildcard vtl2/vpreg.c),$(wildcard hvcall/hv_call.c),$(wildcard arch/x86_64/x86_emu.c)),)
+mezz-sim_SRCS := $(MEZZ_SIM_SRCS)
+mezz-sim_LIBS := $(MEZZ_SIM_LIBS)
+mezz-sim_LDLIBS := $(MEZZ_SIM_LDLIBS)
+$(eval $(call mezz_prog,mezz-sim))
+
+# `make run`: the lead points RUN_MAIN here.
+MEZZ_SIM_DEMO := $(O)/bin/mezz-sim run --guest $(O)/guests/demo.elf --vps 2
+EXTRA_ALL += $(O)/bin/mezz-sim $(O)/guests/demo.elf
+
+SCRIPT_TESTS += tests/guests/run-guests.sh
+
+# mini_vtl2 over a scripted fake kif seam (defined in the test): no hvsim involved.
+mini_vtl2_test_SRCS := tools/mezz-sim/mini_vtl2_test.c tools/mezz-sim/mini_vtl2.c
+mini_vtl2_test_LIBS := vtl2 hvcall x86
+mini_vtl2_test_LDLIBS := -lcmocka -lpthread
+$(eval $(call mezz_test,mini_vtl2_test))
+
+# `make bench`: hvsim guest instructions/s and exits/s vs raw unicorn.
+hvsim_bench_SRCS := tests/bench/hvsim_bench.c tools/mezz-sim/mini_vtl2.c tools/mezz-sim/elf_load.c
+hvsim_bench_LIBS := $(MEZZ_SIM_LIBS)
+hvsim_bench_LDLIBS := $(MEZZ_SIM_LDLIBS)
+$(eval $(call mezz_bench,hvsim_bench))
+endif
