@@ -75,6 +75,7 @@ struct x86_emu_fault {
 
 #define X86_EXC_DE 0
 #define X86_EXC_UD 6
+#define X86_EXC_NM 7
 #define X86_EXC_SS 12
 #define X86_EXC_GP 13
 #define X86_EXC_PF 14
@@ -143,7 +144,25 @@ struct x86_insn {
 	struct x86_memop mem;
 	int64_t imm, imm2;
 	uint8_t imm_size, disp_size;
+	/* Added by the implementation (appended, existing fields unchanged): */
+	uint8_t reg;          /* ModRM.reg extended by REX.R (0-15); register operand of /r */
+	uint8_t rm;           /* ModRM.rm extended by REX.B (0-15), meaningful when !has_mem */
+	uint8_t addr_size;    /* effective address size in bytes: 2, 4 or 8 (also without ModRM) */
+	uint8_t mode;         /* enum x86_mode the instruction was decoded in */
+	uint8_t vex_kind;     /* 0 legacy, 2 = C5 VEX, 3 = C4 VEX, 4 = EVEX, 8 = AMD XOP (8F) */
 };
+/*
+ * Conventions of the fields above:
+ *  - imm is the immediate sign-extended to 64 bits (ib, iw, iz, iv), except moffs (A0-A3)
+ *    which is zero-extended; imm2 holds the second immediate: the ib of ENTER (C8), the
+ *    selector of a far pointer (9A/EA), the second ib of EXTRQ/INSERTQ.
+ *  - A0-A3 (moffs) also fill `mem` (base = index = -1, disp = the offset) and set has_mem.
+ *  - For VEX/EVEX/XOP, opcode_map is the map of the prefix (1 = 0F, 2 = 0F38, 3 = 0F3A,
+ *    5/6 EVEX maps, 8-10 XOP maps) and vex is true; only the length and ModRM are decoded.
+ *  - seg_override is the effective override: the last segment prefix, except that in 64-bit
+ *    mode ES/CS/SS/DS prefixes are ignored entirely (AMD APM vol. 1, 4.5.3; they do not cancel
+ *    an FS/GS either), so [rbp]/[rsp] stay SS-based there. mem.seg is the resulting segment.
+ */
 
 /**
  * Decode the instruction at `bytes` (up to `size` bytes available; never reads beyond) in
@@ -158,10 +177,29 @@ int x86_decode(const uint8_t *bytes, size_t size, enum x86_mode mode, struct x86
 /**
  * Execute one instruction at cpu->rip. `bytes`/`size` are instruction bytes already known
  * (e.g. from the intercept message; may be 0); missing bytes are fetched with ops->read
- * (X86_EMU_FETCH) from CS:RIP. The mode comes from EFER.LMA / CS.L / CS.D.
+ * (X86_EMU_FETCH) from CS:RIP, one byte at a time so nothing past the instruction is touched.
+ * The mode comes from EFER.LMA / CS.L / CS.D. A REP string instruction runs at most
+ * X86_EMU_REP_CHUNK iterations per call (see x86_emu_step_rep). On completion RFLAGS.RF is
+ * cleared; a TF single-step trap after the instruction is left to the caller.
+ * Callback conventions: the load of a read-modify-write is passed to ops->read with kind
+ * X86_EMU_WRITE (write intent, for the #PF error code); LOCKed forms and XCHG with memory use
+ * ops->cmpxchg when present.
  */
 enum x86_emu_result x86_emu_step(struct x86_emu_cpu *cpu, const uint8_t *bytes, size_t size,
 				 const struct x86_emu_ops *ops, void *ctx,
 				 struct x86_emu_fault *fault);
+
+/**
+ * Same as x86_emu_step, with a limit on the iterations of a REP string instruction executed by
+ * this call (0 = default limit X86_EMU_REP_CHUNK). When the limit is hit before RCX reaches 0,
+ * the call returns X86_EMU_OK with RCX/RSI/RDI updated and RIP still on the instruction - the
+ * state the hardware leaves when it takes an interrupt between iterations - so the caller
+ * simply steps again. A fault in iteration k commits the k-1 completed iterations (as the
+ * hardware does) and leaves RIP on the instruction.
+ */
+#define X86_EMU_REP_CHUNK 65536u
+enum x86_emu_result x86_emu_step_rep(struct x86_emu_cpu *cpu, const uint8_t *bytes, size_t size,
+				     const struct x86_emu_ops *ops, void *ctx,
+				     struct x86_emu_fault *fault, uint64_t max_iterations);
 
 #endif

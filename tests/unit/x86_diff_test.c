@@ -1,0 +1,1452 @@
+/*
+ * Differential test of the x86 emulator against the host CPU.
+ *
+ * For every instruction form the emulator supports and every operand size, random encodings
+ * (random registers, addressing forms, prefixes, immediates) are executed twice from the same
+ * starting state: natively, through a trampoline in an mmap'ed code page that loads all GPRs,
+ * XMM registers and RFLAGS from a struct, runs the instruction and stores them back; and in
+ * x86_emu_step with memory callbacks over a copy of the scratch page the native memory operand
+ * points into. GPRs, XMM registers, RIP advance, the flags the SDM defines for the instruction
+ * and the whole scratch memory must agree; #DE (divide) and #GP (misaligned movaps) must be
+ * raised by both. RSP stays the real stack pointer, so it is never an operand.
+ *
+ * Env: X86_DIFF_SEED (PRNG seed, printed), X86_DIFF_SCALE (percent of the default case count;
+ * default 100, or 25 under ASan).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <asm/prctl.h>
+#include <cpuid.h>
+#include <cmocka.h>
+
+#include "arch/x86_64/x86_emu.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DIFF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DIFF_ASAN 1
+#endif
+#endif
+#ifndef DIFF_ASAN
+#define DIFF_ASAN 0
+#endif
+
+/* ---- native execution ---- */
+
+/* Layout shared with the generated trampoline code (offsets are baked into it). */
+struct nstate {
+	_Alignas(16) uint64_t gpr[16]; /* 16-aligned: the XMM slots are stored with RFLAGS.AC set */
+	uint64_t rflags;
+	uint64_t pad;
+	uint8_t xmm[16][16];
+};
+_Static_assert(offsetof(struct nstate, rflags) == 128, "trampoline offset");
+_Static_assert(offsetof(struct nstate, xmm) == 144, "trampoline offset");
+
+#define PAGE 4096u
+#define SCRATCH_SIZE (2 * PAGE)
+/* Region: code page, data page, guard, 2 scratch pages, guard. */
+#define REGION_PAGES 6
+#define SLOT_OFF 0x600u  /* instruction slot in the code page */
+#define EPI_OFF 0x700u   /* epilogue */
+
+static uint8_t *region, *code, *datapg, *scratch;
+static void (*tramp)(struct nstate *);
+static uint64_t fs_base, gs_base;
+static sigjmp_buf native_jmp;
+static volatile sig_atomic_t native_sig, native_code;
+
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	/* The faulting instruction may have run with RFLAGS.AC set: clear it (and DF) before
+	 * any C code makes an unaligned access. */
+	__asm__ __volatile__("pushfq; andq $~0x40400, (%%rsp); popfq" ::: "memory", "cc");
+	native_sig = sig;
+	native_code = si->si_code;
+	siglongjmp(native_jmp, 1);
+}
+
+struct cbuf { uint8_t *p; unsigned n; };
+
+static void cb_emit(struct cbuf *c, unsigned n, ...)
+{
+	va_list ap;
+	va_start(ap, n);
+	for (unsigned i = 0; i < n; i++)
+		c->p[c->n++] = (uint8_t)va_arg(ap, int);
+	va_end(ap);
+}
+
+static void cb_u32(struct cbuf *c, uint32_t v)
+{
+	for (unsigned i = 0; i < 4; i++)
+		c->p[c->n++] = (uint8_t)(v >> (8 * i));
+}
+
+/* RIP-relative disp32 to `target` for an instruction ending right after the disp32. */
+static void cb_riprel(struct cbuf *c, const uint8_t *target)
+{
+	cb_u32(c, (uint32_t)(int32_t)(target - (c->p + c->n + 4)));
+}
+
+/* mov [rdi+off], r  or  mov r, [rdi+off] (64-bit), disp32 form. */
+static void cb_movmem(struct cbuf *c, bool store, unsigned r, uint32_t off)
+{
+	cb_emit(c, 3, 0x48 | (r >= 8 ? 4 : 0), store ? 0x89 : 0x8b, 0x80 | ((r & 7) << 3) | 7);
+	cb_u32(c, off);
+}
+
+/* movdqu xmmN, [rdi+off] / movdqu [rdi+off], xmmN */
+static void cb_xmm(struct cbuf *c, bool store, unsigned n, uint32_t off)
+{
+	c->p[c->n++] = 0xf3;
+	if (n >= 8)
+		c->p[c->n++] = 0x44;
+	cb_emit(c, 3, 0x0f, store ? 0x7f : 0x6f, 0x80 | ((n & 7) << 3) | 7);
+	cb_u32(c, off);
+}
+
+static void build_trampoline(void)
+{
+	uint8_t *saveptr = datapg; /* holds the struct pointer while RDI is the test's */
+	struct cbuf c = { code, 0 };
+	cb_emit(&c, 8, 0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56); /* push rbx rbp r12-14 */
+	cb_emit(&c, 2, 0x41, 0x57);                                     /* push r15 */
+	cb_emit(&c, 3, 0x48, 0x89, 0x3d);                               /* mov [rip+save], rdi */
+	cb_riprel(&c, saveptr);
+	for (unsigned n = 0; n < 16; n++)
+		cb_xmm(&c, false, n, 144 + 16 * n);
+	cb_emit(&c, 2, 0xff, 0xb7);                                     /* push [rdi+128] */
+	cb_u32(&c, 128);
+	cb_emit(&c, 1, 0x9d);                                           /* popfq */
+	for (unsigned r = 0; r < 16; r++)
+		if (r != X86_RSP && r != X86_RDI)
+			cb_movmem(&c, false, r, 8 * r);
+	cb_movmem(&c, false, X86_RDI, 8 * X86_RDI);
+	cb_emit(&c, 1, 0xe9);                                           /* jmp slot */
+	cb_u32(&c, (uint32_t)(SLOT_OFF - (c.n + 4)));
+
+	c.n = EPI_OFF;
+	cb_emit(&c, 3, 0x48, 0x87, 0x3d);                               /* xchg [rip+save], rdi */
+	cb_riprel(&c, saveptr);
+	for (unsigned r = 0; r < 16; r++)
+		if (r != X86_RSP && r != X86_RDI)
+			cb_movmem(&c, true, r, 8 * r);
+	for (unsigned n = 0; n < 16; n++)
+		cb_xmm(&c, true, n, 144 + 16 * n);
+	cb_emit(&c, 2, 0x9c, 0x58);                                     /* pushfq; pop rax */
+	cb_movmem(&c, true, X86_RAX, 128);
+	cb_emit(&c, 3, 0x48, 0x8b, 0x05);                               /* mov rax, [rip+save] */
+	cb_riprel(&c, saveptr);
+	cb_movmem(&c, true, X86_RAX, 8 * X86_RDI);
+	cb_emit(&c, 8, 0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c); /* pop r15-r12 */
+	cb_emit(&c, 2, 0x5d, 0x5b);                                     /* pop rbp rbx */
+	cb_emit(&c, 7, 0x68, 0x02, 0x02, 0x00, 0x00, 0x9d, 0xc3);       /* push 0x202; popfq; ret */
+	tramp = (void (*)(struct nstate *))(void *)code;
+}
+
+static int native_setup(void)
+{
+	if (region)
+		return 0;
+	region = mmap(NULL, REGION_PAGES * PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (region == MAP_FAILED) {
+		region = NULL;
+		return -errno;
+	}
+	code = region;
+	datapg = region + PAGE;
+	scratch = region + 3 * PAGE;
+	if (mprotect(region + 2 * PAGE, PAGE, PROT_NONE) || mprotect(datapg, PAGE, PROT_READ | PROT_WRITE) ||
+	    mprotect(scratch, SCRATCH_SIZE, PROT_READ | PROT_WRITE) ||
+	    mprotect(region + 5 * PAGE, PAGE, PROT_NONE))
+		return -errno;
+	memset(code, 0xcc, PAGE);
+	build_trampoline();
+	syscall(SYS_arch_prctl, ARCH_GET_FS, &fs_base);
+	syscall(SYS_arch_prctl, ARCH_GET_GS, &gs_base);
+	return 0;
+}
+
+static void on_alarm(int sig);
+
+/* cmocka installs its own handlers around each test, so every test installs these first. */
+static void install_handlers(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_NODEFER | SA_SIGINFO;
+	sigaction(SIGFPE, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGILL, &sa, NULL);
+	signal(SIGALRM, on_alarm);
+}
+
+/* Runs insn natively on *st; returns 0 or the signal number it raised. */
+static int native_run(const uint8_t *insn, unsigned len, struct nstate *st)
+{
+	uint8_t *slot = code + SLOT_OFF;
+	memcpy(slot, insn, len);
+	slot[len] = 0xe9;
+	int32_t rel = (int32_t)(EPI_OFF - (SLOT_OFF + len + 5));
+	memcpy(slot + len + 1, &rel, 4);
+	native_sig = 0;
+	/* No mask save/restore (a syscall each): the handlers run with SA_NODEFER. */
+	if (sigsetjmp(native_jmp, 0) == 0)
+		tramp(st);
+	return native_sig;
+}
+
+/* ---- emulator side ---- */
+
+static uint8_t emem[SCRATCH_SIZE];
+static uint8_t ecode[32];
+static uint64_t ecode_la;
+static unsigned bad_access; /* accesses outside the scratch page or oversized */
+static char bad_desc[128];
+
+static int emu_range(gva_t la, unsigned size, struct x86_emu_fault *fault)
+{
+	uint64_t base = (uint64_t)(uintptr_t)scratch;
+	if (size < 1 || size > 64 || la.v < base || la.v - base > SCRATCH_SIZE - size) {
+		if (!bad_access++)
+			snprintf(bad_desc, sizeof(bad_desc), "access la=%#llx size=%u outside scratch",
+				 (unsigned long long)la.v, size);
+		fault->vector = X86_EXC_PF;
+		fault->has_error_code = true;
+		fault->error_code = 4;
+		fault->cr2 = la.v;
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static int e_read(void *ctx, gva_t la, void *buf, unsigned size, enum x86_emu_access kind,
+		  struct x86_emu_fault *fault)
+{
+	(void)ctx;
+	if (kind == X86_EMU_FETCH) {
+		if (la.v < ecode_la || la.v - ecode_la + size > X86_MAX_INSN_LEN) {
+			if (!bad_access++)
+				snprintf(bad_desc, sizeof(bad_desc), "fetch la=%#llx size=%u",
+					 (unsigned long long)la.v, size);
+			return -EIO;
+		}
+		memcpy(buf, ecode + (la.v - ecode_la), size);
+		return 0;
+	}
+	int rc = emu_range(la, size, fault);
+	if (rc)
+		return rc;
+	memcpy(buf, emem + (la.v - (uint64_t)(uintptr_t)scratch), size);
+	return 0;
+}
+
+static int e_write(void *ctx, gva_t la, const void *buf, unsigned size, struct x86_emu_fault *fault)
+{
+	(void)ctx;
+	int rc = emu_range(la, size, fault);
+	if (rc)
+		return rc;
+	memcpy(emem + (la.v - (uint64_t)(uintptr_t)scratch), buf, size);
+	return 0;
+}
+
+static int e_cmpxchg(void *ctx, gva_t la, void *old, const void *nv, unsigned size,
+		     struct x86_emu_fault *fault)
+{
+	(void)ctx;
+	int rc = emu_range(la, size, fault);
+	if (rc)
+		return rc;
+	uint8_t *m = emem + (la.v - (uint64_t)(uintptr_t)scratch);
+	if (memcmp(m, old, size) != 0) {
+		memcpy(old, m, size);
+		return 0;
+	}
+	memcpy(m, nv, size);
+	return 1;
+}
+
+static const struct x86_emu_ops emu_ops = { e_read, e_write, e_cmpxchg, NULL, NULL };
+
+/* ---- random numbers ---- */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static unsigned rndn(unsigned n) { return (unsigned)(rnd() % n); }
+
+static const uint64_t edges[] = {
+	0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff,
+	0x7fffffffffffffffull, 0x8000000000000000ull, ~0ull, 0xfffffffffffffffeull,
+};
+
+/* Random value biased towards carries, sign changes and zero. */
+static uint64_t rval(void)
+{
+	switch (rndn(8)) {
+	case 0: return edges[rndn(sizeof(edges) / sizeof(edges[0]))];
+	case 1: return rnd() & 0xff;
+	case 2: return -(rnd() & 0xff);
+	case 3: return rnd() & 0xffffffff;
+	default: return rnd();
+	}
+}
+
+/* ---- instruction generation ---- */
+
+#define STATUS (X86_FLAG_CF | X86_FLAG_PF | X86_FLAG_AF | X86_FLAG_ZF | X86_FLAG_SF | X86_FLAG_OF)
+#define R(x) (1u << (x))
+
+struct tc {
+	uint8_t b[32];
+	unsigned n;
+	int riprel_at;          /* offset of a disp32 to patch for RIP-relative, or -1 */
+	uint64_t riprel_target;
+	struct nstate st;       /* starting state */
+	uint64_t fmask;         /* flags compared */
+	int expect_sig;         /* 0, or a signal both sides must fault with (set by generator) */
+	bool may_de;            /* div: native decides whether #DE */
+	uint64_t seg_base[X86_SEG_COUNT];
+	bool noncanonical;      /* the memory operand is non-canonical: both must fault */
+	bool ac_impl;           /* #AC for a misaligned operand is implementation-defined */
+	uint64_t plant_at;      /* bytes run_case writes over the random scratch, or 0 */
+	uint8_t plant[16];
+	unsigned plant_len;
+};
+
+static void plant(struct tc *t, uint64_t at, const void *v, unsigned len)
+{
+	t->plant_at = at;
+	memcpy(t->plant + t->plant_len, v, len);
+	t->plant_len += len;
+}
+
+static void put(struct tc *t, uint8_t v) { t->b[t->n++] = v; }
+
+static void put_imm(struct tc *t, uint64_t v, unsigned size)
+{
+	for (unsigned i = 0; i < size; i++)
+		put(t, (uint8_t)(v >> (8 * i)));
+}
+
+/* A memory operand choice. */
+struct mem {
+	int base, index;        /* -1 none */
+	unsigned scale;
+	bool riprel, sib;
+	unsigned mod;
+	int64_t disp;
+	unsigned dispsz;
+	bool a32;
+	int seg;                /* -1, X86_FS or X86_GS */
+	uint64_t target;
+};
+
+static int pick_reg(uint32_t avoid)
+{
+	for (;;) {
+		int r = (int)rndn(16);
+		if (r != X86_RSP && !(avoid & R(r)))
+			return r;
+	}
+}
+
+/*
+ * Choose an addressing form reaching `size` bytes at a random scratch offset aligned to
+ * `align` and set the registers it uses (never those in `avoid`).
+ */
+static void gen_mem(struct tc *t, struct mem *m, uint32_t avoid, unsigned size, unsigned align,
+		    bool allow_a32)
+{
+	memset(m, 0, sizeof(*m));
+	m->base = m->index = m->seg = -1;
+	m->scale = 1;
+	uint64_t off = 1536 + rndn(SCRATCH_SIZE - 3072 - size);
+	if (align > 1)
+		off &= ~(uint64_t)(align - 1);
+	else if (rndn(4) == 0)
+		off = (off & ~63ull) + 64 - (size > 1 ? rndn(size) : 0); /* straddle a line */
+	m->target = (uint64_t)(uintptr_t)scratch + off;
+	m->a32 = allow_a32 && rndn(6) == 0;
+	unsigned form = rndn(16);
+	if (!m->a32 && form >= 2 && rndn(40) == 0) {
+		/* Non-canonical: the CPU raises #GP(0) (#SS(0) for an SS-based access). */
+		m->target = (rndn(2) ? 0x0000800000000000ull : 0xffff000000000000ull) +
+			    (rnd() & 0x7fffffffffffull & ~(uint64_t)(align > 1 ? align - 1 : 0));
+		t->noncanonical = true;
+	}
+	if (form == 0) {
+		m->riprel = true;
+		m->mod = 0;
+		m->dispsz = 4;
+		return;
+	}
+	if (!m->a32 && rndn(8) == 0)
+		m->seg = rndn(2) ? X86_FS : X86_GS;
+	uint64_t segbase = m->seg == X86_FS ? fs_base : m->seg == X86_GS ? gs_base : 0;
+	uint64_t want = m->target - segbase;
+	if (form == 1 && m->seg < 0) {
+		/* No base: [index*scale + disp32] or [disp32]; the scratch lies below 2 GiB. */
+		m->sib = true;
+		m->mod = 0;
+		m->dispsz = 4;
+		int64_t iv = 0;
+		if (rndn(2)) {
+			m->index = pick_reg(avoid);
+			m->scale = 1u << rndn(4);
+			iv = (int64_t)rndn(64) - 32;
+			t->st.gpr[m->index] = (uint64_t)iv;
+			if (m->a32)
+				t->st.gpr[m->index] = (uint32_t)iv | (rnd() << 32);
+		}
+		m->disp = (int64_t)want - iv * (int64_t)m->scale;
+		return;
+	}
+	m->base = pick_reg(avoid);
+	if (rndn(3) == 0 || (m->base & 7) == 4) {
+		m->sib = true;
+		if (rndn(3)) {
+			m->index = pick_reg(avoid | R(m->base));
+			m->scale = 1u << rndn(4);
+		}
+	}
+	unsigned dk = rndn(3);
+	if (dk == 0 && (m->base & 7) == 5)
+		dk = 1;
+	m->mod = dk;
+	m->dispsz = dk == 0 ? 0 : dk == 1 ? 1 : 4;
+	m->disp = dk == 0 ? 0 : dk == 1 ? (int8_t)rnd() : (int32_t)(rnd() & 0x7fffffff) >> rndn(31);
+	if (dk == 2 && rndn(2))
+		m->disp = -m->disp;
+	int64_t iv = 0;
+	if (m->index >= 0) {
+		iv = (int64_t)rndn(256) - 128;
+		t->st.gpr[m->index] = m->a32 ? ((uint32_t)iv | (rnd() << 32)) : (uint64_t)iv;
+	}
+	uint64_t bv = want - (uint64_t)m->disp - (uint64_t)iv * m->scale;
+	if (m->a32)
+		bv = (uint32_t)bv | (rnd() << 32);
+	t->st.gpr[m->base] = bv;
+}
+
+enum { SZ1 = 1, SZ2 = 2, SZ4 = 4, SZ8 = 8 };
+
+/*
+ * Emit: legacy prefixes, REX, opcode bytes, ModRM (+SIB, disp) for `reg` and either memory *m
+ * or register `rm` (m == NULL). rexw/force_rex choose REX.
+ */
+static void emit_modrm_insn(struct tc *t, const uint8_t *pfx, unsigned npfx, bool rexw,
+			    bool force_rex, unsigned reg, const struct mem *m, unsigned rm,
+			    const uint8_t *op, unsigned nop)
+{
+	/* ES/CS/SS/DS overrides are no-ops in 64-bit mode, before or after an FS/GS one. */
+	static const uint8_t nullseg[4] = { 0x26, 0x2e, 0x36, 0x3e };
+	if (m && rndn(6) == 0)
+		put(t, nullseg[rndn(4)]);
+	if (m && m->seg >= 0)
+		put(t, m->seg == X86_FS ? 0x64 : 0x65);
+	if (m && rndn(6) == 0)
+		put(t, nullseg[rndn(4)]);
+	if (m && m->a32)
+		put(t, 0x67);
+	for (unsigned i = 0; i < npfx; i++)
+		put(t, pfx[i]);
+	unsigned rex = 0x40 | (rexw ? 8 : 0) | ((reg & 8) ? 4 : 0);
+	if (m) {
+		if (m->index >= 8)
+			rex |= 2;
+		if (m->base >= 8)
+			rex |= 1;
+	} else if (rm & 8) {
+		rex |= 1;
+	}
+	if (rex != 0x40 || force_rex)
+		put(t, (uint8_t)rex);
+	for (unsigned i = 0; i < nop; i++)
+		put(t, op[i]);
+	if (!m) {
+		put(t, (uint8_t)(0xc0 | ((reg & 7) << 3) | (rm & 7)));
+		return;
+	}
+	if (m->riprel) {
+		put(t, (uint8_t)(((reg & 7) << 3) | 5));
+		t->riprel_at = (int)t->n;
+		t->riprel_target = m->target;
+		put_imm(t, 0, 4);
+		return;
+	}
+	if (m->sib) {
+		put(t, (uint8_t)((m->mod << 6) | ((reg & 7) << 3) | 4));
+		unsigned ss = m->scale == 8 ? 3 : m->scale == 4 ? 2 : m->scale == 2 ? 1 : 0;
+		unsigned idx = m->index >= 0 ? (unsigned)m->index & 7 : 4;
+		unsigned base = m->base >= 0 ? (unsigned)m->base & 7 : 5;
+		put(t, (uint8_t)((ss << 6) | (idx << 3) | base));
+	} else {
+		put(t, (uint8_t)((m->mod << 6) | ((reg & 7) << 3) | ((unsigned)m->base & 7)));
+	}
+	put_imm(t, (uint64_t)m->disp, m->dispsz);
+}
+
+/* ---- forms ---- */
+
+enum fl {
+	FL_NONE,    /* flags untouched: compare all */
+	FL_ALL,     /* all status flags defined */
+	FL_LOGIC,   /* AF undefined */
+	FL_BT,      /* CF defined, ZF unchanged, OF SF AF PF undefined */
+	FL_MUL,     /* CF OF defined */
+	FL_DIV,     /* all undefined */
+	FL_SHIFT, FL_ROT, FL_SHD, /* count-dependent, computed per case */
+};
+
+enum attr {
+	A_LOCK = 1,     /* LOCK allowed with a memory destination */
+	A_DIV = 2,      /* may #DE */
+	A_BTREG = 4,    /* bit offset in a register reaches outside the operand */
+	A_CL = 8,       /* count in CL */
+	A_ONE = 16,     /* count 1 */
+	A_RMW = 32,     /* r/m is read (cmov, etc.) - informational */
+	A_XCHG = 64,    /* always locked */
+	A_NOREG = 128,  /* memory only */
+	A_SHD16 = 256,  /* shld/shrd: keep 16-bit count <= 16 */
+	A_CMPX = 512,   /* cmpxchg: make accumulator equal memory half the time */
+};
+
+enum immk { I_NONE, I_8, I_Z, I_8S };
+
+struct form {
+	const char *name;
+	uint8_t map;        /* 0 one-byte, 1 0F */
+	int16_t op8, op;    /* opcode for byte size / other sizes, -1 none */
+	int8_t ext;         /* ModRM.reg extension, -1 = register operand */
+	uint8_t sizes;      /* SZ* bits */
+	uint8_t imm;
+	uint8_t fl;
+	uint16_t attr;
+	uint32_t implicit;  /* registers used implicitly (not usable for addressing) */
+	uint8_t rot;        /* for FL_SHIFT/FL_ROT: ModRM.reg operation */
+};
+
+#define ALU(nm, b, e, f) \
+	{ nm " rm,r", 0, b, b + 1, -1, 15, I_NONE, f, A_LOCK, 0, 0 }, \
+	{ nm " r,rm", 0, b + 2, b + 3, -1, 15, I_NONE, f, 0, 0, 0 }, \
+	{ nm " rm,imm", 0, 0x80, 0x81, e, 15, I_Z, f, A_LOCK, 0, 0 }, \
+	{ nm " rm,imm8s", 0, -1, 0x83, e, 14, I_8S, f, A_LOCK, 0, 0 }
+
+#define SHIFT(nm, e, f) \
+	{ nm " rm,1", 0, 0xd0, 0xd1, e, 15, I_NONE, f, A_ONE, 0, e }, \
+	{ nm " rm,cl", 0, 0xd2, 0xd3, e, 15, I_NONE, f, A_CL, R(X86_RCX), e }, \
+	{ nm " rm,imm8", 0, 0xc0, 0xc1, e, 15, I_8, f, 0, 0, e }
+
+static const struct form forms[] = {
+	{ "mov rm,r", 0, 0x88, 0x89, -1, 15, I_NONE, FL_NONE, 0, 0, 0 },
+	{ "mov r,rm", 0, 0x8a, 0x8b, -1, 15, I_NONE, FL_NONE, 0, 0, 0 },
+	{ "mov rm,imm", 0, 0xc6, 0xc7, 0, 15, I_Z, FL_NONE, 0, 0, 0 },
+	ALU("add", 0x00, 0, FL_ALL), ALU("or", 0x08, 1, FL_LOGIC), ALU("adc", 0x10, 2, FL_ALL),
+	ALU("sbb", 0x18, 3, FL_ALL), ALU("and", 0x20, 4, FL_LOGIC), ALU("sub", 0x28, 5, FL_ALL),
+	ALU("xor", 0x30, 6, FL_LOGIC), ALU("cmp", 0x38, 7, FL_ALL),
+	{ "test rm,r", 0, 0x84, 0x85, -1, 15, I_NONE, FL_LOGIC, 0, 0, 0 },
+	{ "test rm,imm", 0, 0xf6, 0xf7, 0, 15, I_Z, FL_LOGIC, 0, 0, 0 },
+	{ "inc", 0, 0xfe, 0xff, 0, 15, I_NONE, FL_ALL, A_LOCK, 0, 0 },
+	{ "dec", 0, 0xfe, 0xff, 1, 15, I_NONE, FL_ALL, A_LOCK, 0, 0 },
+	{ "not", 0, 0xf6, 0xf7, 2, 15, I_NONE, FL_NONE, A_LOCK, 0, 0 },
+	{ "neg", 0, 0xf6, 0xf7, 3, 15, I_NONE, FL_ALL, A_LOCK, 0, 0 },
+	{ "mul", 0, 0xf6, 0xf7, 4, 15, I_NONE, FL_MUL, 0, R(X86_RAX) | R(X86_RDX), 0 },
+	{ "imul rm", 0, 0xf6, 0xf7, 5, 15, I_NONE, FL_MUL, 0, R(X86_RAX) | R(X86_RDX), 0 },
+	{ "div", 0, 0xf6, 0xf7, 6, 15, I_NONE, FL_DIV, A_DIV, R(X86_RAX) | R(X86_RDX), 0 },
+	{ "idiv", 0, 0xf6, 0xf7, 7, 15, I_NONE, FL_DIV, A_DIV, R(X86_RAX) | R(X86_RDX), 0 },
+	{ "imul r,rm", 1, -1, 0xaf, -1, 14, I_NONE, FL_MUL, 0, 0, 0 },
+	{ "imul r,rm,imm", 0, -1, 0x69, -1, 14, I_Z, FL_MUL, 0, 0, 0 },
+	{ "imul r,rm,imm8", 0, -1, 0x6b, -1, 14, I_8S, FL_MUL, 0, 0, 0 },
+	{ "xchg", 0, 0x86, 0x87, -1, 15, I_NONE, FL_NONE, A_XCHG, 0, 0 },
+	{ "xadd", 1, 0xc0, 0xc1, -1, 15, I_NONE, FL_ALL, A_LOCK, 0, 0 },
+	{ "cmpxchg", 1, 0xb0, 0xb1, -1, 15, I_NONE, FL_ALL, A_LOCK | A_CMPX, R(X86_RAX), 0 },
+	{ "bt r", 1, -1, 0xa3, -1, 14, I_NONE, FL_BT, A_BTREG, 0, 0 },
+	{ "bts r", 1, -1, 0xab, -1, 14, I_NONE, FL_BT, A_BTREG | A_LOCK, 0, 0 },
+	{ "btr r", 1, -1, 0xb3, -1, 14, I_NONE, FL_BT, A_BTREG | A_LOCK, 0, 0 },
+	{ "btc r", 1, -1, 0xbb, -1, 14, I_NONE, FL_BT, A_BTREG | A_LOCK, 0, 0 },
+	{ "bt imm", 1, -1, 0xba, 4, 14, I_8, FL_BT, 0, 0, 0 },
+	{ "bts imm", 1, -1, 0xba, 5, 14, I_8, FL_BT, A_LOCK, 0, 0 },
+	{ "btr imm", 1, -1, 0xba, 6, 14, I_8, FL_BT, A_LOCK, 0, 0 },
+	{ "btc imm", 1, -1, 0xba, 7, 14, I_8, FL_BT, A_LOCK, 0, 0 },
+	SHIFT("rol", 0, FL_ROT), SHIFT("ror", 1, FL_ROT), SHIFT("rcl", 2, FL_ROT),
+	SHIFT("rcr", 3, FL_ROT), SHIFT("shl", 4, FL_SHIFT), SHIFT("shr", 5, FL_SHIFT),
+	SHIFT("sar", 7, FL_SHIFT),
+	{ "shld imm", 1, -1, 0xa4, -1, 14, I_8, FL_SHD, A_SHD16, 0, 0 },
+	{ "shld cl", 1, -1, 0xa5, -1, 14, I_NONE, FL_SHD, A_SHD16 | A_CL, R(X86_RCX), 0 },
+	{ "shrd imm", 1, -1, 0xac, -1, 14, I_8, FL_SHD, A_SHD16, 0, 0 },
+	{ "shrd cl", 1, -1, 0xad, -1, 14, I_NONE, FL_SHD, A_SHD16 | A_CL, R(X86_RCX), 0 },
+	{ "movzx8", 1, -1, 0xb6, -1, 14, I_NONE, FL_NONE, 0, 0, 0 },
+	{ "movzx16", 1, -1, 0xb7, -1, 14, I_NONE, FL_NONE, 0, 0, 0 },
+	{ "movsx8", 1, -1, 0xbe, -1, 14, I_NONE, FL_NONE, 0, 0, 0 },
+	{ "movsx16", 1, -1, 0xbf, -1, 14, I_NONE, FL_NONE, 0, 0, 0 },
+	{ "movsxd", 0, -1, 0x63, -1, 12, I_NONE, FL_NONE, 0, 0, 0 },
+	{ "movnti", 1, -1, 0xc3, -1, 12, I_NONE, FL_NONE, A_NOREG, 0, 0 },
+};
+#define NFORMS (sizeof(forms) / sizeof(forms[0]))
+
+/* Source operand size of the r/m for forms whose r/m size differs from the operand size. */
+static unsigned rm_size(const struct form *f, unsigned size)
+{
+	if (f->map == 1 && (f->op == 0xb6 || f->op == 0xbe))
+		return 1;
+	if (f->map == 1 && (f->op == 0xb7 || f->op == 0xbf))
+		return 2;
+	if (f->map == 0 && f->op == 0x63)
+		return size == 8 ? 4 : size;
+	return size;
+}
+
+static uint64_t szmask(unsigned size) { return size == 8 ? ~0ull : (1ull << (8 * size)) - 1; }
+
+static void set_low(uint64_t *r, uint64_t v, unsigned size)
+{
+	*r = (*r & ~szmask(size)) | (v & szmask(size));
+}
+
+/* Per-case mask of defined flags for count-dependent forms. */
+static uint64_t shift_mask(const struct form *f, unsigned size, unsigned count)
+{
+	unsigned masked = count & (size == 8 ? 63 : 31);
+	if (masked == 0)
+		return STATUS | X86_FLAG_DF;
+	uint64_t m = STATUS | X86_FLAG_DF;
+	if (masked != 1)
+		m &= ~X86_FLAG_OF;
+	if (f->fl == FL_SHIFT) {
+		m &= ~X86_FLAG_AF;
+		if ((f->rot == 4 || f->rot == 5) && masked >= 8 * size)
+			m &= ~X86_FLAG_CF;
+	} else if (f->fl == FL_SHD) {
+		m &= ~X86_FLAG_AF;
+	}
+	return m;
+}
+
+static uint64_t base_mask(unsigned fl)
+{
+	uint64_t all = STATUS | X86_FLAG_DF;
+	switch (fl) {
+	case FL_LOGIC: return all & ~X86_FLAG_AF;
+	case FL_BT: return X86_FLAG_CF | X86_FLAG_ZF | X86_FLAG_DF;
+	case FL_MUL: return X86_FLAG_CF | X86_FLAG_OF | X86_FLAG_DF;
+	case FL_DIV: return X86_FLAG_DF;
+	default: return all;
+	}
+}
+
+static void random_state(struct tc *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->riprel_at = -1;
+	for (unsigned r = 0; r < 16; r++)
+		t->st.gpr[r] = rval();
+	t->st.rflags = 0x202 | (rnd() & (STATUS | X86_FLAG_DF));
+	/* Alignment checking now and then: Linux runs CPL 3 with CR0.AM set, so a misaligned
+	 * access raises #AC (SIGBUS/BUS_ADRALN) natively; the emulator gets CR0.AM too. */
+	if (rndn(16) == 0)
+		t->st.rflags |= X86_FLAG_AC;
+	for (unsigned r = 0; r < 16; r++)
+		for (unsigned b = 0; b < 16; b += 8) {
+			uint64_t v = rnd();
+			memcpy(&t->st.xmm[r][b], &v, 8);
+		}
+	/* ES/CS/SS/DS bases are ignored in 64-bit mode: give the emulator garbage there now
+	 * and then. */
+	bool junk = rndn(4) == 0;
+	for (unsigned s = 0; s < X86_SEG_COUNT; s++)
+		t->seg_base[s] = junk ? (rnd() & 0xfffff000) : 0;
+	t->seg_base[X86_FS] = fs_base;
+	t->seg_base[X86_GS] = gs_base;
+}
+
+/* Byte register number usable as operand: without REX, 4-7 are AH..BH (of regs 0-3). */
+static uint32_t byte_reg_bit(unsigned reg, bool rex)
+{
+	return (!rex && reg >= 4 && reg < 8) ? R(reg - 4) : R(reg);
+}
+
+static unsigned pick_reg8(uint32_t avoid, bool rex)
+{
+	for (;;) {
+		unsigned r = rndn(rex ? 16 : 8);
+		if ((rex && r == X86_RSP) || (avoid & byte_reg_bit(r, rex)))
+			continue;
+		return r;
+	}
+}
+
+/* Build one case of form f with operand size `size`, memory or register r/m. */
+static void gen_form(struct tc *t, const struct form *f, unsigned size, bool mem)
+{
+	random_state(t);
+	uint8_t pfx[4];
+	unsigned npfx = 0;
+	/* LOCK on a lockable memory form, and rarely anywhere else (then both must #UD). */
+	bool lock = (mem && (f->attr & A_LOCK) && rndn(3) == 0) || rndn(64) == 0;
+	if (lock)
+		pfx[npfx++] = 0xf0;
+	if (size == 2)
+		pfx[npfx++] = 0x66;
+	if (rndn(2) && npfx > 1) { /* prefix order does not matter */
+		uint8_t x = pfx[0];
+		pfx[0] = pfx[1];
+		pfx[1] = x;
+	}
+	bool rexw = size == 8;
+	unsigned rsize = rm_size(f, size);
+	bool byte_reg = size == 1 && f->ext < 0;  /* ModRM.reg names a byte register */
+	bool byte_rm = !mem && rsize == 1;        /* ModRM.rm names a byte register */
+	/* Whether a REX prefix is present decides what byte registers 4-7 mean (AH..BH or
+	 * SPL..DIL), so decide it first; without REX only registers 0-7 can appear. */
+	bool rex = rexw || rndn(2);
+	bool force_rex = rex && !rexw;
+	uint32_t lim = ((byte_reg || byte_rm) && !rex) ? 0xff00u : 0;
+	uint32_t avoid = f->implicit | lim;
+	unsigned reg;
+	if (f->ext >= 0) {
+		reg = (unsigned)f->ext;
+	} else if (byte_reg) {
+		reg = pick_reg8(avoid, rex);
+		avoid |= byte_reg_bit(reg, rex);
+	} else {
+		reg = (unsigned)pick_reg(avoid);
+		avoid |= R(reg);
+	}
+	struct mem m;
+	unsigned rm = 0;
+	if (mem)
+		gen_mem(t, &m, avoid, rsize, 1, true);
+	else if (byte_rm)
+		rm = pick_reg8(lim, rex); /* same register on both sides is fine */
+	else
+		rm = (unsigned)pick_reg(lim);
+	uint8_t op[2];
+	unsigned nop = 0;
+	if (f->map == 1)
+		op[nop++] = 0x0f;
+	op[nop++] = (uint8_t)(size == 1 ? f->op8 : f->op);
+	emit_modrm_insn(t, pfx, npfx, rexw, force_rex, reg, mem ? &m : NULL, rm, op, nop);
+
+	unsigned isz = 0;
+	uint64_t imm = rval();
+	switch (f->imm) {
+	case I_8: case I_8S: isz = 1; break;
+	case I_Z: isz = size == 8 ? 4 : size; break;
+	default: break;
+	}
+	t->fmask = base_mask(f->fl);
+
+	unsigned count = 0;
+	if (f->fl == FL_SHIFT || f->fl == FL_ROT || f->fl == FL_SHD) {
+		unsigned bits = 8 * size;
+		unsigned pick[] = { 0, 1, bits - 1, bits, bits + 1, 31, 32, 33, 63, 64, 9, 17 };
+		count = rndn(3) ? pick[rndn(12)] : (unsigned)rnd();
+		count &= 0xff;
+		if ((f->attr & A_SHD16) && size == 2 && (count & 31) > 16)
+			count = count & 15;
+		if (f->attr & A_ONE)
+			count = 1;
+		else if (f->attr & A_CL)
+			t->st.gpr[X86_RCX] = (t->st.gpr[X86_RCX] & ~0xffull) | count;
+		else
+			imm = count;
+		t->fmask = shift_mask(f, size, count);
+	}
+	if (isz)
+		put_imm(t, imm, isz);
+
+	/* Bit offsets in a register must keep the access inside the scratch page. */
+	if ((f->attr & A_BTREG) && mem) {
+		int64_t off = (int64_t)rndn(2048) - 1024;
+		t->st.gpr[reg] = (rnd() & ~szmask(size)) | ((uint64_t)off & szmask(size));
+	}
+	if (f->attr & A_DIV) {
+		uint64_t sm = szmask(size);
+		if (rndn(4)) {
+			/* Mostly valid divisions: high half sign/zero extends the low half. */
+			uint64_t lo = rval() & sm;
+			bool neg = (f->ext == 7) && (lo >> (8 * size - 1));
+			uint64_t hi = neg ? sm : 0;
+			if (size == 1) {
+				set_low(&t->st.gpr[X86_RAX], lo | (hi << 8), 2);
+			} else {
+				set_low(&t->st.gpr[X86_RAX], lo, size);
+				set_low(&t->st.gpr[X86_RDX], hi, size);
+			}
+			if (f->ext == 6 && size > 1 && rndn(2))
+				set_low(&t->st.gpr[X86_RDX], rval() & sm, size); /* often #DE */
+		}
+		t->may_de = true;
+	}
+	if ((f->attr & A_CMPX) && rndn(2)) {
+		/* Make the compare succeed half the time. */
+		if (mem)
+			plant(t, m.target, &t->st.gpr[X86_RAX], size);
+		else
+			set_low(&t->st.gpr[X86_RAX], t->st.gpr[rm], size);
+	}
+}
+
+/* ---- running and comparing ---- */
+
+struct stats {
+	unsigned cases, mismatches, unsupported, faults_both, ac_impl;
+};
+
+static unsigned printed;
+
+static void dump_case(const char *what, const struct tc *t, const struct nstate *nat,
+		      const struct x86_emu_cpu *emu, uint64_t nat_rip_adv, int nsig, int eres,
+		      const struct x86_emu_fault *fault)
+{
+	if (printed++ >= 20)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "MISMATCH %s: bytes", what);
+	for (unsigned i = 0; i < t->n; i++)
+		fprintf(stderr, " %02x", t->b[i]);
+	fprintf(stderr, "\n  native sig=%d rip+%llu; emu result=%d (fault vector %u)\n", nsig,
+		(unsigned long long)nat_rip_adv, eres, fault->vector);
+	if (bad_access)
+		fprintf(stderr, "  emulator %s\n", bad_desc);
+	static const char *const names[16] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi",
+		"rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15" };
+	for (unsigned r = 0; r < 16; r++) {
+		if (r == X86_RSP)
+			continue;
+		fprintf(stderr, "  %-3s in %016llx native %016llx emu %016llx%s\n", names[r],
+			(unsigned long long)t->st.gpr[r], (unsigned long long)nat->gpr[r],
+			(unsigned long long)emu->gpr[r], nat->gpr[r] != emu->gpr[r] ? "  <--" : "");
+	}
+	fprintf(stderr, "  rflags in %05llx native %05llx emu %05llx (compared %05llx)\n",
+		(unsigned long long)t->st.rflags, (unsigned long long)nat->rflags,
+		(unsigned long long)emu->rflags, (unsigned long long)t->fmask);
+	fprintf(stderr, "  scratch at %p\n", (void *)scratch);
+}
+
+/* Watchdog: a case that does not finish (emulator loop) is reported, not waited for. */
+static const struct tc *cur_case;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char hex[] = "0123456789abcdef";
+	char msg[160];
+	unsigned n = 0;
+	const char *head = "x86_diff_test: a case did not finish (watchdog), bytes:";
+	while (*head)
+		msg[n++] = *head++;
+	for (unsigned i = 0; cur_case && i < cur_case->n && n < sizeof(msg) - 4; i++) {
+		msg[n++] = ' ';
+		msg[n++] = hex[cur_case->b[i] >> 4];
+		msg[n++] = hex[cur_case->b[i] & 15];
+	}
+	msg[n++] = '\n';
+	if (write(2, msg, n) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+/* Runs one case both ways and compares; returns true if they agree. */
+static bool run_case(struct tc *t, const char *name, struct stats *s)
+{
+	uint64_t slot = (uint64_t)(uintptr_t)(code + SLOT_OFF);
+	if (t->riprel_at >= 0) {
+		int64_t d = (int64_t)(t->riprel_target - (slot + t->n));
+		uint32_t d32 = (uint32_t)(int32_t)d;
+		memcpy(t->b + t->riprel_at, &d32, 4);
+	}
+	/* Fresh random scratch; optionally plant RAX for cmpxchg so the compare succeeds. */
+	static uint8_t pool[8 * SCRATCH_SIZE];
+	static bool pool_ready;
+	if (!pool_ready) {
+		for (unsigned i = 0; i < sizeof(pool); i += 8) {
+			uint64_t v = rval();
+			memcpy(pool + i, &v, 8);
+		}
+		pool_ready = true;
+	}
+	memcpy(scratch, pool + 8 * rndn(7 * SCRATCH_SIZE / 8), SCRATCH_SIZE);
+	uint64_t poff = t->plant_at - (uint64_t)(uintptr_t)scratch;
+	if (t->plant_len && poff <= SCRATCH_SIZE - t->plant_len) /* not for non-canonical targets */
+		memcpy(scratch + poff, t->plant, t->plant_len);
+	memcpy(emem, scratch, SCRATCH_SIZE);
+
+	struct x86_emu_cpu cpu;
+	memset(&cpu, 0, sizeof(cpu));
+	memcpy(cpu.gpr, t->st.gpr, sizeof(cpu.gpr));
+	cpu.gpr[X86_RSP] = 0x7ffc00001000ull;
+	cpu.rip = slot;
+	cpu.rflags = t->st.rflags;
+	cpu.cr0 = 0x80050033;
+	cpu.cr4 = 0x3606a0 | 0x600;
+	cpu.efer = 0xd01;
+	cpu.cpl = 3;
+	for (unsigned s2 = 0; s2 < X86_SEG_COUNT; s2++) {
+		cpu.seg[s2].base = t->seg_base[s2];
+		cpu.seg[s2].limit = 0xffffffff;
+		cpu.seg[s2].selector = 0x2b;
+		cpu.seg[s2].attr = 0xc0f3;
+	}
+	cpu.seg[X86_FS].selector = cpu.seg[X86_GS].selector = 0;
+	cpu.seg[X86_CS].selector = 0x33;
+	cpu.seg[X86_CS].attr = 0xa0fb;
+	memcpy(cpu.xmm, t->st.xmm, sizeof(cpu.xmm));
+	memset(ecode, 0xcc, sizeof(ecode));
+	memcpy(ecode, t->b, t->n);
+	ecode_la = slot;
+	bad_access = 0;
+
+	struct x86_emu_cpu before = cpu;
+	struct x86_emu_fault fault;
+	memset(&fault, 0, sizeof(fault));
+	/* Hand over a prefix of the bytes now and then: the rest must come through FETCH. */
+	size_t given = rndn(4) == 0 ? rndn(t->n + 1) : t->n;
+	cur_case = t;
+	static unsigned since_alarm;
+	if (since_alarm++ % 1024 == 0)
+		alarm(20); /* re-armed often enough that only a stuck case can fire it */
+	enum x86_emu_result er = x86_emu_step(&cpu, t->b, given, &emu_ops, NULL, &fault);
+
+	struct nstate nat = t->st;
+	nat.gpr[X86_RSP] = 0;
+	int nsig = native_run(t->b, t->n, &nat);
+	s->cases++;
+
+	if (er == X86_EMU_UNSUPPORTED && nsig != SIGILL) {
+		s->unsupported++;
+		return true;
+	}
+	bool ok = true;
+	const char *why = "";
+	bool native_ac = nsig == SIGBUS && native_code == BUS_ADRALN;
+	bool emu_ac = er == X86_EMU_FAULT && fault.vector == X86_EXC_AC;
+	if (t->ac_impl && ((native_ac && er == X86_EMU_OK) || (emu_ac && !nsig))) {
+		s->ac_impl++; /* either answer is architectural */
+		return true;
+	}
+	if (nsig) {
+		/* Both must fault, the emulator with the matching vector and no state change. */
+		/* Linux: #DE SIGFPE, #UD SIGILL, #GP SIGSEGV, #AC SIGBUS/BUS_ADRALN, #SS SIGBUS. */
+		int want = nsig == SIGFPE ? X86_EXC_DE : nsig == SIGILL ? X86_EXC_UD :
+			   nsig == SIGBUS ? (native_code == BUS_ADRALN ? X86_EXC_AC : X86_EXC_SS) :
+			   X86_EXC_GP;
+		if (er != X86_EMU_FAULT || fault.vector != want) {
+			ok = false;
+			why = "native faulted, emulator did not (or other vector)";
+		} else if (memcmp(cpu.gpr, before.gpr, sizeof(cpu.gpr)) || cpu.rip != before.rip ||
+			   cpu.rflags != before.rflags) {
+			ok = false;
+			why = "emulator fault changed cpu state";
+		} else {
+			s->faults_both++;
+		}
+		if (!ok) {
+			s->mismatches++;
+			dump_case(why, t, &nat, &cpu, 0, nsig, er, &fault);
+		}
+		return ok;
+	}
+	nat.gpr[X86_RSP] = before.gpr[X86_RSP];
+	if (er != X86_EMU_OK) {
+		ok = false;
+		why = "emulator failed, native succeeded";
+	} else if (cpu.rip != slot + t->n) {
+		ok = false;
+		why = "RIP advance";
+	} else if (memcmp(cpu.gpr, nat.gpr, sizeof(cpu.gpr))) {
+		ok = false;
+		why = "GPRs";
+	} else if ((cpu.rflags ^ nat.rflags) & (t->fmask | X86_FLAG_AC)) {
+		ok = false;
+		why = "defined flags";
+	} else if (memcmp(cpu.xmm, nat.xmm, sizeof(cpu.xmm))) {
+		ok = false;
+		why = "XMM registers";
+	} else if (memcmp(emem, scratch, SCRATCH_SIZE)) {
+		ok = false;
+		why = "memory";
+		for (unsigned i = 0; i < SCRATCH_SIZE; i++)
+			if (emem[i] != scratch[i]) {
+				if (printed < 20)
+					fprintf(stderr, "  first memory difference at scratch+%#x: native %02x emu %02x\n",
+						i, scratch[i], emem[i]);
+				break;
+			}
+	} else if (bad_access) {
+		ok = false;
+		why = "emulator accessed memory outside the operand page";
+	}
+	if (!ok) {
+		s->mismatches++;
+		char w[96];
+		snprintf(w, sizeof(w), "%s: %s", name, why);
+		dump_case(w, t, &nat, &cpu, 0, nsig, er, &fault);
+	}
+	(void)ok;
+	return ok;
+}
+
+static unsigned scale_pct(void)
+{
+	const char *e = getenv("X86_DIFF_SCALE");
+	if (e && *e)
+		return (unsigned)strtoul(e, NULL, 10);
+	return DIFF_ASAN ? 50 : 100;
+}
+
+static unsigned ncases(unsigned base)
+{
+	unsigned n = base * scale_pct() / 100;
+	return n ? n : 1;
+}
+
+static void seed_once(void)
+{
+	static bool done;
+	if (done)
+		return;
+	done = true;
+	const char *e = getenv("X86_DIFF_SEED");
+	uint64_t seed = e && *e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	rng_state = seed;
+	printf("x86_diff_test: seed %#llx (X86_DIFF_SEED to reproduce), scale %u%%\n",
+	       (unsigned long long)seed, scale_pct());
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	seed_once();
+	return native_setup() ? -1 : 0;
+}
+
+static unsigned total_mismatch, total_cases;
+
+/* X86_DIFF_ONLY=substring: run only the forms whose name contains it. */
+static bool selected(const char *name)
+{
+	const char *only = getenv("X86_DIFF_ONLY");
+	return !only || !*only || strstr(name, only) != NULL;
+}
+
+static void report(const char *name, unsigned size, const char *kind, const struct stats *s)
+{
+	printf("  %-18s %s size %2u: %6u cases, %u both-fault, %u unsupported, %u MISMATCH",
+	       name, kind, size, s->cases, s->faults_both, s->unsupported, s->mismatches);
+	if (s->ac_impl)
+		printf(" (%u impl-defined #AC differences)", s->ac_impl);
+	printf("\n");
+	total_mismatch += s->mismatches;
+	total_cases += s->cases;
+}
+
+static void test_modrm_forms(void **state)
+{
+	(void)state;
+	install_handlers();
+	unsigned before = total_mismatch;
+	for (unsigned i = 0; i < NFORMS; i++) {
+		const struct form *f = &forms[i];
+		if (!selected(f->name))
+			continue;
+		for (unsigned size = 1; size <= 8; size <<= 1) {
+			if (!(f->sizes & size) || (size == 1 && f->op8 < 0))
+				continue;
+			for (int mem = 1; mem >= 0; mem--) {
+				if (!mem && (f->attr & A_NOREG))
+					continue;
+				struct stats s = { 0, 0, 0, 0, 0 };
+				unsigned n = ncases(mem ? 3000 : 500);
+				for (unsigned k = 0; k < n; k++) {
+					struct tc t;
+					gen_form(&t, f, size, mem);
+					run_case(&t, f->name, &s);
+				}
+				report(f->name, size, mem ? "mem" : "reg", &s);
+			}
+		}
+	}
+	assert_int_equal(total_mismatch - before, 0);
+}
+
+/* setcc r/m8 and cmovcc r, r/m for all 16 conditions. */
+static void test_cc_forms(void **state)
+{
+	(void)state;
+	install_handlers();
+	unsigned before = total_mismatch;
+	for (unsigned cmov = 0; cmov < 2; cmov++)
+		for (unsigned size = cmov ? 2 : 1; size <= (cmov ? 8u : 1u); size <<= 1)
+			for (int mem = 1; mem >= 0; mem--) {
+				if (!selected(cmov ? "cmovcc" : "setcc"))
+					continue;
+				struct stats s = { 0, 0, 0, 0, 0 };
+				unsigned n = ncases(mem ? 3000 : 600);
+				for (unsigned k = 0; k < n; k++) {
+					struct form f = { cmov ? "cmovcc" : "setcc", 1, -1, 0, -1, 15, I_NONE,
+							  FL_NONE, 0, 0, 0 };
+					unsigned cc = rndn(16);
+					f.op = (int16_t)((cmov ? 0x40 : 0x90) + cc);
+					f.op8 = f.op;
+					f.ext = cmov ? -1 : 0;
+					struct tc t;
+					gen_form(&t, &f, size, mem);
+					run_case(&t, f.name, &s);
+				}
+				report(cmov ? "cmovcc" : "setcc", size, mem ? "mem" : "reg", &s);
+			}
+	assert_int_equal(total_mismatch - before, 0);
+}
+
+/* cmpxchg8b / cmpxchg16b m64/m128. */
+static void test_cmpxchg8b16b(void **state)
+{
+	(void)state;
+	install_handlers();
+	unsigned before = total_mismatch;
+	for (unsigned wide = 0; wide < 2; wide++) {
+		if (!selected(wide ? "cmpxchg16b" : "cmpxchg8b"))
+			continue;
+		struct stats s = { 0, 0, 0, 0, 0 };
+		unsigned n = ncases(4000);
+		for (unsigned k = 0; k < n; k++) {
+			struct tc t;
+			random_state(&t);
+			struct mem m;
+			uint32_t avoid = R(X86_RAX) | R(X86_RDX) | R(X86_RBX) | R(X86_RCX);
+			unsigned size = wide ? 16 : 8;
+			gen_mem(&t, &m, avoid, size, wide ? 16 : 1, true);
+			uint8_t pfx[1] = { 0xf0 };
+			static const uint8_t op[2] = { 0x0f, 0xc7 };
+			emit_modrm_insn(&t, pfx, rndn(2), wide, false, 1, &m, 0, op, 2);
+			t.fmask = STATUS | X86_FLAG_DF;
+			/* Plant RDX:RAX (EDX:EAX) in memory half the time so the exchange happens. */
+			if (rndn(2)) {
+				plant(&t, m.target, &t.st.gpr[X86_RAX], size / 2);
+				plant(&t, m.target, &t.st.gpr[X86_RDX], size / 2);
+			}
+			run_case(&t, wide ? "cmpxchg16b" : "cmpxchg8b", &s);
+		}
+		report(wide ? "cmpxchg16b" : "cmpxchg8b", wide ? 16 : 8, "mem", &s);
+	}
+	assert_int_equal(total_mismatch - before, 0);
+}
+
+/* ---- SSE moves ---- */
+
+struct sse_form {
+	const char *name;
+	uint8_t pfx;        /* mandatory prefix or 0 */
+	uint8_t op;         /* after 0F */
+	bool rexw;
+	unsigned size;      /* memory operand size */
+	unsigned align;     /* required alignment (misaligned cases expect #GP) */
+	bool gpr_rm;        /* register form names a GPR (movd/movq) */
+	bool mem_only;
+};
+
+static const struct sse_form sse_forms[] = {
+	{ "movups load", 0, 0x10, false, 16, 1, false, false },
+	{ "movups store", 0, 0x11, false, 16, 1, false, false },
+	{ "movupd load", 0x66, 0x10, false, 16, 1, false, false },
+	{ "movupd store", 0x66, 0x11, false, 16, 1, false, false },
+	{ "movaps load", 0, 0x28, false, 16, 16, false, false },
+	{ "movaps store", 0, 0x29, false, 16, 16, false, false },
+	{ "movapd load", 0x66, 0x28, false, 16, 16, false, false },
+	{ "movapd store", 0x66, 0x29, false, 16, 16, false, false },
+	{ "movdqu load", 0xf3, 0x6f, false, 16, 1, false, false },
+	{ "movdqu store", 0xf3, 0x7f, false, 16, 1, false, false },
+	{ "movdqa load", 0x66, 0x6f, false, 16, 16, false, false },
+	{ "movdqa store", 0x66, 0x7f, false, 16, 16, false, false },
+	{ "movd load", 0x66, 0x6e, false, 4, 1, true, false },
+	{ "movd store", 0x66, 0x7e, false, 4, 1, true, false },
+	{ "movq load (6e)", 0x66, 0x6e, true, 8, 1, true, false },
+	{ "movq store (7e)", 0x66, 0x7e, true, 8, 1, true, false },
+	{ "movq load (f3 7e)", 0xf3, 0x7e, false, 8, 1, false, false },
+	{ "movq store (d6)", 0x66, 0xd6, false, 8, 1, false, false },
+	{ "movss load", 0xf3, 0x10, false, 4, 1, false, false },
+	{ "movss store", 0xf3, 0x11, false, 4, 1, false, false },
+	{ "movsd load", 0xf2, 0x10, false, 8, 1, false, false },
+	{ "movsd store", 0xf2, 0x11, false, 8, 1, false, false },
+	{ "movntdq", 0x66, 0xe7, false, 16, 16, false, true },
+	{ "movntps", 0, 0x2b, false, 16, 16, false, true },
+};
+
+static void gen_sse(struct tc *t, const struct sse_form *f, bool mem)
+{
+	random_state(t);
+	unsigned reg = rndn(16);
+	struct mem m;
+	unsigned rm = 0;
+	if (mem) {
+		gen_mem(t, &m, 0, f->size, f->align, true);
+		if (f->align > 1 && rndn(8) == 0) {
+			/* Misaligned: both must raise #GP. Move the target and the address. */
+			uint64_t delta = 1 + rndn(15);
+			m.target += delta;
+			if (m.base >= 0)
+				t->st.gpr[m.base] += delta;
+			else if (!m.riprel)
+				m.disp += (int64_t)delta;
+		}
+	} else {
+		rm = f->gpr_rm ? (unsigned)pick_reg(0) : rndn(16);
+	}
+	uint8_t pfx[2];
+	unsigned npfx = 0;
+	if (f->pfx)
+		pfx[npfx++] = f->pfx;
+	static uint8_t op[2] = { 0x0f, 0 };
+	op[1] = f->op;
+	emit_modrm_insn(t, pfx, npfx, f->rexw, false, reg, mem ? &m : NULL, rm, op, 2);
+	t->fmask = STATUS | X86_FLAG_DF;
+	/* SDM vol. 1 (alignment of SSE operands): for the 128-bit unaligned moves, whether #AC
+	 * is raised for an operand not aligned on 8 bytes depends on the processor. */
+	t->ac_impl = f->size == 16 && f->align == 1 && (t->st.rflags & X86_FLAG_AC);
+}
+
+static void test_sse_forms(void **state)
+{
+	(void)state;
+	install_handlers();
+	unsigned before = total_mismatch;
+	for (unsigned i = 0; i < sizeof(sse_forms) / sizeof(sse_forms[0]); i++)
+		for (int mem = 1; mem >= 0; mem--) {
+			if ((!mem && sse_forms[i].mem_only) || !selected(sse_forms[i].name))
+				continue;
+			struct stats s = { 0, 0, 0, 0, 0 };
+			unsigned n = ncases(mem ? 3000 : 400);
+			for (unsigned k = 0; k < n; k++) {
+				struct tc t;
+				gen_sse(&t, &sse_forms[i], mem);
+				run_case(&t, sse_forms[i].name, &s);
+			}
+			report(sse_forms[i].name, sse_forms[i].size, mem ? "mem" : "reg", &s);
+		}
+	assert_int_equal(total_mismatch - before, 0);
+}
+
+/* ---- string instructions and moffs ---- */
+
+static void gen_string(struct tc *t, uint8_t op8, unsigned size, bool *is_cmp)
+{
+	random_state(t);
+	bool src = op8 == 0xa4 || op8 == 0xac || op8 == 0xa6;  /* reads DS:rSI */
+	bool dst = op8 != 0xac;                                 /* ES:rDI */
+	*is_cmp = op8 == 0xa6 || op8 == 0xae;
+	bool a32 = rndn(5) == 0;
+	int seg = (!a32 && src && rndn(6) == 0) ? (rndn(2) ? X86_FS : X86_GS) : -1;
+	unsigned rep = rndn(3) ? (*is_cmp && rndn(2) ? 0xf2 : 0xf3) : 0;
+	if (seg >= 0)
+		put(t, seg == X86_FS ? 0x64 : 0x65);
+	if (rep)
+		put(t, (uint8_t)rep);
+	if (a32)
+		put(t, 0x67);
+	if (size == 2)
+		put(t, 0x66);
+	if (size == 8)
+		put(t, 0x48);
+	put(t, (uint8_t)(size == 1 ? op8 : op8 + 1));
+	uint64_t base = (uint64_t)(uintptr_t)scratch;
+	uint64_t s_at = base + 2048 + rndn(2048), d_at = base + 2048 + rndn(4096);
+	uint64_t segbase = seg == X86_FS ? fs_base : seg == X86_GS ? gs_base : 0;
+	uint64_t hi = a32 ? rnd() << 32 : 0;
+	t->st.gpr[X86_RSI] = a32 ? (hi | (uint32_t)s_at) : s_at - segbase;
+	t->st.gpr[X86_RDI] = a32 ? ((rnd() << 32) | (uint32_t)d_at) : d_at;
+	if (rep) {
+		uint64_t cnt = rndn(4) == 0 ? 0 : rndn(13);
+		t->st.gpr[X86_RCX] = a32 ? ((rnd() << 32) | cnt) : cnt;
+	}
+	if (*is_cmp && rndn(2)) {
+		/* Equal data for a while so repe runs more than one iteration. */
+		uint8_t buf[16];
+		for (unsigned i = 0; i < 16; i++)
+			buf[i] = (uint8_t)rndn(2);
+		if (src)
+			plant(t, s_at, buf, 16);
+		(void)dst;
+	}
+	t->fmask = *is_cmp ? STATUS | X86_FLAG_DF : STATUS | X86_FLAG_DF;
+}
+
+static void test_string_forms(void **state)
+{
+	(void)state;
+	install_handlers();
+	unsigned before = total_mismatch;
+	static const struct { uint8_t op; const char *name; } ops[] = {
+		{ 0xa4, "movs" }, { 0xaa, "stos" }, { 0xac, "lods" }, { 0xa6, "cmps" }, { 0xae, "scas" },
+	};
+	for (unsigned i = 0; i < 5; i++)
+		for (unsigned size = 1; size <= 8; size <<= 1) {
+			if (!selected(ops[i].name))
+				continue;
+			struct stats s = { 0, 0, 0, 0, 0 };
+			unsigned n = ncases(3000);
+			for (unsigned k = 0; k < n; k++) {
+				struct tc t;
+				bool is_cmp;
+				gen_string(&t, ops[i].op, size, &is_cmp);
+				run_case(&t, ops[i].name, &s);
+			}
+			report(ops[i].name, size, "str", &s);
+		}
+	assert_int_equal(total_mismatch - before, 0);
+}
+
+/* mov AL/AX/EAX/RAX <-> moffs (A0-A3): 8-byte absolute address, 4 with 67. */
+static void test_moffs(void **state)
+{
+	(void)state;
+	install_handlers();
+	unsigned before = total_mismatch;
+	for (unsigned store = 0; store < 2; store++)
+		for (unsigned size = 1; size <= 8; size <<= 1) {
+			if (!selected(store ? "mov moffs,acc" : "mov acc,moffs"))
+				continue;
+			struct stats s = { 0, 0, 0, 0, 0 };
+			unsigned n = ncases(2000);
+			for (unsigned k = 0; k < n; k++) {
+				struct tc t;
+				random_state(&t);
+				bool a32 = rndn(4) == 0;
+				int seg = !a32 && rndn(5) == 0 ? X86_FS : -1;
+				uint64_t at = (uint64_t)(uintptr_t)scratch + 1024 + rndn(4096);
+				if (seg >= 0)
+					put(&t, 0x64);
+				if (a32)
+					put(&t, 0x67);
+				if (size == 2)
+					put(&t, 0x66);
+				if (size == 8)
+					put(&t, 0x48);
+				put(&t, (uint8_t)(0xa0 + 2 * store + (size > 1)));
+				put_imm(&t, seg >= 0 ? at - fs_base : at, a32 ? 4 : 8);
+				t.fmask = STATUS | X86_FLAG_DF;
+				run_case(&t, store ? "mov moffs,acc" : "mov acc,moffs", &s);
+			}
+			report(store ? "mov moffs,acc" : "mov acc,moffs", size, "mem", &s);
+		}
+	assert_int_equal(total_mismatch - before, 0);
+}
+
+/* movdir64b r64, m512 (66 0F 38 F8 /r): 64-byte copy to the 64-byte aligned ES:[reg].
+ * Runs only where the host has it (CPUID.(EAX=7,ECX=0):ECX[28]). */
+static void test_movdir64b(void **state)
+{
+	(void)state;
+	install_handlers();
+	unsigned a = 0, b = 0, c = 0, d = 0;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(c & (1u << 28))) {
+		printf("  movdir64b: host CPU lacks MOVDIR64B (CPUID.7.0:ECX[28]) - form skipped\n");
+		skip();
+	}
+	unsigned before = total_mismatch;
+	struct stats s = { 0, 0, 0, 0, 0 };
+	unsigned n = ncases(3000);
+	for (unsigned k = 0; k < n; k++) {
+		struct tc t;
+		random_state(&t);
+		unsigned reg = (unsigned)pick_reg(0);
+		struct mem m;
+		gen_mem(&t, &m, R(reg), 64, 1, false);
+		uint64_t dst = (uint64_t)(uintptr_t)scratch + 64 * (4 + rndn(SCRATCH_SIZE / 64 - 8));
+		if (rndn(8) == 0)
+			dst += 1 + rndn(63); /* misaligned destination: #GP(0) */
+		t.st.gpr[reg] = dst;
+		uint8_t pfx[1] = { 0x66 };
+		static const uint8_t op[3] = { 0x0f, 0x38, 0xf8 };
+		emit_modrm_insn(&t, pfx, 1, false, false, reg, &m, 0, op, 3);
+		t.fmask = STATUS | X86_FLAG_DF;
+		run_case(&t, "movdir64b", &s);
+	}
+	report("movdir64b", 64, "mem", &s);
+	assert_int_equal(total_mismatch - before, 0);
+}
+
+/* The harness itself: known instructions natively must give known results, so that a broken
+ * trampoline cannot make the comparison vacuous. */
+static void test_native_selfcheck(void **state)
+{
+	(void)state;
+	install_handlers();
+	struct nstate st;
+	memset(&st, 0, sizeof(st));
+	st.gpr[X86_RAX] = 0xffffffffffffffffull;
+	st.gpr[X86_RBX] = 1;
+	st.gpr[X86_R15] = 0x1234;
+	st.rflags = 0x202;
+	static const uint8_t add[] = { 0x48, 0x01, 0xd8 };           /* add rax, rbx */
+	assert_int_equal(native_run(add, sizeof(add), &st), 0);
+	assert_int_equal(st.gpr[X86_RAX], 0);
+	assert_true(st.rflags & X86_FLAG_CF);
+	assert_true(st.rflags & X86_FLAG_ZF);
+	assert_int_equal(st.gpr[X86_R15], 0x1234);
+
+	uint64_t v = 0x1122334455667788ull;
+	memcpy(scratch + 64, &v, 8);
+	st.gpr[X86_RDI] = (uint64_t)(uintptr_t)scratch + 64;
+	static const uint8_t ld[] = { 0x4c, 0x8b, 0x3f };            /* mov r15, [rdi] */
+	assert_int_equal(native_run(ld, sizeof(ld), &st), 0);
+	assert_int_equal(st.gpr[X86_R15], v);
+	assert_int_equal(st.gpr[X86_RDI], (uint64_t)(uintptr_t)scratch + 64);
+
+	static const uint8_t xld[] = { 0xf3, 0x44, 0x0f, 0x6f, 0x3f }; /* movdqu xmm15, [rdi] */
+	assert_int_equal(native_run(xld, sizeof(xld), &st), 0);
+	assert_memory_equal(st.xmm[15], scratch + 64, 16);
+
+	st.gpr[X86_RCX] = 0;
+	static const uint8_t div[] = { 0x48, 0xf7, 0xf1 };           /* div rcx */
+	assert_int_equal(native_run(div, sizeof(div), &st), SIGFPE);
+	st.gpr[X86_RCX] = 7;
+	st.gpr[X86_RAX] = 50;
+	st.gpr[X86_RDX] = 0;
+	assert_int_equal(native_run(div, sizeof(div), &st), 0);
+	assert_int_equal(st.gpr[X86_RAX], 7);
+	assert_int_equal(st.gpr[X86_RDX], 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_native_selfcheck),
+		cmocka_unit_test(test_modrm_forms),
+		cmocka_unit_test(test_cc_forms),
+		cmocka_unit_test(test_cmpxchg8b16b),
+		cmocka_unit_test(test_sse_forms),
+		cmocka_unit_test(test_string_forms),
+		cmocka_unit_test(test_moffs),
+		cmocka_unit_test(test_movdir64b),
+	};
+	int rc = cmocka_run_group_tests(tests, setup, NULL);
+	printf("x86_diff_test: %u cases, %u mismatches\n", total_cases, total_mismatch);
+	return rc;
+}
