@@ -1026,9 +1026,15 @@ static int parse_directive(struct pctx *c, struct igvm_header *h)
 	}
 	case IGVM_VHT_PAGE_DATA: {
 		const struct igvm_vhs_page_data *p = &h->u.page_data;
-		if (p->gpa % PAGE)
+		/* A 2 MiB page is 512 consecutive 4 KiB pages: gpa 2 MiB aligned and, when it has
+		 * data, all 2 MiB of it in the file. The crate reads only 4 KiB of such a page;
+		 * we never guess at the missing 2 MiB - 4 KiB (igvmmeasure also needs 2 MiB). */
+		const bool big = (p->flags & IGVM_PAGE_FLAG_IS_2MB_PAGE) != 0;
+		const uint64_t psize = big ? IGVM_PAGE_SIZE_2M : PAGE;
+		if (p->gpa % psize)
 			return fail(c, E, IGVM_D_UNALIGNED_ADDRESS, idx, "gpa",
-				    "gpa 0x%" PRIx64 " not page aligned", p->gpa);
+				    "gpa 0x%" PRIx64 " not %s aligned", p->gpa,
+				    big ? "2 MiB (2 MiB page)" : "page");
 		if (p->reserved)
 			return fail(c, E, IGVM_D_RESERVED_NOT_ZERO, idx, "reserved",
 				    "reserved is 0x%x", p->reserved);
@@ -1038,23 +1044,32 @@ static int parse_directive(struct pctx *c, struct igvm_header *h)
 		if (p->flags & ~IGVM_PAGE_FLAGS_ALL)
 			return fail(c, E, IGVM_D_RESERVED_NOT_ZERO, idx, "flags",
 				    "reserved flag bits 0x%x", p->flags & ~IGVM_PAGE_FLAGS_ALL);
-		/* The crate reads only 4 KiB of a 2 MiB page and igvmmeasure splits it in 512:
-		 * the measurement would be ambiguous, so refuse. */
-		if (p->flags & IGVM_PAGE_FLAG_IS_2MB_PAGE)
-			return fail(c, E, IGVM_D_UNSUPPORTED, idx, "flags",
-				    "2 MiB pages are not supported (ambiguous measurement)");
 		if ((rc = check_mask(c, h, p->compatibility_mask)))
 			return rc;
 		if (p->file_offset) {
-			if (!data_in_file(c, p->file_offset, PAGE))
+			if (big && data_in_file(c, p->file_offset, 1) &&
+			    !data_in_file(c, p->file_offset, psize))
 				return fail(c, E, IGVM_D_INVALID_DATA_SIZE, idx, "file_offset",
-					    "page data [%u, +4096) not inside the file data section "
-					    "[%" PRIu64 ", %zu)", p->file_offset, c->fds, c->len);
+					    "2 MiB page needs 2 MiB of data at file_offset %u, the "
+					    "file has only %" PRIu64 " bytes there",
+					    p->file_offset, (uint64_t)c->len - p->file_offset);
+			if (!data_in_file(c, p->file_offset, psize))
+				return fail(c, E, IGVM_D_INVALID_DATA_SIZE, idx, "file_offset",
+					    "page data [%u, +%" PRIu64 ") not inside the file data "
+					    "section [%" PRIu64 ", %zu)", p->file_offset, psize, c->fds,
+					    c->len);
 			h->data = c->buf + p->file_offset;
-			h->data_len = PAGE;
+			h->data_len = psize;
+		} else if (big) {
+			/* 32 header bytes that measure as 512 pages: budget them like areas. */
+			if (psize > IGVM_MAX_PARAMETER_AREA_BYTES - c->synthetic_bytes)
+				return fail(c, E, IGVM_D_INVALID_VALUE, idx, "flags",
+					    "data-less 2 MiB page exceeds the 1 GiB limit on parameter "
+					    "areas, error ranges and data-less 2 MiB pages");
+			c->synthetic_bytes += psize;
 		}
 		uint64_t pend;
-		if (!range_end(p->gpa, PAGE, &pend))
+		if (!range_end(p->gpa, psize, &pend))
 			return fail(c, E, IGVM_D_ADDRESS_OVERFLOW, idx, "gpa",
 				    "page at 0x%" PRIx64 " wraps past 2^64", p->gpa);
 		return add_import(c, h, p->gpa, pend, p->compatibility_mask);

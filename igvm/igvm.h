@@ -5,8 +5,8 @@
  * Validation follows the reference crate (§9) and is STRICTER where the crate is lax:
  * nonzero padding/gap bytes, reserved flag bits, misaligned or too-small
  * variable_header_offset, data offsets inside the header region, overflowing GPA ranges,
- * parameter offsets past their area, 2 MiB pages, two platforms sharing a mask bit, ...
- * are rejected. Every rejection names the header index, the field and the reason.
+ * parameter offsets past their area, 2 MiB pages with less than 2 MiB of data (the crate
+ * reads 4 KiB of them), two platforms sharing a mask bit, ... are rejected. Every rejection names the header index, the field and the reason.
  */
 #ifndef MEZZ_IGVM_H
 #define MEZZ_IGVM_H
@@ -36,7 +36,7 @@ enum igvm_detail {
 	IGVM_D_ADDRESS_OVERFLOW,               /* gpa + size wraps past 2^64 */
 	IGVM_D_INVALID_VALUE,                  /* any other out-of-range field value */
 	IGVM_D_DUPLICATE,                      /* second header where only one is allowed */
-	IGVM_D_UNSUPPORTED,                    /* valid per spec but deliberately refused (2 MiB pages) */
+	IGVM_D_UNSUPPORTED,                    /* valid per spec but deliberately refused */
 	IGVM_D_GPA_OVERLAP,                    /* two imports of one guest page for one platform */
 };
 
@@ -53,8 +53,9 @@ struct igvm_error {
 #define IGVM_PARSE_STRICT_MASKS  0x2u  /* reject masks naming no known platform (crate: lax) */
 
 /* Sanity limit (ours): parameter areas hold tables/DTs and error ranges a few pages; the SUM
- * of all parameter area sizes and error range sizes in a file must not exceed this, so that a
- * hostile file cannot make measurement iterate over billions of data-less pages. */
+ * of all parameter area sizes, error range sizes and data-less 2 MiB pages in a file must not
+ * exceed this, so that a hostile file cannot make measurement iterate over billions of
+ * data-less pages (data-less 4 KiB pages cost a 32-byte header each, so need no limit). */
 #define IGVM_MAX_PARAMETER_AREA_BYTES (1ull << 30)
 
 struct igvm_parse_opts {
@@ -73,7 +74,8 @@ struct igvm_header {
 	uint32_t length;             /* body length */
 	const uint8_t *body;         /* the body bytes inside the file (unaligned) */
 	/* File data referenced by the header, validated to lie in the file-data section:
-	 * PAGE_DATA: 4096 bytes (NULL when file_offset == 0, i.e. a zero page);
+	 * PAGE_DATA: 4096 bytes, 2 MiB (0x200000) with IS_2MB_PAGE (NULL when file_offset == 0,
+	 *   i.e. zero pages); a 2 MiB page is 512 4 KiB pages at gpa + i*4096, data slice i;
 	 * PARAMETER_AREA: number_of_bytes (NULL when zero-filled);
 	 * VP_CONTEXT: 4096 bytes (SNP/SEV-ES VMSA, native, CCA) or 4 + 32*n bytes (VBS);
 	 * CORIM_*: size_bytes. NULL/0 for everything else. */

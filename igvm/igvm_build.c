@@ -506,9 +506,10 @@ int igvm_build_add_page_data(struct igvm_builder *b, const struct igvm_build_pag
 	if (pg->data_type > IGVM_PAGE_DATA_TYPE_MAX)
 		return BAD(b, e, S, IGVM_D_INVALID_PAGE_DATA_TYPE, "data_type",
 			   "unknown page data type %u", pg->data_type);
-	if (len > PAGE)
+	if (len > align)
 		return BAD(b, e, S, IGVM_D_INVALID_DATA_SIZE, "file_offset",
-			   "page data is %zu bytes, at most 4096", len);
+			   "page data is %zu bytes, at most %s", len,
+			   align == PAGE ? "4096 (2 MiB with the 2mb flag)" : "2 MiB (0x200000)");
 	if (len && !data)
 		return BAD(b, e, S, IGVM_D_INVALID_DATA_SIZE, "file_offset", "no data buffer");
 	memset(&body, 0, sizeof(body));
@@ -517,8 +518,8 @@ int igvm_build_add_page_data(struct igvm_builder *b, const struct igvm_build_pag
 	body.flags = pg->flags;
 	body.data_type = pg->data_type;
 	return push(b, S, IGVM_VHT_PAGE_DATA, &body, sizeof(body),
-		    (uint32_t)offsetof(struct igvm_vhs_page_data, file_offset), data, len, PAGE,
-		    VP_NONE, e);
+		    (uint32_t)offsetof(struct igvm_vhs_page_data, file_offset), data, len,
+		    (size_t)align, VP_NONE, e);
 }
 
 int igvm_build_add_parameter_area(struct igvm_builder *b, uint32_t index,

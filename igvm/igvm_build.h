@@ -6,8 +6,9 @@
  *   - every header a TLV with length = sizeof(body), zero padded to 8;
  *   - file data right after the header section: blobs of init headers, then directives, in
  *     order, identical blobs deduplicated (same bytes -> same file offset);
- *   - page data padded to 4096, parameter-area data to number_of_bytes, SNP VMSA / native /
- *     CCA contexts to 4096, VBS register lists unpadded; empty data -> file_offset 0;
+ *   - page data padded to 4096 (2 MiB pages: to 2 MiB), parameter-area data to
+ *     number_of_bytes, SNP VMSA / native / CCA contexts to 4096, VBS register lists unpadded;
+ *     empty data -> file_offset 0;
  *   - CRC32 over fixed header (checksum 0) + header section.
  *
  * Inputs are checked when added (alignment, single-bit masks, reserved bits, value ranges);
@@ -191,7 +192,11 @@ int igvm_build_add_corim(struct igvm_builder *b, uint32_t type, uint32_t mask, c
 			 size_t len, struct igvm_error *err);
 
 /* Directive section (order is significant: it is the load/measurement order). */
-/* len 0 -> file_offset 0 (zero page); else 1..4096 bytes, zero padded to 4096. */
+/*
+ * len 0 -> file_offset 0 (zero page); else 1..4096 bytes, zero padded to 4096. With
+ * IGVM_BUILD_PAGE_2MB: gpa 2 MiB aligned, 1..2 MiB bytes zero padded to 2 MiB (the file holds
+ * the whole 2 MiB; measured as 512 4 KiB pages).
+ */
 int igvm_build_add_page_data(struct igvm_builder *b, const struct igvm_build_page *pg,
 			     const void *data, size_t len, struct igvm_error *err);
 /* number_of_bytes: non-zero 4 KiB multiple; initial data len 0 (-> file_offset 0) or <= it. */

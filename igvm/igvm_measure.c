@@ -42,6 +42,21 @@ static int mfail(struct igvm_error *err, enum igvm_errc code, int idx, const cha
 	return code;
 }
 
+/*
+ * A 2 MiB PAGE_DATA is measured as 512 consecutive 4 KiB pages (gpa + k*4096, data slice k),
+ * exactly like 512 separate 4 KiB headers (igvmmeasure's choice; the crate reads only 4 KiB).
+ */
+static uint32_t page_count(const struct igvm_vhs_page_data *p)
+{
+	return (p->flags & IGVM_PAGE_FLAG_IS_2MB_PAGE) ? IGVM_PAGE_SIZE_2M / PAGE : 1;
+}
+
+/* Data of 4 KiB page k of a PAGE_DATA header, or NULL when the header has no file data. */
+static const uint8_t *page_slice(const struct igvm_header *h, uint32_t k)
+{
+	return h->data ? h->data + (size_t)k * PAGE : NULL;
+}
+
 /* ---- §11 SEV-SNP launch digest ---------------------------------------------------------- */
 struct snp_state {
 	uint8_t ld[48];
@@ -65,6 +80,32 @@ static void snp_update(struct snp_state *s, uint8_t page_type, const uint8_t con
 		s->rc = IGVM_E_MEASUREMENT_FAILED;
 }
 
+/* One 4 KiB page of a PAGE_DATA header (data NULL: no file data). */
+static void snp_page(struct snp_state *s, const struct igvm_vhs_page_data *p,
+		     enum igvm_snp_convention conv, const uint8_t *data, uint64_t gpa_v)
+{
+	uint8_t h384[48];
+
+	if (p->data_type == IGVM_PAGE_DATA_SECRETS) {
+		snp_update(s, IGVM_SNP_PAGE_SECRETS, NULL, gpa_v);
+	} else if (p->data_type == IGVM_PAGE_DATA_CPUID_DATA ||
+		   p->data_type == IGVM_PAGE_DATA_CPUID_XF) {
+		snp_update(s, IGVM_SNP_PAGE_CPUID, NULL, gpa_v);
+	} else if (p->flags & IGVM_PAGE_FLAG_UNMEASURED) {
+		snp_update(s, IGVM_SNP_PAGE_UNMEASURED, NULL, gpa_v);
+	} else if (!data) {
+		/* QEMU/KVM launches data-less pages as ZERO pages. */
+		if (conv == IGVM_SNP_CONV_NATIVE_ZERO)
+			snp_update(s, IGVM_SNP_PAGE_ZERO, NULL, gpa_v);
+		else
+			snp_update(s, IGVM_SNP_PAGE_NORMAL, s->zero_page_hash, gpa_v);
+	} else {
+		if (sha384(data, PAGE, h384))
+			s->rc = IGVM_E_MEASUREMENT_FAILED;
+		snp_update(s, IGVM_SNP_PAGE_NORMAL, h384, gpa_v);
+	}
+}
+
 static int measure_snp(const struct igvm_file *f, uint32_t mask, enum igvm_snp_convention conv,
 		       uint8_t *digest, size_t *digest_len, struct igvm_error *err)
 {
@@ -83,24 +124,8 @@ static int measure_snp(const struct igvm_file *f, uint32_t mask, enum igvm_snp_c
 			const struct igvm_vhs_page_data *p = &h->u.page_data;
 			if (p->flags & IGVM_PAGE_FLAG_SHARED)
 				break;
-			if (p->data_type == IGVM_PAGE_DATA_SECRETS) {
-				snp_update(&s, IGVM_SNP_PAGE_SECRETS, NULL, p->gpa);
-			} else if (p->data_type == IGVM_PAGE_DATA_CPUID_DATA ||
-				   p->data_type == IGVM_PAGE_DATA_CPUID_XF) {
-				snp_update(&s, IGVM_SNP_PAGE_CPUID, NULL, p->gpa);
-			} else if (p->flags & IGVM_PAGE_FLAG_UNMEASURED) {
-				snp_update(&s, IGVM_SNP_PAGE_UNMEASURED, NULL, p->gpa);
-			} else if (!h->data) {
-				/* QEMU/KVM launches data-less pages as ZERO pages. */
-				if (conv == IGVM_SNP_CONV_NATIVE_ZERO)
-					snp_update(&s, IGVM_SNP_PAGE_ZERO, NULL, p->gpa);
-				else
-					snp_update(&s, IGVM_SNP_PAGE_NORMAL, s.zero_page_hash, p->gpa);
-			} else {
-				if (sha384(h->data, PAGE, h384))
-					s.rc = IGVM_E_MEASUREMENT_FAILED;
-				snp_update(&s, IGVM_SNP_PAGE_NORMAL, h384, p->gpa);
-			}
+			for (uint32_t k = 0; k < page_count(p) && !s.rc; k++)
+				snp_page(&s, p, conv, page_slice(h, k), p->gpa + (uint64_t)k * PAGE);
 			break;
 		}
 		case IGVM_VHT_PARAMETER_INSERT:
@@ -170,10 +195,15 @@ static int measure_tdx(const struct igvm_file *f, uint32_t mask, uint8_t *digest
 			if (p->flags & IGVM_PAGE_FLAG_SHARED)
 				continue;
 			/* data_type is ignored: SECRETS/CPUID pages are measured as data. */
-			if (p->flags & IGVM_PAGE_FLAG_UNMEASURED)
-				tdx_page(&t, p->gpa, NULL);
-			else
-				tdx_page(&t, p->gpa, h->data ? h->data : zero_page);
+			for (uint32_t k = 0; k < page_count(p); k++) {
+				const uint8_t *d = page_slice(h, k);
+				uint64_t g = p->gpa + (uint64_t)k * PAGE;
+
+				if (p->flags & IGVM_PAGE_FLAG_UNMEASURED)
+					tdx_page(&t, g, NULL);
+				else
+					tdx_page(&t, g, d ? d : zero_page);
+			}
 		} else if (h->type == IGVM_VHT_PARAMETER_INSERT) {
 			for (uint64_t off = 0; off < h->insert_size; off += PAGE)
 				tdx_page(&t, h->u.param_insert.gpa + off, NULL);
@@ -242,9 +272,12 @@ static int measure_vbs(const struct igvm_file *f, uint32_t mask, uint8_t *digest
 					     "VBS cannot measure page data type %u", p->data_type);
 			if (p->flags & IGVM_PAGE_FLAG_SHARED)
 				break;
-			vbs_page(&v, p->gpa / PAGE,
-				 (p->flags & IGVM_PAGE_FLAG_UNMEASURED) ? IGVM_VBS_META_DATA_UNMEASURED : 0,
-				 h->data);
+			for (uint32_t k = 0; k < page_count(p); k++)
+				vbs_page(&v, p->gpa / PAGE + k,
+					 (p->flags & IGVM_PAGE_FLAG_UNMEASURED)
+						 ? IGVM_VBS_META_DATA_UNMEASURED
+						 : 0,
+					 page_slice(h, k));
 			break;
 		}
 		case IGVM_VHT_PARAMETER_INSERT:

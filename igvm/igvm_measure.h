@@ -1,6 +1,8 @@
 /*
  * IGVM launch measurements (igvm-facts §11 SEV-SNP, §12 TDX, §14 VBS), computed from a
  * parsed file for one platform of it (headers filtered by that platform's mask bit).
+ * A 2 MiB PAGE_DATA (IS_2MB_PAGE) is measured in every algorithm as 512 consecutive 4 KiB
+ * pages (gpa + i*4096, data slice i), i.e. exactly like 512 separate 4 KiB headers.
  */
 #ifndef MEZZ_IGVM_MEASURE_H
 #define MEZZ_IGVM_MEASURE_H

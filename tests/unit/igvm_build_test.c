@@ -330,6 +330,19 @@ static void test_add_validation(void **state)
 	BAD(igvm_build_add_page_data(b, &pg, NULL, 0, &e), "data_type");
 	pg.data_type = 0;
 	BAD(igvm_build_add_page_data(b, &pg, big, sizeof(big), &e), "file_offset");
+	{
+		/* 2 MiB pages take up to 2 MiB of data, not one byte more */
+		uint8_t *huge = calloc(1, 0x200001);
+
+		assert_non_null(huge);
+		pg.gpa = 0x200000;
+		pg.flags = IGVM_BUILD_PAGE_2MB;
+		BAD(igvm_build_add_page_data(b, &pg, huge, 0x200001, &e), "file_offset");
+		assert_int_equal(e.detail, IGVM_D_INVALID_DATA_SIZE);
+		pg.gpa = 0x1000;
+		pg.flags = 0;
+		free(huge);
+	}
 	pg.compatibility_mask = 0;
 	BAD(igvm_build_add_page_data(b, &pg, NULL, 0, &e), "compatibility_mask");
 
@@ -447,18 +460,61 @@ static void test_write_cross_checks(void **state)
 	assert_null(buf);
 	igvm_build_free(b);
 
-	/* 2 MiB page: accepted at add time (aligned), refused by the strict validator */
+	/* 2 MiB page whose data does not fill it: padded to 2 MiB in the file; the parser
+	 * reports all 2 MiB as the page's data. */
 	b = new_b(1, IGVM_BUILD_ARCH_X64);
 	add_plat(b, IGVM_BUILD_PLATFORM_TDX, 1);
 	{
 		struct igvm_build_page pg = { .gpa = 0x200000, .compatibility_mask = 1,
 					      .flags = IGVM_BUILD_PAGE_2MB };
+		struct igvm_file *f = NULL;
+		const struct igvm_header *h;
 
 		assert_int_equal(igvm_build_add_page_data(b, &pg, "x", 1, &e), 0);
+		write_ok(b, &buf, &len);
+		assert_int_equal(igvm_parse(buf, len, NULL, &f, &e), IGVM_OK);
+		h = igvm_header_at(f, 1);
+		assert_int_equal(h->type, IGVM_VHT_PAGE_DATA);
+		assert_int_equal(h->data_len, 0x200000);
+		assert_int_equal(len, f->file_data_offset + 0x200000u);
+		assert_int_equal(h->data[0], 'x');
+		for (size_t i = 1; i < 0x200000; i++)
+			if (h->data[i])
+				fail_msg("byte %zu of the padded 2 MiB page is not zero", i);
+		igvm_free(f);
+		free(buf);
+		buf = NULL;
 	}
+	igvm_build_free(b);
+
+	/* a 4 KiB page inside a 2 MiB page of the same platform: the whole 2 MiB counts */
+	b = new_b(1, IGVM_BUILD_ARCH_X64);
+	add_plat(b, IGVM_BUILD_PLATFORM_TDX, 1);
+	{
+		struct igvm_build_page pg = { .gpa = 0x400000, .compatibility_mask = 1,
+					      .flags = IGVM_BUILD_PAGE_2MB };
+
+		assert_int_equal(igvm_build_add_page_data(b, &pg, "y", 1, &e), 0);
+	}
+	add_page(b, 0x5FF000, 1, "z", 1); /* last 4 KiB page of [0x400000, 0x600000) */
 	memset(&e, 0, sizeof(e));
 	assert_int_equal(igvm_build_write(b, &buf, &len, &e), -EINVAL);
-	assert_int_equal(e.detail, IGVM_D_UNSUPPORTED);
+	assert_null(buf);
+	assert_int_equal(e.detail, IGVM_D_GPA_OVERLAP);
+	igvm_build_free(b);
+	/* ... while the page right after it is fine */
+	b = new_b(1, IGVM_BUILD_ARCH_X64);
+	add_plat(b, IGVM_BUILD_PLATFORM_TDX, 1);
+	{
+		struct igvm_build_page pg = { .gpa = 0x400000, .compatibility_mask = 1,
+					      .flags = IGVM_BUILD_PAGE_2MB };
+
+		assert_int_equal(igvm_build_add_page_data(b, &pg, "y", 1, &e), 0);
+	}
+	add_page(b, 0x600000, 1, "z", 1);
+	write_ok(b, &buf, &len);
+	free(buf);
+	buf = NULL;
 	igvm_build_free(b);
 }
 

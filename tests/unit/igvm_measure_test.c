@@ -5,6 +5,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -469,6 +470,108 @@ static void test_check_kvm(void **state)
 	}
 }
 
+/* ---- 2 MiB pages == 512 4 KiB pages ------------------------------------------------------ */
+#define MIB2 0x200000u
+
+struct grp {
+	uint64_t gpa;
+	uint32_t flags;          /* without IS_2MB_PAGE: added for the 2 MiB form */
+	uint16_t type;
+	const uint8_t *data;     /* 2 MiB or NULL */
+};
+
+/* A file with one platform and the groups as 2 MiB pages (split: as 512 4 KiB pages each). */
+static void build_groups(uint8_t ptype, const struct grp *g, size_t n, bool split)
+{
+	tu_init(T, 1);
+	tu_platform(T, 1, ptype, 0);
+	tu_page(T, 0x1000, 1, 0, 0, NULL);   /* a plain page first: order matters */
+	for (size_t i = 0; i < n; i++) {
+		if (!split) {
+			tu_page_n(T, g[i].gpa, 1, g[i].flags | IGVM_PAGE_FLAG_IS_2MB_PAGE, g[i].type,
+				  g[i].data, MIB2);
+			continue;
+		}
+		for (uint32_t k = 0; k < MIB2 / 4096; k++)
+			tu_page(T, g[i].gpa + (uint64_t)k * 4096, 1, g[i].flags, g[i].type,
+				g[i].data ? g[i].data + (size_t)k * 4096 : NULL);
+	}
+}
+
+static size_t measure_groups(uint8_t ptype, enum igvm_snp_convention conv, const struct grp *g,
+			     size_t n, bool split, uint8_t d[48])
+{
+	size_t dl = 0;
+	build_groups(ptype, g, n, split);
+	measure_ok(1, conv, d, &dl);
+	return dl;
+}
+
+static void test_2mb_equals_512_pages(void **state)
+{
+	(void)state;
+	static uint8_t big[MIB2], big2[MIB2];
+	for (size_t i = 0; i < MIB2; i++) {
+		big[i] = (uint8_t)(i * 131 + (i >> 12) * 17 + 1);
+		big2[i] = (uint8_t)(i ^ (i >> 9));
+	}
+	static const struct {
+		uint8_t ptype;
+		enum igvm_snp_convention conv;
+		const char *name;
+	} plats[] = {
+		{ IGVM_PLATFORM_SEV_SNP, IGVM_SNP_CONV_CRATE, "SNP/crate" },
+		{ IGVM_PLATFORM_SEV_SNP, IGVM_SNP_CONV_NATIVE_ZERO, "SNP/kvm" },
+		{ IGVM_PLATFORM_TDX, IGVM_SNP_CONV_CRATE, "TDX" },
+		{ IGVM_PLATFORM_VSM_ISOLATION, IGVM_SNP_CONV_CRATE, "VBS" },
+	};
+	const struct grp data_only[] = { { MIB2, 0, 0, big } };
+	const struct grp zero_only[] = { { 2 * MIB2, 0, 0, NULL } };
+	const struct grp mixed[] = {
+		{ MIB2, 0, 0, big },
+		{ 2 * MIB2, 0, 0, NULL },
+		{ 3 * MIB2, IGVM_PAGE_FLAG_UNMEASURED, 0, big2 },
+		{ 4 * MIB2, IGVM_PAGE_FLAG_SHARED, 0, NULL },
+	};
+	const struct grp secrets[] = { { MIB2, 0, IGVM_PAGE_DATA_SECRETS, NULL },
+				       { 2 * MIB2, 0, IGVM_PAGE_DATA_CPUID_DATA, NULL } };
+	const struct { const struct grp *g; size_t n; bool vbs_ok; } cases[] = {
+		{ data_only, 1, true }, { zero_only, 1, true }, { mixed, 4, true },
+		{ secrets, 2, false },
+	};
+	for (size_t p = 0; p < sizeof(plats) / sizeof(plats[0]); p++) {
+		for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			uint8_t a[48], b[48];
+			if (!cases[c].vbs_ok && plats[p].ptype == IGVM_PLATFORM_VSM_ISOLATION)
+				continue;
+			size_t la = measure_groups(plats[p].ptype, plats[p].conv, cases[c].g,
+						   cases[c].n, false, a);
+			size_t lb = measure_groups(plats[p].ptype, plats[p].conv, cases[c].g,
+						   cases[c].n, true, b);
+			if (la != lb || memcmp(a, b, la))
+				print_error("%s case %zu: 2 MiB form differs from 512 pages\n",
+					    plats[p].name, c);
+			assert_int_equal(la, lb);
+			assert_memory_equal(a, b, la);
+		}
+		/* Not the crate's reading (4 KiB of data at gpa only), and every slice counts. */
+		uint8_t full[48], first[48], changed[48];
+		size_t l = measure_groups(plats[p].ptype, plats[p].conv, data_only, 1, false, full);
+		tu_init(T, 1);
+		tu_platform(T, 1, plats[p].ptype, 0);
+		tu_page(T, 0x1000, 1, 0, 0, NULL);
+		tu_page(T, MIB2, 1, 0, 0, big);
+		size_t l1 = 0;
+		measure_ok(1, plats[p].conv, first, &l1);
+		assert_int_equal(l, l1);
+		assert_memory_not_equal(full, first, l);
+		big[MIB2 - 1] ^= 0x80;   /* last byte of slice 511 */
+		measure_groups(plats[p].ptype, plats[p].conv, data_only, 1, false, changed);
+		big[MIB2 - 1] ^= 0x80;
+		assert_memory_not_equal(full, changed, l);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_measure_errors),
 		cmocka_unit_test(test_platform_isolation),
 		cmocka_unit_test(test_check_kvm),
+		cmocka_unit_test(test_2mb_equals_512_pages),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -54,8 +54,10 @@ static inline uint8_t *tu_read(const char *path, size_t *len)
 }
 
 /* ---- tiny writer ---------------------------------------------------------------------- */
-#define TU_MAX 65536
-#define TU_MAX_PATCH 64
+#define TU_MAX 131072
+#define TU_MAX_PATCH 4096
+/* Room for two 2 MiB pages of data plus small blobs. */
+#define TU_MAX_DATA ((4u << 20) + TU_MAX * 4)
 
 struct tu_file {
 	uint32_t version;
@@ -63,11 +65,11 @@ struct tu_file {
 	uint32_t vho;                  /* variable_header_offset */
 	uint8_t hdr[TU_MAX];           /* variable header section being built */
 	size_t hdr_len;
-	uint8_t data[TU_MAX * 4];      /* file data, placed right after the section */
+	uint8_t data[TU_MAX_DATA];     /* file data, placed right after the section */
 	size_t data_len;
 	struct { size_t pos; size_t rel; } patch[TU_MAX_PATCH];   /* file_offset fixups */
 	size_t n_patch;
-	uint8_t out[TU_MAX * 5 + 64];
+	uint8_t out[TU_MAX + TU_MAX_DATA + 64];
 	size_t out_len;
 };
 
@@ -81,6 +83,10 @@ static inline void tu_init(struct tu_file *t, uint32_t version)
 /* Append one TLV with zero padding; returns the position of the body in hdr[]. */
 static inline size_t tu_hdr(struct tu_file *t, uint32_t type, const void *body, uint32_t len)
 {
+	if (t->hdr_len + 8 + len + 8 > sizeof(t->hdr)) {
+		fprintf(stderr, "tu_hdr: test file header section full\n");
+		abort();
+	}
 	memcpy(t->hdr + t->hdr_len, &type, 4);
 	memcpy(t->hdr + t->hdr_len + 4, &len, 4);
 	memcpy(t->hdr + t->hdr_len + 8, body, len);
@@ -93,6 +99,10 @@ static inline size_t tu_hdr(struct tu_file *t, uint32_t type, const void *body, 
 static inline size_t tu_hdr_data(struct tu_file *t, uint32_t type, const void *body, uint32_t len,
 				 size_t fo_field, const void *data, size_t dlen)
 {
+	if (t->n_patch >= TU_MAX_PATCH || dlen > sizeof(t->data) - t->data_len) {
+		fprintf(stderr, "tu_hdr_data: test file data or patch table full\n");
+		abort();
+	}
 	size_t pos = tu_hdr(t, type, body, len);
 	t->patch[t->n_patch].pos = pos + fo_field;
 	t->patch[t->n_patch].rel = t->data_len;
@@ -154,6 +164,20 @@ static inline void tu_page(struct tu_file *t, uint64_t gpa, uint32_t mask, uint3
 	if (page)
 		tu_hdr_data(t, IGVM_VHT_PAGE_DATA, &p, sizeof(p),
 			    offsetof(struct igvm_vhs_page_data, file_offset), page, 4096);
+	else
+		tu_hdr(t, IGVM_VHT_PAGE_DATA, &p, sizeof(p));
+}
+
+/* PAGE_DATA with dlen bytes of data (any size, e.g. 2 MiB or a short 2 MiB page); data NULL:
+ * file_offset 0. */
+static inline void tu_page_n(struct tu_file *t, uint64_t gpa, uint32_t mask, uint32_t flags,
+			     uint16_t type, const uint8_t *data, size_t dlen)
+{
+	struct igvm_vhs_page_data p = { .gpa = gpa, .compatibility_mask = mask, .flags = flags,
+					.data_type = type };
+	if (data)
+		tu_hdr_data(t, IGVM_VHT_PAGE_DATA, &p, sizeof(p),
+			    offsetof(struct igvm_vhs_page_data, file_offset), data, dlen);
 	else
 		tu_hdr(t, IGVM_VHT_PAGE_DATA, &p, sizeof(p));
 }

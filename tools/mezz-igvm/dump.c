@@ -1,19 +1,24 @@
 /*
  * Dump a parsed IGVM file. The JSON form is a manifest: every header becomes the manifest
- * object that adds the same header, file data become inline hex with trailing zero bytes
- * trimmed (the builder pads page data, areas and 4 KiB contexts back with zeros), and data
- * sharing needs no mention because the builder deduplicates identical blobs like the
- * reference writer does.
+ * object that adds the same header, file data become inline hex (or, with a data directory,
+ * files named by content hash) with trailing zero bytes trimmed (the builder pads page data,
+ * areas and 4 KiB contexts back with zeros), and data sharing needs no mention because the
+ * builder deduplicates identical blobs like the reference writer does.
  */
 #include "tools/mezz-igvm/dump.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
+#include <mbedtls/sha256.h>
 
 #include "igvm/igvm.h"
 #include "igvm/igvm_build.h"
@@ -167,6 +172,8 @@ int dump_text(FILE *o, const struct igvm_file *f)
 
 struct jctx {
 	bool oom;
+	int sink_rc;     /* first error of the payload sink */
+	const struct dump_sink *sink;
 	char *msg;
 	size_t msg_len;
 };
@@ -239,6 +246,31 @@ static struct json_object *jdata(struct jctx *c, const uint8_t *p, size_t n, boo
 	return o;
 }
 
+/* A payload: "data_hex" inline, or through the sink as "data_file". */
+static void put_payload(struct jctx *c, struct json_object *o, const uint8_t *p, size_t n,
+			bool trim)
+{
+	char name[PATH_MAX];
+	int rc;
+
+	if (!c->sink) {
+		put(c, o, "data_hex", jdata(c, p, n, trim));
+		return;
+	}
+	if (c->sink_rc)
+		return;
+	if (trim) {
+		while (n > 1 && p[n - 1] == 0)
+			n--;
+	}
+	rc = c->sink->put(c->sink->ctx, p, n, name, sizeof(name), c->msg, c->msg_len);
+	if (rc) {
+		c->sink_rc = rc;
+		return;
+	}
+	put(c, o, "data_file", jstr(c, name));
+}
+
 static struct json_object *jflags(struct jctx *c, uint32_t f, const char *const *names,
 				  unsigned nbits)
 {
@@ -309,7 +341,7 @@ static int vp_json(struct jctx *c, const struct igvm_file *f, const struct igvm_
 	put(c, o, "compatibility_mask", jhex(c, h->u.vp_context.compatibility_mask));
 	put(c, o, "vp_index", jint(c, h->u.vp_context.vp_index));
 	if (strcmp(kind, "vbs") != 0) {
-		put(c, o, "data_hex", jdata(c, h->data, (size_t)h->data_len, true));
+		put_payload(c, o, h->data, (size_t)h->data_len, true);
 		return 0;
 	}
 	{
@@ -434,7 +466,7 @@ static int header_json(struct jctx *c, const struct igvm_file *f, const struct i
 		    jstr(c, h->type == IGVM_VHT_CORIM_DOCUMENT ? "corim_document"
 							       : "corim_signature"));
 		put(c, o, "compatibility_mask", jhex(c, h->u.corim.compatibility_mask));
-		put(c, o, "data_hex", jdata(c, h->data, (size_t)h->data_len, false));
+		put_payload(c, o, h->data, (size_t)h->data_len, false);
 		return 0;
 	case IGVM_VHT_PAGE_DATA:
 		put(c, o, "type", jstr(c, "page_data"));
@@ -447,14 +479,14 @@ static int header_json(struct jctx *c, const struct igvm_file *f, const struct i
 			    h->u.page_data.data_type < 4 ? jstr(c, page_types[h->u.page_data.data_type])
 							 : jint(c, h->u.page_data.data_type));
 		if (h->data)
-			put(c, o, "data_hex", jdata(c, h->data, (size_t)h->data_len, true));
+			put_payload(c, o, h->data, (size_t)h->data_len, true);
 		return 0;
 	case IGVM_VHT_PARAMETER_AREA:
 		put(c, o, "type", jstr(c, "parameter_area"));
 		put(c, o, "index", jint(c, h->u.param_area.parameter_area_index));
 		put(c, o, "number_of_bytes", jhex(c, h->u.param_area.number_of_bytes));
 		if (h->data)
-			put(c, o, "data_hex", jdata(c, h->data, (size_t)h->data_len, true));
+			put_payload(c, o, h->data, (size_t)h->data_len, true);
 		return 0;
 	case IGVM_VHT_PARAMETER_INSERT:
 		put(c, o, "type", jstr(c, "parameter_insert"));
@@ -545,10 +577,11 @@ static int header_json(struct jctx *c, const struct igvm_file *f, const struct i
 	}
 }
 
-int dump_json(const struct igvm_file *f, struct json_object **out, char *msg, size_t msg_len)
+int dump_json(const struct igvm_file *f, const struct dump_sink *sink, struct json_object **out,
+	      char *msg, size_t msg_len)
 {
 	static const char *const sec_keys[] = { "platforms", "initialization", "directives" };
-	struct jctx c = { .msg = msg, .msg_len = msg_len };
+	struct jctx c = { .msg = msg, .msg_len = msg_len, .sink = sink };
 	struct json_object *root = json_object_new_object();
 	struct json_object *secs[3] = { NULL, NULL, NULL };
 	int rc = 0;
@@ -574,6 +607,8 @@ int dump_json(const struct igvm_file *f, struct json_object **out, char *msg, si
 			break;
 		}
 		rc = header_json(&c, f, h, o);
+		if (!rc && c.sink_rc)
+			rc = c.sink_rc;
 		if (rc || json_object_array_add(secs[h->section], o) != 0) {
 			json_object_put(o);
 			if (!rc)
@@ -591,4 +626,261 @@ int dump_json(const struct igvm_file *f, struct json_object **out, char *msg, si
 	}
 	*out = root;
 	return 0;
+}
+
+/* ---- payload directory ---- */
+
+struct dump_data_dir {
+	int dfd;             /* the directory */
+	char *path;          /* as given */
+	char *prefix;        /* DIR relative to the manifest's directory, "" when the same */
+	bool made_dir;       /* we created DIR */
+	char **created;      /* names of the files we created */
+	size_t n_created, cap_created;
+};
+
+/* "<what> <dir>[/<file>]: <strerror>" */
+static void dd_msg(char *msg, size_t msg_len, const char *what, const char *dir,
+		   const char *file, int err)
+{
+	if (msg_len)
+		snprintf(msg, msg_len, "%s %s%s%s: %s", what, dir, file ? "/" : "", file ? file : "",
+			 strerror(err));
+}
+
+/*
+ * Prefix leading from canonical directory `from` to canonical directory `to`: "" when equal,
+ * else ending in '/' ("data/", "../data/"), ready to put in front of a file name.
+ */
+static char *rel_path(const char *from, const char *to)
+{
+	size_t lf = strlen(from), lt = strlen(to), i = 0, c = 0, ups = 0;
+	char *F = malloc(lf + 2), *T = malloc(lt + 2), *out = NULL;
+
+	if (!F || !T)
+		goto out;
+	/* Both with one trailing '/', so that components compare whole. */
+	snprintf(F, lf + 2, "%s%s", from, lf && from[lf - 1] == '/' ? "" : "/");
+	snprintf(T, lt + 2, "%s%s", to, lt && to[lt - 1] == '/' ? "" : "/");
+	while (F[i] && F[i] == T[i])
+		i++;
+	for (size_t k = 0; k < i; k++)
+		if (F[k] == '/')
+			c = k + 1;
+	for (size_t k = c; F[k]; k++)
+		if (F[k] == '/')
+			ups++;
+	out = malloc(ups * 3 + strlen(T + c) + 1);
+	if (!out)
+		goto out;
+	out[0] = '\0';
+	for (size_t k = 0; k < ups; k++)
+		strcat(out, "../");
+	strcat(out, T + c);
+out:
+	free(F);
+	free(T);
+	return out;
+}
+
+int dump_data_dir_open(const char *dir, const char *manifest_dir, struct dump_data_dir **out,
+		       char *msg, size_t msg_len)
+{
+	struct dump_data_dir *d;
+	char *cdir = NULL, *cman = NULL;
+	int rc;
+
+	*out = NULL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->dfd = -1;
+	d->path = strdup(dir);
+	if (!d->path) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	if (mkdir(dir, 0777) == 0) {
+		d->made_dir = true;
+	} else if (errno != EEXIST) {
+		rc = -errno;
+		dd_msg(msg, msg_len, "cannot create data directory", dir, NULL, -rc);
+		goto err;
+	}
+	d->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dfd < 0) {
+		rc = -errno;
+		dd_msg(msg, msg_len, "cannot open data directory", dir, NULL, -rc);
+		goto err;
+	}
+	cdir = realpath(dir, NULL);
+	cman = realpath(manifest_dir, NULL);
+	if (!cdir || !cman) {
+		rc = -errno;
+		dd_msg(msg, msg_len, "cannot resolve", cdir ? manifest_dir : dir, NULL, -rc);
+		goto err;
+	}
+	d->prefix = rel_path(cman, cdir);
+	if (!d->prefix) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	free(cdir);
+	free(cman);
+	*out = d;
+	return 0;
+err:
+	if (rc == -ENOMEM && msg_len)
+		snprintf(msg, msg_len, "out of memory");
+	free(cdir);
+	free(cman);
+	dump_data_dir_close(d, 1);
+	return rc;
+}
+
+static int write_fd(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Does the open file hold exactly p[0..n)? */
+static int same_content(int fd, const uint8_t *p, size_t n)
+{
+	struct stat st;
+	uint8_t buf[65536];
+	size_t at = 0;
+
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != n)
+		return 0;
+	while (at < n) {
+		size_t want = n - at < sizeof(buf) ? n - at : sizeof(buf);
+		ssize_t r = read(fd, buf, want);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0 || memcmp(buf, p + at, (size_t)r) != 0)
+			return 0;
+		at += (size_t)r;
+	}
+	return 1;
+}
+
+int dump_data_dir_put(void *ctx, const uint8_t *p, size_t n, char *name, size_t name_len,
+		      char *msg, size_t msg_len)
+{
+	struct dump_data_dir *d = ctx;
+	uint8_t h[32];
+	char file[2 * sizeof(h) + 8];
+	int fd, rc;
+
+	if (mbedtls_sha256_ret(p, n, h, 0) != 0) {
+		if (msg_len)
+			snprintf(msg, msg_len, "SHA-256 failed");
+		return -EIO;
+	}
+	for (size_t i = 0; i < sizeof(h); i++)
+		snprintf(file + 2 * i, 3, "%02x", h[i]);
+	strcat(file, ".bin");
+	if (snprintf(name, name_len, "%s%s", d->prefix, file) >= (int)name_len) {
+		dd_msg(msg, msg_len, "data_file path of", d->path, file, ENAMETOOLONG);
+		return -ENAMETOOLONG;
+	}
+	fd = openat(d->dfd, file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0 && errno == EEXIST) {
+		/* Same name: reuse it if it holds the same bytes (an earlier run, or this one). */
+		fd = openat(d->dfd, file, O_RDONLY | O_CLOEXEC);
+		rc = fd < 0 ? -errno : same_content(fd, p, n);
+		if (fd >= 0)
+			close(fd);
+		if (rc == 1)
+			return 0;
+		if (rc == 0)
+			rc = -EEXIST;
+		if (msg_len)
+			snprintf(msg, msg_len, "%s/%s exists with other content%s%s", d->path, file,
+				 rc == -EEXIST ? "" : ": ", rc == -EEXIST ? "" : strerror(-rc));
+		return rc;
+	}
+	if (fd < 0) {
+		rc = -errno;
+		dd_msg(msg, msg_len, "cannot create", d->path, file, -rc);
+		return rc;
+	}
+	if (d->n_created == d->cap_created) {
+		size_t ncap = d->cap_created ? d->cap_created * 2 : 64;
+		char **nc = realloc(d->created, ncap * sizeof(*nc));
+
+		if (!nc) {
+			close(fd);
+			unlinkat(d->dfd, file, 0);
+			return -ENOMEM;
+		}
+		d->created = nc;
+		d->cap_created = ncap;
+	}
+	d->created[d->n_created] = strdup(file);
+	if (!d->created[d->n_created]) {
+		close(fd);
+		unlinkat(d->dfd, file, 0);
+		return -ENOMEM;
+	}
+	d->n_created++;
+	rc = write_fd(fd, p, n);
+	if (close(fd) != 0 && !rc)
+		rc = -errno;
+	if (rc)
+		dd_msg(msg, msg_len, "write", d->path, file, -rc);
+	return rc;
+}
+
+int dump_data_dir_sync(struct dump_data_dir *d, char *msg, size_t msg_len)
+{
+	/* One flush for all payloads instead of an fsync per file (there may be 64k of them). */
+	if (syncfs(d->dfd) != 0 || fsync(d->dfd) != 0) {
+		int rc = -errno;
+
+		dd_msg(msg, msg_len, "sync", d->path, NULL, -rc);
+		return rc;
+	}
+	return 0;
+}
+
+size_t dump_data_dir_created(const struct dump_data_dir *d)
+{
+	return d ? d->n_created : 0;
+}
+
+void dump_data_dir_close(struct dump_data_dir *d, int remove_created)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_created; i++) {
+		if (remove_created && d->dfd >= 0)
+			unlinkat(d->dfd, d->created[i], 0);
+		free(d->created[i]);
+	}
+	if (d->dfd >= 0)
+		close(d->dfd);
+	if (remove_created && d->made_dir)
+		rmdir(d->path);
+	free(d->created);
+	free(d->path);
+	free(d->prefix);
+	free(d);
 }

@@ -559,7 +559,7 @@ static int do_page_data(struct mctx *m, struct json_object *o, bool multi)
 	struct igvm_error e;
 	uint64_t v, count = 0;
 	uint8_t *data;
-	size_t len, i;
+	size_t len, i, psize;
 	bool present;
 	int rc;
 
@@ -570,6 +570,7 @@ static int do_page_data(struct mctx *m, struct json_object *o, bool multi)
 	if ((rc = get_flags(m, o, "flags", page_flag_names, UINT32_MAX, &v)))
 		return rc;
 	pg.flags = (uint32_t)v;
+	psize = (pg.flags & IGVM_BUILD_PAGE_2MB) ? IGVM_PAGE_SIZE_2M : 4096;
 	if ((rc = get_enum(m, o, "data_type", page_type_names, UINT16_MAX, &ZERO, &v)))
 		return rc;
 	pg.data_type = (uint16_t)v;
@@ -584,18 +585,21 @@ static int do_page_data(struct mctx *m, struct json_object *o, bool multi)
 			return fail(m, "empty data: leave out \"data_hex\"/\"data_file\" for a "
 				       "page without file data");
 		}
-		if (len > 4096) {
+		if (len > psize) {
 			free(data);
-			return fail(m, "page data is %zu bytes (at most 4096); use \"type\": "
-				       "\"pages\" for larger payloads", len);
+			return fail(m, "page data is %zu bytes (at most %s); use \"type\": "
+				       "\"pages\" for larger payloads", len,
+				    psize == 4096 ? "4096, or 2 MiB with flags [\"2mb\"]"
+						  : "2 MiB (0x200000) for a 2mb page");
 		}
 		rc = igvm_build_add_page_data(m->b, &pg, data, len, &e);
 		free(data);
 		return rc ? fail_build(m, rc, &e) : 0;
 	}
-	/* "pages": one 4 KiB page_data per chunk, then data-less pages up to page_count. */
+	/* "pages": one page_data per 4 KiB (2mb: 2 MiB) chunk, then data-less pages up to
+	 * page_count. */
 	{
-		uint64_t need = (len + 4095) / 4096;
+		uint64_t need = (len + psize - 1) / psize;
 
 		if (count == 0)
 			count = need;
@@ -613,17 +617,17 @@ static int do_page_data(struct mctx *m, struct json_object *o, bool multi)
 			free(data);
 			return fail(m, "\"pages\" needs data or a \"page_count\"");
 		}
-		if (pg.gpa + (count - 1) * 4096 < pg.gpa || count > (1ull << 40)) {
+		if (count > (1ull << 40) || pg.gpa + (count - 1) * psize < pg.gpa) {
 			free(data);
 			return fail(m, "pages run past the end of the address space");
 		}
 	}
 	for (i = 0; i < count; i++) {
-		size_t off = i * 4096;
-		size_t n = off < len ? (len - off < 4096 ? len - off : 4096) : 0;
+		size_t off = i * psize;
+		size_t n = off < len ? (len - off < psize ? len - off : psize) : 0;
 		struct igvm_build_page p = pg;
 
-		p.gpa = pg.gpa + (uint64_t)i * 4096;
+		p.gpa = pg.gpa + (uint64_t)i * psize;
 		rc = igvm_build_add_page_data(m->b, &p, n ? data + off : NULL, n, &e);
 		if (rc) {
 			free(data);

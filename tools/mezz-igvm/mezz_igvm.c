@@ -30,7 +30,7 @@ static const char usage_main[] =
 	"\n"
 	"commands:\n"
 	"  build MANIFEST -o FILE     build an IGVM file from a JSON manifest\n"
-	"  dump FILE [--json] [-o OUT]\n"
+	"  dump FILE [--json [--data-dir DIR]] [-o OUT]\n"
 	"                             list the headers; --json prints a manifest that builds\n"
 	"                             the same file again\n"
 	"  measure FILE [--platform snp|tdx|vbs] [--convention crate|kvm] [--json]\n"
@@ -50,12 +50,15 @@ static const char usage_build[] =
 	"Payload files (\"data_file\") are relative to the manifest's directory.\n";
 
 static const char usage_dump[] =
-	"usage: mezz-igvm dump FILE [--json] [-o OUT]\n"
+	"usage: mezz-igvm dump FILE [--json [--data-dir DIR]] [-o OUT]\n"
 	"\n"
 	"Prints the headers of a valid IGVM file. With --json prints a manifest instead; for\n"
 	"files with the reference writer's layout `mezz-igvm build` of that manifest gives a\n"
 	"byte-identical file (a warning on stderr says when it would not). -o writes the\n"
-	"output atomically to OUT instead of stdout.\n";
+	"output atomically to OUT instead of stdout.\n"
+	"--data-dir DIR (with --json) writes each payload to DIR/<sha256>.bin (created if\n"
+	"needed) and names it with \"data_file\", relative to OUT's directory (to the current\n"
+	"directory without -o), instead of inline hex; on failure the files written are removed.\n";
 
 static const char usage_measure[] =
 	"usage: mezz-igvm measure FILE [--platform snp|tdx|vbs] [--convention crate|kvm] [--json]\n"
@@ -222,9 +225,12 @@ static int cmd_build(int argc, char **argv)
 	return status;
 }
 
-/* Does the manifest rebuild to exactly `buf`? (for the dump --json warning) */
-static bool rebuilds_identically(const char *json, const uint8_t *buf, size_t len)
+/* Does the manifest rebuild to exactly `buf`? (for the dump --json warning) Payload files are
+ * read relative to dir (NULL: the manifest has none). */
+static bool rebuilds_identically(const char *json, const uint8_t *buf, size_t len,
+				 const char *dir)
 {
+	struct manifest_io io = { .read_file = manifest_read_relative, .ctx = (void *)dir };
 	struct igvm_builder *b = NULL;
 	struct igvm_error err;
 	uint8_t *img = NULL;
@@ -232,7 +238,7 @@ static bool rebuilds_identically(const char *json, const uint8_t *buf, size_t le
 	char msg[256];
 	bool same;
 
-	if (manifest_build(json, strlen(json), NULL, &b, msg, sizeof(msg)) != 0)
+	if (manifest_build(json, strlen(json), dir ? &io : NULL, &b, msg, sizeof(msg)) != 0)
 		return false;
 	memset(&err, 0, sizeof(err));
 	same = igvm_build_write(b, &img, &img_len, &err) == 0 && img_len == len &&
@@ -242,9 +248,80 @@ static bool rebuilds_identically(const char *json, const uint8_t *buf, size_t le
 	return same;
 }
 
+/* dump --json: the manifest (payloads inline or in data_dir), written atomically. */
+static int dump_manifest(const char *file, const struct igvm_file *f, const char *outp,
+			 const char *data_dir)
+{
+	struct json_object *root = NULL;
+	struct dump_data_dir *dd = NULL;
+	struct dump_sink sink = { .put = dump_data_dir_put };
+	char *mdir = outp ? dir_of(outp) : strdup(".");
+	char *text = NULL;
+	char msg[512];
+	int rc, status = 0;
+
+	if (!mdir) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return EXIT_IO;
+	}
+	if (data_dir) {
+		rc = dump_data_dir_open(data_dir, mdir, &dd, msg, sizeof(msg));
+		if (rc) {
+			fprintf(stderr, "%s: %s\n", prog, msg);
+			free(mdir);
+			return EXIT_IO;
+		}
+		sink.ctx = dd;
+	}
+	rc = dump_json(f, dd ? &sink : NULL, &root, msg, sizeof(msg));
+	if (rc) {
+		fprintf(stderr, "%s: %s: %s\n", prog, file, msg);
+		status = rc == -EINVAL ? EXIT_BAD_INPUT : EXIT_IO;
+		goto out;
+	}
+	{
+		const char *s = json_object_to_json_string_ext(
+			root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+				      JSON_C_TO_STRING_NOSLASHESCAPE);
+		size_t n = s ? strlen(s) : 0;
+
+		text = s ? malloc(n + 2) : NULL;
+		if (!text) {
+			fprintf(stderr, "%s: out of memory\n", prog);
+			status = EXIT_IO;
+			goto out;
+		}
+		memcpy(text, s, n);
+		text[n] = '\n';
+		text[n + 1] = '\0';
+		/* The JSON tree can be large; drop it before the rebuild check. */
+		json_object_put(root);
+		root = NULL;
+		if (!rebuilds_identically(text, f->bytes, f->len, dd ? mdir : NULL))
+			fprintf(stderr,
+				"%s: warning: %s does not use the reference writer's layout; "
+				"building this manifest gives an equivalent, not byte-identical, "
+				"file\n",
+				prog, file);
+		if (dd && dump_data_dir_sync(dd, msg, sizeof(msg)) != 0) {
+			fprintf(stderr, "%s: %s\n", prog, msg);
+			status = EXIT_IO;
+			goto out;
+		}
+		status = write_out(outp, text, n + 1);
+	}
+out:
+	/* A failed dump leaves no payload files behind (like the atomic manifest write). */
+	dump_data_dir_close(dd, status != 0);
+	json_object_put(root);
+	free(text);
+	free(mdir);
+	return status;
+}
+
 static int cmd_dump(int argc, char **argv)
 {
-	const char *file = NULL, *outp = NULL;
+	const char *file = NULL, *outp = NULL, *data_dir = NULL;
 	bool json = false;
 	struct igvm_file *f = NULL;
 	uint8_t *buf = NULL;
@@ -256,6 +333,10 @@ static int cmd_dump(int argc, char **argv)
 			return 0;
 		} else if (strcmp(argv[i], "--json") == 0) {
 			json = true;
+		} else if (strcmp(argv[i], "--data-dir") == 0) {
+			if (++i >= argc || !argv[i][0])
+				return bad_args(usage_dump, "%s", "--data-dir needs a directory");
+			data_dir = argv[i];
 		} else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
 			if (++i >= argc)
 				return bad_args(usage_dump, "%s needs a file name", argv[i - 1]);
@@ -270,6 +351,8 @@ static int cmd_dump(int argc, char **argv)
 	}
 	if (!file)
 		return bad_args(usage_dump, "%s", "missing FILE");
+	if (data_dir && !json)
+		return bad_args(usage_dump, "%s", "--data-dir needs --json");
 	status = load_igvm(file, &buf, &f);
 	if (status)
 		return status;
@@ -286,39 +369,7 @@ static int cmd_dump(int argc, char **argv)
 		}
 		free(text);
 	} else {
-		struct json_object *root = NULL;
-		char msg[256];
-		int rc = dump_json(f, &root, msg, sizeof(msg));
-
-		if (rc) {
-			fprintf(stderr, "%s: %s: %s\n", prog, file, msg);
-			status = rc == -ENOMEM ? EXIT_IO : EXIT_BAD_INPUT;
-		} else {
-			const char *s = json_object_to_json_string_ext(
-				root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-					      JSON_C_TO_STRING_NOSLASHESCAPE);
-			char *text = s ? malloc(strlen(s) + 2) : NULL;
-
-			if (!text) {
-				fprintf(stderr, "%s: out of memory\n", prog);
-				status = EXIT_IO;
-			} else {
-				size_t n = strlen(s);
-
-				memcpy(text, s, n);
-				text[n] = '\n';
-				text[n + 1] = '\0';
-				if (!rebuilds_identically(text, f->bytes, f->len))
-					fprintf(stderr,
-						"%s: warning: %s does not use the reference writer's "
-						"layout; building this manifest gives an equivalent, "
-						"not byte-identical, file\n",
-						prog, file);
-				status = write_out(outp, text, n + 1);
-				free(text);
-			}
-		}
-		json_object_put(root);
+		status = dump_manifest(file, f, outp, data_dir);
 	}
 	igvm_free(f);
 	free(buf);

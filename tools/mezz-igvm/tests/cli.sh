@@ -288,6 +288,127 @@ expect 2 "dump of a bad file" "$B" dump --json "$W/trunc.bin" -o "$W/trunc.json"
 check "dump of a bad file leaves no output" none_left "$W/trunc.json*"
 expect 2 "measure of a bad file" "$B" measure "$W/trunc.bin"
 
+# ---- 2 MiB pages: build, verify, measure == 512 4 KiB pages, dump round trip ----
+head -c 2097152 /dev/urandom >"$W/p2m.bin"
+head -c 2097153 /dev/zero >"$W/p2m1.bin"
+head -c 4194304 /dev/urandom >"$W/p4m.bin"
+M2P='"platforms": [{ "type": "sev_snp", "compatibility_mask": "0x1" }, { "type": "tdx", "compatibility_mask": "0x2" }, { "type": "vsm_isolation", "compatibility_mask": "0x4" }], "initialization": [{ "type": "guest_policy", "policy": "0x30000", "compatibility_mask": "0x1" }]'
+cat >"$W/m2.json" <<EOF
+{ "format_version": 1, $M2P, "directives": [
+  { "type": "page_data", "gpa": "0x1000", "compatibility_mask": "0x7", "data_hex": "01" },
+  { "type": "page_data", "gpa": "0x200000", "compatibility_mask": "0x7", "flags": ["2mb"], "data_file": "p2m.bin" },
+  { "type": "page_data", "gpa": "0x400000", "compatibility_mask": "0x7", "flags": ["2mb"] },
+  { "type": "page_data", "gpa": "0x600000", "compatibility_mask": "0x7", "flags": ["2mb", "unmeasured"], "data_hex": "0102" } ] }
+EOF
+# The same guest memory as 4 KiB pages ("pages" splits into 4 KiB page_data headers).
+cat >"$W/m2split.json" <<EOF
+{ "format_version": 1, $M2P, "directives": [
+  { "type": "page_data", "gpa": "0x1000", "compatibility_mask": "0x7", "data_hex": "01" },
+  { "type": "pages", "gpa": "0x200000", "compatibility_mask": "0x7", "data_file": "p2m.bin" },
+  { "type": "pages", "gpa": "0x400000", "compatibility_mask": "0x7", "page_count": 512 },
+  { "type": "pages", "gpa": "0x600000", "compatibility_mask": "0x7", "flags": ["unmeasured"], "page_count": 512, "data_hex": "0102" } ] }
+EOF
+expect 0 "2mb: build a manifest with 2 MiB pages" "$B" build "$W/m2.json" -o "$W/m2.bin"
+check "2mb: the file holds both 2 MiB payloads in full" test "$(stat -c %s "$W/m2.bin")" -gt 4194304
+expect 0 "2mb: verify" "$B" verify "$W/m2.bin"
+expect 0 "2mb: text dump" "$B" dump "$W/m2.bin"
+check "2mb: text dump shows three 2mb pages" test "$(grep -c 'flags 2mb' "$W/out.txt")" -eq 3
+expect 0 "2mb: build the 4 KiB split" "$B" build "$W/m2split.json" -o "$W/m2split.bin"
+for conv in crate kvm; do
+	run "$B" measure "$W/m2.bin" --convention "$conv"
+	cp "$W/out.txt" "$W/m2.meas"
+	run "$B" measure "$W/m2split.bin" --convention "$conv"
+	check "2mb: measure ($conv) of 2 MiB pages == 512 4 KiB pages, all 3 platforms" \
+		test "$(wc -l <"$W/m2.meas")" -eq 3 -a "$(cat "$W/m2.meas")" = "$(cat "$W/out.txt")"
+done
+expect 0 "2mb: dump --json" "$B" dump --json "$W/m2.bin" -o "$W/m2d.json"
+check "2mb: dump --json does not warn" test ! -s "$W/err.txt"
+expect 0 "2mb: build from the dump" "$B" build "$W/m2d.json" -o "$W/m2d.bin"
+check "2mb: round trip is byte-identical" cmp -s "$W/m2.bin" "$W/m2d.bin"
+cat >"$W/m4.json" <<EOF
+{ "format_version": 1, "platforms": [{ "type": "tdx", "compatibility_mask": 1 }], "directives": [
+  { "type": "pages", "gpa": "0x200000", "compatibility_mask": 1, "flags": ["2mb"], "data_file": "p4m.bin", "page_count": 3 } ] }
+EOF
+expect 0 "2mb: \"pages\" with flags [2mb] splits into 2 MiB pages" "$B" build "$W/m4.json" -o "$W/m4.bin"
+run "$B" dump "$W/m4.bin"
+check "2mb: ... two data pages and one zero page of 2 MiB" test \
+	"$(grep -c 'flags 2mb type normal data @' "$W/out.txt"),$(grep -c 'gpa 0x600000 .*flags 2mb.*zero page' "$W/out.txt")" = "2,1"
+TD='"platforms":[{"type":"tdx","compatibility_mask":1}]'
+badm "2mb page with more than 2 MiB of data" "{$TD,\"directives\":[{\"type\":\"page_data\",\"gpa\":\"0x200000\",\"compatibility_mask\":1,\"flags\":[\"2mb\"],\"data_file\":\"$W/p2m1.bin\"}]}" "at most 2 MiB"
+badm "2mb page at a 4 KiB aligned gpa" "{$TD,\"directives\":[{\"type\":\"page_data\",\"gpa\":\"0x201000\",\"compatibility_mask\":1,\"flags\":[\"2mb\"],\"data_hex\":\"01\"}]}" "2 MiB aligned"
+badm "4 KiB page inside a 2mb page" "{$TD,\"directives\":[{\"type\":\"page_data\",\"gpa\":\"0x200000\",\"compatibility_mask\":1,\"flags\":[\"2mb\"],\"data_hex\":\"01\"},{\"type\":\"page_data\",\"gpa\":\"0x3ff000\",\"compatibility_mask\":1,\"data_hex\":\"01\"}]}" "GpaOverlap"
+# A 2 MiB page whose data is only 4 KiB (the reference crate accepts it, reading 4 KiB).
+check_py "2mb: write a file whose 2 MiB page has 4 KiB of data" -c "
+import struct, zlib, sys
+plat = struct.pack('<IIIBBHQ', 1, 16, 1, 0, 3, 1, 0)
+pd = struct.pack('<IIQIIIHH', 0x302, 24, 0x200000, 1, 0, 1, 0, 0)
+sec = plat + pd
+fds = 24 + len(sec)
+pd = struct.pack('<IIQIIIHH', 0x302, 24, 0x200000, 1, fds, 1, 0, 0)
+sec = plat + pd
+total = fds + 4096
+fixed = struct.pack('<IIIIII', 0x4D564749, 1, 24, len(sec), total, 0)
+crc = zlib.crc32(sec, zlib.crc32(fixed)) & 0xffffffff
+fixed = fixed[:20] + struct.pack('<I', crc)
+open(sys.argv[1], 'wb').write(fixed + sec + b'\x5a' * 4096)
+" "$W/short2m.bin"
+expect 2 "2mb: verify rejects a 2 MiB page with 4 KiB of data" "$B" verify "$W/short2m.bin"
+grep -q "2 MiB page needs 2 MiB of data" "$W/err.txt" || nok "2mb: the reason names the missing data: $(cat "$W/err.txt")"
+
+# ---- dump --json --data-dir: payloads as files, round trip byte-identical ----
+expect 2 "data-dir: needs --json" "$B" dump "$W/m2.bin" --data-dir "$W/dd"
+check "data-dir: nothing created without --json" none_left "$W/dd"
+expect 0 "data-dir: dump the 2 MiB file" "$B" dump --json --data-dir "$W/dd" "$W/m2.bin" -o "$W/dd.json"
+check "data-dir: no warning" test ! -s "$W/err.txt"
+check "data-dir: no inline hex payloads" test "$(grep -c data_hex "$W/dd.json")" -eq 0
+check "data-dir: three payload files named by SHA-256" test \
+	"$(ls "$W/dd" | grep -cE '^[0-9a-f]{64}\.bin$'),$(ls "$W/dd" | wc -l)" = "3,3"
+check "data-dir: the 2 MiB payload is a file" cmp -s "$W/p2m.bin" "$W/dd/$(sha256sum "$W/p2m.bin" | cut -c1-64).bin"
+check "data-dir: data_file paths are relative to the manifest" grep -q '"data_file": "dd/' "$W/dd.json"
+expect 0 "data-dir: build from it" "$B" build "$W/dd.json" -o "$W/dd.bin"
+check "data-dir: round trip byte-identical" cmp -s "$W/m2.bin" "$W/dd.bin"
+ls -li --time-style=+%s.%N "$W/dd" >"$W/dd.before"
+expect 0 "data-dir: dump again into the same directory" "$B" dump --json --data-dir "$W/dd" "$W/m2.bin" -o "$W/dd2.json"
+check "data-dir: second dump gives the same manifest" cmp -s "$W/dd.json" "$W/dd2.json"
+ls -li --time-style=+%s.%N "$W/dd" >"$W/dd.after"
+check "data-dir: ... and reuses the files untouched" cmp -s "$W/dd.before" "$W/dd.after"
+mkdir -p "$W/sub"
+expect 0 "data-dir: manifest in another directory" "$B" dump --json --data-dir "$W/pl" "$W/ex.bin" -o "$W/sub/ex.json"
+check "data-dir: paths climb out of the manifest's directory" grep -q '"data_file": "../pl/' "$W/sub/ex.json"
+expect 0 "data-dir: build the example from it" "$B" build "$W/sub/ex.json" -o "$W/sub/ex.bin"
+check "data-dir: example round trip" cmp -s "$W/ex.bin" "$W/sub/ex.bin"
+(cd "$W" && "$OLDPWD/$B" dump --json --data-dir rel m2.bin >"$W/rel.json" 2>"$W/err.txt")
+check "data-dir: to stdout, paths relative to the current directory" grep -q '"data_file": "rel/' "$W/rel.json"
+expect 0 "data-dir: build the stdout manifest" "$B" build "$W/rel.json" -o "$W/rel.bin"
+check "data-dir: stdout round trip" cmp -s "$W/m2.bin" "$W/rel.bin"
+if [ -d "$T" ]; then
+	bad=""
+	for f in "$T"/*.bin; do
+		n=$(basename "$f")
+		"$B" dump --json --data-dir "$W/refdata" "$f" -o "$W/ref-$n.json" 2>"$W/err.txt" &&
+			[ ! -s "$W/err.txt" ] &&
+			"$B" build "$W/ref-$n.json" -o "$W/ref-$n" 2>/dev/null &&
+			cmp -s "$f" "$W/ref-$n" || bad="$bad $n"
+	done
+	check "data-dir: every reference file round trips byte-identically${bad:+:$bad}" test -z "$bad"
+fi
+# Failures leave nothing behind.
+expect 1 "data-dir: output into a missing directory" "$B" dump --json --data-dir "$W/dfail" "$W/m2.bin" -o "$W/nodir/x.json"
+check "data-dir: ... leaves no data directory" none_left "$W/dfail"
+expect 1 "data-dir: output that cannot be written (after the payloads)" "$B" dump --json --data-dir "$W/dfail2" "$W/m2.bin" -o /proc/mezz-igvm-dd.json
+check "data-dir: ... removes the payloads and the directory it made" none_left "$W/dfail2"
+mkdir -p "$W/dfail3"
+printf 'mine' >"$W/dfail3/keep.txt"
+# the name of the LAST payload (data_hex 0102), so that two others are written first
+printf 'not the payload' >"$W/dfail3/$(printf '\001\002' | sha256sum | cut -c1-64).bin"
+expect 1 "data-dir: a payload name taken by other content" "$B" dump --json --data-dir "$W/dfail3" "$W/m2.bin" -o "$W/dfail3.json"
+grep -q "exists with other content" "$W/err.txt" || nok "data-dir: says which file clashes: $(cat "$W/err.txt")"
+check "data-dir: ... keeps files it did not write, removes those it did" test \
+	"$(ls "$W/dfail3" | wc -l),$(cat "$W/dfail3/keep.txt")" = "2,mine"
+check "data-dir: ... and writes no manifest" none_left "$W/dfail3.json*"
+printf 'x' >"$W/notadir"
+expect 1 "data-dir: DIR is a regular file" "$B" dump --json --data-dir "$W/notadir" "$W/m2.bin" -o "$W/na.json"
+
 # ---- output I/O failures: exit 1, nothing left behind ----
 mkdir -p "$W/ro"
 chmod 555 "$W/ro"
@@ -309,6 +430,13 @@ if [ -x "$A" ]; then
 	expect 0 "asan: measure" "$A" measure "$W/asan.bin"
 	expect 2 "asan: bad manifest" "$A" build "$W/bad.json" -o "$W/asan-bad.bin"
 	expect 2 "asan: truncated file" "$A" verify "$W/trunc.bin"
+	expect 0 "asan: measure 2 MiB pages" "$A" measure "$W/m2.bin" --convention kvm
+	check "asan: same digests as the normal build" cmp -s "$W/out.txt" "$W/m2.meas"
+	expect 0 "asan: dump --json --data-dir" "$A" dump --json --data-dir "$W/asan-dd" "$W/m2.bin" -o "$W/asan-dd.json"
+	expect 0 "asan: build from the data-dir manifest" "$A" build "$W/asan-dd.json" -o "$W/asan-dd.bin"
+	check "asan: data-dir round trip" cmp -s "$W/m2.bin" "$W/asan-dd.bin"
+	expect 1 "asan: data-dir clash" "$A" dump --json --data-dir "$W/dfail3" "$W/m2.bin" -o "$W/dfail3.json"
+	expect 2 "asan: short 2 MiB page" "$A" verify "$W/short2m.bin"
 	if [ -d "$T" ]; then
 		expect 0 "asan: dump --json snp_v1" "$A" dump --json "$T/snp_v1.bin" -o "$W/asan-snp.json"
 		expect 0 "asan: rebuild snp_v1" "$A" build "$W/asan-snp.json" -o "$W/asan-snp.bin"
