@@ -236,17 +236,24 @@ static bool map123_valid(const struct x86_insn *in)
 			return true;
 		if (regf == 5) { /* E8-EF: SERIALIZE RDPKRU WRPKRU; F3: CET and UINTR; F2: TSXLDTRK */
 			unsigned lo = in->modrm & 7;
-			if (pfx == P_F3)
-				return lo == 0 || lo == 2 || lo >= 4;
+			if (pfx == P_F3) /* SETSSBSY SAVEPREVSSP; UIRET TESTUI CLUI STUI (64-bit) */
+				return lo == 0 || lo == 2 || (lo >= 4 && in->mode == X86_MODE_64);
 			if (pfx == P_F2)
 				return lo <= 1;
 			return pfx == P_N && (lo == 0 || lo >= 6);
 		}
-		if (regf == 7) /* SWAPGS is 64-bit only */
-			return pfx != P_66 && (in->modrm != 0xf8 || in->mode == X86_MODE_64);
+		if (regf == 7) { /* F8-FF: SWAPGS RDTSCP MONITORX MWAITX CLZERO RDPRU INVLPGB TLBSYNC */
+			/* bit n = F8+n exists, by prefix (none 66 F3 F2), 64-bit mode / other */
+			static const uint8_t g7_f8[2][4] = { { 0xff, 0x33, 0xf7, 0xf3 },
+							     { 0xfe, 0x32, 0x36, 0xb2 } };
+			unsigned pi = pfx == P_N ? 0 : pfx == P_66 ? 1 : pfx == P_F3 ? 2 : 3;
+			return (g7_f8[in->mode != X86_MODE_64][pi] >> (in->modrm & 7)) & 1;
+		}
+		if (in->modrm >= 0xcc && in->modrm <= 0xcf && pfx == P_66) /* TDX; SEAM 64-bit only */
+			return in->modrm == 0xcc || in->mode == X86_MODE_64;
 		if (in->modrm >= 0xcc && in->modrm <= 0xce)
-			return pfx == P_66;
-		if (pfx == P_66 && in->modrm != 0xcf && regf != 3) /* SVM takes 66 */
+			return false;
+		if (pfx != P_N && regf != 3) /* SVM ignores the prefixes */
 			return false;
 		return (g7_reg[regf] >> (in->modrm & 7)) & 1;
 	case 0xa6: /* VIA PadLock: MONTMUL XSHA1 XSHA256 */
@@ -762,6 +769,10 @@ opcode:;
 		case 0xff: /* /7 reserved; far CALL/JMP need memory */
 			if (regf == 7 || ((regf == 3 || regf == 5) && !in->has_mem))
 				return -EINVAL;
+			/* 3E on an indirect near CALL/JMP is the CET NOTRACK prefix, not DS. */
+			if ((regf == 2 || regf == 4) && in->has_mem && in->seg_override == X86_DS)
+				in->mem.seg = (in->mem.base == X86_RSP || in->mem.base == X86_RBP)
+					      ? X86_SS : X86_DS;
 			break;
 		case 0x8d: /* LEA needs a memory operand; it accesses nothing, so no override */
 			if (!in->has_mem)
@@ -778,8 +789,14 @@ opcode:;
 	if (in->opcode_map && !map123_valid(in))
 		return -EINVAL;
 	/* MPX bound instructions ignore 67 in 64-bit mode (SDM vol. 1, 17.3). */
-	if (mode == X86_MODE_64 && in->opcode_map == 1 && (op == 0x1a || op == 0x1b) && in->has_mem)
-		in->mem.addr_size = 8;
+	if (in->opcode_map == 1 && (op == 0x1a || op == 0x1b) && in->has_mem) {
+		if (mode == X86_MODE_64)
+			in->mem.addr_size = 8;
+		/* BNDMK/BNDCL/BNDCU/BNDCN (F3/F2) only compute an address, like LEA. */
+		if (in->rep)
+			in->mem.seg = (in->mem.base == X86_RSP || in->mem.base == X86_RBP) ? X86_SS
+											   : X86_DS;
+	}
 	if (in->opcode_map == 0 && op >= 0xd8 && op <= 0xdf && !x87_valid(op, in->modrm))
 		return -EINVAL;
 
