@@ -5,6 +5,7 @@
  * reported reps-completed index and bounds restarts that make no progress.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "hvcall/hv_call.h"
@@ -33,6 +34,27 @@ static int hv_call_simple(const struct hv_call_ctx *c, uint16_t code, const void
 	if (rc)
 		return rc;
 	return hv_status_to_errno(hv_result_status(result));
+}
+
+/* Reps in the next call of a batched wrapper: what is left, at most `max`. */
+static uint32_t hv_call_batch(uint64_t left, uint32_t max)
+{
+	return left < max ? (uint32_t)left : max;
+}
+
+/* GPNs are 52-bit; a range that wraps or leaves that space is a caller bug. */
+static bool hv_call_gpn_range_ok(gpn_t first, uint64_t count)
+{
+	return !count || (first.v <= (1ull << 52) && count <= (1ull << 52) - first.v);
+}
+
+/* Copy the output elements of reps [start, done) from the scratch page to the caller. */
+static void hv_call_copy_reps(void *out, const uint8_t *scratch, size_t out_elem, uint32_t start,
+			      uint32_t done)
+{
+	if (out_elem && done > start)
+		memcpy((uint8_t *)out + (size_t)start * out_elem, scratch + (size_t)start * out_elem,
+		       (size_t)(done - start) * out_elem);
 }
 
 /*
@@ -68,17 +90,14 @@ static int hv_call_rep(const struct hv_call_ctx *c, uint16_t code, const void *i
 		done = hv_result_reps(result);
 		if (status != HV_STATUS_SUCCESS && status != HV_STATUS_TIME_OUT) {
 			/* Reps before `done` did complete; keep their output for the caller. */
-			if (out_elem && done > start && done <= count)
-				memcpy((uint8_t *)out + (size_t)start * out_elem,
-				       scratch.bytes + (size_t)start * out_elem, (size_t)(done - start) * out_elem);
+			if (done <= count)
+				hv_call_copy_reps(out, scratch.bytes, out_elem, start, done);
 			return hv_status_to_errno(status);
 		}
 		/* reps completed is absolute (includes the start index) and never goes backwards. */
 		if (done < start || done > count)
 			return -EIO;
-		if (out_elem && done > start)
-			memcpy((uint8_t *)out + (size_t)start * out_elem, scratch.bytes + (size_t)start * out_elem,
-			       (size_t)(done - start) * out_elem);
+		hv_call_copy_reps(out, scratch.bytes, out_elem, start, done);
 		if (done == start) {
 			if (++stalls > HV_CALL_MAX_STALLS)
 				return -ETIMEDOUT;
@@ -101,8 +120,7 @@ int hv_call_get_vp_registers(const struct hv_call_ctx *c, uint32_t vp_index, uin
 	if (count && (!names || !values))
 		return -EINVAL;
 	for (size_t done = 0; done < count;) {
-		uint32_t n = (uint32_t)(count - done < HV_CALL_GET_VP_REGISTERS_BATCH ?
-					count - done : HV_CALL_GET_VP_REGISTERS_BATCH);
+		uint32_t n = hv_call_batch(count - done, HV_CALL_GET_VP_REGISTERS_BATCH);
 		int rc;
 
 		memset(in, 0, sizeof(*in));
@@ -128,8 +146,7 @@ int hv_call_set_vp_registers(const struct hv_call_ctx *c, uint32_t vp_index, uin
 	if (count && !regs)
 		return -EINVAL;
 	for (size_t done = 0; done < count;) {
-		uint32_t n = (uint32_t)(count - done < HV_CALL_SET_VP_REGISTERS_BATCH ?
-					count - done : HV_CALL_SET_VP_REGISTERS_BATCH);
+		uint32_t n = hv_call_batch(count - done, HV_CALL_SET_VP_REGISTERS_BATCH);
 		int rc;
 
 		memset(in, 0, sizeof(*in));
@@ -182,8 +199,7 @@ static int hv_call_modify_vtl_protection(const struct hv_call_ctx *c, uint32_t m
 	if (map_flags & ~HV_MAP_GPA_VALID_MASK)
 		return -EINVAL;
 	for (uint64_t done = 0; done < count;) {
-		uint32_t n = (uint32_t)(count - done < HV_CALL_MODIFY_VTL_PROTECTION_BATCH ?
-					count - done : HV_CALL_MODIFY_VTL_PROTECTION_BATCH);
+		uint32_t n = hv_call_batch(count - done, HV_CALL_MODIFY_VTL_PROTECTION_BATCH);
 		int rc;
 
 		memset(in, 0, sizeof(*in));
@@ -212,8 +228,7 @@ int hv_call_modify_vtl_protection_mask(const struct hv_call_ctx *c, uint32_t map
 int hv_call_modify_vtl_protection_range(const struct hv_call_ctx *c, uint32_t map_flags, uint8_t target_vtl,
 					gpn_t first, uint64_t count)
 {
-	/* GPNs are 52-bit; a range that wraps or leaves that space is a caller bug. */
-	if (count && (first.v > (1ull << 52) || count > (1ull << 52) - first.v))
+	if (!hv_call_gpn_range_ok(first, count))
 		return -EINVAL;
 	return hv_call_modify_vtl_protection(c, map_flags, target_vtl, NULL, first, count);
 }
@@ -223,12 +238,11 @@ int hv_call_accept_gpa_pages(const struct hv_call_ctx *c, uint32_t attributes, c
 {
 	struct hv_input_accept_gpa_pages in;
 
-	if (count && (first.v > (1ull << 52) || count > (1ull << 52) - first.v))
+	if (!hv_call_gpn_range_ok(first, count))
 		return -EINVAL;
 	/* Rep count only: each call covers [gpa_page_base, +reps) with no list in the input. */
 	for (uint64_t done = 0; done < count;) {
-		uint32_t n = (uint32_t)(count - done < HV_CALL_ACCEPT_GPA_PAGES_BATCH ?
-					count - done : HV_CALL_ACCEPT_GPA_PAGES_BATCH);
+		uint32_t n = hv_call_batch(count - done, HV_CALL_ACCEPT_GPA_PAGES_BATCH);
 		int rc;
 
 		memset(&in, 0, sizeof(in));
@@ -259,7 +273,7 @@ int hv_call_modify_host_visibility(const struct hv_call_ctx *c, uint32_t visibil
 	if ((count && !gpns) || (visibility != HV_HOST_VISIBILITY_PRIVATE && visibility != HV_HOST_VISIBILITY_SHARED))
 		return -EINVAL;
 	for (size_t done = 0; done < count;) {
-		uint32_t n = (uint32_t)(count - done < batch ? count - done : batch);
+		uint32_t n = hv_call_batch(count - done, batch);
 		int rc;
 
 		memset(in, 0, sizeof(*in));
@@ -287,7 +301,7 @@ int hv_call_check_vtl_access(const struct hv_call_ctx *c, uint8_t target_vtl, ui
 	if (count && (!gpns || !results))
 		return -EINVAL;
 	for (size_t done = 0; done < count;) {
-		uint32_t n = (uint32_t)(count - done < batch ? count - done : batch);
+		uint32_t n = hv_call_batch(count - done, batch);
 		int rc;
 
 		memset(in, 0, sizeof(*in));
@@ -531,8 +545,7 @@ int hv_call_get_vp_index_from_apic_id(const struct hv_call_ctx *c, uint8_t targe
 	if (count && (!apic_ids || !vp_indices))
 		return -EINVAL;
 	for (size_t done = 0; done < count;) {
-		uint32_t n = (uint32_t)(count - done < HV_CALL_GET_VP_INDEX_BATCH ? count - done
-										   : HV_CALL_GET_VP_INDEX_BATCH);
+		uint32_t n = hv_call_batch(count - done, HV_CALL_GET_VP_INDEX_BATCH);
 		int rc;
 
 		memset(in, 0, sizeof(*in));

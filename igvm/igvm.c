@@ -141,30 +141,12 @@ __attribute__((format(printf, 6, 7)))
 static int fail(struct pctx *c, enum igvm_errc code, enum igvm_detail detail, int idx,
 		const char *field, const char *fmt, ...)
 {
-	if (c->err) {
-		va_list ap;
-		c->err->code = code;
-		c->err->detail = detail;
-		c->err->header_index = idx;
-		c->err->field = field;
-		va_start(ap, fmt);
-		vsnprintf(c->err->reason, sizeof(c->err->reason), fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
+	va_list ap;
 
-static enum igvm_errc section_code(enum igvm_section s)
-{
-	switch (s) {
-	case IGVM_SECTION_PLATFORM:
-		return IGVM_E_INVALID_BINARY_PLATFORM_HEADER;
-	case IGVM_SECTION_INITIALIZATION:
-		return IGVM_E_INVALID_BINARY_INITIALIZATION_HEADER;
-	case IGVM_SECTION_DIRECTIVE:
-		break;
-	}
-	return IGVM_E_INVALID_BINARY_DIRECTIVE_HEADER;
+	va_start(ap, fmt);
+	igvm_error_vset(c->err, code, detail, idx, field, fmt, ap);
+	va_end(ap);
+	return code;
 }
 
 static uint32_t rd32(const uint8_t *p)
@@ -338,6 +320,31 @@ const char *igvm_detail_str(enum igvm_detail d)
 	return "?";
 }
 
+void igvm_error_vset(struct igvm_error *err, enum igvm_errc code, enum igvm_detail detail,
+		     int header_index, const char *field, const char *fmt, va_list ap)
+{
+	if (!err)
+		return;
+	err->code = code;
+	err->detail = detail;
+	err->header_index = header_index;
+	err->field = field;
+	vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
+}
+
+enum igvm_errc igvm_section_errc(enum igvm_section s)
+{
+	switch (s) {
+	case IGVM_SECTION_PLATFORM:
+		return IGVM_E_INVALID_BINARY_PLATFORM_HEADER;
+	case IGVM_SECTION_INITIALIZATION:
+		return IGVM_E_INVALID_BINARY_INITIALIZATION_HEADER;
+	case IGVM_SECTION_DIRECTIVE:
+		break;
+	}
+	return IGVM_E_INVALID_BINARY_DIRECTIVE_HEADER;
+}
+
 int igvm_error_format(const struct igvm_error *err, char *buf, size_t size)
 {
 	if (!err || !buf || !size)
@@ -416,6 +423,14 @@ const struct igvm_platform_info *igvm_find_platform(const struct igvm_file *f,
 		if (f->platforms[i].type == type)
 			return &f->platforms[i];
 	return NULL;
+}
+
+uint32_t igvm_header_vbs_register_count(const struct igvm_header *h)
+{
+	if (!h || h->type != IGVM_VHT_VP_CONTEXT || h->vp_platform != IGVM_PLATFORM_VSM_ISOLATION ||
+	    h->data_len < 4)
+		return 0;
+	return (uint32_t)((h->data_len - 4) / sizeof(struct igvm_vbs_vp_context_register));
 }
 
 bool igvm_header_snp_id_block(const struct igvm_header *h, struct igvm_vhs_snp_id_block *out)
@@ -540,10 +555,10 @@ static int check_mask(struct pctx *c, const struct igvm_header *h, uint32_t mask
 {
 	int idx = (int)h->index;
 	if (mask == 0)
-		return fail(c, section_code(h->section), IGVM_D_INVALID_COMPATIBILITY_MASK, idx,
+		return fail(c, igvm_section_errc(h->section), IGVM_D_INVALID_COMPATIBILITY_MASK, idx,
 			    "compatibility_mask", "compatibility mask is 0 (applies to no platform)");
 	if ((c->flags & IGVM_PARSE_STRICT_MASKS) && (mask & ~c->known_mask))
-		return fail(c, section_code(h->section), IGVM_D_INVALID_COMPATIBILITY_MASK, idx,
+		return fail(c, igvm_section_errc(h->section), IGVM_D_INVALID_COMPATIBILITY_MASK, idx,
 			    "compatibility_mask",
 			    "compatibility mask 0x%x names bits 0x%x that no platform header owns",
 			    mask, mask & ~c->known_mask);
@@ -1335,19 +1350,19 @@ static int parse_headers(struct pctx *c)
 		cur = sec;
 		const struct type_info *ti = type_lookup(typ);
 		if (!ti)
-			return fail(c, section_code(sec), IGVM_D_INVALID_VARIABLE_HEADER_TYPE, iidx,
+			return fail(c, igvm_section_errc(sec), IGVM_D_INVALID_VARIABLE_HEADER_TYPE, iidx,
 				    "typ", "unknown header type 0x%x", typ);
 		if (length != ti->size)
-			return fail(c, section_code(sec), IGVM_D_INVALID_VARIABLE_HEADER_TYPE, iidx,
+			return fail(c, igvm_section_errc(sec), IGVM_D_INVALID_VARIABLE_HEADER_TYPE, iidx,
 				    "length", "%s body length %u, must be %u", ti->name, length,
 				    ti->size);
 		uint64_t foot = 8 + (((uint64_t)length + 7) & ~7ull);
 		if (foot > end - off)
-			return fail(c, section_code(sec), IGVM_D_INVALID_VARIABLE_HEADER_SIZE, iidx,
+			return fail(c, igvm_section_errc(sec), IGVM_D_INVALID_VARIABLE_HEADER_SIZE, iidx,
 				    "length", "%s header (%" PRIu64 " bytes with padding) runs past the "
 				    "variable header section", ti->name, foot);
 		if (!all_zero(c->buf + off + 8 + length, foot - 8 - length))
-			return fail(c, section_code(sec), IGVM_D_RESERVED_NOT_ZERO, iidx, "padding",
+			return fail(c, igvm_section_errc(sec), IGVM_D_RESERVED_NOT_ZERO, iidx, "padding",
 				    "%s padding bytes not zero", ti->name);
 
 		if (f->n_headers == cap) {

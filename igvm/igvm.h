@@ -11,6 +11,7 @@
 #ifndef MEZZ_IGVM_H
 #define MEZZ_IGVM_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,7 +139,9 @@ struct igvm_file {
  * Parse and validate `buf[0..len)`. On success *out owns a new model (free with igvm_free)
  * and IGVM_OK is returned. On failure returns the error code (< 0), *out is NULL and *err
  * (if non-NULL) says which header, which field and why. opts may be NULL (defaults).
- * Unless IGVM_PARSE_COPY, the model points into `buf`, which must outlive it.
+ * Unless IGVM_PARSE_COPY, the model points into `buf`, which must outlive it. Every size and
+ * count is validated once and kept in the model (data_len, insert_size, ...); the library
+ * never re-reads one from `buf`, so later changes to buf cannot make it read out of bounds.
  */
 int igvm_parse(const uint8_t *buf, size_t len, const struct igvm_parse_opts *opts,
 	       struct igvm_file **out, struct igvm_error *err);
@@ -152,6 +155,13 @@ const char *igvm_header_type_name(uint32_t type);
 const char *igvm_platform_name(unsigned platform_type);
 /* One-line rendering: "header 3 (PAGE_DATA) file_offset: <reason> [code/detail]". */
 int igvm_error_format(const struct igvm_error *err, char *buf, size_t size);
+/* Fill *err (no-op when err is NULL) with code, detail, index, field and a printf reason;
+ * shared by the parser, builder and measurement so every error is filled the same way. */
+void igvm_error_vset(struct igvm_error *err, enum igvm_errc code, enum igvm_detail detail,
+		     int header_index, const char *field, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+/* The "invalid binary <section> header" code for a header of section s. */
+enum igvm_errc igvm_section_errc(enum igvm_section s);
 
 /* Header access. */
 size_t igvm_header_count(const struct igvm_file *file);
@@ -167,6 +177,9 @@ bool igvm_header_applies(const struct igvm_header *hdr, uint32_t platform_mask);
 /* Platform header of the given type, or NULL. */
 const struct igvm_platform_info *igvm_find_platform(const struct igvm_file *file,
 						    enum igvm_platform type);
+/* Registers in a VBS VP context (from the validated data_len: users must not re-read the
+ * count from the borrowed file bytes, which may have changed since parsing), else 0. */
+uint32_t igvm_header_vbs_register_count(const struct igvm_header *hdr);
 /* Full copies of the large bodies; return false if hdr has another type. */
 bool igvm_header_snp_id_block(const struct igvm_header *hdr, struct igvm_vhs_snp_id_block *out);
 bool igvm_header_vbs_measurement(const struct igvm_header *hdr,

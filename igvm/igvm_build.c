@@ -70,29 +70,10 @@ static int berr(struct igvm_error *e, int rc, enum igvm_errc code, enum igvm_det
 {
 	va_list ap;
 
-	if (!e)
-		return rc;
-	e->code = code;
-	e->detail = detail;
-	e->header_index = index;
-	e->field = field;
 	va_start(ap, fmt);
-	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
+	igvm_error_vset(e, code, detail, index, field, fmt, ap);
 	va_end(ap);
 	return rc;
-}
-
-static enum igvm_errc sec_code(enum igvm_section s)
-{
-	switch (s) {
-	case IGVM_SECTION_PLATFORM:
-		return IGVM_E_INVALID_BINARY_PLATFORM_HEADER;
-	case IGVM_SECTION_INITIALIZATION:
-		return IGVM_E_INVALID_BINARY_INITIALIZATION_HEADER;
-	case IGVM_SECTION_DIRECTIVE:
-	default:
-		return IGVM_E_INVALID_BINARY_DIRECTIVE_HEADER;
-	}
 }
 
 /* Index the next header of section s would have in the file as it stands. */
@@ -107,7 +88,7 @@ static int next_index(const struct igvm_builder *b, enum igvm_section s)
 
 /* Invalid-input error for the header about to be added to section s. */
 #define BAD(b, e, s, detail, field, ...)                                                    \
-	berr((e), -EINVAL, sec_code(s), (detail), next_index((b), (s)), (field), __VA_ARGS__)
+	berr((e), -EINVAL, igvm_section_errc(s), (detail), next_index((b), (s)), (field), __VA_ARGS__)
 
 /* ---- helpers ---- */
 
@@ -192,6 +173,22 @@ static struct barea *find_area(struct igvm_builder *b, uint32_t index)
 		if (b->areas[i].index == index)
 			return &b->areas[i];
 	return NULL;
+}
+
+/* The parameter area `index` for a header of section s: declared and not yet inserted. */
+static int declared_area(struct igvm_builder *b, enum igvm_section s, uint32_t index,
+			 struct barea **out, struct igvm_error *e)
+{
+	struct barea *a = find_area(b, index);
+
+	if (!a || a->state != AREA_DECLARED)
+		return berr(e, -EINVAL, IGVM_E_INVALID_PARAMETER_AREA_INDEX, IGVM_D_INVALID_VALUE,
+			    next_index(b, s), "parameter_area_index",
+			    a ? "parameter area %u was already inserted"
+			      : "parameter area %u is not declared",
+			    index);
+	*out = a;
+	return 0;
 }
 
 /* ---- life cycle ---- */
@@ -317,6 +314,23 @@ int igvm_build_add_platform(struct igvm_builder *b, const struct igvm_build_plat
 				   "compatibility_mask", "compatibility_mask must not be 0");  \
 	} while (0)
 
+/* gpa fields: 4 KiB aligned. */
+#define CHECK_GPA(b, e, s, gpa)                                                             \
+	do {                                                                                \
+		if (!aligned((gpa), PAGE))                                                  \
+			return BAD(b, e, s, IGVM_D_UNALIGNED_ADDRESS, "gpa",                \
+				   "gpa %#llx is not 4 KiB aligned", (unsigned long long)(gpa)); \
+	} while (0)
+
+/* Region sizes: a non-zero number of 4 KiB pages. */
+#define CHECK_PAGES(b, e, s, size, field)                                                   \
+	do {                                                                                \
+		if ((size) == 0 || !aligned((size), PAGE))                                  \
+			return BAD(b, e, s, IGVM_D_UNALIGNED_SIZE, (field),                 \
+				   "size %#llx is not a non-zero multiple of 4 KiB",        \
+				   (unsigned long long)(size));                             \
+	} while (0)
+
 int igvm_build_add_guest_policy(struct igvm_builder *b, uint64_t policy, uint32_t mask,
 				struct igvm_error *e)
 {
@@ -380,10 +394,7 @@ int igvm_build_add_relocatable_region(struct igvm_builder *b,
 		return BAD(b, e, S, IGVM_D_UNALIGNED_ADDRESS, "relocation_region_gpa",
 			   "%#llx is not aligned to %#llx",
 			   (unsigned long long)r->relocation_region_gpa, (unsigned long long)a);
-	if (r->relocation_region_size == 0 || !aligned(r->relocation_region_size, PAGE))
-		return BAD(b, e, S, IGVM_D_UNALIGNED_SIZE, "relocation_region_size",
-			   "size %#llx is not a non-zero multiple of 4 KiB",
-			   (unsigned long long)r->relocation_region_size);
+	CHECK_PAGES(b, e, S, r->relocation_region_size, "relocation_region_size");
 	if (r->relocation_region_gpa + r->relocation_region_size < r->relocation_region_gpa)
 		return BAD(b, e, S, IGVM_D_ADDRESS_OVERFLOW, "relocation_region_size",
 			   "region wraps past 2^64");
@@ -424,13 +435,8 @@ int igvm_build_add_page_table_relocation(struct igvm_builder *b,
 	CHECK_MASK(b, e, S, r->compatibility_mask);
 	if (r->vtl > 2)
 		return BAD(b, e, S, IGVM_D_INVALID_VTL, "vtl", "vtl %u > 2", r->vtl);
-	if (!aligned(r->gpa, PAGE))
-		return BAD(b, e, S, IGVM_D_UNALIGNED_ADDRESS, "gpa", "gpa %#llx is not 4 KiB aligned",
-			   (unsigned long long)r->gpa);
-	if (r->size == 0 || !aligned(r->size, PAGE))
-		return BAD(b, e, S, IGVM_D_UNALIGNED_SIZE, "size",
-			   "size %#llx is not a non-zero multiple of 4 KiB",
-			   (unsigned long long)r->size);
+	CHECK_GPA(b, e, S, r->gpa);
+	CHECK_PAGES(b, e, S, r->size, "size");
 	if (!aligned(r->used_size, PAGE))
 		return BAD(b, e, S, IGVM_D_UNALIGNED_SIZE, "used_size",
 			   "used_size %#llx is not a multiple of 4 KiB",
@@ -534,10 +540,7 @@ int igvm_build_add_parameter_area(struct igvm_builder *b, uint32_t index,
 		return berr(e, -EINVAL, IGVM_E_INVALID_PARAMETER_AREA_INDEX, IGVM_D_DUPLICATE,
 			    next_index(b, S), "parameter_area_index",
 			    "parameter area %u is already declared", index);
-	if (number_of_bytes == 0 || !aligned(number_of_bytes, PAGE))
-		return BAD(b, e, S, IGVM_D_UNALIGNED_SIZE, "number_of_bytes",
-			   "size %#llx is not a non-zero multiple of 4 KiB",
-			   (unsigned long long)number_of_bytes);
+	CHECK_PAGES(b, e, S, number_of_bytes, "number_of_bytes");
 	if (len > number_of_bytes)
 		return BAD(b, e, S, IGVM_D_INVALID_DATA_SIZE, "file_offset",
 			   "initial data (%zu bytes) is larger than the area", len);
@@ -574,6 +577,7 @@ int igvm_build_add_parameter(struct igvm_builder *b, enum igvm_build_param type,
 	struct igvm_vhs_parameter body = { .parameter_area_index = index,
 					   .byte_offset = byte_offset };
 	struct barea *a;
+	int rc;
 
 	switch (type) {
 	case IGVM_BUILD_PARAM_VP_COUNT:
@@ -591,13 +595,9 @@ int igvm_build_add_parameter(struct igvm_builder *b, enum igvm_build_param type,
 		return BAD(b, e, S, IGVM_D_INVALID_VARIABLE_HEADER_TYPE, NULL,
 			   "%#x is not a parameter header type", (unsigned)type);
 	}
-	a = find_area(b, index);
-	if (!a || a->state != AREA_DECLARED)
-		return berr(e, -EINVAL, IGVM_E_INVALID_PARAMETER_AREA_INDEX, IGVM_D_INVALID_VALUE,
-			    next_index(b, S), "parameter_area_index",
-			    a ? "parameter area %u was already inserted"
-			      : "parameter area %u is not declared",
-			    index);
+	rc = declared_area(b, S, index, &a, e);
+	if (rc)
+		return rc;
 	return push(b, S, (uint32_t)type, &body, sizeof(body), NO_FO, NULL, 0, 0, VP_NONE, e);
 }
 
@@ -611,16 +611,10 @@ int igvm_build_add_parameter_insert(struct igvm_builder *b, uint64_t gpa, uint32
 	int rc;
 
 	CHECK_MASK(b, e, S, mask);
-	if (!aligned(gpa, PAGE))
-		return BAD(b, e, S, IGVM_D_UNALIGNED_ADDRESS, "gpa", "gpa %#llx is not 4 KiB aligned",
-			   (unsigned long long)gpa);
-	a = find_area(b, index);
-	if (!a || a->state != AREA_DECLARED)
-		return berr(e, -EINVAL, IGVM_E_INVALID_PARAMETER_AREA_INDEX, IGVM_D_INVALID_VALUE,
-			    next_index(b, S), "parameter_area_index",
-			    a ? "parameter area %u was already inserted"
-			      : "parameter area %u is not declared",
-			    index);
+	CHECK_GPA(b, e, S, gpa);
+	rc = declared_area(b, S, index, &a, e);
+	if (rc)
+		return rc;
 	rc = push(b, S, IGVM_VHT_PARAMETER_INSERT, &body, sizeof(body), NO_FO, NULL, 0, 0,
 		  VP_NONE, e);
 	if (rc == 0)
@@ -636,12 +630,8 @@ int igvm_build_add_required_memory(struct igvm_builder *b, uint64_t gpa, uint32_
 	struct igvm_vhs_required_memory body;
 
 	CHECK_MASK(b, e, S, mask);
-	if (!aligned(gpa, PAGE))
-		return BAD(b, e, S, IGVM_D_UNALIGNED_ADDRESS, "gpa", "gpa %#llx is not 4 KiB aligned",
-			   (unsigned long long)gpa);
-	if (number_of_bytes == 0 || !aligned(number_of_bytes, PAGE))
-		return BAD(b, e, S, IGVM_D_UNALIGNED_SIZE, "number_of_bytes",
-			   "size %#x is not a non-zero multiple of 4 KiB", number_of_bytes);
+	CHECK_GPA(b, e, S, gpa);
+	CHECK_PAGES(b, e, S, number_of_bytes, "number_of_bytes");
 	if (flags & ~IGVM_REQUIRED_MEMORY_FLAGS_ALL)
 		return BAD(b, e, S, IGVM_D_RESERVED_NOT_ZERO, "flags", "reserved flag bits %#x",
 			   flags & ~IGVM_REQUIRED_MEMORY_FLAGS_ALL);
@@ -665,12 +655,8 @@ int igvm_build_add_error_range(struct igvm_builder *b, uint64_t gpa, uint32_t ma
 					     .size_bytes = size_bytes };
 
 	CHECK_MASK(b, e, S, mask);
-	if (!aligned(gpa, PAGE))
-		return BAD(b, e, S, IGVM_D_UNALIGNED_ADDRESS, "gpa", "gpa %#llx is not 4 KiB aligned",
-			   (unsigned long long)gpa);
-	if (size_bytes == 0 || !aligned(size_bytes, PAGE))
-		return BAD(b, e, S, IGVM_D_UNALIGNED_SIZE, "size_bytes",
-			   "size %#x is not a non-zero multiple of 4 KiB", size_bytes);
+	CHECK_GPA(b, e, S, gpa);
+	CHECK_PAGES(b, e, S, size_bytes, "size_bytes");
 	if (gpa + size_bytes < gpa)
 		return BAD(b, e, S, IGVM_D_ADDRESS_OVERFLOW, "size_bytes", "range wraps past 2^64");
 	return push(b, S, IGVM_VHT_ERROR_RANGE, &body, sizeof(body), NO_FO, NULL, 0, 0, VP_NONE, e);
@@ -690,9 +676,7 @@ static int add_vp_page(struct igvm_builder *b, enum vp_kind kind, uint64_t gpa, 
 		return berr(e, -EINVAL, IGVM_E_INVALID_HEADER_ARCH, IGVM_D_INVALID_VALUE,
 			    next_index(b, S), NULL, "this VP context kind needs an %s file",
 			    want_arch == IGVM_ARCH_X64 ? "x64" : "aarch64");
-	if (!aligned(gpa, PAGE))
-		return BAD(b, e, S, IGVM_D_UNALIGNED_ADDRESS, "gpa", "gpa %#llx is not 4 KiB aligned",
-			   (unsigned long long)gpa);
+	CHECK_GPA(b, e, S, gpa);
 	if (!data || len == 0 || len > PAGE)
 		return BAD(b, e, S, IGVM_D_INVALID_DATA_SIZE, "file_offset",
 			   "context data must be 1..4096 bytes, not %zu", len);

@@ -30,15 +30,11 @@ static int sha384(const uint8_t *in, size_t len, uint8_t out[48])
 __attribute__((format(printf, 4, 5)))
 static int mfail(struct igvm_error *err, enum igvm_errc code, int idx, const char *fmt, ...)
 {
-	if (err) {
-		va_list ap;
-		memset(err, 0, sizeof(*err));
-		err->code = code;
-		err->header_index = idx;
-		va_start(ap, fmt);
-		vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
-		va_end(ap);
-	}
+	va_list ap;
+
+	va_start(ap, fmt);
+	igvm_error_vset(err, code, IGVM_D_NONE, idx, NULL, fmt, ap);
+	va_end(ap);
 	return code;
 }
 
@@ -106,6 +102,17 @@ static void snp_page(struct snp_state *s, const struct igvm_vhs_page_data *p,
 	}
 }
 
+/* The directive header after prev (NULL: the first) that applies to `mask`, or NULL: the
+ * measurement walks the directives in file order and skips those for other platforms. */
+static const struct igvm_header *next_directive(const struct igvm_file *f, uint32_t mask,
+						const struct igvm_header *prev)
+{
+	while ((prev = igvm_header_next(f, prev, IGVM_SECTION_DIRECTIVE)))
+		if (igvm_header_applies(prev, mask))
+			return prev;
+	return NULL;
+}
+
 static int measure_snp(const struct igvm_file *f, uint32_t mask, enum igvm_snp_convention conv,
 		       uint8_t *digest, size_t *digest_len, struct igvm_error *err)
 {
@@ -115,10 +122,8 @@ static int measure_snp(const struct igvm_file *f, uint32_t mask, enum igvm_snp_c
 	memset(&s, 0, sizeof(s));
 	if (sha384(zero_page, PAGE, s.zero_page_hash))
 		return mfail(err, IGVM_E_MEASUREMENT_FAILED, -1, "SHA-384 failed");
-	for (size_t i = 0; i < f->n_headers && !s.rc; i++) {
-		const struct igvm_header *h = &f->headers[i];
-		if (h->section != IGVM_SECTION_DIRECTIVE || !igvm_header_applies(h, mask))
-			continue;
+	for (const struct igvm_header *h = next_directive(f, mask, NULL); h && !s.rc;
+	     h = next_directive(f, mask, h)) {
 		switch (h->type) {
 		case IGVM_VHT_PAGE_DATA: {
 			const struct igvm_vhs_page_data *p = &h->u.page_data;
@@ -186,10 +191,8 @@ static int measure_tdx(const struct igvm_file *f, uint32_t mask, uint8_t *digest
 	mbedtls_sha512_init(&t.ctx);
 	if (mbedtls_sha512_starts_ret(&t.ctx, 1))
 		t.rc = IGVM_E_MEASUREMENT_FAILED;
-	for (size_t i = 0; i < f->n_headers && !t.rc; i++) {
-		const struct igvm_header *h = &f->headers[i];
-		if (h->section != IGVM_SECTION_DIRECTIVE || !igvm_header_applies(h, mask))
-			continue;
+	for (const struct igvm_header *h = next_directive(f, mask, NULL); h && !t.rc;
+	     h = next_directive(f, mask, h)) {
 		if (h->type == IGVM_VHT_PAGE_DATA) {
 			const struct igvm_vhs_page_data *p = &h->u.page_data;
 			if (p->flags & IGVM_PAGE_FLAG_SHARED)
@@ -260,10 +263,8 @@ static int measure_vbs(const struct igvm_file *f, uint32_t mask, uint8_t *digest
 	struct vbs_state v;
 
 	memset(&v, 0, sizeof(v));
-	for (size_t i = 0; i < f->n_headers && !v.rc; i++) {
-		const struct igvm_header *h = &f->headers[i];
-		if (h->section != IGVM_SECTION_DIRECTIVE || !igvm_header_applies(h, mask))
-			continue;
+	for (const struct igvm_header *h = next_directive(f, mask, NULL); h && !v.rc;
+	     h = next_directive(f, mask, h)) {
 		switch (h->type) {
 		case IGVM_VHT_PAGE_DATA: {
 			const struct igvm_vhs_page_data *p = &h->u.page_data;
@@ -304,8 +305,7 @@ static int measure_vbs(const struct igvm_file *f, uint32_t mask, uint8_t *digest
 		if (h->type != IGVM_VHT_VP_CONTEXT || h->vp_platform != IGVM_PLATFORM_VSM_ISOLATION ||
 		    !igvm_header_applies(h, mask))
 			continue;
-		uint32_t count;
-		memcpy(&count, h->data, 4);
+		uint32_t count = igvm_header_vbs_register_count(h);
 		for (uint32_t r = 0; r < count; r++) {
 			struct igvm_vbs_vp_context_register reg;
 			struct igvm_vbs_register_chunk ch;
@@ -335,10 +335,8 @@ int igvm_measure_check_kvm(const struct igvm_file *f, struct igvm_error *err)
 	if (!pi)
 		return mfail(err, IGVM_E_INVALID_PLATFORM_TYPE, -1, "file has no SEV_SNP platform");
 	const struct igvm_header *vmsa = NULL;
-	for (size_t i = 0; i < f->n_headers; i++) {
-		const struct igvm_header *h = &f->headers[i];
-		if (h->section != IGVM_SECTION_DIRECTIVE || !igvm_header_applies(h, pi->mask))
-			continue;
+	for (const struct igvm_header *h = next_directive(f, pi->mask, NULL); h;
+	     h = next_directive(f, pi->mask, h)) {
 		if (h->type == IGVM_VHT_VP_CONTEXT && h->vp_platform == IGVM_PLATFORM_SEV_SNP) {
 			if (vmsa)
 				return mfail(err, IGVM_E_MEASUREMENT_FAILED, (int)h->index,

@@ -85,13 +85,19 @@ static const struct kif_sys_ops *kif_kick_installed;
 
 /* ---- helpers ---- */
 
-static int kif_open_node(const struct kif_sys_ops *ops, const char *dir, const char *name)
+/* Open dir/name read-write into *fd (left -1 on failure): 0 or -errno. */
+static int kif_open_node(const struct kif_sys_ops *ops, const char *dir, const char *name,
+			 int *fd)
 {
 	char path[PATH_MAX];
 	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
-	return ops->open(path, O_RDWR);
+	int r = ops->open(path, O_RDWR);
+	if (r < 0)
+		return r;
+	*fd = r;
+	return 0;
 }
 
 static void kif_close_fd(const struct kif_sys_ops *ops, int *fd)
@@ -249,10 +255,8 @@ int kif_open(const struct kif_params *params, struct kif **out)
 		goto fail;
 	}
 
-	r = kif_open_node(ops, dir, MSHV_ABI_DEV_MSHV);
-	if (r < 0)
+	if ((r = kif_open_node(ops, dir, MSHV_ABI_DEV_MSHV, &kif->mshv_fd)) < 0)
 		goto fail;
-	kif->mshv_fd = r;
 	if ((r = kif_check_cap(ops, kif->mshv_fd, MSHV_ABI_CAP_REGISTER_PAGE,
 			       &kif->caps.register_page)) < 0 ||
 	    (r = kif_check_cap(ops, kif->mshv_fd, MSHV_ABI_CAP_VTL_RETURN_ACTION,
@@ -267,10 +271,8 @@ int kif_open(const struct kif_params *params, struct kif **out)
 		goto fail;
 	kif->vtl_fd = r;
 
-	r = kif_open_node(ops, dir, MSHV_ABI_DEV_HVCALL);
-	if (r < 0)
+	if ((r = kif_open_node(ops, dir, MSHV_ABI_DEV_HVCALL, &kif->hvcall_fd)) < 0)
 		goto fail;
-	kif->hvcall_fd = r;
 	struct mshv_abi_hvcall_setup setup = {
 		.bitmap_array_size = kif->allow_size,
 		.allow_bitmap_ptr = (uint64_t)(uintptr_t)kif->allow,
@@ -279,19 +281,10 @@ int kif_open(const struct kif_params *params, struct kif **out)
 	if (r < 0)
 		goto fail;
 
-	r = kif_open_node(ops, dir, MSHV_ABI_DEV_SINT);
-	if (r < 0)
+	if ((r = kif_open_node(ops, dir, MSHV_ABI_DEV_SINT, &kif->sint_fd)) < 0 ||
+	    (r = kif_open_node(ops, dir, MSHV_ABI_DEV_SINT, &kif->sint_read_fd)) < 0 ||
+	    (r = kif_open_node(ops, dir, MSHV_ABI_DEV_VTL_LOW, &kif->low_fd)) < 0)
 		goto fail;
-	kif->sint_fd = r;
-	r = kif_open_node(ops, dir, MSHV_ABI_DEV_SINT);
-	if (r < 0)
-		goto fail;
-	kif->sint_read_fd = r;
-
-	r = kif_open_node(ops, dir, MSHV_ABI_DEV_VTL_LOW);
-	if (r < 0)
-		goto fail;
-	kif->low_fd = r;
 
 	if (__atomic_load_n(&kif_kick_installed, __ATOMIC_ACQUIRE) != ops) {
 		r = ops->install_kick_handler(kif_sys_kick_signal());

@@ -8,6 +8,7 @@
 
 #include "igvm/igvm.h"
 #include "igvm/igvm_measure.h"
+#include "tests/unit/igvm_test_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,16 +31,9 @@ static uint64_t cost_pages(const struct igvm_file *f)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 24 || size > (1u << 20))
-		return 0;
-	uint8_t *copy = malloc(size);
+	uint8_t *copy = tu_repaired_copy(data, size);
 	if (!copy)
 		return 0;
-	memcpy(copy, data, size);
-	uint32_t total = (uint32_t)size, crc;
-	memcpy(copy + 16, &total, 4);
-	if (igvm_compute_checksum(copy, size, &crc) == IGVM_OK)
-		memcpy(copy + 20, &crc, 4);
 	struct igvm_file *f = NULL;
 	struct igvm_error e;
 	if (igvm_parse(copy, size, NULL, &f, &e) == IGVM_OK) {

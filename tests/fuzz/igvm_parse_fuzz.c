@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "igvm/igvm.h"
+#include "tests/unit/igvm_test_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,16 +41,9 @@ static void one(const uint8_t *buf, size_t len, unsigned flags)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	one(data, size, 0);
-	if (size < 24 || size > (1u << 20))
-		return 0;
-	uint8_t *copy = malloc(size);
+	uint8_t *copy = tu_repaired_copy(data, size);
 	if (!copy)
 		return 0;
-	memcpy(copy, data, size);
-	uint32_t total = (uint32_t)size, crc;
-	memcpy(copy + 16, &total, 4);
-	if (igvm_compute_checksum(copy, size, &crc) == IGVM_OK)
-		memcpy(copy + 20, &crc, 4);
 	one(copy, size, 0);
 	one(copy, size, IGVM_PARSE_COPY | IGVM_PARSE_STRICT_MASKS);
 	free(copy);

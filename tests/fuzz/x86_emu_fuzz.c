@@ -9,8 +9,8 @@
  *   [4..131] the 16 GPRs, little endian
  *   [132..]  instruction bytes, copied into a buffer of exactly that size so that ASan
  *            catches any read past them.
- * Checks: memory callbacks never see a size outside 1..64, fetches stay inside the supplied
- * bytes (never past the end, never before RIP), x86_decode is self-consistent (length in 1..15,
+ * Checks: memory callbacks never see a size outside 1..64, fetches stay within 15 bytes of RIP
+ * and inside the supplied bytes (never past the end, never before RIP), x86_decode is self-consistent (length in 1..15,
  * -ENODATA for every truncation, same answer on an exact-size copy), a fault or unsupported
  * result leaves the CPU state untouched, and a success advances RIP by the decoded length.
  */
@@ -57,6 +57,9 @@ static int f_read(void *ctx, gva_t la, void *buf, unsigned size, enum x86_emu_ac
 	if (size < 1 || size > 64)
 		abort();
 	if (kind == X86_EMU_FETCH) {
+		/* Never more than 15 bytes from the instruction start. */
+		if (la.v >= c->rip && la.v - c->rip + size > X86_MAX_INSN_LEN)
+			abort();
 		/* Instruction fetch: only the supplied bytes exist, at CS:RIP onwards. */
 		if (la.v < c->rip || la.v - c->rip > c->insn_len || c->insn_len - (la.v - c->rip) < size) {
 			if (la.v < c->rip && la.v + X86_MAX_INSN_LEN > c->rip)

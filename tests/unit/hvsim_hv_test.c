@@ -404,6 +404,48 @@ static void test_sint_stream(void **state)
 	close(efd);
 }
 
+
+static void test_kif_run_and_registers(void **state)
+{
+	struct fx *f = *state;
+	union hv_register_value v = { .bytes = { 0 } };
+	/* DR0 and MTRRs: the driver's in-kernel register path */
+	v.low = 0x1234;
+	assert_int_equal(kif_vp_set_register(f->kif, 0x50000, &v), 0);
+	v.low = 6 | 0x100000;
+	assert_int_equal(kif_vp_set_register(f->kif, 0x80010, &v), 0);
+	assert_int_equal(kif_vp_get_register(f->kif, 0x50000, &v), 0);
+	assert_int_equal(v.low, 0x1234);
+	assert_int_equal(kif_vp_get_register(f->kif, 0x80010, &v), 0);
+	assert_int_equal(v.low, 0x100006);
+	assert_int_equal(kif_vp_get_register(f->kif, 0x8000D, &v), 0);
+	assert_int_equal(v.low, 0x508);
+	assert_int_equal(kif_vp_set_register(f->kif, 0x8000D, &v), -EINVAL);
+	/* Guest: mov ecx, 0x200; rdmsr (PhysBase0); out 0xF4, eax */
+	static const uint8_t code[] = { 0xB9, 0x00, 0x02, 0, 0, 0x0F, 0x32, 0xE7, 0xF4 };
+	memcpy(hvsim_gpa_ptr(f->sim, gpa(0x100000), sizeof(code)), code, sizeof(code));
+	uint8_t in[24] = { 0 };
+	put64(in, SELF);
+	put32(in + 8, 2);
+	put64(in + 16, 0xF4);
+	assert_int_equal(ST(call(f, 0x4D, in, 24, NULL, 0)), 0);
+	assert_int_equal(kif_vp_run(f->kif), 0);
+	const uint8_t *run = kif_vp_run_page(f->kif, 0);
+	assert_int_equal(get32(run + 16), 0x80010000);
+	assert_int_equal(get64(run + 272), 0x100006);        /* cpu_context.rax */
+	/* Cancel through kif: sticky -EINTR */
+	assert_int_equal(kif_vp_cancel(f->kif, 0), 0);
+	assert_int_equal(kif_vp_run(f->kif), -EINTR);
+	assert_int_equal(get32(run), 1);
+	struct hvsim_stats st;
+	hvsim_get_stats(f->sim, &st);
+	assert_int_equal(st.exits_by_kind[HVSIM_EXIT_IO], 1);
+	assert_int_equal(st.exits_by_kind[HVSIM_EXIT_CANCEL], 1);
+	assert_true(st.host_msr >= 1);
+	assert_string_equal(hvsim_exit_kind_name(HVSIM_EXIT_CANCEL), "cancel");
+	assert_string_equal(hvsim_exit_kind_name(99), "?");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +457,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_misc_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_synic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sint_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kif_run_and_registers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

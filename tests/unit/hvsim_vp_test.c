@@ -721,6 +721,98 @@ static void test_user_mode_fault(void **state)
 	hvsim_destroy(sim);
 }
 
+static void test_exec_protection(void **state)
+{
+	(void)state;
+	struct hvsim *sim = mk(1);
+	/* VTL2 removes execute from the page holding 0x104000 (read+write stay) */
+	uint8_t in[24] = { 0 };
+	uint64_t self = ~0ull, gpn = 0x104;
+	uint32_t flags = 3;
+	memcpy(in, &self, 8);
+	memcpy(in + 8, &flags, 4);
+	in[12] = 0x10;
+	memcpy(in + 16, &gpn, 8);
+	assert_int_equal(hc(sim, 0x0C | (1ull << 32), in, sizeof(in), NULL, 0) & 0xFFFF, 0);
+	/* mov eax, 0x104000; mov ebx, [rax] (read ok); jmp rax (fetch: intercept) */
+	static const uint8_t code[] = { 0xB8, 0x00, 0x40, 0x10, 0x00, 0x8B, 0x18, 0xFF, 0xE0 };
+	load(sim, CODE, code, sizeof(code));
+	const uint8_t *m = run_exit(sim, 0x80000001);
+	assert_int_equal(m[PL + 5], 2);                      /* execute */
+	assert_int_equal(u64at(m + PL + 56), 0x104000);
+	assert_int_equal(u64at(m + PL + 24), 0x104000);      /* RIP at the target */
+	hvsim_destroy(sim);
+}
+
+static void test_string_io_into_protected_and_mmio(void **state)
+{
+	(void)state;
+	struct hvsim *sim = mk(1);
+	uint8_t in[24] = { 0 };
+	uint64_t self = ~0ull, gpn = 0x201;
+	uint32_t flags = 1;  /* read only */
+	memcpy(in, &self, 8);
+	memcpy(in + 8, &flags, 4);
+	in[12] = 0x10;
+	memcpy(in + 16, &gpn, 8);
+	assert_int_equal(hc(sim, 0x0C | (1ull << 32), in, sizeof(in), NULL, 0) & 0xFFFF, 0);
+	/* mov edx, 0x80; mov edi, 0x200FFE; mov ecx, 4; rep insb: 2 bytes land, then the
+	 * protected page 0x201000 stops it with a GpaIntercept */
+	static const uint8_t code[] = { 0xBA, 0x80, 0, 0, 0, 0xBF, 0xFE, 0x0F, 0x20, 0,
+					0xB9, 4, 0, 0, 0, 0xF3, 0x6C,
+					0xBF, 0x00, 0x00, 0x00, 0xFE, 0xF3, 0x6C };
+	load(sim, CODE, code, sizeof(code));
+	const uint8_t *m = run_exit(sim, 0x80000001);
+	assert_int_equal(m[PL + 5], 1);                      /* write */
+	assert_int_equal(u64at(m + PL + 56), 0x201000);
+	assert_int_equal(u64at(m + PL + 24), CODE + 15);     /* at the INS */
+	assert_int_equal(ctx(sim, 1), 2);                    /* RCX: 2 elements left */
+	assert_int_equal(ctx(sim, 7), 0x201000);             /* RDI */
+	const uint8_t *mem = hvsim_gpa_ptr(sim, gpa(0x200FFE), 3);
+	assert_int_equal(mem[0], 0xFF);
+	assert_int_equal(mem[1], 0xFF);
+	assert_int_equal(mem[2], 0x00);
+	/* Skip ahead: the same INS into MMIO is an UnmappedGpa exit */
+	set_reg(sim, 0x20010, CODE + 17, 0);
+	m = run_exit(sim, 0x80000000);
+	assert_int_equal(u64at(m + PL + 56), 0xFE000000);
+	hvsim_destroy(sim);
+}
+
+static void test_non_identity_mapping_refused(void **state)
+{
+	(void)state;
+	struct hvsim *sim = mk(1);
+	install(sim, 0, 2, 0xF4);
+	/* Tables at 0x30000: VA 0..2 MiB identity, VA 1 GiB -> PA 0x400000 (RAM). unicorn 2.0.1
+	 * cannot run through that mapping; hvsim must stop the VP loudly, not run garbage. */
+	uint64_t r = 0x30000, e;
+	e = (r + 0x1000) | 7;
+	load(sim, r, &e, 8);
+	e = (r + 0x2000) | 7;
+	load(sim, r + 0x1000, &e, 8);
+	e = (r + 0x3000) | 7;
+	load(sim, r + 0x1000 + 8, &e, 8);
+	e = 0x87;
+	load(sim, r + 0x2000, &e, 8);
+	e = 0x400000 | 0x87;
+	load(sim, r + 0x3000, &e, 8);
+	static const uint8_t fa[] = { 0xBB, 1, 0, 0, 0, 0xC3 };
+	load(sim, 0x400000, fa, sizeof(fa));
+	/* mov esp, 0x80000; mov ecx, 0x30000; mov cr3, rcx; mov eax, [0x40000000 + 0x10] */
+	static const uint8_t code[] = { 0xBC, 0, 0, 8, 0, 0xB9, 0, 0, 3, 0, 0x0F, 0x22, 0xD9,
+					0x8B, 0x04, 0x25, 0x10, 0, 0, 0x40, 0xE7, 0xF4 };
+	load(sim, CODE, code, sizeof(code));
+	run_exit(sim, 0x80000021);
+	assert_int_equal(get_reg(sim, 0x40002), 0x30000);    /* the MOV CR3 itself ran */
+	/* Fetching code through such a mapping is refused the same way. */
+	static const uint8_t code2[] = { 0xB8, 0, 0, 0, 0x40, 0xFF, 0xD0 };
+	load(sim, CODE + 0x100, code2, sizeof(code2));
+	set_reg(sim, 0x20010, CODE + 0x100, 0);
+	run_exit(sim, 0x80000021);
+	hvsim_destroy(sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -745,6 +837,9 @@ int main(void)
 		cmocka_unit_test(test_register_page),
 		cmocka_unit_test(test_syscall),
 		cmocka_unit_test(test_user_mode_fault),
+		cmocka_unit_test(test_exec_protection),
+		cmocka_unit_test(test_string_io_into_protected_and_mmio),
+		cmocka_unit_test(test_non_identity_mapping_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

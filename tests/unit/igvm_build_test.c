@@ -16,6 +16,7 @@
 
 #include "igvm/igvm.h"
 #include "igvm/igvm_build.h"
+#include "tests/unit/igvm_test_util.h"
 
 static uint32_t rd32(const uint8_t *p)
 {
@@ -680,24 +681,6 @@ static void test_id_block_and_corim(void **state)
 
 /* ---- rebuild reference files from their parsed model ---- */
 
-static int read_file(const char *path, uint8_t **buf, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	long n;
-
-	if (!fp)
-		return -1;
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	fseek(fp, 0, SEEK_SET);
-	*buf = malloc((size_t)n);
-	assert_non_null(*buf);
-	assert_int_equal(fread(*buf, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	*len = (size_t)n;
-	return 0;
-}
-
 static void rebuild_one(const struct igvm_file *f, struct igvm_builder *b,
 			const struct igvm_header *h)
 {
@@ -825,15 +808,14 @@ static void test_rebuild_reference_files(void **state)
 
 	(void)state;
 	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-		char path[256];
 		uint8_t *orig, *buf;
 		size_t olen, len;
 		struct igvm_file *f = NULL;
 		struct igvm_builder *b;
 		struct igvm_error e;
 
-		snprintf(path, sizeof(path), "../shared/testdata/igvm/%s", names[k]);
-		if (read_file(path, &orig, &olen) != 0)
+		orig = tu_read_igvm(names[k], &olen);
+		if (!orig)
 			continue;
 		assert_int_equal(igvm_parse(orig, olen, NULL, &f, &e), IGVM_OK);
 		b = new_b(f->format_version, f->arch);

@@ -80,10 +80,8 @@ static size_t check_tsv(const char *name)
 									     : IGVM_SNP_CONV_CRATE;
 		uint8_t want[64];
 		size_t want_len = unhex(hex, want, sizeof(want));
-		char fpath[1400];
 		size_t len = 0;
-		snprintf(fpath, sizeof(fpath), "%s/%s", tu_igvm_dir(), file);
-		uint8_t *b = tu_read(fpath, &len);
+		uint8_t *b = tu_read_igvm(file, &len);
 		assert_non_null(b);
 		struct igvm_file *f;
 		struct igvm_error e;
@@ -343,6 +341,43 @@ static void test_vbs_by_hand(void **state)
 	assert_memory_equal(d, dg, 32);
 }
 
+/* The model keeps the validated VBS register list length; measuring must use it, not re-read
+ * the count from the borrowed file bytes (they may change after parsing, e.g. a shared
+ * mapping): a grown count would read past the list. */
+static void test_vbs_count_from_model(void **state)
+{
+	(void)state;
+	uint8_t regs[4 + 64] = { 0 };
+	uint32_t cnt = 2, rip = IGVM_HV_X64_RIP;
+	memcpy(regs, &cnt, 4);
+	regs[4] = 2;
+	memcpy(regs + 5, &rip, 4);
+	regs[4 + 16] = 0x34;
+	regs[4 + 32] = 2;
+	tu_init(T, 1);
+	tu_platform(T, 1, IGVM_PLATFORM_VSM_ISOLATION, 2);
+	struct igvm_vhs_vp_context vp = { .compatibility_mask = 1 };
+	tu_hdr_data(T, IGVM_VHT_VP_CONTEXT, &vp, sizeof(vp),
+		    offsetof(struct igvm_vhs_vp_context, file_offset), regs, sizeof(regs));
+	struct igvm_file *f;
+	assert_int_equal(tu_parse(T, &f, NULL), IGVM_OK);
+	const struct igvm_header *h = igvm_header_next(f, NULL, IGVM_SECTION_DIRECTIVE);
+	assert_non_null(h);
+	assert_int_equal(h->type, IGVM_VHT_VP_CONTEXT);
+	assert_int_equal(h->data_len, sizeof(regs));
+	uint8_t d1[IGVM_MEASURE_DIGEST_MAX], d2[IGVM_MEASURE_DIGEST_MAX];
+	size_t l1 = 0, l2 = 0;
+	assert_int_equal(igvm_measure(f, IGVM_PLATFORM_VSM_ISOLATION, 0, d1, &l1, NULL), IGVM_OK);
+	/* The file bytes change under the model: the count now claims 100 registers. */
+	uint8_t *count_at = T->out + (h->data - T->out);
+	uint32_t grown = 100;
+	memcpy(count_at, &grown, 4);
+	assert_int_equal(igvm_measure(f, IGVM_PLATFORM_VSM_ISOLATION, 0, d2, &l2, NULL), IGVM_OK);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(d1, d2, l1);
+	igvm_free(f);
+}
+
 static void test_measure_errors(void **state)
 {
 	(void)state;
@@ -457,10 +492,8 @@ static void test_check_kvm(void **state)
 	tu_page(T, 0x1000, 1, 0, 0, pg1);
 	assert_int_equal(kvm_check_built(), IGVM_E_MEASUREMENT_FAILED);
 	/* The known-answer SNP file is KVM-compatible. */
-	char path[1200];
 	size_t len = 0;
-	snprintf(path, sizeof(path), "%s/snp_v1.bin", tu_igvm_dir());
-	uint8_t *b = tu_read(path, &len);
+	uint8_t *b = tu_read_igvm("snp_v1.bin", &len);
 	if (b) {
 		struct igvm_file *f;
 		assert_int_equal(igvm_parse(b, len, NULL, &f, NULL), IGVM_OK);
@@ -580,6 +613,7 @@ int main(void)
 		cmocka_unit_test(test_snp_by_hand),
 		cmocka_unit_test(test_tdx_by_hand),
 		cmocka_unit_test(test_vbs_by_hand),
+		cmocka_unit_test(test_vbs_count_from_model),
 		cmocka_unit_test(test_measure_errors),
 		cmocka_unit_test(test_platform_isolation),
 		cmocka_unit_test(test_check_kvm),

@@ -41,19 +41,12 @@ static void test_known_files_parse(void **state)
 	static const char *const files[] = { "snp_v1.bin", "tdx_v1.bin", "vbs_v1.bin",
 					     "multi_v1.bin", "native_v2_x64.bin",
 					     "cca_v2_aarch64.bin", "c_api_test_data.bin" };
-	char path[1200];
 	size_t len = 0;
-	snprintf(path, sizeof(path), "%s/snp_v1.bin", tu_igvm_dir());
-	uint8_t *probe = tu_read(path, &len);
-	if (!probe) {
-		print_message("skipping: IGVM testdata not found at %s (set MEZZ_SHARED)\n",
-			      tu_igvm_dir());
-		skip();
-	}
+	uint8_t *probe = tu_read_igvm("snp_v1.bin", &len);
+	TU_SKIP_IF_MISSING(probe);
 	free(probe);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", tu_igvm_dir(), files[i]);
-		uint8_t *b = tu_read(path, &len);
+		uint8_t *b = tu_read_igvm(files[i], &len);
 		assert_non_null(b);
 		struct igvm_file *f = NULL;
 		struct igvm_error e;
@@ -80,14 +73,9 @@ static void test_known_files_parse(void **state)
 static void test_c_api_file_facts(void **state)
 {
 	(void)state;
-	char path[1200];
 	size_t len = 0;
-	snprintf(path, sizeof(path), "%s/c_api_test_data.bin", tu_igvm_dir());
-	uint8_t *b = tu_read(path, &len);
-	if (!b) {
-		print_message("skipping: IGVM testdata not found at %s\n", tu_igvm_dir());
-		skip();
-	}
+	uint8_t *b = tu_read_igvm("c_api_test_data.bin", &len);
+	TU_SKIP_IF_MISSING(b);
 	struct igvm_file *f;
 	assert_int_equal(igvm_parse(b, len, NULL, &f, NULL), IGVM_OK);
 	/* §15: 16800 bytes, CRC 0x2364C520, 1 VSM platform, 2 policies, 11 directives. */
@@ -216,10 +204,10 @@ static void test_probe_verdicts(void **state)
 		if (sscanf(line, "%127s %n", name, &consumed) != 1)
 			continue;
 		const char *verdict = line + consumed;
-		char fpath[1400];
+		char fname[160];
 		size_t len = 0;
-		snprintf(fpath, sizeof(fpath), "%s/probe/%s.bin", tu_igvm_dir(), name);
-		uint8_t *b = tu_read(fpath, &len);
+		snprintf(fname, sizeof(fname), "probe/%s.bin", name);
+		uint8_t *b = tu_read_igvm(fname, &len);
 		assert_non_null(b);
 		struct igvm_file *f = NULL;
 		struct igvm_error e;
@@ -730,6 +718,14 @@ static void test_vp_context_rejections(void **state)
 	tu_hdr_data(T, IGVM_VHT_VP_CONTEXT, &vp, sizeof(vp), fo, regs, sizeof(regs));
 	parse_expect(IGVM_E_INVALID_BINARY_DIRECTIVE_HEADER, IGVM_D_INVALID_DATA_SIZE, 1,
 		     "file_offset");
+	/* 2^32 - 1 registers: 4 + 32 * count needs 64 bits; must not wrap into "fits". */
+	cnt = UINT32_MAX;
+	memcpy(regs, &cnt, 4);
+	tu_init(T, 1);
+	tu_platform(T, 1, IGVM_PLATFORM_VSM_ISOLATION, 2);
+	tu_hdr_data(T, IGVM_VHT_VP_CONTEXT, &vp, sizeof(vp), fo, regs, sizeof(regs));
+	parse_expect(IGVM_E_INVALID_BINARY_DIRECTIVE_HEADER, IGVM_D_INVALID_DATA_SIZE, 1,
+		     "file_offset");
 	cnt = 2;
 	memcpy(regs, &cnt, 4);
 	regs[4] = 0;
@@ -879,14 +875,9 @@ static void test_init_rejections(void **state)
 static void test_bitflip_robustness(void **state)
 {
 	(void)state;
-	char path[1200];
 	size_t len = 0;
-	snprintf(path, sizeof(path), "%s/multi_v1.bin", tu_igvm_dir());
-	uint8_t *orig = tu_read(path, &len);
-	if (!orig) {
-		print_message("skipping: IGVM testdata not found at %s\n", tu_igvm_dir());
-		skip();
-	}
+	uint8_t *orig = tu_read_igvm("multi_v1.bin", &len);
+	TU_SKIP_IF_MISSING(orig);
 	uint8_t *b = malloc(len);
 	assert_non_null(b);
 	uint32_t vho, vhs;

@@ -1,5 +1,5 @@
 /*
- * Helpers shared by the IGVM unit tests: locate ../shared/testdata, read files, and a tiny
+ * Helpers shared by the IGVM unit and fuzz tests: locate ../shared/testdata, read files, and a tiny
  * independent file writer (fixed header + TLVs + data, checksum per igvm-facts §3) for
  * hand-made inputs. Header-only, static inline, test use only.
  */
@@ -51,6 +51,41 @@ static inline uint8_t *tu_read(const char *path, size_t *len)
 	fclose(fp);
 	*len = n;
 	return b;
+}
+
+/* Read testdata/igvm/<name> (name may contain a subdirectory); NULL if absent. */
+static inline uint8_t *tu_read_igvm(const char *name, size_t *len)
+{
+	char path[1400];
+	snprintf(path, sizeof(path), "%s/%s", tu_igvm_dir(), name);
+	return tu_read(path, len);
+}
+
+/* In a cmocka test (include <cmocka.h> first): skip when a testdata read came back NULL. */
+#define TU_SKIP_IF_MISSING(buf)                                                                \
+	do {                                                                                   \
+		if (!(buf)) {                                                                  \
+			print_message("skipping: IGVM testdata not found at %s (set MEZZ_SHARED)\n", \
+				      tu_igvm_dir());                                          \
+			skip();                                                                \
+		}                                                                              \
+	} while (0)
+
+/* Fuzz helper: a malloc'ed copy of a unit with total_file_size and the CRC repaired, so
+ * mutations get past the fixed-header checks; NULL when too short/long to be a file. */
+static inline uint8_t *tu_repaired_copy(const uint8_t *data, size_t size)
+{
+	if (size < 24 || size > (1u << 20))
+		return NULL;
+	uint8_t *copy = malloc(size);
+	if (!copy)
+		return NULL;
+	memcpy(copy, data, size);
+	uint32_t total = (uint32_t)size, crc;
+	memcpy(copy + 16, &total, 4);
+	if (igvm_compute_checksum(copy, size, &crc) == IGVM_OK)
+		memcpy(copy + 20, &crc, 4);
+	return copy;
 }
 
 /* ---- tiny writer ---------------------------------------------------------------------- */

@@ -55,7 +55,7 @@ struct zstats {
 };
 
 enum { ALLOW_LOCK, ALLOW_3DNOW, ALLOW_BADREG, ALLOW_EVEX, ALLOW_KNC, ALLOW_NEWER, ALLOW_MPX,
-       ALLOW_NCAT };
+       ALLOW_ZYDIS_SIB, ALLOW_NCAT };
 static const char *const allow_names[ALLOW_NCAT] = {
 	/* The hardware raises #UD for LOCK on a form that cannot take it; Zydis rejects such
 	 * bytes at decode time, x86_decode gives their length and the emulator raises #UD
@@ -80,6 +80,10 @@ static const char *const allow_names[ALLOW_NCAT] = {
 	/* MPX bnd* (0F 1A/1B with prefixes): removed from CPUs since Ice Lake; Zydis applies
 	 * MPX-specific address rules. */
 	"MPX bound instructions (removed from CPUs)",
+	/* Zydis 4.0 reports base r13d for 67 + REX.B + SIB base 101 with mod 00; that form has
+	 * no base (SDM vol. 2 table 2-5: REX.B is ignored there) - verified on the host CPU:
+	 * `67 41 8b 04 25 disp32` loads from disp32. */
+	"Zydis bug: 67 + REX.B + SIB no-base form reported as [r13d]",
 };
 
 _Static_assert(ALLOW_NCAT <= 8, "zstats.allowed size");
@@ -327,6 +331,9 @@ static void check_one(struct dec *d, const uint8_t *b, size_t n)
 		else if (asz != in.mem.addr_size)
 			bad = "address size";
 		int mcat = bad ? classify_allowed(b, n, d->mode, ours, zs, &zi) : -1;
+		if (bad && mcat < 0 && zb == 13 && in.mem.base == -1 && in.has_sib &&
+		    (in.modrm >> 6) == 0 && (in.sib & 7) == 5 && (in.rex & 1) && asz == 4)
+			mcat = ALLOW_ZYDIS_SIB;
 		if (bad && mcat >= 0) {
 			s->allowed[mcat]++;
 		} else if (bad) {
@@ -459,7 +466,7 @@ static void test_random(void **state)
 	(void)state;
 	memset(stats, 0, sizeof(stats));
 	const char *e = getenv("X86_ZYDIS_RANDOM");
-	unsigned long per_mode = e && *e ? strtoul(e, NULL, 10) : ZT_ASAN ? 60000 : 300000;
+	unsigned long per_mode = e && *e ? strtoul(e, NULL, 10) : ZT_ASAN ? 300000 : 1000000;
 	for (unsigned mi = 0; mi < 3; mi++) {
 		struct dec d;
 		init_dec(&d, modes[mi]);

@@ -177,6 +177,7 @@ int hvsim_vp_setup_long_mode(struct hvsim *sim, uint32_t vp_index, uint64_t rip)
 	}
 	/* Rebuilding is idempotent: every VP gets the same tables. */
 	hvsim_build_tables(sim);
+	hvsim_vp_reset_cpu(vp);
 	uc_engine *uc = vp->uc;
 	uc_x86_msr efer = { .rid = 0xC0000080, .value = 0xD01 };
 	uint64_t cr4 = 0x620, cr3 = HVSIM_PML4_GPA, cr0 = 0x80010033, rflags = 2;
@@ -203,7 +204,8 @@ int hvsim_vp_setup_long_mode(struct hvsim *sim, uint32_t vp_index, uint64_t rip)
 	err |= uc_reg_write(uc, UC_X86_REG_RSP, &zero);
 	err |= uc_reg_write(uc, UC_X86_REG_RDI, &rdi);
 	err |= uc_reg_write(uc, UC_X86_REG_RSI, &rsi);
-	atomic_store(&vp->flush_tb, true); /* new code may have been loaded */
+	/* New code may have been loaded: forget what ran (see hvsim_flush_code for all). */
+	atomic_fetch_or(&vp->flush_tb, HVSIM_FLUSH_RECENT);
 	vp->efer_extra = 0x801; /* SCE | NXE of the contract's EFER 0xD01 */
 	vp->halted = false;
 	/* The run page context is what VTL0 gets on the next run: make it match. */

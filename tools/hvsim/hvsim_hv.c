@@ -11,8 +11,6 @@
 #include "arch/x86_64/x86_pagewalk.h"
 #include "tools/hvsim/hvsim_priv.h"
 
-#define HV_PARTITION_ID_SELF 0xFFFFFFFFFFFFFFFFull
-#define HV_VP_INDEX_SELF     0xFFFFFFFEu
 #define HV_PAGE              4096u
 
 static uint64_t g64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
@@ -191,9 +189,9 @@ uint16_t hvsim_hv_get_reg(struct hvsim_vp *vp, uint32_t name, uint8_t v[16])
 	} else if (name == 0xA0013) {
 		s64(v, vp->simp);
 	} else {
-		return HVSIM_ST_UNKNOWN_REGISTER_NAME;
+		return HV_STATUS_UNKNOWN_REGISTER_NAME;
 	}
-	return HVSIM_ST_SUCCESS;
+	return HV_STATUS_SUCCESS;
 }
 
 static bool canonical(uint64_t a)
@@ -208,12 +206,12 @@ uint16_t hvsim_hv_set_reg(struct hvsim_vp *vp, uint32_t name, const uint8_t v[16
 		wru(vp, gpr_reg(name - 0x20000), lo);
 	} else if (name == 0x20010) {
 		if (!canonical(lo))
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 		wru(vp, UC_X86_REG_RIP, lo);
 	} else if (name == 0x20011) {
 		/* bit 1 is always one; reserved bits must stay zero */
 		if (lo & 0xFFFFFFFFFFC08028ull)
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 		wru(vp, UC_X86_REG_RFLAGS, lo | 2);
 	} else if (name >= 0x30000 && name <= 0x3000F) {
 		uc_reg_write(vp->uc, UC_X86_REG_XMM0 + (int)(name - 0x30000), v);
@@ -221,28 +219,28 @@ uint16_t hvsim_hv_set_reg(struct hvsim_vp *vp, uint32_t name, const uint8_t v[16
 		wru(vp, UC_X86_REG_CR2, lo);
 	} else if (name == 0x40004) {
 		if (lo > 15)
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 		wru(vp, UC_X86_REG_CR8, lo);
 	} else if (name == 0x40000 || name == 0x40002 || name == 0x40003) {
 		static const int cr[4] = { UC_X86_REG_CR0, 0, UC_X86_REG_CR3, UC_X86_REG_CR4 };
 		if (name == 0x40000 && (lo >> 32))
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 		if (wru(vp, cr[name - 0x40000], lo))
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 	} else if (name >= 0x50000 && name <= 0x50003) {
 		vp->dr[name - 0x50000] = lo;
 	} else if (name == 0x50004) {
 		vp->dr6 = lo & 0xF00Full;
 	} else if (name == 0x50005) {
 		if (lo >> 32)
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 		vp->dr7 = lo;
 	} else if (name >= 0x60000 && name <= 0x60005) {
 		/* unicorn loads the hidden part from the GDT: the selector decides. */
 		uint64_t sel = g16(v + 12);
 		if (sel != rdu(vp, seg_regs[name - 0x60000]) &&
 		    uc_reg_write(vp->uc, seg_regs[name - 0x60000], &sel) != UC_ERR_OK)
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 		if (name == 0x60004)
 			wru(vp, UC_X86_REG_FS_BASE, lo);
 		if (name == 0x60005)
@@ -260,27 +258,27 @@ uint16_t hvsim_hv_set_reg(struct hvsim_vp *vp, uint32_t name, const uint8_t v[16
 	} else if (msr_of(name)) {
 		uc_x86_msr m = { .rid = msr_of(name), .value = lo };
 		if (name == 0x80001 && (lo & ~0xD01ull))
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 		uc_reg_write(vp->uc, UC_X86_REG_MSR, &m);
 		if (name == 0x80001)
 			vp->efer_extra = lo & 0x801;
 	} else if (name == 0x10004) { /* PendingEvent0: exception type only */
 		if (!(lo & 1)) {
 			vp->event.pending = false;
-			return HVSIM_ST_SUCCESS;
+			return HV_STATUS_SUCCESS;
 		}
 		unsigned type = (lo >> 1) & 7, vec = (lo >> 16) & 0xFFFF;
 		if (type != 0 || vec > 31 || (lo & 0xF0F0ull))
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 		vp->event = (struct hvsim_event){ .pending = true, .vector = (uint8_t)vec,
 						  .has_error = (lo >> 8) & 1,
 						  .error = (uint32_t)(lo >> 32), .param = hi };
 	} else if (name == 0x10002) { /* PendingInterruption */
 		if (!(lo & 1))
-			return HVSIM_ST_SUCCESS;
+			return HV_STATUS_SUCCESS;
 		unsigned type = (lo >> 1) & 7, vec = (lo >> 16) & 0xFFFF;
 		if (vec > 255)
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 		if (type == 0 && vec >= 16) {
 			vp->irr[vec / 8] |= (uint8_t)(1u << (vec % 8));
 		} else if (type == 3 && vec < 32) {
@@ -288,29 +286,29 @@ uint16_t hvsim_hv_set_reg(struct hvsim_vp *vp, uint32_t name, const uint8_t v[16
 							  .has_error = (lo >> 4) & 1,
 							  .error = (uint32_t)(lo >> 32) };
 		} else {
-			return HVSIM_ST_INVALID_PARAMETER; /* NMI / software kinds: not modelled */
+			return HV_STATUS_INVALID_PARAMETER; /* NMI / software kinds: not modelled */
 		}
 	} else if (name == 0x10003) {
 		if (lo & ~3ull)
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 		vp->interrupt_shadow = lo & 1;
 	} else if (name == 0x90001) {
 		vp->hypercall_msr = lo;
 	} else if (name == 0x90002) {
 		vp->guest_os_id = lo;
 	} else if (name == 0x90003 || name == 0xA0011 || name == 0x8000D) {
-		return HVSIM_ST_INVALID_PARAMETER; /* read-only */
+		return HV_STATUS_INVALID_PARAMETER; /* read-only */
 	} else if ((name >= 0xA0000 && name <= 0xA000F) || (name >= 0xA0010 && name <= 0xA0013)) {
 		static const uint32_t msr_base[] = { 0x40000080, 0x40000081, 0x40000082, 0x40000083 };
 		uint32_t msr = name <= 0xA000F ? 0x40000090 + (name - 0xA0000) :
 			       msr_base[name - 0xA0010];
 		uint64_t val = lo;
 		if (hvsim_vp_synic_msr(vp, msr, true, &val) < 0)
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 	} else {
-		return HVSIM_ST_UNKNOWN_REGISTER_NAME;
+		return HV_STATUS_UNKNOWN_REGISTER_NAME;
 	}
-	return HVSIM_ST_SUCCESS;
+	return HV_STATUS_SUCCESS;
 }
 
 /* Registers of VTL2 itself (input VTL = own): the few VSM registers hvsim models. */
@@ -320,21 +318,21 @@ static uint16_t vtl2_get_reg(struct hvsim *sim, struct hvsim_vp *vp, uint32_t na
 	switch (name) {
 	case 0xD0003: /* VsmVpStatus: active VTL 2, enabled VTLs {0, 2} (+1 if enabled) */
 		s64(v, 2 | ((uint64_t)(0x5 | (sim->vtl_enabled[vp->index] ? 2 : 0)) << 16));
-		return HVSIM_ST_SUCCESS;
+		return HV_STATUS_SUCCESS;
 	case 0xD0004: /* VsmPartitionStatus: enabled set, max VTL 2 */
 		s64(v, (0x5 | (sim->partition_vtl1_enabled ? 2 : 0)) | (2ull << 16));
-		return HVSIM_ST_SUCCESS;
+		return HV_STATUS_SUCCESS;
 	case 0xD0006: /* VsmCapabilities: intercept page when the register page exists */
 		s64(v, sim->cfg.register_page ? 1ull << 27 : 0);
-		return HVSIM_ST_SUCCESS;
+		return HV_STATUS_SUCCESS;
 	case 0xD0002: /* VsmCodePageOffsets: no hypercall page in hvsim */
 	case 0xD0007: /* VsmPartitionConfig (writes accepted and ignored: see docs) */
-		return HVSIM_ST_SUCCESS;
+		return HV_STATUS_SUCCESS;
 	case 0x90003:
 		s64(v, vp->index);
-		return HVSIM_ST_SUCCESS;
+		return HV_STATUS_SUCCESS;
 	default:
-		return HVSIM_ST_UNKNOWN_REGISTER_NAME;
+		return HV_STATUS_UNKNOWN_REGISTER_NAME;
 	}
 }
 
@@ -352,7 +350,7 @@ struct hc {
 
 static uint16_t check_partition(const uint8_t *in)
 {
-	return g64(in) == HV_PARTITION_ID_SELF ? HVSIM_ST_SUCCESS : HVSIM_ST_INVALID_PARTITION_ID;
+	return g64(in) == HV_PARTITION_ID_SELF ? HV_STATUS_SUCCESS : HV_STATUS_INVALID_PARTITION_ID;
 }
 
 static struct hvsim_vp *vp_of(struct hc *h, uint32_t idx)
@@ -377,22 +375,22 @@ static uint16_t hc_modify_vtl_protection(struct hc *h)
 	uint32_t flags = g32(h->in + 8);
 	uint8_t target = h->in[12];
 	if (h->in[13] || h->in[14] || h->in[15] || (flags & ~0x807Fu))
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	/* Only VTL0's view can be restricted by VTL2 here. */
 	if (target != 0x10)
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	struct hvsim *sim = h->sim;
-	uint16_t result = HVSIM_ST_SUCCESS;
+	uint16_t result = HV_STATUS_SUCCESS;
 	pthread_mutex_lock(&sim->lock);
 	for (unsigned i = h->rep_start; i < h->rep_count; i++) {
 		const uint8_t *e = rep_in(h, 16, 8, i);
 		if (!e) {
-			result = HVSIM_ST_INVALID_HYPERCALL_INPUT;
+			result = HV_STATUS_INVALID_HYPERCALL_INPUT;
 			break;
 		}
 		uint64_t pfn = g64(e);
 		if (pfn >= sim->mem_size >> ADDR_PAGE_SHIFT) {
-			result = HVSIM_ST_INVALID_PARAMETER;
+			result = HV_STATUS_INVALID_PARAMETER;
 			break;
 		}
 		sim->prot[pfn] = (uint8_t)(flags & 0xF);
@@ -412,16 +410,16 @@ static uint16_t hc_enable_partition_vtl(struct hc *h)
 		return st;
 	uint8_t vtl = h->in[8], flags = h->in[9];
 	if (g16(h->in + 10) || g32(h->in + 12) || (flags & ~7u))
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	if (vtl == 0 || vtl == 2)
-		return HVSIM_ST_VTL_ALREADY_ENABLED;
+		return HV_STATUS_VTL_ALREADY_ENABLED;
 	if (vtl != 1)
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	pthread_mutex_lock(&h->sim->lock);
 	bool was = h->sim->partition_vtl1_enabled;
 	h->sim->partition_vtl1_enabled = true;
 	pthread_mutex_unlock(&h->sim->lock);
-	return was ? HVSIM_ST_VTL_ALREADY_ENABLED : HVSIM_ST_SUCCESS;
+	return was ? HV_STATUS_VTL_ALREADY_ENABLED : HV_STATUS_SUCCESS;
 }
 
 static uint16_t hc_enable_vp_vtl(struct hc *h)
@@ -432,19 +430,19 @@ static uint16_t hc_enable_vp_vtl(struct hc *h)
 	uint32_t idx = g32(h->in + 8);
 	uint8_t vtl = h->in[12];
 	if (h->in[13] || h->in[14] || h->in[15])
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	struct hvsim_vp *vp = vp_of(h, idx);
 	if (!vp)
-		return HVSIM_ST_INVALID_VP_INDEX;
+		return HV_STATUS_INVALID_VP_INDEX;
 	if (vtl == 0 || vtl == 2)
-		return HVSIM_ST_VTL_ALREADY_ENABLED;
+		return HV_STATUS_VTL_ALREADY_ENABLED;
 	if (vtl != 1)
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	pthread_mutex_lock(&h->sim->lock);
-	uint16_t r = !h->sim->partition_vtl1_enabled ? HVSIM_ST_INVALID_VTL_STATE :
-		     h->sim->vtl_enabled[vp->index] ? HVSIM_ST_VTL_ALREADY_ENABLED :
-		     HVSIM_ST_SUCCESS;
-	if (r == HVSIM_ST_SUCCESS)
+	uint16_t r = !h->sim->partition_vtl1_enabled ? HV_STATUS_INVALID_VTL_STATE :
+		     h->sim->vtl_enabled[vp->index] ? HV_STATUS_VTL_ALREADY_ENABLED :
+		     HV_STATUS_SUCCESS;
+	if (r == HV_STATUS_SUCCESS)
 		h->sim->vtl_enabled[vp->index] = true;
 	pthread_mutex_unlock(&h->sim->lock);
 	return r;
@@ -458,21 +456,21 @@ static uint16_t hc_install_intercept(struct hc *h)
 	uint32_t access = g32(h->in + 8), type = g32(h->in + 12);
 	uint64_t param = g64(h->in + 16);
 	if (access == 0 || (access & ~7u))
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	struct hvsim_intercepts *ic = &h->sim->icpt;
-	uint16_t r = HVSIM_ST_SUCCESS;
+	uint16_t r = HV_STATUS_SUCCESS;
 	pthread_mutex_lock(&h->sim->lock);
 	switch (type) {
 	case HVSIM_ICPT_IO_PORT:
 		if (param > 0xFFFF || (access & HVSIM_ACC_EXEC))
-			r = HVSIM_ST_INVALID_PARAMETER;
+			r = HV_STATUS_INVALID_PARAMETER;
 		else
 			ic->io[param] |= (uint8_t)access;
 		break;
 	case HVSIM_ICPT_IO_PORT_RANGE: {
 		uint64_t first = param & 0xFFFF, last = (param >> 16) & 0xFFFF;
 		if ((param >> 32) || first > last || (access & HVSIM_ACC_EXEC))
-			r = HVSIM_ST_INVALID_PARAMETER;
+			r = HV_STATUS_INVALID_PARAMETER;
 		else
 			for (uint64_t p = first; p <= last; p++)
 				ic->io[p] |= (uint8_t)access;
@@ -480,13 +478,13 @@ static uint16_t hc_install_intercept(struct hc *h)
 	}
 	case HVSIM_ICPT_MSR:
 		if (access & HVSIM_ACC_EXEC)
-			r = HVSIM_ST_INVALID_PARAMETER;
+			r = HV_STATUS_INVALID_PARAMETER;
 		else
 			ic->msr |= (uint8_t)access;
 		break;
 	case HVSIM_ICPT_CPUID: {
 		if (param >> 32) {
-			r = HVSIM_ST_INVALID_PARAMETER;
+			r = HV_STATUS_INVALID_PARAMETER;
 			break;
 		}
 		bool have = false;
@@ -494,7 +492,7 @@ static uint16_t hc_install_intercept(struct hc *h)
 			have |= ic->cpuid_leaf[i] == (uint32_t)param;
 		if (!have) {
 			if (ic->cpuid_count == HVSIM_MAX_CPUID_ICPT)
-				r = HVSIM_ST_INSUFFICIENT_BUFFERS;
+				r = HV_STATUS_INSUFFICIENT_BUFFERS;
 			else
 				ic->cpuid_leaf[ic->cpuid_count++] = (uint32_t)param;
 		}
@@ -502,7 +500,7 @@ static uint16_t hc_install_intercept(struct hc *h)
 	}
 	case HVSIM_ICPT_EXCEPTION:
 		if (param > 31)
-			r = HVSIM_ST_INVALID_PARAMETER;
+			r = HV_STATUS_INVALID_PARAMETER;
 		else
 			ic->exceptions |= 1u << param;
 		break;
@@ -510,7 +508,7 @@ static uint16_t hc_install_intercept(struct hc *h)
 		ic->hypercall = true;
 		break;
 	default:
-		r = HVSIM_ST_INVALID_PARAMETER;
+		r = HV_STATUS_INVALID_PARAMETER;
 		break;
 	}
 	atomic_fetch_add(&h->sim->icpt_gen, 1);
@@ -526,17 +524,17 @@ static uint16_t regs_target(struct hc *h, struct hvsim_vp **vp, bool *vtl0)
 		return st;
 	uint8_t ivtl = h->in[12];
 	if (h->in[13] || h->in[14] || h->in[15] || (ivtl & 0xE0))
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	*vp = vp_of(h, g32(h->in + 8));
 	if (!*vp)
-		return HVSIM_ST_INVALID_VP_INDEX;
+		return HV_STATUS_INVALID_VP_INDEX;
 	if (!(ivtl & 0x10) || (ivtl & 0xF) == 2)
 		*vtl0 = false;
 	else if ((ivtl & 0xF) == 0)
 		*vtl0 = true;
 	else
-		return HVSIM_ST_INVALID_VTL_STATE; /* VTL1 is not modelled */
-	return HVSIM_ST_SUCCESS;
+		return HV_STATUS_INVALID_VTL_STATE; /* VTL1 is not modelled */
+	return HV_STATUS_SUCCESS;
 }
 
 static uint16_t hc_vp_registers(struct hc *h, bool set)
@@ -550,24 +548,24 @@ static uint16_t hc_vp_registers(struct hc *h, bool set)
 	if (vtl0 && vp->in_guest) {
 		/* VTL0 of that VP is running on another thread: its state is in flux. */
 		pthread_mutex_unlock(&vp->lock);
-		return HVSIM_ST_INVALID_VP_STATE;
+		return HV_STATUS_INVALID_VP_STATE;
 	}
-	uint16_t r = HVSIM_ST_SUCCESS;
+	uint16_t r = HV_STATUS_SUCCESS;
 	for (unsigned i = h->rep_start; i < h->rep_count; i++) {
 		const uint8_t *e = rep_in(h, 16, set ? 32 : 4, i);
 		if (!e || (!set && (size_t)16 * (i + 1) > HV_PAGE)) {
-			r = HVSIM_ST_INVALID_HYPERCALL_INPUT;
+			r = HV_STATUS_INVALID_HYPERCALL_INPUT;
 			break;
 		}
 		uint32_t name = g32(e);
 		if (set) {
 			if (g32(e + 4) || g64(e + 8)) {
-				r = HVSIM_ST_INVALID_PARAMETER;
+				r = HV_STATUS_INVALID_PARAMETER;
 				break;
 			}
 			r = vtl0 ? hvsim_hv_set_reg(vp, name, e + 16) :
-			    (name == 0xD0007 || name == 0xD0002) ? HVSIM_ST_SUCCESS :
-			    HVSIM_ST_UNKNOWN_REGISTER_NAME;
+			    (name == 0xD0007 || name == 0xD0002) ? HV_STATUS_SUCCESS :
+			    HV_STATUS_UNKNOWN_REGISTER_NAME;
 		} else {
 			r = vtl0 ? hvsim_hv_get_reg(vp, name, h->out + 16 * i) :
 			    vtl2_get_reg(h->sim, vp, name, h->out + 16 * i);
@@ -592,15 +590,15 @@ static uint16_t hc_translate(struct hc *h, bool ex)
 		return st;
 	uint64_t flags = g64(h->in + 16), gvn = g64(h->in + 24);
 	if (g32(h->in + 12) || (flags & 0x00FFFFFFFFFFF800ull))
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	uint8_t ivtl = (uint8_t)(flags >> 56);
 	if ((ivtl & 0xE0) || ((ivtl & 0x10) && (ivtl & 0xF) != 0))
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	if (gvn >> 52)
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	struct hvsim_vp *vp = vp_of(h, g32(h->in + 8));
 	if (!vp)
-		return HVSIM_ST_INVALID_VP_INDEX;
+		return HV_STATUS_INVALID_VP_INDEX;
 	unsigned acc = X86_PW_READ;
 	if (flags & 2)
 		acc = X86_PW_WRITE;
@@ -613,7 +611,7 @@ static uint16_t hc_translate(struct hc *h, bool ex)
 	pthread_mutex_lock(&vp->lock);
 	if (vp->in_guest) {
 		pthread_mutex_unlock(&vp->lock);
-		return HVSIM_ST_INVALID_VP_STATE;
+		return HV_STATUS_INVALID_VP_STATE;
 	}
 	uint64_t gpa = 0;
 	uint32_t pf = 0;
@@ -650,7 +648,7 @@ static uint16_t hc_translate(struct hc *h, bool ex)
 		s64(h->out, result);
 		s64(h->out + 8, gpn);
 	}
-	return HVSIM_ST_SUCCESS;
+	return HV_STATUS_SUCCESS;
 }
 
 static uint16_t hc_assert_interrupt(struct hc *h)
@@ -663,11 +661,11 @@ static uint16_t hc_assert_interrupt(struct hc *h)
 	uint8_t vtl = h->in[28];
 	if (h->in[29] || g16(h->in + 30) || (ctl >> 34) || (uint32_t)ctl != 0 ||
 	    (ctl & (1ull << 33)) || vtl != 0 || vector < 16 || vector > 255)
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	if (dest >= h->sim->vp_count)
-		return HVSIM_ST_INVALID_PARAMETER; /* APIC id == VP index in hvsim */
+		return HV_STATUS_INVALID_PARAMETER; /* APIC id == VP index in hvsim */
 	hvsim_assert_interrupt(h->sim, (uint32_t)dest, (uint8_t)vector);
-	return HVSIM_ST_SUCCESS;
+	return HV_STATUS_SUCCESS;
 }
 
 static uint16_t hc_vp_index_from_apic(struct hc *h)
@@ -677,20 +675,20 @@ static uint16_t hc_vp_index_from_apic(struct hc *h)
 		return st;
 	for (int i = 9; i < 16; i++)
 		if (h->in[i])
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 	if (h->in[8] != 0 && h->in[8] != 0x10)
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	for (unsigned i = h->rep_start; i < h->rep_count; i++) {
 		const uint8_t *e = rep_in(h, 16, 4, i);
 		if (!e || (size_t)4 * (i + 1) > HV_PAGE)
-			return HVSIM_ST_INVALID_HYPERCALL_INPUT;
+			return HV_STATUS_INVALID_HYPERCALL_INPUT;
 		uint32_t apic = g32(e);
 		if (apic >= h->sim->vp_count)
-			return HVSIM_ST_INVALID_PARAMETER;
+			return HV_STATUS_INVALID_PARAMETER;
 		s32(h->out + 4 * i, apic);
 		h->reps_done = i + 1;
 	}
-	return HVSIM_ST_SUCCESS;
+	return HV_STATUS_SUCCESS;
 }
 
 /* Common header of the *Direct calls: partition, vp, vtl (VTL0 SynIC only). */
@@ -701,10 +699,10 @@ static uint16_t direct_target(struct hc *h, struct hvsim_vp **vp)
 		return st;
 	*vp = vp_of(h, g32(h->in + 8));
 	if (!*vp)
-		return HVSIM_ST_INVALID_VP_INDEX;
+		return HV_STATUS_INVALID_VP_INDEX;
 	if (h->in[12] != 0)
-		return HVSIM_ST_INVALID_PARAMETER; /* only VTL0's SynIC is modelled */
-	return HVSIM_ST_SUCCESS;
+		return HV_STATUS_INVALID_PARAMETER; /* only VTL0's SynIC is modelled */
+	return HV_STATUS_SUCCESS;
 }
 
 static uint16_t hc_signal_event_direct(struct hc *h)
@@ -716,11 +714,11 @@ static uint16_t hc_signal_event_direct(struct hc *h)
 	uint8_t sint = h->in[13];
 	uint16_t flag = g16(h->in + 14);
 	if (sint > 15 || flag >= 2048)
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	pthread_mutex_lock(&vp->lock);
 	if (!(vp->siefp & 1) || !(vp->scontrol & 1)) {
 		pthread_mutex_unlock(&vp->lock);
-		return HVSIM_ST_INVALID_SYNIC_STATE;
+		return HV_STATUS_INVALID_SYNIC_STATE;
 	}
 	uint64_t gpa = (vp->siefp & ~0xFFFull) + sint * 256u + flag / 8u;
 	uint8_t newly = 0;
@@ -733,7 +731,7 @@ static uint16_t hc_signal_event_direct(struct hc *h)
 	}
 	pthread_mutex_unlock(&vp->lock);
 	h->out[0] = newly;
-	return HVSIM_ST_SUCCESS;
+	return HV_STATUS_SUCCESS;
 }
 
 static uint16_t hc_post_message_direct(struct hc *h)
@@ -746,22 +744,22 @@ static uint16_t hc_post_message_direct(struct hc *h)
 	const uint8_t *msg = h->in + 20;
 	if (h->in[13] || h->in[14] || h->in[15] || h->in[17] || h->in[18] || h->in[19] ||
 	    sint > 15)
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	uint32_t type = g32(msg);
 	/* Types with the high bit are the hypervisor's own. */
 	if (type == 0 || (type & 0x80000000u) || msg[4] > 240)
-		return HVSIM_ST_INVALID_PARAMETER;
+		return HV_STATUS_INVALID_PARAMETER;
 	pthread_mutex_lock(&vp->lock);
-	uint16_t r = HVSIM_ST_SUCCESS;
+	uint16_t r = HV_STATUS_SUCCESS;
 	uint64_t gpa = (vp->simp & ~0xFFFull) + sint * 256u;
 	if (!(vp->simp & 1) || !(vp->scontrol & 1) || gpa + 256 > h->sim->mem_size) {
-		r = HVSIM_ST_INVALID_SYNIC_STATE;
+		r = HV_STATUS_INVALID_SYNIC_STATE;
 	} else {
 		uint8_t *slot = h->sim->ram + gpa;
 		uint32_t cur;
 		memcpy(&cur, slot, 4);
 		if (cur != 0) {
-			r = HVSIM_ST_INSUFFICIENT_BUFFERS; /* slot busy: no message queue modelled */
+			r = HV_STATUS_INSUFFICIENT_BUFFERS; /* slot busy: no message queue modelled */
 		} else {
 			memcpy(slot + 4, msg + 4, 252);
 			__atomic_store_n((uint32_t *)slot, type, __ATOMIC_RELEASE);
@@ -824,13 +822,13 @@ int hvsim_hvcall(struct hvsim *sim, uint32_t caller_vp, uint64_t control, const 
 		if (hc_table[i].code == code)
 			d = &hc_table[i];
 	if (!d)
-		st = HVSIM_ST_INVALID_HYPERCALL_CODE;
+		st = HV_STATUS_INVALID_HYPERCALL_CODE;
 	else if ((control & (1ull << 16)) || (control & 0x78000000ull) ||
 		 (control & 0xF000F00000000000ull) || h.varhdr > HV_PAGE - 16)
-		st = HVSIM_ST_INVALID_HYPERCALL_INPUT; /* fast / reserved bits / huge header */
+		st = HV_STATUS_INVALID_HYPERCALL_INPUT; /* fast / reserved bits / huge header */
 	else if (d->rep != (h.rep_count != 0) || h.rep_start > h.rep_count ||
 		 (!d->rep && h.rep_start))
-		st = HVSIM_ST_INVALID_HYPERCALL_INPUT;
+		st = HV_STATUS_INVALID_HYPERCALL_INPUT;
 	else {
 		h.reps_done = h.rep_start;
 		st = d->fn(&h);
@@ -845,8 +843,8 @@ int hvsim_hvcall(struct hvsim *sim, uint32_t caller_vp, uint64_t control, const 
 
 static int status_errno(uint16_t st)
 {
-	return st == HVSIM_ST_SUCCESS ? 0 : (st == HVSIM_ST_UNKNOWN_REGISTER_NAME ||
-					     st == HVSIM_ST_INVALID_PARAMETER) ? -EINVAL : -EIO;
+	return st == HV_STATUS_SUCCESS ? 0 : (st == HV_STATUS_UNKNOWN_REGISTER_NAME ||
+					     st == HV_STATUS_INVALID_PARAMETER) ? -EINVAL : -EIO;
 }
 
 int hvsim_vp_get_register(struct hvsim *sim, uint32_t idx, uint32_t name,
@@ -857,9 +855,9 @@ int hvsim_vp_get_register(struct hvsim *sim, uint32_t idx, uint32_t name,
 	struct hvsim_vp *vp = sim->vps[idx];
 	uint8_t v[16];
 	pthread_mutex_lock(&vp->lock);
-	uint16_t st = vp->in_guest ? HVSIM_ST_INVALID_VP_STATE : hvsim_hv_get_reg(vp, name, v);
+	uint16_t st = vp->in_guest ? HV_STATUS_INVALID_VP_STATE : hvsim_hv_get_reg(vp, name, v);
 	pthread_mutex_unlock(&vp->lock);
-	if (st == HVSIM_ST_SUCCESS)
+	if (st == HV_STATUS_SUCCESS)
 		memcpy(value, v, 16);
 	return status_errno(st);
 }
@@ -873,7 +871,7 @@ int hvsim_vp_set_register(struct hvsim *sim, uint32_t idx, uint32_t name,
 	uint8_t v[16];
 	memcpy(v, value, 16);
 	pthread_mutex_lock(&vp->lock);
-	uint16_t st = vp->in_guest ? HVSIM_ST_INVALID_VP_STATE : hvsim_hv_set_reg(vp, name, v);
+	uint16_t st = vp->in_guest ? HV_STATUS_INVALID_VP_STATE : hvsim_hv_set_reg(vp, name, v);
 	pthread_mutex_unlock(&vp->lock);
 	return status_errno(st);
 }

@@ -25,28 +25,8 @@
 #include <unicorn/unicorn.h>
 
 #include "arch/addr.h"
+#include "hvcall/hv.h"
 #include "tools/hvsim/hvsim.h"
-
-/* HV_STATUS values (hyperv-abi-facts 2.1). Local so that hvsim builds before hvcall/hv.h. */
-#define HVSIM_ST_SUCCESS                 0x0000u
-#define HVSIM_ST_INVALID_HYPERCALL_CODE  0x0002u
-#define HVSIM_ST_INVALID_HYPERCALL_INPUT 0x0003u
-#define HVSIM_ST_INVALID_ALIGNMENT       0x0004u
-#define HVSIM_ST_INVALID_PARAMETER       0x0005u
-#define HVSIM_ST_ACCESS_DENIED           0x0006u
-#define HVSIM_ST_INVALID_PARTITION_STATE 0x0007u
-#define HVSIM_ST_OPERATION_DENIED        0x0008u
-#define HVSIM_ST_INVALID_PARTITION_ID    0x000Du
-#define HVSIM_ST_INVALID_VP_INDEX        0x000Eu
-#define HVSIM_ST_NOT_FOUND               0x0010u
-#define HVSIM_ST_INVALID_CONNECTION_ID   0x0012u
-#define HVSIM_ST_INSUFFICIENT_BUFFERS    0x0013u
-#define HVSIM_ST_INVALID_VP_STATE        0x0015u
-#define HVSIM_ST_INVALID_SYNIC_STATE     0x0018u
-#define HVSIM_ST_INVALID_REGISTER_VALUE  0x0050u
-#define HVSIM_ST_INVALID_VTL_STATE       0x0051u
-#define HVSIM_ST_VTL_ALREADY_ENABLED     0x0086u
-#define HVSIM_ST_UNKNOWN_REGISTER_NAME   0x0087u
 
 /* Intercept types (InstallIntercept, hyperv-abi-facts 2.2). */
 #define HVSIM_ICPT_IO_PORT       0x0u
@@ -83,7 +63,10 @@ struct hvsim_event {
 };
 
 /* Per-VP translation block scan cache (see hvsim_vp.c block hook). */
-#define HVSIM_TB_CACHE 1024
+#define HVSIM_TB_CACHE 4096
+/* flush_tb: recently run blocks only (cheap) / everything (unicorn TB flush, tens of ms) */
+#define HVSIM_FLUSH_RECENT 1u
+#define HVSIM_FLUSH_ALL    2u
 struct hvsim_tb_entry {
 	uint64_t pc, cr3, hash, icpt_gen;
 	const uint8_t *p1, *p2;         /* host bytes of the block (p2: part on the next page) */
@@ -97,6 +80,7 @@ struct hvsim_vp {
 	uint32_t index;
 	uc_engine *uc;
 	uc_context *uc_ctx;             /* scratch for the old_exception workaround */
+	uc_context *reset_ctx;          /* the engine's state right after creation */
 	void *run_page;                 /* 4096 bytes, page aligned */
 	void *reg_page;                 /* NULL without the capability */
 
@@ -110,15 +94,15 @@ struct hvsim_vp {
 	int poll_fd;
 	atomic_bool kick;               /* block hook stops emulation when set */
 	atomic_bool want_window;        /* interrupt pending with IF=0: stop once IF=1 */
-	atomic_bool flush_tb;           /* drop unicorn's translations before the next run */
+	atomic_uint flush_tb;           /* HVSIM_FLUSH_*: drop translations before the next run */
 	uint32_t slice;                 /* blocks run in this slice of the execution lock */
 	bool ran;                       /* unicorn has executed (translated) code */
+	uint64_t cr3;                   /* CR3 while in unicorn: MOV to CRn is a special */
 
 	/* Set by unicorn hooks during one uc_emu_start, consumed by the run loop. */
 	int stop;                       /* enum hvsim_stop in hvsim_vp.c */
 	uint32_t stop_vector;
 	uint64_t stop_addr;             /* special instruction address / faulting VA */
-	uint32_t stop_size;
 	unsigned stop_access;           /* 0 read, 1 write, 2 execute */
 	uint64_t allow_special_at;      /* the block hook lets this one special through */
 
@@ -197,6 +181,8 @@ struct hvsim {
 /** MTRR storage of `vp` for MSR `msr` (0xFE is read-only, NULL for non-MTRR MSRs). */
 uint64_t *hvsim_vp_mtrr_slot(struct hvsim_vp *vp, uint32_t msr);
 #define HVSIM_MTRR_CAP 0x508ull  /* 8 variable ranges, fixed ranges, WC */
+/** Put the VP's CPU back into unicorn's reset state (vp->lock held, not in the guest). */
+void hvsim_vp_reset_cpu(struct hvsim_vp *vp);
 /** Save unicorn's state into the run page context (after register changes by hvsim). */
 void hvsim_vp_ctx_save(struct hvsim_vp *vp);
 /** Host-side VTL0 SynIC: assert SINT `sint` of `vp` (vp->lock held). */

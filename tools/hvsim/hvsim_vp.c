@@ -29,33 +29,16 @@
 #include <Zydis/Zydis.h>
 
 #include "arch/x86_64/x86_pagewalk.h"
+#include "hvcall/hv.h"
+#include "hvcall/hv_exit.h"
 #include "hvcall/mshv_abi.h"
 #include "tools/hvsim/hvsim_priv.h"
 
-/* ---- message layout (hyperv-abi-facts 2.3 / 2.4): offsets within the 256-byte message ---- */
-#define MSG_TYPE        0
-#define MSG_PAYLOAD_SZ  4
-#define MSG_PAYLOAD     16
-/* common intercept header, payload offsets */
-#define HDR_VP          0
-#define HDR_INSN_LEN    4
-#define HDR_ACCESS      5
-#define HDR_EXEC_STATE  6
-#define HDR_CS          8
-#define HDR_RIP         24
-#define HDR_RFLAGS      32
-#define HDR_SIZE        40
-
-#define HVMSG_UNMAPPED_GPA      0x80000000u
-#define HVMSG_GPA_INTERCEPT     0x80000001u
-#define HVMSG_HYPERCALL         0x80000050u
-#define HVMSG_UNRECOVERABLE     0x80000021u
-#define HVMSG_IO_PORT           0x80010000u
-#define HVMSG_MSR               0x80010001u
-#define HVMSG_CPUID             0x80010002u
-#define HVMSG_EXCEPTION         0x80010003u
-#define HVMSG_HALT              0x80010007u
-
+/*
+ * Intercept messages are built as a struct hv_exit and encoded with hvcall's hv_exit_encode:
+ * the simulator produces the bytes with the same code the paravisor decodes them with (the
+ * unit tests check the bytes at the offsets of hyperv-abi-facts 2.3/2.4 independently).
+ */
 /* cpu_context must sit where doc 1.4 says, for both layouts. */
 _Static_assert(offsetof(struct mshv_abi_run, cancel) == 0, "hyperv-abi-facts 1.4");
 _Static_assert(offsetof(struct mshv_abi_run, exit_message) == 16, "hyperv-abi-facts 1.4");
@@ -77,9 +60,9 @@ enum hvsim_stop {
 	STOP_INTR,      /* stop_vector */
 	STOP_MEM_UNMAPPED,
 	STOP_MEM_PROT,
+	STOP_UNSUPPORTED, /* code through a non-identity mapping (stop_addr) */
 };
 
-enum { ACCESS_READ = 0, ACCESS_WRITE = 1, ACCESS_EXEC = 2 };
 
 static const int uc_gpr[16] = {
 	UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
@@ -254,8 +237,16 @@ static bool decode(struct hvsim_vp *vp, const uint8_t *bytes, size_t n,
 	return ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(vp->decoder, NULL, bytes, n, insn));
 }
 
+static bool is_mov_to_cr(const ZydisDecodedInstruction *insn)
+{
+	return insn->opcode_map == ZYDIS_OPCODE_MAP_0F && insn->opcode == 0x22;
+}
+
 static bool is_special(const ZydisDecodedInstruction *insn)
 {
+	/* MOV to CRn: the block hook keys its cache on CR3 without reading it every block. */
+	if (is_mov_to_cr(insn))
+		return true;
 	switch (insn->mnemonic) {
 	case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT:
 	case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
@@ -368,7 +359,7 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	}
 	if (size == 0 || size > 8192)
 		return;
-	uint64_t cr3 = rd(vp, UC_X86_REG_CR3);
+	uint64_t cr3 = vp->cr3;
 	uint64_t gen = atomic_load_explicit(&vp->sim->icpt_gen, memory_order_relaxed);
 	struct hvsim_tb_entry *e = &vp->tb[(addr ^ (addr >> 9)) & (HVSIM_TB_CACHE - 1)];
 	bool same = e->pc == addr && e->size == size && e->cr3 == cr3 && e->p1;
@@ -399,6 +390,19 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 			e->p1 = NULL; /* code outside RAM: unicorn cannot run it either */
 			return;
 		}
+		/*
+		 * unicorn 2.0.1 fetches through the linear address as if it were the physical
+		 * one: code mapped anywhere but at its own GPA would silently run the wrong
+		 * bytes. Refuse loudly instead.
+		 */
+		if ((uint64_t)(e->p1 - vp->sim->ram) != addr ||
+		    (e->p2 && (uint64_t)(e->p2 - vp->sim->ram) != addr + e->len1)) {
+			e->p1 = NULL;
+			vp->stop = STOP_UNSUPPORTED;
+			vp->stop_addr = addr;
+			uc_emu_stop(uc);
+			return;
+		}
 		uint8_t buf[8192];
 		memcpy(buf, e->p1, e->len1);
 		if (size > e->len1)
@@ -424,7 +428,6 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	if (e->special_off >= 0 && addr + (uint64_t)e->special_off != vp->allow_special_at) {
 		vp->stop = STOP_SPECIAL;
 		vp->stop_addr = addr + (uint64_t)e->special_off;
-		vp->stop_size = size;
 		uc_emu_stop(uc);
 	}
 }
@@ -462,6 +465,7 @@ static bool hook_mem_invalid(uc_engine *uc, uc_mem_type type, uint64_t addr, int
 {
 	(void)uc;
 	(void)value;
+	(void)size;
 	struct hvsim_vp *vp = user;
 	switch (type) {
 	case UC_MEM_READ_UNMAPPED: case UC_MEM_WRITE_UNMAPPED: case UC_MEM_FETCH_UNMAPPED:
@@ -472,10 +476,9 @@ static bool hook_mem_invalid(uc_engine *uc, uc_mem_type type, uint64_t addr, int
 		break;
 	}
 	vp->stop_access = (type == UC_MEM_WRITE_UNMAPPED || type == UC_MEM_WRITE_PROT) ?
-		ACCESS_WRITE : (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT) ?
-		ACCESS_EXEC : ACCESS_READ;
+		HV_INTERCEPT_ACCESS_WRITE : (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT) ?
+		HV_INTERCEPT_ACCESS_EXECUTE : HV_INTERCEPT_ACCESS_READ;
 	vp->stop_addr = addr;  /* unicorn reports the linear address */
-	vp->stop_size = (uint32_t)size;
 	return false;
 }
 
@@ -525,47 +528,44 @@ static struct seg16 read_seg(struct hvsim_vp *vp, int reg)
 	return s;
 }
 
-static void put_seg(uint8_t *p, struct seg16 s)
+static struct hv_x64_segment_register hv_seg(struct seg16 s)
 {
-	memcpy(p, &s.base, 8);
-	memcpy(p + 8, &s.limit, 4);
-	memcpy(p + 12, &s.selector, 2);
-	memcpy(p + 14, &s.attr, 2);
+	return (struct hv_x64_segment_register){ .base = s.base, .limit = s.limit,
+						 .selector = s.selector, .attributes = s.attr };
 }
 
-static void p64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static void p32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void p16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-
-/* Start an intercept message in the exit slot; returns the payload pointer. */
-static uint8_t *msg_begin(struct hvsim_vp *vp, uint32_t type, uint8_t payload_size,
-			  unsigned insn_len, unsigned access, uint64_t rip)
+/* The common intercept header (doc 2.4) for VTL0's current state. */
+static struct hv_x64_intercept_header hdr(struct hvsim_vp *vp, unsigned insn_len,
+					  unsigned access, uint64_t rip)
 {
-	uint8_t *m = run_of(vp)->exit_message;
-	memset(m, 0, 256);
-	p32(m + MSG_TYPE, type);
-	m[MSG_PAYLOAD_SZ] = payload_size;
-	uint8_t *p = m + MSG_PAYLOAD;
-	p32(p + HDR_VP, vp->index);
+	struct hv_x64_intercept_header h = { .vp_index = vp->index };
 	uint64_t cr8 = rd(vp, UC_X86_REG_CR8);
-	p[HDR_INSN_LEN] = (uint8_t)((insn_len & 0xF) | ((cr8 & 0xF) << 4));
-	p[HDR_ACCESS] = (uint8_t)access;
+	h.instruction_length_cr8 = (uint8_t)((insn_len & 0xF) | ((cr8 & 0xF) << 4));
+	h.intercept_access_type = (uint8_t)access;
 	uint64_t cr0 = rd(vp, UC_X86_REG_CR0), efer = rd_msr(vp, 0xC0000080);
-	uint16_t es = (uint16_t)(vp_cpl(vp) & 3);
+	uint16_t es = (uint16_t)(vp_cpl(vp) & HV_X64_EXEC_STATE_CPL_MASK);
 	if (cr0 & 1)
-		es |= 1u << 2;
+		es |= HV_X64_EXEC_STATE_CR0_PE;
 	if (cr0 & (1ull << 18))
-		es |= 1u << 3;
+		es |= HV_X64_EXEC_STATE_CR0_AM;
 	if (efer & X86_EFER_LMA)
-		es |= 1u << 4;
+		es |= HV_X64_EXEC_STATE_EFER_LMA;
 	if (vp->interrupt_shadow)
-		es |= 1u << 12;
-	/* bits 7-10: VTL of the intercepted code = 0 */
-	p16(p + HDR_EXEC_STATE, es);
-	put_seg(p + HDR_CS, read_seg(vp, UC_X86_REG_CS));
-	p64(p + HDR_RIP, rip);
-	p64(p + HDR_RFLAGS, rd(vp, UC_X86_REG_RFLAGS));
-	return p;
+		es |= HV_X64_EXEC_STATE_INTERRUPT_SHADOW;
+	/* VTL field (bits 7-10): the intercepted code runs in VTL0 */
+	h.execution_state = es;
+	h.cs = hv_seg(read_seg(vp, UC_X86_REG_CS));
+	h.rip = rip;
+	h.rflags = rd(vp, UC_X86_REG_RFLAGS);
+	return h;
+}
+
+/* Encode `ex` into the run page's exit slot. */
+static void put_msg(struct hvsim_vp *vp, const struct hv_exit *ex)
+{
+	uint8_t *slot = run_of(vp)->exit_message;
+	if (hv_exit_encode(ex, slot, MSHV_ABI_MSG_SIZE) != 0)
+		abort(); /* internal invariant: hvsim only encodes kinds the codec knows */
 }
 
 static void finish_exit(struct hvsim_vp *vp, enum hvsim_exit_kind kind, uint64_t rip)
@@ -884,7 +884,9 @@ static int try_deliver(struct hvsim_vp *vp, unsigned vector, bool has_err, uint3
 static void exit_unrecoverable(struct hvsim_vp *vp)
 {
 	uint64_t rip = rd(vp, UC_X86_REG_RIP);
-	msg_begin(vp, HVMSG_UNRECOVERABLE, HDR_SIZE, 0, 0, rip);
+	struct hv_exit ex = { .kind = HV_EXIT_UNRECOVERABLE };
+	ex.u.header = hdr(vp, 0, 0, rip);
+	put_msg(vp, &ex);
 	finish_exit(vp, HVSIM_EXIT_UNRECOVERABLE, rip);
 }
 
@@ -937,17 +939,22 @@ static void exit_exception(struct hvsim_vp *vp, struct fault f, bool soft, uint6
 	wr(vp, UC_X86_REG_RIP, rip);
 	if (f.vector == 14)
 		wr(vp, UC_X86_REG_CR2, f.cr2);
-	uint8_t *p = msg_begin(vp, HVMSG_EXCEPTION, 240, len, 0, rip);
-	p16(p + 40, f.vector);
-	p[42] = (uint8_t)((f.has_error && !soft ? 1 : 0) | (soft ? 2 : 0));
-	p[43] = (uint8_t)n;
-	p32(p + 44, f.has_error && !soft ? f.error : 0);
-	p64(p + 48, f.vector == 14 ? f.cr2 : 0);
-	memcpy(p + 64, bytes, 16);
-	put_seg(p + 80, read_seg(vp, UC_X86_REG_DS));
-	put_seg(p + 96, read_seg(vp, UC_X86_REG_SS));
+	struct hv_exit ex = { .kind = HV_EXIT_EXCEPTION };
+	struct hv_x64_exception_intercept_message *e = &ex.u.exception;
+	e->header = hdr(vp, len, 0, rip);
+	e->exception_vector = f.vector;
+	e->exception_info = (uint8_t)((f.has_error && !soft ? HV_X64_EXCEPTION_INFO_ERROR_CODE_VALID : 0) |
+				      (soft ? HV_X64_EXCEPTION_INFO_SOFTWARE_EXCEPTION : 0));
+	e->instruction_byte_count = (uint8_t)n;
+	e->error_code = f.has_error && !soft ? f.error : 0;
+	e->exception_parameter = f.vector == 14 ? f.cr2 : 0;
+	memcpy(e->instruction_bytes, bytes, 16);
+	e->ds = hv_seg(read_seg(vp, UC_X86_REG_DS));
+	e->ss = hv_seg(read_seg(vp, UC_X86_REG_SS));
+	uint64_t *gp = &e->rax;  /* rax..r15 in architectural order (doc 2.4) */
 	for (int i = 0; i < 16; i++)
-		p64(p + 112 + 8 * i, rd(vp, uc_gpr[i]));
+		memcpy(gp + i, &(uint64_t){ rd(vp, uc_gpr[i]) }, 8);
+	put_msg(vp, &ex);
 	finish_exit(vp, HVSIM_EXIT_EXCEPTION, rip);
 }
 
@@ -1278,10 +1285,13 @@ static int handle_msr(struct hvsim_vp *vp, uint64_t rip, bool write, unsigned le
 	}
 	if (!msr_icpt(vp, write))
 		return raise_gp(vp);
-	uint8_t *p = msg_begin(vp, HVMSG_MSR, 64, len, write ? 1 : 0, rip);
-	p32(p + 40, msr);
-	p64(p + 48, rd(vp, UC_X86_REG_RDX));
-	p64(p + 56, rd(vp, UC_X86_REG_RAX));
+	struct hv_exit ex = { .kind = HV_EXIT_MSR };
+	ex.u.msr.header = hdr(vp, len, write ? HV_INTERCEPT_ACCESS_WRITE : HV_INTERCEPT_ACCESS_READ,
+			      rip);
+	ex.u.msr.msr_number = msr;
+	ex.u.msr.rdx = rd(vp, UC_X86_REG_RDX);
+	ex.u.msr.rax = rd(vp, UC_X86_REG_RAX);
+	put_msg(vp, &ex);
 	finish_exit(vp, HVSIM_EXIT_MSR, rip);
 	return 1;
 }
@@ -1304,15 +1314,18 @@ static int handle_cpuid(struct hvsim_vp *vp, uint64_t rip, unsigned len)
 	wr(vp, UC_X86_REG_RBX, in_rbx);
 	wr(vp, UC_X86_REG_RDX, in_rdx);
 	wr(vp, UC_X86_REG_RIP, rip);
-	uint8_t *p = msg_begin(vp, HVMSG_CPUID, 104, len, 0, rip);
-	p64(p + 40, in_rax);
-	p64(p + 48, in_rcx);
-	p64(p + 56, in_rdx);
-	p64(p + 64, in_rbx);
-	p64(p + 72, d[0]);
-	p64(p + 80, d[1]);
-	p64(p + 88, d[2]);
-	p64(p + 96, d[3]);
+	struct hv_exit ex = { .kind = HV_EXIT_CPUID };
+	struct hv_x64_cpuid_intercept_message *c = &ex.u.cpuid;
+	c->header = hdr(vp, len, HV_INTERCEPT_ACCESS_READ, rip);
+	c->rax = in_rax;
+	c->rcx = in_rcx;
+	c->rdx = in_rdx;
+	c->rbx = in_rbx;
+	c->default_result_rax = d[0];
+	c->default_result_rcx = d[1];
+	c->default_result_rdx = d[2];
+	c->default_result_rbx = d[3];
+	put_msg(vp, &ex);
 	finish_exit(vp, HVSIM_EXIT_CPUID, rip);
 	return 1;
 }
@@ -1320,17 +1333,22 @@ static int handle_cpuid(struct hvsim_vp *vp, uint64_t rip, unsigned len)
 static void exit_io(struct hvsim_vp *vp, uint64_t rip, const uint8_t bytes[16], unsigned n,
 		    unsigned len, uint16_t port, unsigned size, bool write, bool string, bool rep)
 {
-	uint8_t *p = msg_begin(vp, HVMSG_IO_PORT, 128, len, write ? 1 : 0, rip);
-	p16(p + 40, port);
-	p[42] = (uint8_t)(size | (string ? 8 : 0) | (rep ? 16 : 0));
-	p[43] = (uint8_t)n;
-	p64(p + 48, rd(vp, UC_X86_REG_RAX));
-	memcpy(p + 56, bytes, 16);
-	put_seg(p + 72, read_seg(vp, UC_X86_REG_DS));
-	put_seg(p + 88, read_seg(vp, UC_X86_REG_ES));
-	p64(p + 104, rd(vp, UC_X86_REG_RCX));
-	p64(p + 112, rd(vp, UC_X86_REG_RSI));
-	p64(p + 120, rd(vp, UC_X86_REG_RDI));
+	struct hv_exit ex = { .kind = HV_EXIT_IO_PORT };
+	struct hv_x64_io_port_intercept_message *io = &ex.u.io;
+	io->header = hdr(vp, len, write ? HV_INTERCEPT_ACCESS_WRITE : HV_INTERCEPT_ACCESS_READ, rip);
+	io->port_number = port;
+	io->access_info = (uint8_t)((size & HV_X64_IO_ACCESS_SIZE_MASK) |
+				    (string ? HV_X64_IO_ACCESS_STRING : 0) |
+				    (rep ? HV_X64_IO_ACCESS_REP : 0));
+	io->instruction_byte_count = (uint8_t)n;
+	io->rax = rd(vp, UC_X86_REG_RAX);
+	memcpy(io->instruction_bytes, bytes, 16);
+	io->ds = hv_seg(read_seg(vp, UC_X86_REG_DS));
+	io->es = hv_seg(read_seg(vp, UC_X86_REG_ES));
+	io->rcx = rd(vp, UC_X86_REG_RCX);
+	io->rsi = rd(vp, UC_X86_REG_RSI);
+	io->rdi = rd(vp, UC_X86_REG_RDI);
+	put_msg(vp, &ex);
 	finish_exit(vp, HVSIM_EXIT_IO, rip);
 }
 
@@ -1345,6 +1363,8 @@ static void set_acc(struct hvsim_vp *vp, unsigned size, uint64_t v)
 		rax = (uint32_t)v;
 	wr(vp, UC_X86_REG_RAX, rax);
 }
+
+static int handle_mem(struct hvsim_vp *vp, bool prot);
 
 /* Host-side string I/O: INS stores all-ones, OUTS reads and drops. Bounded per step. */
 static int host_string_io(struct hvsim_vp *vp, const ZydisDecodedInstruction *insn, bool in,
@@ -1363,9 +1383,21 @@ static int host_string_io(struct hvsim_vp *vp, const ZydisDecodedInstruction *in
 		uint64_t ptr = rd(vp, idx);
 		uint64_t la = ptr & amask;
 		uint32_t ones = 0xFFFFFFFFu, pf = 0;
-		uint64_t fva = 0;
-		int rc = vaccess(vp, la, &ones, size, (in ? X86_PW_WRITE : X86_PW_READ) | user,
-				 &pf, &fva);
+		uint64_t fva = 0, g = 0;
+		unsigned acc = (in ? X86_PW_WRITE : X86_PW_READ) | user;
+		/* The memory side is a VTL0 access: MMIO and VTL protections apply to it. */
+		if (hvsim_vp_translate(vp, la, acc | X86_PW_NO_AD, &g, NULL) == 0) {
+			bool mmio = g >= vp->sim->mem_size;
+			pthread_mutex_lock(&vp->sim->lock);
+			bool denied = !mmio && !(vp->sim->prot[g >> ADDR_PAGE_SHIFT] & (in ? 2 : 1));
+			pthread_mutex_unlock(&vp->sim->lock);
+			if (mmio || denied) {
+				vp->stop_addr = la;
+				vp->stop_access = in ? HV_INTERCEPT_ACCESS_WRITE : HV_INTERCEPT_ACCESS_READ;
+				return handle_mem(vp, denied);
+			}
+		}
+		int rc = vaccess(vp, la, &ones, size, acc, &pf, &fva);
 		if (rc == -EFAULT)
 			return raise_exc(vp, (struct fault){ 14, true, pf, fva });
 		if (rc)
@@ -1402,16 +1434,22 @@ static int handle_syscall(struct hvsim_vp *vp, uint64_t rip, unsigned len)
 
 static void exit_hypercall(struct hvsim_vp *vp, uint64_t rip)
 {
-	uint8_t *p = msg_begin(vp, HVMSG_HYPERCALL, 208, 3, ACCESS_EXEC, rip);
-	p64(p + 40, rd(vp, UC_X86_REG_RAX));
-	p64(p + 48, rd(vp, UC_X86_REG_RBX));
-	p64(p + 56, rd(vp, UC_X86_REG_RCX));
-	p64(p + 64, rd(vp, UC_X86_REG_RDX));
-	p64(p + 72, rd(vp, UC_X86_REG_R8));
-	p64(p + 80, rd(vp, UC_X86_REG_RSI));
-	p64(p + 88, rd(vp, UC_X86_REG_RDI));
-	for (int i = 0; i < 6; i++)
-		uc_reg_read(vp->uc, UC_X86_REG_XMM0 + i, p + 96 + 16 * i);
+	struct hv_exit ex = { .kind = HV_EXIT_HYPERCALL };
+	struct hv_x64_hypercall_intercept_message *hc = &ex.u.hypercall;
+	hc->header = hdr(vp, 3, HV_INTERCEPT_ACCESS_EXECUTE, rip);
+	hc->rax = rd(vp, UC_X86_REG_RAX);
+	hc->rbx = rd(vp, UC_X86_REG_RBX);
+	hc->rcx = rd(vp, UC_X86_REG_RCX);
+	hc->rdx = rd(vp, UC_X86_REG_RDX);
+	hc->r8 = rd(vp, UC_X86_REG_R8);
+	hc->rsi = rd(vp, UC_X86_REG_RSI);
+	hc->rdi = rd(vp, UC_X86_REG_RDI);
+	for (int i = 0; i < 6; i++) {
+		uint8_t x[16];
+		uc_reg_read(vp->uc, UC_X86_REG_XMM0 + i, x);
+		memcpy(&hc->xmm[i], x, 16);
+	}
+	put_msg(vp, &ex);
 	finish_exit(vp, HVSIM_EXIT_HYPERCALL, rip);
 }
 
@@ -1422,10 +1460,32 @@ static int handle_special(struct hvsim_vp *vp, uint64_t rip)
 	unsigned n = fetch_insn(vp, rip, bytes);
 	ZydisDecodedInstruction insn;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-	if (n == 0 || !decode(vp, bytes, n, &insn, ops))
-		return 0; /* let unicorn raise the fault or #UD on re-execution */
+	if (n == 0 || !decode(vp, bytes, n, &insn, ops)) {
+		/*
+		 * Unreadable or undecodable now (changed under us, or a fetch fault): let unicorn
+		 * execute exactly this instruction so that it raises the fault / #UD itself.
+		 */
+		vp->allow_special_at = rip;
+		vp->stop = STOP_NONE;
+		uc_ctl_remove_cache(vp->uc, rip, rip + 1);
+		uc_err e = uc_emu_start(vp->uc, rip, 0, 0, 1);
+		vp->allow_special_at = ~0ull;
+		if (vp->stop == STOP_INTR)
+			return handle_intr(vp, vp->stop_vector);
+		if (vp->stop == STOP_MEM_UNMAPPED || vp->stop == STOP_MEM_PROT)
+			return handle_mem(vp, vp->stop == STOP_MEM_PROT);
+		if (e == UC_ERR_INSN_INVALID)
+			return raise_ud(vp);
+		return 0;
+	}
 	unsigned len = insn.length, cpl = vp_cpl(vp);
 	bool iopl_ok = cpl <= ((rd(vp, UC_X86_REG_RFLAGS) >> 12) & 3);
+	if (is_mov_to_cr(&insn)) {
+		/* unicorn executes it (faults included); hvsim tracks CR3. */
+		int r = uc_step_special(vp, rip, len);
+		vp->cr3 = rd(vp, UC_X86_REG_CR3);
+		return r < 0 ? 0 : r;
+	}
 	switch (insn.mnemonic) {
 	case ZYDIS_MNEMONIC_IN:
 	case ZYDIS_MNEMONIC_OUT: {
@@ -1479,7 +1539,9 @@ static int handle_special(struct hvsim_vp *vp, uint64_t rip)
 			return 0;
 		}
 		/* HLT with interrupts off would never wake: VTL2 gets a halt intercept. */
-		msg_begin(vp, HVMSG_HALT, HDR_SIZE, len, 0, rip);
+		struct hv_exit ex = { .kind = HV_EXIT_HALT };
+		ex.u.header = hdr(vp, len, 0, rip);
+		put_msg(vp, &ex);
 		finish_exit(vp, HVSIM_EXIT_HALT, rip);
 		return 1;
 	case ZYDIS_MNEMONIC_VMCALL:
@@ -1500,8 +1562,8 @@ static int handle_mem(struct hvsim_vp *vp, bool prot)
 {
 	uint64_t rip = rd(vp, UC_X86_REG_RIP), va = vp->stop_addr;
 	unsigned user = vp_cpl(vp) == 3 ? X86_PW_USER : 0;
-	unsigned acc = vp->stop_access == ACCESS_WRITE ? X86_PW_WRITE :
-		       vp->stop_access == ACCESS_EXEC ? X86_PW_FETCH : X86_PW_READ;
+	unsigned acc = vp->stop_access == HV_INTERCEPT_ACCESS_WRITE ? X86_PW_WRITE :
+		       vp->stop_access == HV_INTERCEPT_ACCESS_EXECUTE ? X86_PW_FETCH : X86_PW_READ;
 	uint64_t g;
 	uint32_t pf = 0;
 	int rc = hvsim_vp_translate(vp, va, acc | user, &g, &pf);
@@ -1517,15 +1579,29 @@ static int handle_mem(struct hvsim_vp *vp, bool prot)
 	if (n && decode(vp, bytes, n, &insn, NULL))
 		len = insn.length;
 	bool in_ram = g < vp->sim->mem_size;
-	uint32_t type = prot && in_ram ? HVMSG_GPA_INTERCEPT : HVMSG_UNMAPPED_GPA;
-	uint8_t *p = msg_begin(vp, type, 80, len, vp->stop_access, rip);
-	p32(p + 40, in_ram ? 6 : 0); /* cache type: WB for RAM, UC for MMIO */
-	p[44] = (uint8_t)n;
-	p[45] = 1 | 2; /* GVA valid, GVA->GPA valid */
-	p64(p + 48, va);
-	p64(p + 56, g);
-	memcpy(p + 64, bytes, 16);
-	finish_exit(vp, type == HVMSG_GPA_INTERCEPT ? HVSIM_EXIT_GPA_INTERCEPT :
+	if (in_ram && !prot) {
+		/* RAM reached through a linear address outside RAM: unicorn 2.0.1 would need the
+		 * linear address to be the GPA (identity mapping). Not representable. */
+		hvsim_trace(vp->sim, "hvsim: vp%u access to %#llx maps to RAM GPA %#llx: unicorn "
+			    "2.0.1 needs identity mappings", vp->index, (unsigned long long)va,
+			    (unsigned long long)g);
+		exit_unrecoverable(vp);
+		return 1;
+	}
+	bool gpa_icpt = prot && in_ram;
+	struct hv_exit ex = { .kind = HV_EXIT_MEMORY,
+			      .memory_kind = gpa_icpt ? HV_EXIT_MEMORY_GPA_INTERCEPT :
+							HV_EXIT_MEMORY_UNMAPPED_GPA };
+	struct hv_x64_memory_intercept_message *mi = &ex.u.memory;
+	mi->header = hdr(vp, len, vp->stop_access, rip);
+	mi->cache_type = in_ram ? HV_CACHE_TYPE_WB : HV_CACHE_TYPE_UC;
+	mi->instruction_byte_count = (uint8_t)n;
+	mi->memory_access_info = 1 | 2; /* GVA valid, GVA->GPA valid */
+	mi->guest_virtual_address = va;
+	mi->guest_physical_address = g;
+	memcpy(mi->instruction_bytes, bytes, 16);
+	put_msg(vp, &ex);
+	finish_exit(vp, gpa_icpt ? HVSIM_EXIT_GPA_INTERCEPT :
 		    HVSIM_EXIT_UNMAPPED_GPA, rip);
 	return 1;
 }
@@ -1640,6 +1716,15 @@ int hvsim_vp_synic_msr(struct hvsim_vp *vp, uint32_t msr, bool write, uint64_t *
 	return 1;
 }
 
+void hvsim_vp_reset_cpu(struct hvsim_vp *vp)
+{
+	/* Whatever VTL0 did (CPL 3, odd segments, CR4 bits), start from the reset state. */
+	uc_context_restore(vp->uc, vp->reset_ctx);
+	vp->event.pending = false;
+	vp->interrupt_shadow = false;
+	memset(vp->irr, 0, sizeof(vp->irr));
+}
+
 void hvsim_vp_ctx_save(struct hvsim_vp *vp)
 {
 	ctx_save(vp);
@@ -1670,6 +1755,27 @@ static void exec_release(struct hvsim *sim)
 	sim->exec_serving++;
 	pthread_cond_broadcast(&sim->exec_cond);
 	pthread_mutex_unlock(&sim->exec_lock);
+}
+
+/*
+ * Drop unicorn's translations: all of them, or those of the blocks hvsim saw run recently
+ * (its scan cache), each only if its address still translates (unicorn's invalidation walks
+ * the guest page tables itself and must not fault).
+ */
+static void flush_translations(struct hvsim_vp *vp, bool all)
+{
+	if (all) {
+		uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+	} else {
+		for (unsigned i = 0; i < HVSIM_TB_CACHE; i++) {
+			struct hvsim_tb_entry *e = &vp->tb[i];
+			uint64_t g;
+			if (e->p1 && hvsim_vp_translate(vp, e->pc, X86_PW_FETCH | X86_PW_NO_AD, &g,
+							NULL) == 0)
+				uc_ctl_remove_cache(vp->uc, e->pc, e->pc + e->size);
+		}
+	}
+	memset(vp->tb, 0, sizeof(vp->tb));
 }
 
 /* ---- the run loop ---- */
@@ -1710,16 +1816,17 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 				pthread_cond_wait(&vp->cond, &vp->lock);
 			continue;
 		}
-		/* A VP that never ran has nothing translated (and unicorn's TB flush is costly). */
-		if (atomic_exchange(&vp->flush_tb, false) && vp->ran) {
-			uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0)); /* translated blocks */
-			memset(vp->tb, 0, sizeof(vp->tb));
-		}
+		unsigned flush = atomic_exchange(&vp->flush_tb, 0);
+		/* A VP that never ran has nothing translated (and unicorn's TB flush is costly:
+		 * it clears its whole code buffer). */
+		if (flush && vp->ran)
+			flush_translations(vp, flush & HVSIM_FLUSH_ALL);
 		atomic_store(&vp->kick, false);
 		atomic_store(&vp->want_window, irr_any(vp));
 		vp->in_guest = true;
 		vp->stop = STOP_NONE;
 		uint64_t rip = rd(vp, UC_X86_REG_RIP);
+		vp->cr3 = rd(vp, UC_X86_REG_CR3);
 		vp->slice = 0;
 		vp->ran = true;
 		pthread_mutex_unlock(&vp->lock);
@@ -1752,6 +1859,13 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 			r = handle_mem(vp, vp->stop == STOP_MEM_PROT);
 			break;
 		case STOP_KICK:
+			break;
+		case STOP_UNSUPPORTED:
+			hvsim_trace(sim, "hvsim: vp%u code at %#llx is mapped to another GPA: unicorn "
+				    "2.0.1 needs identity mappings", vp->index,
+				    (unsigned long long)vp->stop_addr);
+			exit_unrecoverable(vp);
+			r = 1;
 			break;
 		case STOP_NONE:
 		default:
@@ -1788,7 +1902,7 @@ void hvsim_flush_code(struct hvsim *sim)
 	for (uint32_t i = 0; i < sim->vp_count; i++) {
 		struct hvsim_vp *vp = sim->vps[i];
 		pthread_mutex_lock(&vp->lock);
-		atomic_store(&vp->flush_tb, true);
+		atomic_fetch_or(&vp->flush_tb, HVSIM_FLUSH_ALL);
 		hvsim_vp_kick(vp);
 		pthread_mutex_unlock(&vp->lock);
 	}
@@ -1953,6 +2067,12 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 		vp->uc_ctx = NULL;
 		return -ENOMEM;
 	}
+	if (uc_context_alloc(vp->uc, &vp->reset_ctx) != UC_ERR_OK) {
+		vp->reset_ctx = NULL;
+		return -ENOMEM;
+	}
+	if (uc_context_save(vp->uc, vp->reset_ctx) != UC_ERR_OK)
+		return -EIO;
 	if (uc_mem_map_ptr(vp->uc, 0, sim->mem_size, UC_PROT_ALL, sim->ram) != UC_ERR_OK)
 		return -EIO;
 	uc_hook h;
@@ -1979,6 +2099,8 @@ void hvsim_vp_fini(struct hvsim_vp *vp)
 {
 	if (vp->uc_ctx)
 		uc_context_free(vp->uc_ctx);
+	if (vp->reset_ctx)
+		uc_context_free(vp->reset_ctx);
 	if (vp->uc)
 		uc_close(vp->uc);
 	if (vp->poll_fd >= 0)

@@ -1,9 +1,10 @@
 # tools/hvsim/: the simulated hypervisor (library hvsim) and the kif seam on top of it
 # (library kif_sim). Consumers link `kif_sim $(HVSIM_LIBS)` with LDLIBS `$(HVSIM_LDLIBS)`.
+# hvsim encodes intercept messages with hvcall's hv_exit_encode, hence hvcall in HVSIM_LIBS.
 # The page walker source is compiled into hvsim so that hvsim does not depend on the state of
 # the rest of library x86 (linking x86 as well is harmless: archive members are pulled once).
 
-HVSIM_LIBS := hvsim
+HVSIM_LIBS := hvsim hvcall
 HVSIM_LDLIBS := $(shell pkg-config --libs unicorn 2>/dev/null || echo -lunicorn) -lZydis -lpthread
 
 hvsim_SRCS := tools/hvsim/hvsim.c tools/hvsim/hvsim_vp.c tools/hvsim/hvsim_hv.c \
@@ -14,7 +15,7 @@ kif_sim_SRCS := tools/hvsim/kif_sim.c
 $(eval $(call mezz_lib,kif_sim))
 
 hvsim_vp_test_SRCS := tests/unit/hvsim_vp_test.c
-hvsim_vp_test_LIBS := $(HVSIM_LIBS) hvcall
+hvsim_vp_test_LIBS := $(HVSIM_LIBS)
 hvsim_vp_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
 $(eval $(call mezz_test,hvsim_vp_test))
 
@@ -22,3 +23,14 @@ hvsim_hv_test_SRCS := tests/unit/hvsim_hv_test.c
 hvsim_hv_test_LIBS := kif_sim $(HVSIM_LIBS)
 hvsim_hv_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
 $(eval $(call mezz_test,hvsim_hv_test))
+
+# Fuzz targets: hostile hypercall inputs and hostile VTL0 code.
+hvsim_hvcall_fuzz_SRCS := tests/fuzz/hvsim_hvcall_fuzz.c
+hvsim_hvcall_fuzz_LIBS := $(HVSIM_LIBS)
+hvsim_hvcall_fuzz_LDLIBS := $(HVSIM_LDLIBS)
+$(eval $(call mezz_fuzz,hvsim_hvcall_fuzz))
+
+hvsim_guest_fuzz_SRCS := tests/fuzz/hvsim_guest_fuzz.c
+hvsim_guest_fuzz_LIBS := $(HVSIM_LIBS)
+hvsim_guest_fuzz_LDLIBS := $(HVSIM_LDLIBS)
+$(eval $(call mezz_fuzz,hvsim_guest_fuzz))

@@ -271,18 +271,23 @@ static void put_payload(struct jctx *c, struct json_object *o, const uint8_t *p,
 	put(c, o, "data_file", jstr(c, name));
 }
 
-static struct json_object *jflags(struct jctx *c, uint32_t f, const char *const *names,
-				  unsigned nbits)
+/* Flags as the manifest's array of names; a bit without a name (the parser lets none
+ * through) turns the whole value into a number, which the manifest also accepts. */
+static struct json_object *jflags(struct jctx *c, uint32_t f, enum manifest_table t)
 {
-	struct json_object *a = json_object_new_array();
+	struct json_object *a;
 
+	for (unsigned i = 0; i < 32; i++)
+		if ((f & (1u << i)) && !manifest_value_name(t, 1u << i))
+			return jhex(c, f);
+	a = json_object_new_array();
 	if (!a) {
 		c->oom = true;
 		return NULL;
 	}
-	for (unsigned i = 0; i < nbits; i++) {
+	for (unsigned i = 0; i < 32; i++) {
 		if (f & (1u << i)) {
-			struct json_object *s = jstr(c, names[i]);
+			struct json_object *s = jstr(c, manifest_value_name(t, 1u << i));
 
 			if (!s || json_object_array_add(a, s) != 0) {
 				json_object_put(s);
@@ -291,14 +296,6 @@ static struct json_object *jflags(struct jctx *c, uint32_t f, const char *const 
 		}
 	}
 	return a;
-}
-
-static const char *platform_key(unsigned t)
-{
-	static const char *const names[] = { "native", "vsm_isolation", "sev_snp", "tdx",
-					     "sev",    "sev_es",	"cca" };
-
-	return t < 7 ? names[t] : NULL;
 }
 
 static int vp_json(struct jctx *c, const struct igvm_file *f, const struct igvm_header *h,
@@ -346,12 +343,11 @@ static int vp_json(struct jctx *c, const struct igvm_file *f, const struct igvm_
 	}
 	{
 		struct json_object *regs = json_object_new_array();
-		uint32_t n;
+		uint32_t n = igvm_header_vbs_register_count(h);
 		uint8_t vtl = 0;
 
 		if (!regs)
 			return -ENOMEM;
-		memcpy(&n, h->data, sizeof(n));
 		for (uint32_t i = 0; i < n; i++) {
 			struct igvm_vbs_vp_context_register r;
 			struct json_object *ro = json_object_new_object();
@@ -407,15 +403,12 @@ static int vp_json(struct jctx *c, const struct igvm_file *f, const struct igvm_
 static int header_json(struct jctx *c, const struct igvm_file *f, const struct igvm_header *h,
 		       struct json_object *o)
 {
-	static const char *const page_flag_names[] = { "2mb", "unmeasured", "shared" };
-	static const char *const reloc_flag_names[] = { "is_vtl2", "apply_pc", "apply_gdtr" };
-	static const char *const reqmem_flag_names[] = { "vtl2_protectable" };
-	static const char *const page_types[] = { "normal", "secrets", "cpuid_data", "cpuid_xf" };
 	const char *pname;
 
 	switch (h->type) {
 	case IGVM_VHT_SUPPORTED_PLATFORM: {
-		const char *pk = platform_key(h->u.platform.platform_type);
+		const char *pk = manifest_value_name(MANIFEST_T_PLATFORM,
+						     h->u.platform.platform_type);
 
 		put(c, o, "type", pk ? jstr(c, pk) : jint(c, h->u.platform.platform_type));
 		put(c, o, "compatibility_mask", jhex(c, h->u.platform.compatibility_mask));
@@ -444,7 +437,7 @@ static int header_json(struct jctx *c, const struct igvm_file *f, const struct i
 		put(c, o, "compatibility_mask", jhex(c, h->u.reloc.compatibility_mask));
 		put(c, o, "vp_index", jint(c, h->u.reloc.vp_index));
 		put(c, o, "vtl", jint(c, h->u.reloc.vtl));
-		put(c, o, "flags", jflags(c, h->u.reloc.flags, reloc_flag_names, 3));
+		put(c, o, "flags", jflags(c, h->u.reloc.flags, MANIFEST_T_RELOC_FLAG));
 		put(c, o, "relocation_alignment", jhex(c, h->u.reloc.relocation_alignment));
 		put(c, o, "relocation_region_gpa", jhex(c, h->u.reloc.relocation_region_gpa));
 		put(c, o, "relocation_region_size", jhex(c, h->u.reloc.relocation_region_size));
@@ -473,11 +466,13 @@ static int header_json(struct jctx *c, const struct igvm_file *f, const struct i
 		put(c, o, "gpa", jhex(c, h->u.page_data.gpa));
 		put(c, o, "compatibility_mask", jhex(c, h->u.page_data.compatibility_mask));
 		if (h->u.page_data.flags)
-			put(c, o, "flags", jflags(c, h->u.page_data.flags, page_flag_names, 3));
-		if (h->u.page_data.data_type)
-			put(c, o, "data_type",
-			    h->u.page_data.data_type < 4 ? jstr(c, page_types[h->u.page_data.data_type])
-							 : jint(c, h->u.page_data.data_type));
+			put(c, o, "flags", jflags(c, h->u.page_data.flags, MANIFEST_T_PAGE_FLAG));
+		if (h->u.page_data.data_type) {
+			const char *tn = manifest_value_name(MANIFEST_T_PAGE_TYPE,
+							     h->u.page_data.data_type);
+
+			put(c, o, "data_type", tn ? jstr(c, tn) : jint(c, h->u.page_data.data_type));
+		}
 		if (h->data)
 			put_payload(c, o, h->data, (size_t)h->data_len, true);
 		return 0;
@@ -501,7 +496,7 @@ static int header_json(struct jctx *c, const struct igvm_file *f, const struct i
 		put(c, o, "number_of_bytes", jhex(c, h->u.required_memory.number_of_bytes));
 		if (h->u.required_memory.flags)
 			put(c, o, "flags",
-			    jflags(c, h->u.required_memory.flags, reqmem_flag_names, 1));
+			    jflags(c, h->u.required_memory.flags, MANIFEST_T_REQMEM_FLAG));
 		return 0;
 	case IGVM_VHT_ERROR_RANGE:
 		put(c, o, "type", jstr(c, "error_range"));

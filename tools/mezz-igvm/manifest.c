@@ -5,6 +5,7 @@
  */
 #include "tools/mezz-igvm/manifest.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -76,21 +77,31 @@ static int check_keys(struct mctx *m, struct json_object *o, const char *const *
 	return 0;
 }
 
+/* A JSON string may hold NUL characters; C string functions would stop at the first one and
+ * accept "tdx\u0000junk" as "tdx", so such strings match no name and no number. */
+static bool has_nul(struct json_object *v)
+{
+	return strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v);
+}
+
 /* ---- numbers ---- */
 
+/* "123" or "0x7b": digits of the base and nothing else. strtoull alone would also take
+ * leading white space, a sign (negating the value) and a second "0x". */
 static int parse_u64_str(const char *s, uint64_t *out)
 {
 	char *end;
 	int base = 10;
 
-	if (!*s || *s == '-' || *s == '+' || *s == ' ')
-		return -EINVAL;
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		base = 16;
 		s += 2;
-		if (!*s || *s == '-' || *s == '+' || *s == ' ')
-			return -EINVAL;
 	}
+	if (!*s)
+		return -EINVAL;
+	for (const char *p = s; *p; p++)
+		if (!(base == 16 ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p)))
+			return -EINVAL;
 	errno = 0;
 	*out = strtoull(s, &end, base);
 	if (errno || *end)
@@ -107,8 +118,13 @@ static int num_of(struct mctx *m, struct json_object *v, const char *key, uint64
 		if (json_object_get_int64(v) < 0)
 			return fail(m, "\"%s\" must not be negative", key);
 		x = json_object_get_uint64(v);
+		/* json-c saturates literals beyond 2^64 - 1 to UINT64_MAX, so that value is
+		 * ambiguous as a JSON number; as a string it is exact. */
+		if (x == UINT64_MAX)
+			return fail(m, "\"%s\": integer out of range (write values of 2^64 - 1 "
+				       "or more as a string, e.g. \"0xffffffffffffffff\")", key);
 	} else if (json_object_is_type(v, json_type_string)) {
-		if (parse_u64_str(json_object_get_string(v), &x))
+		if (has_nul(v) || parse_u64_str(json_object_get_string(v), &x))
 			return fail(m, "\"%s\": \"%s\" is not a number", key, json_object_get_string(v));
 	} else {
 		return fail(m, "\"%s\" must be an integer or a numeric string", key);
@@ -154,12 +170,24 @@ struct name_val {
 };
 
 static const struct name_val platform_names[] = {
-	{ "native", 0 }, { "vsm_isolation", 1 }, { "vsm", 1 }, { "vbs", 1 }, { "sev_snp", 2 },
-	{ "snp", 2 },    { "tdx", 3 },           { "sev", 4 }, { "sev_es", 5 }, { "cca", 6 },
+	{ "native", IGVM_BUILD_PLATFORM_NATIVE },
+	{ "vsm_isolation", IGVM_BUILD_PLATFORM_VSM },
+	{ "vsm", IGVM_BUILD_PLATFORM_VSM },
+	{ "vbs", IGVM_BUILD_PLATFORM_VSM },
+	{ "sev_snp", IGVM_BUILD_PLATFORM_SEV_SNP },
+	{ "snp", IGVM_BUILD_PLATFORM_SEV_SNP },
+	{ "tdx", IGVM_BUILD_PLATFORM_TDX },
+	{ "sev", IGVM_BUILD_PLATFORM_SEV },
+	{ "sev_es", IGVM_BUILD_PLATFORM_SEV_ES },
+	{ "cca", IGVM_BUILD_PLATFORM_CCA },
 	{ NULL, 0 },
 };
 static const struct name_val page_type_names[] = {
-	{ "normal", 0 }, { "secrets", 1 }, { "cpuid_data", 2 }, { "cpuid_xf", 3 }, { NULL, 0 },
+	{ "normal", IGVM_BUILD_PAGE_NORMAL },
+	{ "secrets", IGVM_BUILD_PAGE_SECRETS },
+	{ "cpuid_data", IGVM_BUILD_PAGE_CPUID_DATA },
+	{ "cpuid_xf", IGVM_BUILD_PAGE_CPUID_XF },
+	{ NULL, 0 },
 };
 static const struct name_val page_flag_names[] = {
 	{ "2mb", IGVM_BUILD_PAGE_2MB },
@@ -179,37 +207,66 @@ static const struct name_val reqmem_flag_names[] = {
 	{ NULL, 0 },
 };
 static const struct name_val hash_names[] = {
-	{ "sha256", 0 }, { "sha512", 1 }, { "sha384", 2 }, { NULL, 0 },
+	{ "sha256", IGVM_CCA_HASH_SHA256 },
+	{ "sha512", IGVM_CCA_HASH_SHA512 },
+	{ "sha384", IGVM_CCA_HASH_SHA384 },
+	{ NULL, 0 },
 };
 static const struct name_val lfa_names[] = {
-	{ "disallow", 0 }, { "allow", 1 }, { NULL, 0 },
+	{ "disallow", IGVM_CCA_LFA_DISALLOW }, { "allow", IGVM_CCA_LFA_ALLOW }, { NULL, 0 },
 };
+
+/* The table entry called `name`, or NULL. */
+static const struct name_val *find_name(const struct name_val *names, const char *name)
+{
+	for (; names->name; names++)
+		if (strcmp(names->name, name) == 0)
+			return names;
+	return NULL;
+}
+
+/* The first (canonical) name of `value` in the table, or NULL. */
+static const char *name_of(const struct name_val *names, uint32_t value)
+{
+	for (; names->name; names++)
+		if (names->val == value)
+			return names->name;
+	return NULL;
+}
+
+const char *manifest_value_name(enum manifest_table t, uint32_t value)
+{
+	static const struct name_val *const tables[] = {
+		[MANIFEST_T_PLATFORM] = platform_names,
+		[MANIFEST_T_PAGE_TYPE] = page_type_names,
+		[MANIFEST_T_PAGE_FLAG] = page_flag_names,
+		[MANIFEST_T_RELOC_FLAG] = reloc_flag_names,
+		[MANIFEST_T_REQMEM_FLAG] = reqmem_flag_names,
+	};
+
+	if ((unsigned)t >= sizeof(tables) / sizeof(tables[0]))
+		return NULL;
+	return name_of(tables[t], value);
+}
 
 /* A name from the table, or a number. */
 static int get_enum(struct mctx *m, struct json_object *o, const char *key,
 		    const struct name_val *names, uint64_t max, const uint64_t *def, uint64_t *out)
 {
 	struct json_object *v;
-	const struct name_val *n;
 
-	if (!json_object_object_get_ex(o, key, &v)) {
-		if (!def)
-			return fail(m, "missing \"%s\"", key);
-		*out = *def;
-		return 0;
-	}
-	if (json_object_is_type(v, json_type_string)) {
-		for (n = names; n->name; n++) {
-			if (strcmp(n->name, json_object_get_string(v)) == 0) {
-				*out = n->val;
-				return 0;
-			}
+	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)) {
+		const char *s = json_object_get_string(v);
+		const struct name_val *n = has_nul(v) ? NULL : find_name(names, s);
+
+		if (n) {
+			*out = n->val;
+			return 0;
 		}
+		if (has_nul(v) || parse_u64_str(s, out) != 0)
+			return fail(m, "\"%s\": unknown value \"%s\"", key, s);
 	}
-	if (json_object_is_type(v, json_type_string) &&
-	    parse_u64_str(json_object_get_string(v), out) != 0)
-		return fail(m, "\"%s\": unknown value \"%s\"", key, json_object_get_string(v));
-	return num_of(m, v, key, max, out);
+	return get_num(m, o, key, max, def, out);
 }
 
 /* Flags: an array of names, or a number. */
@@ -231,10 +288,8 @@ static int get_flags(struct mctx *m, struct json_object *o, const char *key,
 
 		if (!json_object_is_type(e, json_type_string))
 			return fail(m, "\"%s\"[%zu] must be a flag name", key, i);
-		for (nv = names; nv->name; nv++)
-			if (strcmp(nv->name, json_object_get_string(e)) == 0)
-				break;
-		if (!nv->name)
+		nv = has_nul(e) ? NULL : find_name(names, json_object_get_string(e));
+		if (!nv)
 			return fail(m, "\"%s\": unknown flag \"%s\"", key, json_object_get_string(e));
 		*out |= nv->val;
 	}
@@ -310,21 +365,16 @@ static int get_data(struct mctx *m, struct json_object *o, uint8_t **buf, size_t
 	*present = has_hex || has_file;
 	if (has_hex && has_file)
 		return fail(m, "give either \"data_hex\" or \"data_file\", not both");
-	if (has_hex) {
-		if (!json_object_is_type(hex, json_type_string))
-			return fail(m, "\"data_hex\" must be a string");
-		if (json_object_object_get_ex(o, "data_file_offset", NULL) ||
-		    json_object_object_get_ex(o, "data_size", NULL))
-			return fail(m, "\"data_file_offset\"/\"data_size\" need \"data_file\"");
-		rc = decode_hex(m, "data_hex", json_object_get_string(hex),
-				(size_t)json_object_get_string_len(hex), buf, len);
-		return rc;
-	}
+	if (has_hex && !json_object_is_type(hex, json_type_string))
+		return fail(m, "\"data_hex\" must be a string");
 	if (!has_file) {
 		if (json_object_object_get_ex(o, "data_file_offset", NULL) ||
 		    json_object_object_get_ex(o, "data_size", NULL))
 			return fail(m, "\"data_file_offset\"/\"data_size\" need \"data_file\"");
-		return 0;
+		if (!has_hex)
+			return 0;
+		return decode_hex(m, "data_hex", json_object_get_string(hex),
+				  (size_t)json_object_get_string_len(hex), buf, len);
 	}
 	if (!json_object_is_type(file, json_type_string) || !json_object_get_string_len(file) ||
 	    strlen(json_object_get_string(file)) != (size_t)json_object_get_string_len(file))
@@ -740,44 +790,49 @@ static int do_error_range(struct mctx *m, struct json_object *o)
 
 /* Hyper-V register names (TLFS) accepted by name in VBS contexts (igvm-facts.md §6.11.2). */
 static const struct name_val x64_reg_names[] = {
-	{ "rax", 0x20000 },	      { "rcx", 0x20001 },	   { "rdx", 0x20002 },
-	{ "rbx", 0x20003 },	      { "rsp", 0x20004 },	   { "rbp", 0x20005 },
-	{ "rsi", 0x20006 },	      { "rdi", 0x20007 },	   { "r8", 0x20008 },
-	{ "r9", 0x20009 },	      { "r10", 0x2000A },	   { "r11", 0x2000B },
-	{ "r12", 0x2000C },	      { "r13", 0x2000D },	   { "r14", 0x2000E },
-	{ "r15", 0x2000F },	      { "rip", 0x20010 },	   { "rflags", 0x20011 },
-	{ "cr0", 0x40000 },	      { "cr3", 0x40002 },	   { "cr4", 0x40003 },
-	{ "es", 0x60000 },	      { "cs", 0x60001 },	   { "ss", 0x60002 },
-	{ "ds", 0x60003 },	      { "fs", 0x60004 },	   { "gs", 0x60005 },
-	{ "tr", 0x60007 },	      { "idtr", 0x70000 },	   { "gdtr", 0x70001 },
-	{ "efer", 0x80001 },	      { "pat", 0x80004 },	   { "mtrr_def_type", 0x8000E },
-	{ "mtrr_phys_base0", 0x80010 }, { "mtrr_phys_base1", 0x80011 },
-	{ "mtrr_phys_base2", 0x80012 }, { "mtrr_phys_base3", 0x80013 },
-	{ "mtrr_phys_base4", 0x80014 }, { "mtrr_phys_mask0", 0x80040 },
-	{ "mtrr_phys_mask1", 0x80041 }, { "mtrr_phys_mask2", 0x80042 },
-	{ "mtrr_phys_mask3", 0x80043 }, { "mtrr_phys_mask4", 0x80044 },
-	{ "mtrr_fix64k_00000", 0x80070 }, { "mtrr_fix16k_80000", 0x80071 },
-	{ "mtrr_fix4k_e0000", 0x80077 }, { "mtrr_fix4k_e8000", 0x80078 },
-	{ "mtrr_fix4k_f0000", 0x80079 }, { "mtrr_fix4k_f8000", 0x8007A },
-	{ NULL, 0 },
+	{ "rax", IGVM_HV_X64_RAX }, { "rcx", IGVM_HV_X64_RCX }, { "rdx", IGVM_HV_X64_RDX },
+	{ "rbx", IGVM_HV_X64_RBX }, { "rsp", IGVM_HV_X64_RSP }, { "rbp", IGVM_HV_X64_RBP },
+	{ "rsi", IGVM_HV_X64_RSI }, { "rdi", IGVM_HV_X64_RDI }, { "r8", IGVM_HV_X64_R8 },
+	{ "r9", IGVM_HV_X64_R9 }, { "r10", IGVM_HV_X64_R10 }, { "r11", IGVM_HV_X64_R11 },
+	{ "r12", IGVM_HV_X64_R12 }, { "r13", IGVM_HV_X64_R13 }, { "r14", IGVM_HV_X64_R14 },
+	{ "r15", IGVM_HV_X64_R15 }, { "rip", IGVM_HV_X64_RIP }, { "rflags", IGVM_HV_X64_RFLAGS },
+	{ "cr0", IGVM_HV_X64_CR0 }, { "cr3", IGVM_HV_X64_CR3 }, { "cr4", IGVM_HV_X64_CR4 },
+	{ "es", IGVM_HV_X64_ES }, { "cs", IGVM_HV_X64_CS }, { "ss", IGVM_HV_X64_SS },
+	{ "ds", IGVM_HV_X64_DS }, { "fs", IGVM_HV_X64_FS }, { "gs", IGVM_HV_X64_GS },
+	{ "tr", IGVM_HV_X64_TR }, { "idtr", IGVM_HV_X64_IDTR }, { "gdtr", IGVM_HV_X64_GDTR },
+	{ "efer", IGVM_HV_X64_EFER }, { "pat", IGVM_HV_X64_PAT },
+	{ "mtrr_def_type", IGVM_HV_X64_MTRR_DEF_TYPE },
+	{ "mtrr_phys_base0", IGVM_HV_X64_MTRR_PHYS_BASE0 },
+	{ "mtrr_phys_base1", IGVM_HV_X64_MTRR_PHYS_BASE0 + 1 },
+	{ "mtrr_phys_base2", IGVM_HV_X64_MTRR_PHYS_BASE0 + 2 },
+	{ "mtrr_phys_base3", IGVM_HV_X64_MTRR_PHYS_BASE0 + 3 },
+	{ "mtrr_phys_base4", IGVM_HV_X64_MTRR_PHYS_BASE0 + 4 },
+	{ "mtrr_phys_mask0", IGVM_HV_X64_MTRR_PHYS_MASK0 },
+	{ "mtrr_phys_mask1", IGVM_HV_X64_MTRR_PHYS_MASK0 + 1 },
+	{ "mtrr_phys_mask2", IGVM_HV_X64_MTRR_PHYS_MASK0 + 2 },
+	{ "mtrr_phys_mask3", IGVM_HV_X64_MTRR_PHYS_MASK0 + 3 },
+	{ "mtrr_phys_mask4", IGVM_HV_X64_MTRR_PHYS_MASK0 + 4 },
+	{ "mtrr_fix64k_00000", IGVM_HV_X64_MTRR_FIX64K_00000 },
+	{ "mtrr_fix16k_80000", IGVM_HV_X64_MTRR_FIX16K_80000 },
+	{ "mtrr_fix4k_e0000", IGVM_HV_X64_MTRR_FIX4K_E0000 },
+	{ "mtrr_fix4k_e8000", IGVM_HV_X64_MTRR_FIX4K_E8000 },
+	{ "mtrr_fix4k_f0000", IGVM_HV_X64_MTRR_FIX4K_F0000 },
+	{ "mtrr_fix4k_f8000", IGVM_HV_X64_MTRR_FIX4K_F8000 }, { NULL, 0 },
 };
 static const struct name_val a64_reg_names[] = {
-	{ "x0", 0x20000 },	   { "x1", 0x20001 },	    { "x2", 0x20002 },
-	{ "x3", 0x20003 },	   { "x4", 0x20004 },	    { "x5", 0x20005 },
-	{ "x6", 0x20006 },	   { "x7", 0x20007 },	    { "pc", 0x20022 },
-	{ "cpsr", 0x20023 },	   { "sctlr_el1", 0x40002 }, { "ttbr0_el1", 0x40005 },
-	{ "ttbr1_el1", 0x40006 }, { "tcr_el1", 0x40007 },   { "mair_el1", 0x4000B },
-	{ "vbar_el1", 0x4000C }, { NULL, 0 },
+	{ "x0", IGVM_HV_ARM64_X0 }, { "x1", IGVM_HV_ARM64_X0 + 1 }, { "x2", IGVM_HV_ARM64_X0 + 2 },
+	{ "x3", IGVM_HV_ARM64_X0 + 3 }, { "x4", IGVM_HV_ARM64_X0 + 4 },
+	{ "x5", IGVM_HV_ARM64_X0 + 5 }, { "x6", IGVM_HV_ARM64_X0 + 6 },
+	{ "x7", IGVM_HV_ARM64_X0 + 7 }, { "pc", IGVM_HV_ARM64_XPC },
+	{ "cpsr", IGVM_HV_ARM64_CPSR }, { "sctlr_el1", IGVM_HV_ARM64_SCTLR_EL1 },
+	{ "ttbr0_el1", IGVM_HV_ARM64_TTBR0_EL1 }, { "ttbr1_el1", IGVM_HV_ARM64_TTBR1_EL1 },
+	{ "tcr_el1", IGVM_HV_ARM64_TCR_EL1 }, { "mair_el1", IGVM_HV_ARM64_MAIR_EL1 },
+	{ "vbar_el1", IGVM_HV_ARM64_VBAR_EL1 }, { NULL, 0 },
 };
 
 const char *manifest_reg_name(uint32_t arch, uint32_t name)
 {
-	const struct name_val *n = arch == IGVM_BUILD_ARCH_AARCH64 ? a64_reg_names : x64_reg_names;
-
-	for (; n->name; n++)
-		if (n->val == name)
-			return n->name;
-	return NULL;
+	return name_of(arch == IGVM_BUILD_ARCH_AARCH64 ? a64_reg_names : x64_reg_names, name);
 }
 
 static int do_vbs_regs(struct mctx *m, struct json_object *o, uint32_t arch,
@@ -941,6 +996,17 @@ static int apply_fields(struct mctx *m, struct json_object *o, const struct fiel
 	return 0;
 }
 
+/* The 4 KiB VP context kinds: their "fields" names and context structure size. */
+static const struct vp_kind {
+	const char *name;
+	const struct field_def *fields;
+	size_t size;
+} vp_kinds[] = {
+	{ "snp", vmsa_fields, IGVM_VMSA_SIZE },
+	{ "native_x64", native_fields, sizeof(struct igvm_native_vp_context_x64) },
+	{ "cca", cca_fields, sizeof(struct igvm_vp_context_aarch64_cca) },
+};
+
 static int do_vp_context(struct mctx *m, struct json_object *o, uint32_t arch)
 {
 	static const char *const keys[] = { "type", "kind",	"gpa",	   "compatibility_mask",
@@ -949,6 +1015,7 @@ static int do_vp_context(struct mctx *m, struct json_object *o, uint32_t arch)
 	struct json_object *kv;
 	struct igvm_error e;
 	uint64_t gpa = 0, mask, vp, vtl;
+	const struct vp_kind *k = NULL;
 	const char *kind;
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -960,6 +1027,8 @@ static int do_vp_context(struct mctx *m, struct json_object *o, uint32_t arch)
 	if (!json_object_object_get_ex(o, "kind", &kv) || !json_object_is_type(kv, json_type_string))
 		return fail(m, "\"kind\" (snp, native_x64, cca, vbs) is required");
 	kind = json_object_get_string(kv);
+	if (has_nul(kv))
+		return fail(m, "unknown \"kind\" \"%s\" (snp, native_x64, cca, vbs)", kind);
 	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, mask);
 	GET_NUM(m, o, "vp_index", UINT16_MAX, &ZERO, vp);
 	memset(&e, 0, sizeof(e));
@@ -980,24 +1049,21 @@ static int do_vp_context(struct mctx *m, struct json_object *o, uint32_t arch)
 		free(regs);
 		return rc ? fail_build(m, rc, &e) : 0;
 	}
+	for (size_t i = 0; i < sizeof(vp_kinds) / sizeof(vp_kinds[0]); i++)
+		if (strcmp(kind, vp_kinds[i].name) == 0)
+			k = &vp_kinds[i];
+	if (!k)
+		return fail(m, "unknown \"kind\" \"%s\" (snp, native_x64, cca, vbs)", kind);
 	if (json_object_object_get_ex(o, "registers", NULL) ||
 	    json_object_object_get_ex(o, "vtl", NULL))
 		return fail(m, "\"registers\"/\"vtl\" belong to vbs contexts only");
-	if (strcmp(kind, "snp") == 0)
+	if (k->fields == vmsa_fields)
 		GET_NUM(m, o, "gpa", UINT64_MAX, NULL, gpa);
 	else if (json_object_object_get_ex(o, "gpa", NULL))
 		return fail(m, "\"gpa\" is for snp contexts only");
 	if ((rc = get_data(m, o, &data, &len, &present)))
 		return rc;
-	if (strcmp(kind, "snp") == 0)
-		rc = apply_fields(m, o, vmsa_fields, IGVM_VMSA_SIZE, &data, &len);
-	else if (strcmp(kind, "native_x64") == 0)
-		rc = apply_fields(m, o, native_fields, sizeof(struct igvm_native_vp_context_x64),
-				  &data, &len);
-	else if (strcmp(kind, "cca") == 0)
-		rc = apply_fields(m, o, cca_fields, sizeof(struct igvm_vp_context_aarch64_cca),
-				  &data, &len);
-	if (rc) {
+	if ((rc = apply_fields(m, o, k->fields, k->size, &data, &len))) {
 		free(data);
 		return rc;
 	}
@@ -1006,16 +1072,12 @@ static int do_vp_context(struct mctx *m, struct json_object *o, uint32_t arch)
 		return fail(m, "a %s context needs \"fields\", \"data_hex\" or \"data_file\"",
 			    kind);
 	}
-	if (strcmp(kind, "snp") == 0)
+	if (k->fields == vmsa_fields)
 		rc = igvm_build_add_vp_snp(m->b, gpa, (uint32_t)mask, (uint16_t)vp, data, len, &e);
-	else if (strcmp(kind, "native_x64") == 0)
+	else if (k->fields == native_fields)
 		rc = igvm_build_add_vp_native_x64(m->b, (uint32_t)mask, (uint16_t)vp, data, len, &e);
-	else if (strcmp(kind, "cca") == 0)
+	else
 		rc = igvm_build_add_vp_cca(m->b, (uint32_t)mask, (uint16_t)vp, data, len, &e);
-	else {
-		free(data);
-		return fail(m, "unknown \"kind\" \"%s\" (snp, native_x64, cca, vbs)", kind);
-	}
 	free(data);
 	return rc ? fail_build(m, rc, &e) : 0;
 }
@@ -1038,29 +1100,19 @@ static int do_id_block(struct mctx *m, struct json_object *o)
 					    "author_key_signature_hex",
 					    "author_public_key_hex",
 					    NULL };
-	struct igvm_build_snp_id_block *id;
+	struct igvm_build_snp_id_block idb, *id = &idb;
 	struct igvm_error e;
 	int rc;
 
 	if ((rc = check_keys(m, o, keys)))
 		return rc;
-	id = calloc(1, sizeof(*id));
-	if (!id)
-		return -ENOMEM;
-#define ID_NUM(key, max, def, dst)                                                          \
-	do {                                                                                \
-		uint64_t v_;                                                                \
-		if ((rc = get_num(m, o, key, max, def, &v_)))                               \
-			goto out;                                                           \
-		dst = v_;                                                                   \
-	} while (0)
-	ID_NUM("compatibility_mask", UINT32_MAX, NULL, id->compatibility_mask);
-	ID_NUM("author_key_enabled", UINT8_MAX, &ZERO, id->author_key_enabled);
-	ID_NUM("version", UINT32_MAX, &ONE, id->version);
-	ID_NUM("guest_svn", UINT32_MAX, &ZERO, id->guest_svn);
-	ID_NUM("id_key_algorithm", UINT32_MAX, &ZERO, id->id_key_algorithm);
-	ID_NUM("author_key_algorithm", UINT32_MAX, &ZERO, id->author_key_algorithm);
-#undef ID_NUM
+	memset(id, 0, sizeof(*id));
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, id->compatibility_mask);
+	GET_NUM(m, o, "author_key_enabled", UINT8_MAX, &ZERO, id->author_key_enabled);
+	GET_NUM(m, o, "version", UINT32_MAX, &ONE, id->version);
+	GET_NUM(m, o, "guest_svn", UINT32_MAX, &ZERO, id->guest_svn);
+	GET_NUM(m, o, "id_key_algorithm", UINT32_MAX, &ZERO, id->id_key_algorithm);
+	GET_NUM(m, o, "author_key_algorithm", UINT32_MAX, &ZERO, id->author_key_algorithm);
 	if ((rc = get_bytes(m, o, "reserved_hex", id->reserved, sizeof(id->reserved))) ||
 	    (rc = get_bytes(m, o, "ld_hex", id->ld, sizeof(id->ld))) ||
 	    (rc = get_bytes(m, o, "family_id_hex", id->family_id, sizeof(id->family_id))) ||
@@ -1073,14 +1125,10 @@ static int do_id_block(struct mctx *m, struct json_object *o)
 			    sizeof(id->author_key_signature))) ||
 	    (rc = get_bytes(m, o, "author_public_key_hex", id->author_public_key,
 			    sizeof(id->author_public_key))))
-		goto out;
+		return rc;
 	memset(&e, 0, sizeof(e));
 	rc = igvm_build_add_snp_id_block(m->b, id, &e);
-	if (rc)
-		rc = fail_build(m, rc, &e);
-out:
-	free(id);
-	return rc;
+	return rc ? fail_build(m, rc, &e) : 0;
 }
 
 static int do_vbs_measurement(struct mctx *m, struct json_object *o)
@@ -1098,43 +1146,29 @@ static int do_vbs_measurement(struct mctx *m, struct json_object *o)
 					    "signature_hex",
 					    "public_key_hex",
 					    NULL };
-	struct igvm_build_vbs_measurement *vm;
+	struct igvm_build_vbs_measurement vmb, *vm = &vmb;
 	struct igvm_error e;
 	int rc;
 
 	if ((rc = check_keys(m, o, keys)))
 		return rc;
-	vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		return -ENOMEM;
-#define VM_NUM(key, def, dst)                                                               \
-	do {                                                                                \
-		uint64_t v_;                                                                \
-		if ((rc = get_num(m, o, key, UINT32_MAX, def, &v_)))                        \
-			goto out;                                                           \
-		dst = (uint32_t)v_;                                                         \
-	} while (0)
-	VM_NUM("compatibility_mask", NULL, vm->compatibility_mask);
-	VM_NUM("version", &ZERO, vm->version);
-	VM_NUM("product_id", &ZERO, vm->product_id);
-	VM_NUM("module_id", &ZERO, vm->module_id);
-	VM_NUM("security_version", &ZERO, vm->security_version);
-	VM_NUM("policy_flags", &ZERO, vm->policy_flags);
-	VM_NUM("boot_digest_algo", &ZERO, vm->boot_digest_algo);
-	VM_NUM("signing_algo", &ZERO, vm->signing_algo);
-#undef VM_NUM
+	memset(vm, 0, sizeof(*vm));
+	GET_NUM(m, o, "compatibility_mask", UINT32_MAX, NULL, vm->compatibility_mask);
+	GET_NUM(m, o, "version", UINT32_MAX, &ZERO, vm->version);
+	GET_NUM(m, o, "product_id", UINT32_MAX, &ZERO, vm->product_id);
+	GET_NUM(m, o, "module_id", UINT32_MAX, &ZERO, vm->module_id);
+	GET_NUM(m, o, "security_version", UINT32_MAX, &ZERO, vm->security_version);
+	GET_NUM(m, o, "policy_flags", UINT32_MAX, &ZERO, vm->policy_flags);
+	GET_NUM(m, o, "boot_digest_algo", UINT32_MAX, &ZERO, vm->boot_digest_algo);
+	GET_NUM(m, o, "signing_algo", UINT32_MAX, &ZERO, vm->signing_algo);
 	if ((rc = get_bytes(m, o, "boot_measurement_digest_hex", vm->boot_measurement_digest,
 			    sizeof(vm->boot_measurement_digest))) ||
 	    (rc = get_bytes(m, o, "signature_hex", vm->signature, sizeof(vm->signature))) ||
 	    (rc = get_bytes(m, o, "public_key_hex", vm->public_key, sizeof(vm->public_key))))
-		goto out;
+		return rc;
 	memset(&e, 0, sizeof(e));
 	rc = igvm_build_add_vbs_measurement(m->b, vm, &e);
-	if (rc)
-		rc = fail_build(m, rc, &e);
-out:
-	free(vm);
-	return rc;
+	return rc ? fail_build(m, rc, &e) : 0;
 }
 
 static const struct {
@@ -1234,6 +1268,10 @@ static int do_section(struct mctx *m, struct json_object *root, const char *key,
 			if (!json_object_object_get_ex(o, "type", &t) ||
 			    !json_object_is_type(t, json_type_string))
 				return fail(m, "missing \"type\"");
+			if (has_nul(t))
+				return fail(m, "unknown %s type \"%s\" (holds a NUL character)",
+					    kind == 1 ? "initialization" : "directive",
+					    json_object_get_string(t));
 			rc = kind == 1 ? do_init(m, o, json_object_get_string(t))
 				       : do_directive(m, o, json_object_get_string(t), arch);
 		}

@@ -35,8 +35,27 @@ struct manifest_io {
 int manifest_build(const char *json, size_t len, const struct manifest_io *io,
 		   struct igvm_builder **out, char *msg, size_t msg_len);
 
-/* Standard resolver: paths relative to directory ctx (a const char *), absolute ones as is. */
+/*
+ * Standard resolver: paths relative to directory ctx (a const char *), absolute ones as is.
+ * Paths leaving the manifest directory ("../x", "/abs/x") are allowed by design: a manifest
+ * is a build recipe with the same trust as the command line that names it (like a Makefile),
+ * not input from a guest, and it needs payloads from build trees elsewhere. Callers that
+ * build manifests they do not trust must confine the resolver themselves (run it in a
+ * sandbox or pass their own manifest_io).
+ */
 int manifest_read_relative(void *ctx, const char *path, uint8_t **buf, size_t *len);
+
+/* Name tables of the manifest, shared with `dump`, which writes manifests back. */
+enum manifest_table {
+	MANIFEST_T_PLATFORM,    /* platform "type" */
+	MANIFEST_T_PAGE_TYPE,   /* page "data_type" */
+	MANIFEST_T_PAGE_FLAG,   /* page "flags" bits */
+	MANIFEST_T_RELOC_FLAG,  /* relocatable region "flags" bits */
+	MANIFEST_T_REQMEM_FLAG, /* required memory "flags" bits */
+};
+
+/* The manifest name of `value` in table t (its first, canonical name), or NULL. */
+const char *manifest_value_name(enum manifest_table t, uint32_t value);
 
 /* Manifest name of a VBS register (arch: enum igvm_build_arch), or NULL if it has none. */
 const char *manifest_reg_name(uint32_t arch, uint32_t name);

@@ -257,6 +257,18 @@ badm "unknown directive key" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\
 badm "unknown directive type" "{$P,\"directives\":[{\"type\":\"page_dta\"}]}" "unknown directive type"
 badm "unaligned page gpa" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":\"0x1001\",\"compatibility_mask\":1,\"data_hex\":\"00\"}]}" "not 4 KiB aligned"
 badm "negative number" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":-4096,\"compatibility_mask\":1}]}" "negative"
+# Numeric strings are digits only: no white space, sign or second 0x that strtoull would take.
+badm "numeric string with leading tab and sign" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":\"\\t-4096\",\"compatibility_mask\":1,\"data_hex\":\"00\"}]}" "is not a number"
+badm "numeric string with leading newline" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":\"\\n4096\",\"compatibility_mask\":1,\"data_hex\":\"00\"}]}" "is not a number"
+badm "numeric string with two 0x prefixes" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":\"0x0x1000\",\"compatibility_mask\":1,\"data_hex\":\"00\"}]}" "is not a number"
+badm "numeric string beyond 2^64" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":\"0x10000000000000000\",\"compatibility_mask\":1,\"data_hex\":\"00\"}]}" "is not a number"
+# JSON strings may hold NUL characters; C string parsing must not stop at one and accept.
+badm "numeric string with a NUL" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":\"0x1000\\u0000zz\",\"compatibility_mask\":1,\"data_hex\":\"00\"}]}" "is not a number"
+badm "platform name with a NUL" '{"platforms":[{"type":"tdx\u0000zz","compatibility_mask":1}],"directives":[{"type":"page_data","gpa":0,"compatibility_mask":1,"data_hex":"00"}]}' "unknown value"
+badm "flag name with a NUL" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":0,\"compatibility_mask\":1,\"flags\":[\"shared\\u0000zz\"],\"data_hex\":\"00\"}]}" "unknown flag"
+badm "directive type with a NUL" "{$P,\"directives\":[{\"type\":\"page_data\\u0000zz\",\"gpa\":0,\"compatibility_mask\":1,\"data_hex\":\"00\"}]}" "unknown directive type"
+# json-c saturates integers beyond 2^64 to UINT64_MAX: such a literal must not become a value.
+badm "JSON integer beyond 2^64" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":18446744073709551616,\"compatibility_mask\":1,\"data_hex\":\"00\"}]}" "out of range"
 badm "number too large" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":0,\"compatibility_mask\":\"0x100000000\"}]}" "larger than"
 badm "bad hex" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":0,\"compatibility_mask\":1,\"data_hex\":\"0g\"}]}" "bad hex"
 badm "page data over 4 KiB" "{$P,\"directives\":[{\"type\":\"page_data\",\"gpa\":0,\"compatibility_mask\":1,\"data_file\":\"$(pwd)/$EX/blob5000.bin\"}]}" "at most 4096"
