@@ -59,6 +59,9 @@ PROGS :=
 UNIT_TESTS :=
 SCRIPT_TESTS :=
 FUZZ_TARGETS :=
+# Fuzz targets built and run by `make fuzz` but not by `make check` (each says why where it
+# adds itself).
+FUZZ_CHECK_SKIP :=
 BENCHES :=
 BENCH_SCRIPTS :=
 INSTALL_TARGETS :=
@@ -77,7 +80,8 @@ empty :=
 space := $(empty) $(empty)
 comma := ,
 # name:seeddir,seeddir ... for tests/run-tests.sh
-FUZZ_SPECS := $(foreach f,$(FUZZ_TARGETS),$(f):$(subst $(space),$(comma),$(strip $(FUZZ_SEEDS_$(f)))))
+FUZZ_SPECS := $(foreach f,$(filter-out $(FUZZ_CHECK_SKIP),$(FUZZ_TARGETS)),$(f):$(subst $(space),$(comma),$(strip $(FUZZ_SEEDS_$(f)))))
+FUZZ_SPECS_ALL := $(foreach f,$(FUZZ_TARGETS),$(f):$(subst $(space),$(comma),$(strip $(FUZZ_SEEDS_$(f)))))
 ALL_BENCH_FILES := $(foreach b,$(BENCHES),$(O)/bench/$(b))
 
 .PHONY: all deps build-all build-check check run bench fuzz install clean
@@ -109,7 +113,7 @@ bench: deps
 
 fuzz: deps
 	$(Q)$(MAKE) --no-print-directory $(ALL_FUZZ_FILES)
-	$(Q)O="$(O)" FUZZ_SECONDS="$(FUZZ_LONG_SECONDS)" tests/run-tests.sh --fuzz "$(FUZZ_SPECS)"
+	$(Q)O="$(O)" FUZZ_SECONDS="$(FUZZ_LONG_SECONDS)" tests/run-tests.sh --fuzz "$(FUZZ_SPECS_ALL)"
 
 install: all $(INSTALL_TARGETS)
 	$(Q)install -d $(DESTDIR)$(PREFIX)/bin

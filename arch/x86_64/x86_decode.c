@@ -800,10 +800,6 @@ opcode:;
 	if (in->opcode_map == 0 && op >= 0xd8 && op <= 0xdf && !x87_valid(op, in->modrm))
 		return -EINVAL;
 
-	/* LOCK on anything but a memory-destination read-modify-write is #UD. */
-	if (in->lock && !lock_ok(in))
-		return -EINVAL;
-
 	/* Immediates. */
 	unsigned isz = 0, isz2 = 0;
 	switch (fl & IMASK) {
@@ -869,6 +865,11 @@ opcode:;
 			i += isz2;
 		}
 	}
+	/* LOCK on anything but a memory-destination read-modify-write is #UD. Checked only
+	 * once the whole instruction is in: fetch faults and the 15-byte limit (#GP) rank
+	 * before decode #UD (SDM vol. 3, 6.9). */
+	if (in->lock && !lock_ok(in))
+		return -EINVAL;
 	in->len = (uint8_t)i;
 	return (int)i;
 }

@@ -987,15 +987,26 @@ static res_t string_op(struct emu *e)
 			wr_areg(e, X86_RSI, si + step);
 			wr_areg(e, X86_RDI, di + step);
 			break;
-		case 0xa6: case 0xa7:
-			TRY(mem_read(e, sseg, si, &v, size, X86_EMU_READ, NULL));
-			TRY(mem_read(e, X86_ES, di, &w, size, X86_EMU_READ, NULL));
+		case 0xa6: case 0xa7: {
+			/* Segment/canonical and alignment checks of ES:DI come before those of
+			 * the source (observed on hardware: ES:DI beyond the limit gives #GP
+			 * even with a misaligned DS:SI, and a misaligned ES:DI gives #AC even
+			 * with DS:SI beyond the limit); the reads, and so any #PF, stay in
+			 * source-first order. */
+			uint64_t sla, dla;
+			TRY(linearize(e, X86_ES, di, size, X86_EMU_READ, &dla));
+			TRY(linearize(e, sseg, si, size, X86_EMU_READ, &sla));
+			if (!e->ops->read)
+				return X86_EMU_ERROR;
+			TRY(cbres(e->ops->read(e->ctx, gva(sla), &v, size, X86_EMU_READ, e->fault)));
+			TRY(cbres(e->ops->read(e->ctx, gva(dla), &w, size, X86_EMU_READ, e->fault)));
 			fl = e->rflags;
 			alu(7, v, w, size, &fl);
 			e->rflags = fl;
 			wr_areg(e, X86_RSI, si + step);
 			wr_areg(e, X86_RDI, di + step);
 			break;
+		}
 		case 0xaa: case 0xab:
 			v = rd_reg(e, X86_RAX, size);
 			TRY(mem_write(e, X86_ES, di, &v, size));

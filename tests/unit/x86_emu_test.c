@@ -1120,6 +1120,75 @@ static void test_faults(void **s)
 	assert_int_equal(RUN(0xff, 0x13), X86_EMU_UNSUPPORTED);      /* call [rbx] */
 }
 
+/*
+ * Exception priority between checks of one instruction (SDM vol. 3, 6.9), as the host CPU
+ * showed it in tests/unit/x86_diff_test: the 15-byte limit before LOCK misuse, fetch faults
+ * before LOCK misuse, and for CMPS the ES:DI operand's checks before those of DS:SI.
+ */
+static void test_fault_order(void **s)
+{
+	(void)s;
+	cpu.gpr[X86_RBX] = DATA;
+	struct x86_insn in;
+	/* lock cmp dword [disp32], imm32 with addr32: 15 bytes, LOCK misuse -> #UD */
+	static const uint8_t lk15[] = { 0x2e, 0x3e, 0x67, 0xf0, 0x81, 0x3c, 0x25, 0x00, 0x10,
+					0x10, 0x00, 0x01, 0x02, 0x03, 0x04 };
+	assert_int_equal(x86_decode(lk15, sizeof(lk15), X86_MODE_64, &in), -EINVAL);
+	RUN_FAULT(X86_EXC_UD, 0x2e, 0x3e, 0x67, 0xf0, 0x81, 0x3c, 0x25, 0x00, 0x10, 0x10, 0x00,
+		  0x01, 0x02, 0x03, 0x04);
+	/* one more prefix: 16 bytes -> #GP(0), the length limit wins (host-observed) */
+	static const uint8_t lk16[] = { 0x36, 0x26, 0x67, 0xf0, 0x42, 0x81, 0xbc, 0x77, 0xff,
+					0xff, 0xff, 0xff, 0xd9, 0x25, 0x3f, 0xf0 };
+	assert_int_equal(x86_decode(lk16, sizeof(lk16), X86_MODE_64, &in), -E2BIG);
+	RUN_FAULT(X86_EXC_GP, 0x36, 0x26, 0x67, 0xf0, 0x42, 0x81, 0xbc, 0x77, 0xff, 0xff, 0xff,
+		  0xff, 0xd9, 0x25, 0x3f, 0xf0);
+	assert_true(flt.has_error_code);
+	assert_int_equal(flt.error_code, 0);
+	RUN_FAULT(X86_EXC_GP, 0x2e, 0x2e, 0x3e, 0x67, 0xf0, 0x81, 0x3c, 0x25, 0x00, 0x10, 0x10,
+		  0x00, 0x01, 0x02, 0x03, 0x04);
+	/* the same LOCK misuse whose immediate lies on an unmapped page: the fetch #PF wins */
+	memcpy(M.mem + MEM_SIZE - 9, lk15, 9);
+	cpu.rip = MEM_BASE + MEM_SIZE - 9;
+	struct x86_emu_cpu before = cpu;
+	assert_int_equal(x86_emu_step(&cpu, NULL, 0, &OPS, NULL, &flt), X86_EMU_FAULT);
+	assert_int_equal(flt.vector, X86_EXC_PF);
+	assert_int_equal(flt.error_code, 0x10);
+	assert_int_equal(flt.cr2, MEM_BASE + MEM_SIZE);
+	assert_memory_equal(&before, &cpu, sizeof(cpu));
+
+	/* CMPSD, 32-bit code, addr16, DS = ES = base DATA, limit 0xc32, #AC armed */
+	setup_mode(X86_MODE_32);
+	for (unsigned sg = X86_ES; sg <= X86_DS; sg += X86_DS - X86_ES) {
+		cpu.seg[sg].base = DATA;
+		cpu.seg[sg].limit = 0xc32;
+	}
+	cpu.cpl = 3;
+	cpu.cr0 |= 1u << 18;
+	cpu.rflags |= X86_FLAG_AC;
+	/* DS:SI misaligned, ES:DI beyond the limit: #GP(0) (host-observed), not #AC */
+	cpu.gpr[X86_RSI] = 0x0929;
+	cpu.gpr[X86_RDI] = 0x0e37;
+	RUN_FAULT(X86_EXC_GP, 0x67, 0xa7);
+	assert_int_equal(flt.error_code, 0);
+	/* DS:SI beyond the limit, ES:DI misaligned: #AC (host-observed), not #GP */
+	cpu.gpr[X86_RSI] = 0x0e38;
+	cpu.gpr[X86_RDI] = 0x0929;
+	RUN_FAULT(X86_EXC_AC, 0x67, 0xa7);
+	/* only one operand bad: its own fault */
+	cpu.gpr[X86_RDI] = 0x0928;
+	RUN_FAULT(X86_EXC_GP, 0x67, 0xa7);
+	cpu.gpr[X86_RSI] = 0x0929;
+	RUN_FAULT(X86_EXC_AC, 0x67, 0xa7);
+	/* both fine: compares, both pointers advance */
+	cpu.gpr[X86_RSI] = 0x0100;
+	memcpy(M.mem + 0x1100, "\x11\x22\x33\x44", 4);
+	memcpy(M.mem + 0x1928, "\x11\x22\x33\x44", 4);
+	RUN_OK(0x67, 0xa7);
+	assert_int_equal(FL(ZF), 1);
+	assert_int_equal(cpu.gpr[X86_RSI], 0x0104);
+	assert_int_equal(cpu.gpr[X86_RDI], 0x092c);
+}
+
 static void test_fetch(void **s)
 {
 	(void)s;
@@ -1271,6 +1340,7 @@ int main(void)
 		cmocka_unit_test_setup(test_strings, reset),
 		cmocka_unit_test_setup(test_rep_fault_and_limit, reset),
 		cmocka_unit_test_setup(test_faults, reset),
+		cmocka_unit_test_setup(test_fault_order, reset),
 		cmocka_unit_test_setup(test_fetch, reset),
 		cmocka_unit_test_setup(test_segments_32, reset),
 	};
