@@ -348,6 +348,104 @@ static void test_page_fault_delivery(void **state)
 	hvsim_destroy(sim);
 }
 
+/*
+ * unicorn does not report #PF error codes: hvsim derives the access kind from the decoded
+ * instruction. One case per kind of memory use: plain read, read-modify-write, CMP (read only),
+ * MOVS faulting on its source vs its destination, PUSH/POP with a memory operand (stack side
+ * present, memory side not), and OUTS through an FS override (the segment base applies).
+ */
+static void test_pf_error_code_kinds(void **state)
+{
+	(void)state;
+	struct hvsim *sim = mk(1);
+	install(sim, 0, 2, 0xF4);
+	gate(sim, 14, HANDLER);
+	load(sim, HANDLER, handler_code, sizeof(handler_code));
+	uint64_t zero = 0;
+	load(sim, 0x4008, &zero, 8);  /* 0x200000..0x3FFFFF not present */
+	/* Every case: mov esp, 0x80000; mov ebx, 0x200008; mov esi, S; mov edi, D; <insn> */
+	static const struct {
+		uint32_t esi, edi;
+		uint8_t insn[16];
+		uint8_t len;
+		uint32_t cr2, error;
+	} cases[] = {
+		{ 0, 0, { 0x8B, 0x03 }, 2, 0x200008, 0 },                  /* mov eax, [rbx] */
+		{ 0, 0, { 0x01, 0x03 }, 2, 0x200008, 2 },                  /* add [rbx], eax */
+		{ 0, 0, { 0x39, 0x03 }, 2, 0x200008, 0 },                  /* cmp [rbx], eax */
+		{ 0, 0, { 0x0F, 0x97, 0x03 }, 3, 0x200008, 2 },            /* seta [rbx] */
+		{ 0x200010, 0x9000, { 0xA4 }, 1, 0x200010, 0 },            /* movsb: source */
+		{ 0x9000, 0x200010, { 0xA4 }, 1, 0x200010, 2 },            /* movsb: destination */
+		{ 0, 0x200018, { 0xAB }, 1, 0x200018, 2 },                 /* stosd */
+		{ 0, 0, { 0xFF, 0x33 }, 2, 0x200008, 0 },                  /* push qword [rbx] */
+		{ 0, 0, { 0x8F, 0x03 }, 2, 0x200008, 2 },                  /* pop qword [rbx] */
+		/* mov ecx, 0xC0000100; mov eax, 0x200000; xor edx, edx; wrmsr (FS base);
+		 * mov esi, 0x20; mov edx, 0x80; fs outsb (no intercept on port 0x80) */
+		{ 0, 0, { 0xB9, 0x00, 0x01, 0x00, 0xC0, 0xB8, 0x00, 0x00, 0x20, 0x00, 0x31, 0xD2,
+			  0x0F, 0x30 }, 14, 0x200020, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t code[64] = { 0xBC, 0, 0, 8, 0, 0xBB, 8, 0, 0x20, 0, 0xBE, 0, 0, 0, 0,
+				     0xBF, 0, 0, 0, 0 };
+		memcpy(code + 11, &cases[i].esi, 4);
+		memcpy(code + 16, &cases[i].edi, 4);
+		size_t n = 20;
+		memcpy(code + n, cases[i].insn, cases[i].len);
+		n += cases[i].len;
+		uint64_t fault_rip = CODE + n - cases[i].len;
+		if (cases[i].len == 14) { /* the OUTS case continues after the WRMSR */
+			static const uint8_t tail[] = { 0xBE, 0x20, 0, 0, 0, 0xBA, 0x80, 0, 0, 0,
+							0x64, 0x6E };
+			memcpy(code + n, tail, sizeof(tail));
+			n += sizeof(tail);
+			fault_rip = CODE + n - 2;
+		}
+		code[n++] = 0xF4;
+		load(sim, CODE, code, n);
+		set_reg(sim, 0x20010, CODE, 0);
+		expect_report(sim);
+		assert_int_equal(ctx(sim, 0), cases[i].cr2);          /* CR2 */
+		assert_int_equal(ctx(sim, 3), cases[i].error);        /* error code */
+		assert_int_equal(ctx(sim, 1), fault_rip);             /* faulting RIP */
+	}
+	hvsim_destroy(sim);
+}
+
+/*
+ * MOV to/from DRn is handled by hvsim (an enabled DR7 breakpoint crashes unicorn 2.0.1):
+ * values round-trip, DR5 aliases DR7 with CR4.DE clear, the registers are visible through
+ * the register interface, and a DR7 write with upper bits set is a #GP.
+ */
+static void test_debug_registers(void **state)
+{
+	(void)state;
+	struct hvsim *sim = mk(1);
+	install(sim, 0, 2, 0xF4);
+	/* mov edi, 0x401; mov dr7, rdi; mov esi, 0x1234; mov dr0, rsi; mov rax, dr5;
+	 * mov rbx, dr0; out 0xF4, eax */
+	static const uint8_t code[] = { 0xBF, 0x01, 0x04, 0, 0, 0x0F, 0x23, 0xFF,
+					0xBE, 0x34, 0x12, 0, 0, 0x0F, 0x23, 0xC6,
+					0x0F, 0x21, 0xE8, 0x0F, 0x21, 0xC3, 0xE7, 0xF4 };
+	load(sim, CODE, code, sizeof(code));
+	expect_report(sim);
+	assert_int_equal(ctx(sim, 0), 0x401);                /* DR7 through DR5 */
+	assert_int_equal(ctx(sim, 3), 0x1234);               /* DR0 */
+	assert_int_equal(get_reg(sim, 0x50005), 0x401);
+	assert_int_equal(get_reg(sim, 0x50000), 0x1234);
+	/* #GP: mov rdi, 1 << 32; mov dr7, rdi */
+	gate(sim, 13, HANDLER);
+	load(sim, HANDLER, handler_code, sizeof(handler_code));
+	static const uint8_t code2[] = { 0xBC, 0, 0, 8, 0, 0x48, 0xBF, 0, 0, 0, 0, 1, 0, 0, 0,
+					 0x0F, 0x23, 0xFF, 0xF4 };
+	load(sim, CODE, code2, sizeof(code2));
+	set_reg(sim, 0x20010, CODE, 0);
+	expect_report(sim);
+	assert_int_equal(ctx(sim, 1), CODE + 15);            /* #GP at the MOV DR7 */
+	assert_int_equal(ctx(sim, 3), 0);                    /* error code 0 */
+	assert_int_equal(get_reg(sim, 0x50005), 0x401);      /* unchanged */
+	hvsim_destroy(sim);
+}
+
 static void test_gp_ud_delivery(void **state)
 {
 	(void)state;
@@ -824,6 +922,8 @@ int main(void)
 		cmocka_unit_test(test_halt_hypercall_mmio),
 		cmocka_unit_test(test_msr),
 		cmocka_unit_test(test_page_fault_delivery),
+		cmocka_unit_test(test_pf_error_code_kinds),
+		cmocka_unit_test(test_debug_registers),
 		cmocka_unit_test(test_gp_ud_delivery),
 		cmocka_unit_test(test_exception_intercept),
 		cmocka_unit_test(test_triple_fault),

@@ -111,7 +111,6 @@ struct hvsim_vp {
 	uint64_t applied_gen;
 
 	struct hvsim_tb_entry tb[HVSIM_TB_CACHE];
-	void *decoder;                  /* ZydisDecoder */
 
 	/* VTL0-private state not kept by unicorn. */
 	uint64_t guest_os_id, hypercall_msr;

@@ -5,12 +5,13 @@
  * How exits are found (unicorn 2.0.1 facts: docs/hvsim.md, shared/docs/unicorn-notes.md):
  * unicorn has no usable hooks for RDMSR/WRMSR/HLT/VMCALL and its IN/OUT/CPUID hooks report a
  * stale RIP, so no instruction hook is used. A UC_HOOK_BLOCK hook decodes each translation
- * block (cached by address + byte hash) and finds the first "special" instruction (IN, OUT,
- * INS, OUTS, RDMSR, WRMSR, CPUID, HLT, VMCALL, VMMCALL, SYSCALL). Stopping inside the block hook
- * keeps the block from executing; if the special instruction is not the first of the block, the
- * block is dropped from unicorn's cache and re-run with `until` = its address, so that VTL0
- * stops exactly before it. hvsim then handles that one instruction itself (intercept message,
- * host answer, or a single unicorn step for CPUID and architectural MSRs).
+ * block (cached by address + byte hash) with arch/x86_64's x86_decode and finds the first
+ * "special" instruction (IN, OUT, INS, OUTS, RDMSR, WRMSR, CPUID, HLT, VMCALL, VMMCALL,
+ * SYSCALL, MOV CR/DR). Stopping inside the block hook keeps the block from executing; if the
+ * special instruction is not the first of the block, the block is dropped from unicorn's cache
+ * and re-run with `until` = its address, so that VTL0 stops exactly before it. hvsim then
+ * handles that one instruction itself (intercept message, host answer, or a single unicorn step
+ * for CPUID and architectural MSRs).
  * Memory exits (unmapped GPA, VTL protection) come from UC_HOOK_MEM_UNMAPPED / _PROT with a
  * precise RIP; exceptions from UC_HOOK_INTR (vector; CR2 for #PF; the #PF error code is
  * recomputed with the page walker).
@@ -26,8 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <Zydis/Zydis.h>
-
+#include "arch/x86_64/x86_emu.h"
 #include "arch/x86_64/x86_pagewalk.h"
 #include "hvcall/hv.h"
 #include "hvcall/hv_exit.h"
@@ -227,37 +227,152 @@ static unsigned fetch_insn(struct hvsim_vp *vp, uint64_t rip, uint8_t bytes[16])
 	return first;
 }
 
-/* ---- decoding (Zydis for now; arch/x86_64 x86_decode can replace it) ---- */
+/* ---- decoding (the project's own decoder, arch/x86_64; unicorn runs in 64-bit mode) ---- */
 
-static bool decode(struct hvsim_vp *vp, const uint8_t *bytes, size_t n,
-		   ZydisDecodedInstruction *insn, ZydisDecodedOperand *ops)
+static bool decode(const uint8_t *bytes, size_t n, struct x86_insn *insn)
 {
-	if (ops)
-		return ZYAN_SUCCESS(ZydisDecoderDecodeFull(vp->decoder, bytes, n, insn, ops));
-	return ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(vp->decoder, NULL, bytes, n, insn));
+	return x86_decode(bytes, n, X86_MODE_64, insn) > 0;
 }
 
-static bool is_mov_to_cr(const ZydisDecodedInstruction *insn)
-{
-	return insn->opcode_map == ZYDIS_OPCODE_MAP_0F && insn->opcode == 0x22;
-}
+/* The instructions hvsim handles itself. */
+enum special {
+	SP_NONE, SP_MOV_CR, SP_IN, SP_OUT, SP_INS, SP_OUTS, SP_RDMSR, SP_WRMSR, SP_CPUID, SP_HLT,
+	SP_VMCALL, SP_SYSCALL, SP_MOV_DR,
+};
 
-static bool is_special(const ZydisDecodedInstruction *insn)
+static enum special classify(const struct x86_insn *in)
 {
-	/* MOV to CRn: the block hook keys its cache on CR3 without reading it every block. */
-	if (is_mov_to_cr(insn))
-		return true;
-	switch (insn->mnemonic) {
-	case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT:
-	case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
-	case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
-	case ZYDIS_MNEMONIC_RDMSR: case ZYDIS_MNEMONIC_WRMSR: case ZYDIS_MNEMONIC_CPUID:
-	case ZYDIS_MNEMONIC_HLT: case ZYDIS_MNEMONIC_VMCALL: case ZYDIS_MNEMONIC_VMMCALL:
-	case ZYDIS_MNEMONIC_SYSCALL:
-		return true;
-	default:
-		return false;
+	if (in->vex)
+		return SP_NONE;
+	if (in->opcode_map == 0) {
+		switch (in->opcode) {
+		case 0xE4: case 0xE5: case 0xEC: case 0xED: return SP_IN;
+		case 0xE6: case 0xE7: case 0xEE: case 0xEF: return SP_OUT;
+		case 0x6C: case 0x6D: return SP_INS;
+		case 0x6E: case 0x6F: return SP_OUTS;
+		case 0xF4: return SP_HLT;
+		default: return SP_NONE;
+		}
 	}
+	if (in->opcode_map != 1)
+		return SP_NONE;
+	switch (in->opcode) {
+	/* MOV to CRn: the block hook keys its cache on CR3 without reading it every block. */
+	case 0x22: return SP_MOV_CR;
+	/*
+	 * MOV to/from DRn: hvsim keeps the debug registers itself (unicorn 2.0.1 crashes when a
+	 * DR7 write enables a breakpoint; breakpoints are not modelled, docs/hvsim.md).
+	 */
+	case 0x21: case 0x23: return SP_MOV_DR;
+	case 0x30: return SP_WRMSR;
+	case 0x32: return SP_RDMSR;
+	case 0xA2: return SP_CPUID;
+	case 0x05: return SP_SYSCALL;
+	case 0x01: /* VMCALL 0F 01 C1, VMMCALL 0F 01 D9 */
+		return in->has_modrm && (in->modrm == 0xC1 || in->modrm == 0xD9) ? SP_VMCALL :
+										   SP_NONE;
+	default: return SP_NONE;
+	}
+}
+
+/* Access size of IN/OUT/INS/OUTS: byte forms are even opcodes; REX.W does not widen. */
+static unsigned io_size(const struct x86_insn *in)
+{
+	return (in->opcode & 1) ? (in->opsize_prefix ? 2 : 4) : 1;
+}
+
+/* Address-size mask of an instruction's implicit RSI/RDI/RCX use. */
+static uint64_t addr_mask(const struct x86_insn *in)
+{
+	return in->addr_size == 8 ? ~0ull : in->addr_size == 4 ? 0xFFFFFFFFull : 0xFFFFull;
+}
+
+/*
+ * Memory accesses of an instruction, for the #PF error code unicorn does not report: whether
+ * its ModRM (or moffs) memory operand is written (read-modify-write counts as a write), and
+ * its implicit stack / string accesses.
+ */
+struct mem_use {
+	bool rm_write;        /* explicit memory operand is written */
+	bool push, pop;       /* implicit stack write / read */
+	bool str_write;       /* ES:rDI written (STOS, MOVS, INS) */
+	bool str_read;        /* [rSI] / ES:[rDI] read only (LODS, MOVS source, CMPS, SCAS, OUTS) */
+};
+
+static struct mem_use mem_use_of(const struct x86_insn *in)
+{
+	struct mem_use u = { 0 };
+	unsigned op = in->opcode, r = (in->modrm >> 3) & 7;
+	if (in->opcode_map == 0 && !in->vex) {
+		if (op < 0x40 && (op & 7) <= 1)
+			u.rm_write = (op & 0x38) != 0x38; /* ALU r/m, reg; CMP only reads */
+		switch (op) {
+		case 0x80: case 0x81: case 0x83:
+			u.rm_write = r != 7;
+			break;
+		case 0x86: case 0x87: case 0x88: case 0x89: case 0x8C:
+		case 0xA2: case 0xA3: /* MOV moffs, rAX */
+		case 0xC0: case 0xC1: case 0xD0: case 0xD1: case 0xD2: case 0xD3:
+		case 0xC6: case 0xC7:
+			u.rm_write = true;
+			break;
+		case 0x8F:
+			u.rm_write = u.pop = true;
+			break;
+		case 0xD9: u.rm_write = r == 2 || r == 3 || r >= 6; break;
+		case 0xDB: u.rm_write = (r >= 1 && r <= 3) || r == 7; break;
+		case 0xDD: case 0xDF: u.rm_write = (r >= 1 && r <= 3) || r >= 6; break;
+		case 0xF6: case 0xF7: u.rm_write = r == 2 || r == 3; break;
+		case 0xFE: u.rm_write = r <= 1; break;
+		case 0xFF:
+			u.rm_write = r <= 1;
+			u.push = r == 2 || r == 3 || r == 6;
+			break;
+		case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56:
+		case 0x57: case 0x68: case 0x6A: case 0x9C: case 0xC8: case 0xE8:
+			u.push = true;
+			break;
+		case 0x58: case 0x59: case 0x5A: case 0x5B: case 0x5C: case 0x5D: case 0x5E:
+		case 0x5F: case 0x9D: case 0xC2: case 0xC3: case 0xC9: case 0xCA: case 0xCB:
+		case 0xCF:
+			u.pop = true;
+			break;
+		case 0xA4: case 0xA5: u.str_read = u.str_write = true; break;
+		case 0xAA: case 0xAB: case 0x6C: case 0x6D: u.str_write = true; break;
+		case 0xA6: case 0xA7: case 0xAC: case 0xAD: case 0xAE: case 0xAF: case 0x6E:
+		case 0x6F:
+			u.str_read = true;
+			break;
+		default:
+			break;
+		}
+		return u;
+	}
+	if (in->opcode_map == 1) {
+		switch (op) {
+		case 0x00: u.rm_write = r <= 1; break;              /* SLDT, STR */
+		case 0x01: u.rm_write = r <= 1 || r == 4; break;    /* SGDT, SIDT, SMSW */
+		case 0x11: case 0x13: case 0x17: case 0x29: case 0x2B: case 0x7F: case 0xD6:
+		case 0xE7: case 0xC3: case 0xAB: case 0xB3: case 0xBB: case 0xA4: case 0xA5:
+		case 0xAC: case 0xAD: case 0xB0: case 0xB1: case 0xC0: case 0xC1:
+			u.rm_write = true;
+			break;
+		case 0x7E: u.rm_write = in->rep != 0xF3; break;    /* F3 0F 7E is MOVQ load */
+		case 0xBA: u.rm_write = r >= 5; break;              /* BTS/BTR/BTC imm */
+		case 0xC7: u.rm_write = r == 1 || r == 4 || r == 5; break;
+		case 0xAE: u.rm_write = r == 0 || r == 3 || r == 4 || r == 6; break;
+		case 0xA0: case 0xA8: u.push = true; break;
+		case 0xA1: case 0xA9: u.pop = true; break;
+		default:
+			u.rm_write = op >= 0x90 && op <= 0x9F;      /* SETcc */
+			break;
+		}
+	} else if (in->opcode_map == 2) {
+		u.rm_write = op == 0xF1 && in->rep != 0xF2;         /* MOVBE store */
+	} else if (in->opcode_map == 3) {
+		u.rm_write = op >= 0x14 && op <= 0x17;              /* PEXTRB/W/D/Q, EXTRACTPS */
+	}
+	return u;
 }
 
 static uint64_t hash_bytes(const uint8_t *p, size_t n)
@@ -293,20 +408,20 @@ static void stat_add(atomic_uint_fast64_t *c, uint64_t n)
  * covers, and CPUID while no CPUID intercept exists, run inside unicorn (the IN/OUT hooks give
  * the host answer; unicorn's CPUID is the default). sim->lock held.
  */
-static bool needs_stop(struct hvsim_vp *vp, const ZydisDecodedInstruction *insn)
+static bool needs_stop(struct hvsim_vp *vp, const struct x86_insn *insn)
 {
 	const struct hvsim_intercepts *ic = &vp->sim->icpt;
-	if (!is_special(insn))
+	enum special k = classify(insn);
+	if (k == SP_NONE)
 		return false;
-	if (insn->mnemonic == ZYDIS_MNEMONIC_CPUID)
+	if (k == SP_CPUID)
 		return ic->cpuid_count != 0;
-	if ((insn->mnemonic == ZYDIS_MNEMONIC_IN || insn->mnemonic == ZYDIS_MNEMONIC_OUT) &&
-	    !(insn->opcode & 0x08)) {
-		unsigned size = insn->operand_width / 8;
-		uint16_t port = (uint16_t)insn->raw.imm[0].value.u;
-		uint8_t acc = insn->mnemonic == ZYDIS_MNEMONIC_OUT ? HVSIM_ACC_WRITE : HVSIM_ACC_READ;
-		for (unsigned k = 0; k < size && k < 4; k++)
-			if (ic->io[(uint16_t)(port + k)] & acc)
+	if ((k == SP_IN || k == SP_OUT) && !(insn->opcode & 0x08)) {
+		unsigned size = io_size(insn);
+		uint16_t port = (uint8_t)insn->imm; /* imm8 port, zero-extended */
+		uint8_t acc = k == SP_OUT ? HVSIM_ACC_WRITE : HVSIM_ACC_READ;
+		for (unsigned i = 0; i < size; i++)
+			if (ic->io[(uint16_t)(port + i)] & acc)
 				return true;
 		return false;
 	}
@@ -413,13 +528,13 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		uint32_t off = 0;
 		pthread_mutex_lock(&vp->sim->lock);
 		while (off < size) {
-			ZydisDecodedInstruction insn;
-			if (!decode(vp, buf + off, size - off, &insn, NULL))
+			struct x86_insn insn;
+			if (!decode(buf + off, size - off, &insn))
 				break; /* invalid: unicorn raises #UD there */
 			if (e->special_off < 0 && needs_stop(vp, &insn))
 				e->special_off = (int16_t)off;
 			e->icount++;
-			off += insn.length;
+			off += insn.len;
 		}
 		pthread_mutex_unlock(&vp->sim->lock);
 	}
@@ -933,9 +1048,9 @@ static void exit_exception(struct hvsim_vp *vp, struct fault f, bool soft, uint6
 {
 	uint8_t bytes[16];
 	unsigned n = fetch_insn(vp, rip, bytes), len = 0;
-	ZydisDecodedInstruction insn;
-	if (n && decode(vp, bytes, n, &insn, NULL))
-		len = insn.length;
+	struct x86_insn insn;
+	if (n && decode(bytes, n, &insn))
+		len = insn.len;
 	wr(vp, UC_X86_REG_RIP, rip);
 	if (f.vector == 14)
 		wr(vp, UC_X86_REG_CR2, f.cr2);
@@ -981,6 +1096,34 @@ static int raise_ud(struct hvsim_vp *vp)
 	return raise_exc(vp, (struct fault){ .vector = 6 });
 }
 
+/* Segment base of a data access in 64-bit mode: only FS and GS have one. */
+static uint64_t seg_base(struct hvsim_vp *vp, int seg)
+{
+	if (seg == X86_FS)
+		return rd(vp, UC_X86_REG_FS_BASE);
+	if (seg == X86_GS)
+		return rd(vp, UC_X86_REG_GS_BASE);
+	return 0;
+}
+
+/* Linear address of a decoded memory operand with the VP's current registers. */
+static uint64_t mem_addr(struct hvsim_vp *vp, const struct x86_insn *in, uint64_t rip)
+{
+	const struct x86_memop *m = &in->mem;
+	uint64_t a = (uint64_t)m->disp;
+	if (m->base == X86_GPR_COUNT)
+		a += rip + in->len; /* RIP-relative: from the next instruction */
+	else if (m->base >= 0 && m->base < X86_GPR_COUNT)
+		a += rd(vp, uc_gpr[m->base]);
+	if (m->index >= 0 && m->index < X86_GPR_COUNT)
+		a += rd(vp, uc_gpr[m->index]) * m->scale;
+	if (m->addr_size == 4)
+		a = (uint32_t)a;
+	else if (m->addr_size == 2)
+		a = (uint16_t)a;
+	return a + seg_base(vp, m->seg);
+}
+
 /*
  * unicorn does not expose the #PF error code: decide the access kind of the faulting
  * instruction (fetch / write / read) and let the page walker compute the code.
@@ -993,48 +1136,36 @@ static uint32_t pf_error_code(struct hvsim_vp *vp, uint64_t rip, uint64_t cr2)
 	unsigned kind = X86_PW_READ;
 	uint8_t bytes[16];
 	unsigned n = fetch_insn(vp, rip, bytes);
-	ZydisDecodedInstruction insn;
-	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	struct x86_insn insn;
 	if (n == 0 || (cr2 >= rip && cr2 - rip < 16 &&
 		       hvsim_vp_translate(vp, cr2, X86_PW_FETCH | X86_PW_NO_AD | user, &g, NULL))) {
 		kind = X86_PW_FETCH;
-	} else if (decode(vp, bytes, n, &insn, ops)) {
-		bool wrmem = false, rdonly = false;
-		for (unsigned i = 0; i < insn.operand_count; i++) {
-			if (ops[i].type != ZYDIS_OPERAND_TYPE_MEMORY ||
-			    ops[i].mem.type != ZYDIS_MEMOP_TYPE_MEM)
-				continue;
-			if (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
-				wrmem = true;
-			else
-				rdonly = true;
-		}
+	} else if (decode(bytes, n, &insn)) {
+		struct mem_use u = mem_use_of(&insn);
+		bool rm_write = u.rm_write && insn.has_mem;
+		bool wrmem = rm_write || u.push || u.str_write;
+		bool rdonly = (insn.has_mem && !u.rm_write) || u.pop || u.str_read;
 		if (wrmem && !rdonly) {
 			kind = X86_PW_WRITE;
 		} else if (wrmem) {
-			/* Both (MOVS, PUSH mem, ...): which one faulted? Compare with the
-			 * written operand's address. */
-			ZydisRegisterContext rc;
-			memset(&rc, 0, sizeof(rc));
-			for (int i = 0; i < 16; i++) {
-				uint64_t v = rd(vp, uc_gpr[i]);
-				rc.values[ZYDIS_REGISTER_RAX + i] = v;
-				rc.values[ZYDIS_REGISTER_EAX + i] = (uint32_t)v;
+			/* Both (MOVS, PUSH mem, POP mem, ...): which one faulted? Compare with the
+			 * written addresses. */
+			uint64_t w[2];
+			unsigned nw = 0;
+			if (rm_write) {
+				w[nw] = mem_addr(vp, &insn, rip);
+				/* POP [rSP+x] addresses with the incremented rSP. */
+				if (u.pop && insn.mem.base == X86_RSP)
+					w[nw] += insn.opsize_prefix ? 2 : 8;
+				nw++;
 			}
-			for (unsigned i = 0; i < insn.operand_count; i++) {
-				uint64_t a;
-				if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-				    (ops[i].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
-				    ZYAN_SUCCESS(ZydisCalcAbsoluteAddressEx(&insn, &ops[i], rip, &rc,
-									 &a))) {
-					if (ops[i].mem.base == ZYDIS_REGISTER_RSP &&
-					    ops[i].visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN)
-						a -= 8; /* implicit push */
-					if ((a >> 12) == (cr2 >> 12) ||
-					    ((a + 7) >> 12) == (cr2 >> 12))
-						kind = X86_PW_WRITE;
-				}
-			}
+			if (u.push)
+				w[nw++] = rd(vp, UC_X86_REG_RSP) - (insn.opsize_prefix ? 2 : 8);
+			if (u.str_write && nw < 2)
+				w[nw++] = rd(vp, UC_X86_REG_RDI) & addr_mask(&insn);
+			for (unsigned i = 0; i < nw; i++)
+				if ((w[i] >> 12) == (cr2 >> 12) || ((w[i] + 7) >> 12) == (cr2 >> 12))
+					kind = X86_PW_WRITE;
 		}
 	}
 	if (hvsim_vp_translate(vp, cr2, kind | user | X86_PW_NO_AD, &g, &err) == -EFAULT)
@@ -1367,13 +1498,13 @@ static void set_acc(struct hvsim_vp *vp, unsigned size, uint64_t v)
 static int handle_mem(struct hvsim_vp *vp, bool prot);
 
 /* Host-side string I/O: INS stores all-ones, OUTS reads and drops. Bounded per step. */
-static int host_string_io(struct hvsim_vp *vp, const ZydisDecodedInstruction *insn, bool in,
+static int host_string_io(struct hvsim_vp *vp, const struct x86_insn *insn, bool in,
 			  unsigned size, uint64_t rip)
 {
-	bool rep = insn->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
-				       ZYDIS_ATTRIB_HAS_REPNE);
-	uint64_t amask = insn->address_width == 64 ? ~0ull : insn->address_width == 32 ?
-		0xFFFFFFFFull : 0xFFFFull;
+	bool rep = insn->rep != 0;
+	uint64_t amask = addr_mask(insn);
+	/* INS writes ES:rDI (no override, base 0 in 64-bit mode); OUTS reads seg:rSI. */
+	uint64_t base = in || insn->seg_override < 0 ? 0 : seg_base(vp, insn->seg_override);
 	int idx = in ? UC_X86_REG_RDI : UC_X86_REG_RSI;
 	uint64_t cnt = rep ? rd(vp, UC_X86_REG_RCX) & amask : 1;
 	int64_t step = (rd(vp, UC_X86_REG_RFLAGS) & (1ull << 10)) ? -(int64_t)size : (int64_t)size;
@@ -1381,7 +1512,7 @@ static int host_string_io(struct hvsim_vp *vp, const ZydisDecodedInstruction *in
 	uint64_t done = 0;
 	while (done < cnt && done < 65536) {
 		uint64_t ptr = rd(vp, idx);
-		uint64_t la = ptr & amask;
+		uint64_t la = (ptr & amask) + base;
 		uint32_t ones = 0xFFFFFFFFu, pf = 0;
 		uint64_t fva = 0, g = 0;
 		unsigned acc = (in ? X86_PW_WRITE : X86_PW_READ) | user;
@@ -1411,7 +1542,42 @@ static int host_string_io(struct hvsim_vp *vp, const ZydisDecodedInstruction *in
 	}
 	atomic_fetch_add_explicit(&vp->st_host_io, 1, memory_order_relaxed);
 	if (done == cnt)
-		wr(vp, UC_X86_REG_RIP, rip + insn->length);
+		wr(vp, UC_X86_REG_RIP, rip + insn->len);
+	return 0;
+}
+
+/*
+ * MOV to/from DRn (SDM vol. 3 17.2): CPL 0 only; DR4/DR5 alias DR6/DR7 unless CR4.DE (then
+ * #UD); the upper halves of DR6/DR7 must be written as 0. The decoder rejects DR8-15 (#UD).
+ */
+static int handle_mov_dr(struct hvsim_vp *vp, const struct x86_insn *insn, uint64_t rip)
+{
+	unsigned n = insn->reg;
+	if (vp_cpl(vp) != 0)
+		return raise_gp(vp);
+	if (n == 4 || n == 5) {
+		if (rd(vp, UC_X86_REG_CR4) & (1u << 3))
+			return raise_ud(vp);
+		n += 2;
+	}
+	if (n > 7 || insn->rm >= 16)
+		return raise_ud(vp);
+	int gpr = uc_gpr[insn->rm];
+	if (insn->opcode == 0x21) {
+		wr(vp, gpr, n < 4 ? vp->dr[n] : n == 6 ? (vp->dr6 | 0xFFFF0FF0ull) :
+						      (vp->dr7 | 0x400));
+	} else {
+		uint64_t v = rd(vp, gpr);
+		if (n >= 6 && (v >> 32))
+			return raise_gp(vp);
+		if (n < 4)
+			vp->dr[n] = v;
+		else if (n == 6)
+			vp->dr6 = v & 0xF00Full;
+		else
+			vp->dr7 = v;
+	}
+	wr(vp, UC_X86_REG_RIP, rip + insn->len);
 	return 0;
 }
 
@@ -1458,9 +1624,8 @@ static int handle_special(struct hvsim_vp *vp, uint64_t rip)
 {
 	uint8_t bytes[16];
 	unsigned n = fetch_insn(vp, rip, bytes);
-	ZydisDecodedInstruction insn;
-	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-	if (n == 0 || !decode(vp, bytes, n, &insn, ops)) {
+	struct x86_insn insn;
+	if (n == 0 || !decode(bytes, n, &insn)) {
 		/*
 		 * Unreadable or undecodable now (changed under us, or a fetch fault): let unicorn
 		 * execute exactly this instruction so that it raises the fault / #UD itself.
@@ -1478,23 +1643,22 @@ static int handle_special(struct hvsim_vp *vp, uint64_t rip)
 			return raise_ud(vp);
 		return 0;
 	}
-	unsigned len = insn.length, cpl = vp_cpl(vp);
+	unsigned len = insn.len, cpl = vp_cpl(vp);
+	enum special kind = classify(&insn);
 	bool iopl_ok = cpl <= ((rd(vp, UC_X86_REG_RFLAGS) >> 12) & 3);
-	if (is_mov_to_cr(&insn)) {
+	if (kind == SP_MOV_CR) {
 		/* unicorn executes it (faults included); hvsim tracks CR3. */
 		int r = uc_step_special(vp, rip, len);
 		vp->cr3 = rd(vp, UC_X86_REG_CR3);
 		return r < 0 ? 0 : r;
 	}
-	switch (insn.mnemonic) {
-	case ZYDIS_MNEMONIC_IN:
-	case ZYDIS_MNEMONIC_OUT: {
-		bool out = insn.mnemonic == ZYDIS_MNEMONIC_OUT;
-		unsigned size = insn.operand_width / 8;
-		if (size != 1 && size != 2 && size != 4)
-			size = 4;
+	switch (kind) {
+	case SP_IN:
+	case SP_OUT: {
+		bool out = kind == SP_OUT;
+		unsigned size = io_size(&insn);
 		uint16_t port = (insn.opcode & 0x08) ? (uint16_t)rd(vp, UC_X86_REG_RDX)
-						     : (uint16_t)insn.raw.imm[0].value.u;
+						     : (uint8_t)insn.imm;
 		if (!iopl_ok) /* no TSS I/O bitmap model: CPL > IOPL always faults */
 			return raise_gp(vp);
 		if (io_icpt(vp, port, size, out)) {
@@ -1507,15 +1671,12 @@ static int handle_special(struct hvsim_vp *vp, uint64_t rip)
 		wr(vp, UC_X86_REG_RIP, rip + len);
 		return 0;
 	}
-	case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
-	case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD: {
-		bool out = insn.mnemonic == ZYDIS_MNEMONIC_OUTSB ||
-			   insn.mnemonic == ZYDIS_MNEMONIC_OUTSW ||
-			   insn.mnemonic == ZYDIS_MNEMONIC_OUTSD;
-		unsigned size = (insn.opcode & 1) ? (insn.operand_width == 16 ? 2 : 4) : 1;
+	case SP_INS:
+	case SP_OUTS: {
+		bool out = kind == SP_OUTS;
+		unsigned size = io_size(&insn);
 		uint16_t port = (uint16_t)rd(vp, UC_X86_REG_RDX);
-		bool rep = insn.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
-					      ZYDIS_ATTRIB_HAS_REPNE);
+		bool rep = insn.rep != 0;
 		if (!iopl_ok)
 			return raise_gp(vp);
 		if (io_icpt(vp, port, size, out)) {
@@ -1524,12 +1685,12 @@ static int handle_special(struct hvsim_vp *vp, uint64_t rip)
 		}
 		return host_string_io(vp, &insn, !out, size, rip);
 	}
-	case ZYDIS_MNEMONIC_RDMSR:
-	case ZYDIS_MNEMONIC_WRMSR:
-		return handle_msr(vp, rip, insn.mnemonic == ZYDIS_MNEMONIC_WRMSR, len);
-	case ZYDIS_MNEMONIC_CPUID:
+	case SP_RDMSR:
+	case SP_WRMSR:
+		return handle_msr(vp, rip, kind == SP_WRMSR, len);
+	case SP_CPUID:
 		return handle_cpuid(vp, rip, len);
-	case ZYDIS_MNEMONIC_HLT:
+	case SP_HLT:
 		if (cpl != 0)
 			return raise_gp(vp);
 		if (rd(vp, UC_X86_REG_RFLAGS) & RFLAGS_IF) {
@@ -1544,14 +1705,15 @@ static int handle_special(struct hvsim_vp *vp, uint64_t rip)
 		put_msg(vp, &ex);
 		finish_exit(vp, HVSIM_EXIT_HALT, rip);
 		return 1;
-	case ZYDIS_MNEMONIC_VMCALL:
-	case ZYDIS_MNEMONIC_VMMCALL:
+	case SP_VMCALL:
 		if (cpl != 0)
 			return raise_ud(vp);
 		exit_hypercall(vp, rip);
 		return 1;
-	case ZYDIS_MNEMONIC_SYSCALL:
+	case SP_SYSCALL:
 		return handle_syscall(vp, rip, len);
+	case SP_MOV_DR:
+		return handle_mov_dr(vp, &insn, rip);
 	default:
 		return 0;
 	}
@@ -1575,9 +1737,9 @@ static int handle_mem(struct hvsim_vp *vp, bool prot)
 		return raise_gp(vp);
 	uint8_t bytes[16];
 	unsigned n = fetch_insn(vp, rip, bytes), len = 0;
-	ZydisDecodedInstruction insn;
-	if (n && decode(vp, bytes, n, &insn, NULL))
-		len = insn.length;
+	struct x86_insn insn;
+	if (n && decode(bytes, n, &insn))
+		len = insn.len;
 	bool in_ram = g < vp->sim->mem_size;
 	if (in_ram && !prot) {
 		/* RAM reached through a linear address outside RAM: unicorn 2.0.1 would need the
@@ -2045,9 +2207,7 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 	if (sim->cfg.register_page)
 		vp->reg_page = aligned_alloc(ADDR_PAGE_SIZE, ADDR_PAGE_SIZE);
 	vp->applied_prot = malloc(sim->mem_size >> ADDR_PAGE_SHIFT);
-	vp->decoder = malloc(sizeof(ZydisDecoder));
-	if (!vp->run_page || (sim->cfg.register_page && !vp->reg_page) || !vp->applied_prot ||
-	    !vp->decoder)
+	if (!vp->run_page || (sim->cfg.register_page && !vp->reg_page) || !vp->applied_prot)
 		return -ENOMEM;
 	memset(vp->run_page, 0, ADDR_PAGE_SIZE);
 	if (vp->reg_page)
@@ -2055,9 +2215,6 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 	memset(vp->applied_prot, 0xF, sim->mem_size >> ADDR_PAGE_SHIFT);
 	for (int i = 0; i < 16; i++)
 		vp->sint[i] = 1ull << 16; /* masked at reset */
-	if (!ZYAN_SUCCESS(ZydisDecoderInit(vp->decoder, ZYDIS_MACHINE_MODE_LONG_64,
-					   ZYDIS_STACK_WIDTH_64)))
-		return -EIO;
 	pthread_once(&oldexc_once, oldexc_probe);
 	if (uc_open(UC_ARCH_X86, UC_MODE_64, &vp->uc) != UC_ERR_OK) {
 		vp->uc = NULL;
@@ -2108,7 +2265,6 @@ void hvsim_vp_fini(struct hvsim_vp *vp)
 	free(vp->run_page);
 	free(vp->reg_page);
 	free(vp->applied_prot);
-	free(vp->decoder);
 	pthread_mutex_destroy(&vp->lock);
 	pthread_cond_destroy(&vp->cond);
 	free(vp);

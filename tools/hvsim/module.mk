@@ -1,14 +1,14 @@
 # tools/hvsim/: the simulated hypervisor (library hvsim) and the kif seam on top of it
 # (library kif_sim). Consumers link `kif_sim $(HVSIM_LIBS)` with LDLIBS `$(HVSIM_LDLIBS)`.
-# hvsim encodes intercept messages with hvcall's hv_exit_encode, hence hvcall in HVSIM_LIBS.
-# The page walker source is compiled into hvsim so that hvsim does not depend on the state of
-# the rest of library x86 (linking x86 as well is harmless: archive members are pulled once).
+# hvsim encodes intercept messages with hvcall's hv_exit_encode, hence hvcall in HVSIM_LIBS;
+# it decodes VTL0 instructions with the project's decoder and walks guest page tables with the
+# page walker, both in library x86 (third-party decoders are test oracles only, never linked).
 
-HVSIM_LIBS := hvsim hvcall
-HVSIM_LDLIBS := $(shell pkg-config --libs unicorn 2>/dev/null || echo -lunicorn) -lZydis -lpthread
+HVSIM_LIBS := hvsim hvcall x86
+HVSIM_LDLIBS := $(shell pkg-config --libs unicorn 2>/dev/null || echo -lunicorn) -lpthread
 
 hvsim_SRCS := tools/hvsim/hvsim.c tools/hvsim/hvsim_vp.c tools/hvsim/hvsim_hv.c \
-              tools/hvsim/hvsim_synic.c arch/x86_64/x86_pagewalk.c
+              tools/hvsim/hvsim_synic.c
 $(eval $(call mezz_lib,hvsim))
 
 kif_sim_SRCS := tools/hvsim/kif_sim.c
@@ -34,3 +34,8 @@ hvsim_guest_fuzz_SRCS := tests/fuzz/hvsim_guest_fuzz.c
 hvsim_guest_fuzz_LIBS := $(HVSIM_LIBS)
 hvsim_guest_fuzz_LDLIBS := $(HVSIM_LDLIBS)
 $(eval $(call mezz_fuzz,hvsim_guest_fuzz))
+
+# unicorn 2.0.1's translator aborts the whole process on some encodings before any hook runs
+# (docs/hvsim.md); the guest-code fuzzer filters the known ones, but a new one would make
+# `make check` flaky. It runs in `make fuzz` only.
+FUZZ_CHECK_SKIP += hvsim_guest_fuzz
