@@ -152,7 +152,7 @@ struct mshv_abi_hvcall {
 #define MSHV_ABI_MMAP_KIND_SHIFT     16
 #define MSHV_ABI_MMAP_CPU_MASK       0xFFFFu
 #define MSHV_ABI_MMAP_KIND_RUN       0u /* struct mshv_abi_run(_ohcl) */
-#define MSHV_ABI_MMAP_KIND_REG_PAGE  1u /* struct mshv_abi_reg_page, cap REGISTER_PAGE only */
+#define MSHV_ABI_MMAP_KIND_REG_PAGE  1u /* struct hv_x64_register_page (hvcall/hv.h), cap REGISTER_PAGE only */
 #define MSHV_ABI_MMAP_KIND_SNP_VMSA  2u /* [O] */
 #define MSHV_ABI_MMAP_KIND_APIC_PAGE 3u /* [O] */
 #define MSHV_ABI_MMAP_KIND_VTL1_VMSA 4u /* [O] */
@@ -272,46 +272,8 @@ struct mshv_abi_run_ohcl {
 #define MSHV_ABI_RUN_SIZE      1552u
 #define MSHV_ABI_RUN_OHCL_SIZE 1652u
 
-/* ---- the hypervisor register page, mmap kind 1 (doc 1.4, HvX64RegisterPage) ---- */
-
-#define MSHV_ABI_REG_PAGE_DIRTY_GP    (1u << 0)
-#define MSHV_ABI_REG_PAGE_DIRTY_RIP   (1u << 1)
-#define MSHV_ABI_REG_PAGE_DIRTY_XMM   (1u << 2)
-#define MSHV_ABI_REG_PAGE_DIRTY_SEG   (1u << 3)
-#define MSHV_ABI_REG_PAGE_DIRTY_FLAGS (1u << 4)
-/* gp[] index of RSP: the only GPR that is authoritative in the register page */
-#define MSHV_ABI_REG_PAGE_GP_RSP      4
-
-/** Segment register as the hypervisor stores it (doc 2.6), 16 bytes. */
-struct mshv_abi_reg_page_segment {
-	uint64_t base;
-	uint32_t limit;
-	uint16_t selector;
-	uint16_t attributes;
-};
-
-struct mshv_abi_reg_page {
-	uint16_t version;
-	uint8_t is_valid;         /* the page describes VTL `vtl` only when nonzero */
-	uint8_t vtl;
-	uint32_t dirty;           /* MSHV_ABI_REG_PAGE_DIRTY_* */
-	uint64_t gp[16];          /* rax,rcx,rdx,rbx,rsp,rbp,rsi,rdi,r8..r15 */
-	uint64_t rip;
-	uint64_t rflags;
-	uint64_t reserved1;
-	uint8_t xmm[6][16];
-	struct mshv_abi_reg_page_segment segment[6]; /* ES, CS, SS, DS, FS, GS */
-	uint64_t cr0;
-	uint64_t cr3;
-	uint64_t cr4;
-	uint64_t cr8;
-	uint64_t efer;
-	uint64_t dr7;             /* read-only through this page */
-	uint64_t pending_interruption;
-	uint64_t interrupt_state;
-	uint64_t instruction_emulation_hints;
-	uint8_t reserved2[4096 - 424];
-};
+/* The register page (mmap kind 1, doc 1.4) is a hypervisor structure: struct
+ * hv_x64_register_page in hvcall/hv.h. */
 
 /* ---- VP assist page (kernel-owned; doc 1.5), offsets for reference and hvsim ---- */
 
@@ -461,33 +423,5 @@ _Static_assert(offsetof(struct mshv_abi_run_ohcl, proxy_irr_exit) +
 _Static_assert(sizeof(struct mshv_abi_run_ohcl) <= MSHV_ABI_PAGE_SIZE, "hyperv-abi-facts 1.4");
 
 /* register page: hyperv-abi-facts 1.4 */
-_Static_assert(sizeof(struct mshv_abi_reg_page_segment) == 16, "hyperv-abi-facts 2.6");
-_Static_assert(offsetof(struct mshv_abi_reg_page_segment, limit) == 8, "hyperv-abi-facts 2.6");
-_Static_assert(offsetof(struct mshv_abi_reg_page_segment, selector) == 12, "hyperv-abi-facts 2.6");
-_Static_assert(offsetof(struct mshv_abi_reg_page_segment, attributes) == 14,
-	       "hyperv-abi-facts 2.6");
-_Static_assert(sizeof(struct mshv_abi_reg_page) == 4096, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, version) == 0, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, is_valid) == 2, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, vtl) == 3, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, dirty) == 4, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, gp) == 8, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, rip) == 136, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, rflags) == 144, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, reserved1) == 152, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, xmm) == 160, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, segment) == 256, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, cr0) == 352, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, cr3) == 360, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, cr4) == 368, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, cr8) == 376, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, efer) == 384, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, dr7) == 392, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, pending_interruption) == 400,
-	       "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, interrupt_state) == 408, "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, instruction_emulation_hints) == 416,
-	       "hyperv-abi-facts 1.4");
-_Static_assert(offsetof(struct mshv_abi_reg_page, reserved2) == 424, "hyperv-abi-facts 1.4");
 
 #endif

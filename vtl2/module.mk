@@ -4,7 +4,7 @@ $(eval $(call mezz_prog,mezzanine))
 
 # The kernel-interface seam over the real mshv_vtl driver (vtl2/kif.h), with its replaceable
 # system-call layer. The simulator's seam is tools/hvsim's kif_sim; pick one at link time.
-kif_mshv_SRCS := vtl2/kif_sys.c vtl2/kif_mshv.c
+kif_mshv_SRCS := vtl2/kif_sys.c vtl2/kif_mshv.c vtl2/kif_allow.c
 $(eval $(call mezz_lib,kif_mshv))
 
 # The paravisor core above the seam (same code on hardware and in hvsim). Link it with

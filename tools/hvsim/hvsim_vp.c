@@ -727,7 +727,7 @@ static const int uc_segs[6] = { UC_X86_REG_ES, UC_X86_REG_CS, UC_X86_REG_SS,
 
 static void regpage_save(struct hvsim_vp *vp)
 {
-	struct mshv_abi_reg_page *rp = vp->reg_page;
+	struct hv_x64_register_page *rp = vp->reg_page;
 	if (!rp)
 		return;
 	rp->version = 1;
@@ -738,10 +738,10 @@ static void regpage_save(struct hvsim_vp *vp)
 	rp->rip = rd(vp, UC_X86_REG_RIP);
 	rp->rflags = rd(vp, UC_X86_REG_RFLAGS);
 	for (int i = 0; i < 6; i++)
-		uc_reg_read(vp->uc, UC_X86_REG_XMM0 + i, rp->xmm[i]);
+		uc_reg_read(vp->uc, UC_X86_REG_XMM0 + i, &rp->xmm[i]);
 	for (int i = 0; i < 6; i++) {
 		struct seg16 s = read_seg(vp, uc_segs[i]);
-		rp->segment[i] = (struct mshv_abi_reg_page_segment){ s.base, s.limit, s.selector,
+		rp->segment[i] = (struct hv_x64_segment_register){ s.base, s.limit, s.selector,
 								      s.attr };
 	}
 	rp->cr0 = rd(vp, UC_X86_REG_CR0);
@@ -757,20 +757,20 @@ static void regpage_save(struct hvsim_vp *vp)
 
 static void regpage_apply(struct hvsim_vp *vp)
 {
-	struct mshv_abi_reg_page *rp = vp->reg_page;
+	struct hv_x64_register_page *rp = vp->reg_page;
 	if (!rp || !rp->is_valid || !rp->dirty)
 		return;
 	uint32_t d = rp->dirty;
-	if (d & MSHV_ABI_REG_PAGE_DIRTY_GP)
-		wr(vp, UC_X86_REG_RSP, rp->gp[MSHV_ABI_REG_PAGE_GP_RSP]);
-	if (d & MSHV_ABI_REG_PAGE_DIRTY_RIP)
+	if (d & HV_X64_REGISTER_PAGE_DIRTY_GP)
+		wr(vp, UC_X86_REG_RSP, rp->gp[HV_X64_REGISTER_PAGE_GP_RSP]);
+	if (d & HV_X64_REGISTER_PAGE_DIRTY_RIP)
 		wr(vp, UC_X86_REG_RIP, rp->rip);
-	if (d & MSHV_ABI_REG_PAGE_DIRTY_FLAGS)
+	if (d & HV_X64_REGISTER_PAGE_DIRTY_FLAGS)
 		wr(vp, UC_X86_REG_RFLAGS, rp->rflags | 2);
-	if (d & MSHV_ABI_REG_PAGE_DIRTY_XMM)
+	if (d & HV_X64_REGISTER_PAGE_DIRTY_XMM)
 		for (int i = 0; i < 6; i++)
-			uc_reg_write(vp->uc, UC_X86_REG_XMM0 + i, rp->xmm[i]);
-	if (d & MSHV_ABI_REG_PAGE_DIRTY_SEG) {
+			uc_reg_write(vp->uc, UC_X86_REG_XMM0 + i, &rp->xmm[i]);
+	if (d & HV_X64_REGISTER_PAGE_DIRTY_SEGMENTS) {
 		/* unicorn loads hidden parts from the descriptor tables: selectors only. */
 		for (int i = 0; i < 6; i++) {
 			uint64_t sel = rp->segment[i].selector;

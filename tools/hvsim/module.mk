@@ -11,7 +11,7 @@ hvsim_SRCS := tools/hvsim/hvsim.c tools/hvsim/hvsim_vp.c tools/hvsim/hvsim_hv.c 
               tools/hvsim/hvsim_synic.c
 $(eval $(call mezz_lib,hvsim))
 
-kif_sim_SRCS := tools/hvsim/kif_sim.c
+kif_sim_SRCS := tools/hvsim/kif_sim.c vtl2/kif_allow.c
 $(eval $(call mezz_lib,kif_sim))
 
 hvsim_vp_test_SRCS := tests/unit/hvsim_vp_test.c
