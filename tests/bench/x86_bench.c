@@ -201,7 +201,28 @@ static double run(enum which w, unsigned rounds, int only, double *insn_per)
 	return t / n;
 }
 
-int main(void)
+/*
+ * `x86_bench --count W ROUNDS`: run only implementation W (0 ours decode+emulate, 1 ours decode,
+ * 2 Zydis, 3 Capstone) for ROUNDS passes and print the corpus size. tests/bench/x86_icount.sh
+ * runs this under callgrind with two round counts: the difference is the instruction count per
+ * decoded instruction, free of timing noise and of set-up costs.
+ */
+static int count_mode(int argc, char **argv)
+{
+	if (argc != 4 || strcmp(argv[1], "--count") != 0)
+		return -1;
+	int w = atoi(argv[2]);
+	long rounds = atol(argv[3]);
+	if (w < 0 || w >= W_COUNT || rounds < 0 || rounds > 1000000) {
+		fprintf(stderr, "usage: x86_bench [--count 0-3 ROUNDS]\n");
+		return 2;
+	}
+	run((enum which)w, (unsigned)rounds, -1, NULL);
+	printf("%zu\n", NCORPUS);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	init_cpu();
 	memset(mmio, 0x5a, sizeof(mmio));
@@ -212,6 +233,9 @@ int main(void)
 	}
 	cs_option(cs, CS_OPT_DETAIL, CS_OPT_OFF);
 	csi = cs_malloc(cs);
+	int cm = count_mode(argc, argv);
+	if (cm >= 0)
+		return cm;
 	perf_open();
 
 	/* Sanity: every corpus instruction must emulate (a benchmark of failures is worthless). */

@@ -22,5 +22,6 @@ x86_bench_SRCS := tests/bench/x86_bench.c
 x86_bench_LIBS := x86
 x86_bench_LDLIBS := -lZydis -lcapstone
 $(eval $(call mezz_bench,x86_bench))
+BENCH_SCRIPTS += tests/bench/x86_icount.sh
 
 endif
