@@ -209,3 +209,13 @@ const char *hv_hypercall_code_str(uint16_t code)
 {
 	return hv_name_lookup(hv_hypercall_table, ARRAY_LEN(hv_hypercall_table), code, "HVCALL_UNKNOWN");
 }
+
+uint64_t hv_result_from_errno(int err)
+{
+	if (err == 0)
+		return hv_result_make(HV_STATUS_SUCCESS, 0);
+	for (size_t i = 0; i < ARRAY_LEN(hv_status_table); i++)
+		if (hv_status_table[i].err == err)
+			return hv_result_make(hv_status_table[i].status, 0);
+	return hv_result_make(HV_STATUS_INVALID_PARAMETER, 0);
+}

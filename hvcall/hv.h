@@ -1863,6 +1863,12 @@ const char *hv_status_str(hv_status_t status);
 const char *hv_status_format(hv_status_t status, char *buf, size_t len);
 /** 0 for HV_STATUS_SUCCESS, else a negative errno (-EIO for unknown codes). */
 int hv_status_to_errno(hv_status_t status);
+/**
+ * The hypercall result value (no reps completed) a hypervisor returns for a failure that maps
+ * to `err` (0 = success): the first status whose errno is `err`, INVALID_PARAMETER if none.
+ * How VTL2 answers VTL0's hypercalls without handling Hyper-V status words itself.
+ */
+uint64_t hv_result_from_errno(int err);
 /** Name of a message type ("HVMSG_X64_IO_PORT_INTERCEPT"), "HVMSG_UNKNOWN" if not known. */
 const char *hv_message_type_str(uint32_t message_type);
 /** Name of a hypercall code ("HVCALL_GET_VP_REGISTERS"), "HVCALL_UNKNOWN" if not known. */

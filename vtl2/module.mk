@@ -1,6 +1,5 @@
-# vtl2/: the usermode paravisor.
-mezzanine_SRCS := vtl2/main.c
-$(eval $(call mezz_prog,mezzanine))
+# vtl2/: the usermode paravisor core (the `mezzanine` program is tools/mezzanine/, above the
+# devices it assembles).
 
 # The kernel-interface seam over the real mshv_vtl driver (vtl2/kif.h), with its replaceable
 # system-call layer. The simulator's seam is tools/hvsim's kif_sim; pick one at link time.
@@ -9,7 +8,8 @@ $(eval $(call mezz_lib,kif_mshv))
 
 # The paravisor core above the seam (same code on hardware and in hvsim). Link it with
 # one seam library (kif_mshv or kif_sim) and hvcall.
-vtl2_SRCS := vtl2/vpreg.c
+vtl2_SRCS := vtl2/vpreg.c vtl2/iobus.c vtl2/vclock.c vtl2/gmem.c vtl2/cpuid.c vtl2/msr.c \
+             vtl2/partition.c vtl2/vp.c
 $(eval $(call mezz_lib,vtl2))
 
 kif_mshv_test_SRCS := tests/unit/kif_mshv_test.c

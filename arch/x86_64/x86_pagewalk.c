@@ -303,3 +303,15 @@ int x86_pw_translate(const struct x86_pw_regs *regs, gva_t va, unsigned access,
 	}
 	return -ELOOP;
 }
+
+int x86_pw_cmpxchg_host(void *p, uint64_t old, uint64_t new_value, unsigned size)
+{
+	if ((size != 4 && size != 8) || ((uintptr_t)p & (size - 1)))
+		return -EFAULT;
+	if (size == 8)
+		return __atomic_compare_exchange_n((uint64_t *)p, &old, new_value, false,
+						   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ? 0 : -EAGAIN;
+	uint32_t o = (uint32_t)old;
+	return __atomic_compare_exchange_n((uint32_t *)p, &o, (uint32_t)new_value, false,
+					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ? 0 : -EAGAIN;
+}

@@ -79,6 +79,13 @@ struct x86_pw_result {
 int x86_pw_translate(const struct x86_pw_regs *regs, gva_t va, unsigned access,
 		     const struct x86_pw_mem_ops *mem, void *ctx, struct x86_pw_result *res);
 
+/**
+ * The `cmpxchg` of x86_pw_mem_ops for tables in host memory at `p` (guest RAM mapped into the
+ * caller): atomic 4- or 8-byte compare-and-swap, 0 or -EAGAIN when the entry changed, -EFAULT
+ * when `p` is misaligned for `size`.
+ */
+int x86_pw_cmpxchg_host(void *p, uint64_t old, uint64_t new_value, unsigned size);
+
 /** Paging levels in use: 0 (off), 2 (32-bit), 3 (PAE), 4 or 5. */
 unsigned x86_pw_levels(const struct x86_pw_regs *regs);
 

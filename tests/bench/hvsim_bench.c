@@ -21,7 +21,7 @@
 #include "tests/guests/guest_abi.h"
 #include "tools/hvsim/hvsim.h"
 #include "tools/mezz-sim/elf_load.h"
-#include "tools/mezz-sim/mini_vtl2.h"
+#include "tools/mezzanine/vm.h"
 
 static double now(void)
 {
@@ -95,8 +95,8 @@ static int read_file(const char *path, uint8_t **buf, size_t *size)
 	return 0;
 }
 
-/* Boot `elf` on hvsim under the minimal VTL2 (as mezz-sim does) and run it to its exit. */
-static int run_guest(const char *elf, struct mini_vtl2_result *res, struct hvsim_stats *st)
+/* Boot `elf` on hvsim under the paravisor (as mezz-sim does) and run it to its exit. */
+static int run_guest(const char *elf, struct partition_result *res, struct hvsim_stats *st)
 {
 	const uint64_t mem = 64ull << 20;
 	uint8_t *img = NULL;
@@ -123,18 +123,22 @@ static int run_guest(const char *elf, struct mini_vtl2_result *res, struct hvsim
 	free(img);
 	if (rc == 0) {
 		FILE *devnull = fopen("/dev/null", "w");
-		struct mini_vtl2_config mc = { .mem_size = mem, .serial_out = devnull,
-					       .timeout_ms = 60000 };
+		struct vm_config vc = {
+			.partition = { .vp_count = 1, .ram = { { gpa(0), mem } }, .ram_count = 1,
+				       .timeout_ms = 60000 },
+			.test_devices = true,
+			.serial_out = devnull,
+		};
+		struct vm_report rep;
 		hvsim_set_current(sim);
-		rc = mini_vtl2_run(&mc, res);
+		rc = vm_run(&vc, &rep, err, sizeof(err));
 		hvsim_set_current(NULL);
 		if (devnull)
 			fclose(devnull);
 		hvsim_get_stats(sim, st);
-		if (rc == 0 && res->outcome != MINI_VTL2_PASS) {
-			fprintf(stderr, "hvsim_bench: %s did not pass: %s (exit code %u)\n", elf,
-				res->outcome == MINI_VTL2_ERROR ? res->error : "guest failure",
-				res->exit_code);
+		*res = rep.result;
+		if (rc == 0 && vm_exit_status(&rep) != VM_EXIT_PASS) {
+			fprintf(stderr, "hvsim_bench: %s did not pass: %s\n", elf, res->message);
 			rc = -EIO;
 		}
 	}
@@ -154,12 +158,12 @@ int main(void)
 	const uint64_t insns = GUEST_BENCH_COMPUTE_LOOPS * GUEST_BENCH_COMPUTE_INSNS_PER_LOOP;
 	double raw = raw_unicorn(compute_code, sizeof(compute_code), GUEST_BENCH_COMPUTE_LOOPS,
 				 false, NULL);
-	struct mini_vtl2_result res;
+	struct partition_result res;
 	struct hvsim_stats st;
 	snprintf(path, sizeof(path), "%s/guests/bench_compute.elf", o);
 	if (raw > 0 && run_guest(path, &res, &st) == 0) {
 		double raw_rate = (double)insns / raw, sim_rate = (double)insns / res.wall_seconds;
-		printf("compute: hvsim+VTL2 %.0f M guest insns/s (%.3f s for %" PRIu64
+		printf("compute: hvsim+paravisor %.0f M guest insns/s (%.3f s for %" PRIu64
 		       " M insns incl. boot; hvsim counted %" PRIu64 " M)\n",
 		       sim_rate / 1e6, res.wall_seconds, insns / 1000000, st.guest_insns / 1000000);
 		printf("compute: raw unicorn, no hooks %.0f M insns/s (%.3f s)\n", raw_rate / 1e6, raw);
@@ -174,9 +178,9 @@ int main(void)
 	raw = raw_unicorn(exits_code, sizeof(exits_code), GUEST_BENCH_EXIT_OUTS, true, &outs);
 	snprintf(path, sizeof(path), "%s/guests/bench_exits.elf", o);
 	if (raw > 0 && outs == GUEST_BENCH_EXIT_OUTS && run_guest(path, &res, &st) == 0) {
-		uint64_t exits = res.exits[MINI_VTL2_IO];
+		uint64_t exits = res.exits[PARTITION_EXIT_IO];
 		double sim_rate = (double)exits / res.wall_seconds, raw_rate = (double)outs / raw;
-		printf("exits: hvsim+VTL2 %.0f k intercept round trips/s (%" PRIu64 " I/O exits in "
+		printf("exits: hvsim+paravisor %.0f k intercept round trips/s (%" PRIu64 " I/O exits in "
 		       "%.3f s; %.2f us each)\n", sim_rate / 1e3, exits, res.wall_seconds,
 		       1e6 / sim_rate);
 		printf("exits: raw unicorn OUT hook %.0f k/s (%" PRIu64 " in %.3f s)\n",

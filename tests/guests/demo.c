@@ -30,7 +30,7 @@ void guest_main(unsigned vp, unsigned vp_count)
 	memcpy(vendor + 4, &r.ecx, 4);
 	memcpy(vendor + 8, &r.edx, 4);
 	vendor[12] = 0;
-	GUEST_ASSERT(memcmp(vendor, "MezzSimVTL2 ", 12) == 0);
+	GUEST_ASSERT(memcmp(vendor, "Microsoft Hv", 12) == 0);
 	rt_printf("  cpuid:     hypervisor vendor \"%s\"\n", vendor);
 
 	wrmsr(GUEST_MSR_TEST_FIRST, 0xD3A0);

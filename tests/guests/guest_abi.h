@@ -1,6 +1,6 @@
 /*
- * The test-guest <-> mini VTL2 contract (tools/mezz-sim/mini_vtl2.c implements the other side;
- * docs/mezz-sim.md documents it for users). Plain #defines only: included by freestanding guest
+ * The test-guest <-> paravisor contract: the test device (devices/testdev.h implements the
+ * other side; tests/unit/dev_testdev_test.c checks both agree; docs/mezz-sim.md documents it). Plain #defines only: included by freestanding guest
  * code and by the host-side mini VTL2 alike.
  */
 #ifndef MEZZ_TESTS_GUESTS_GUEST_ABI_H
@@ -21,23 +21,23 @@
 #define GUEST_PORT_EXIT 0xF4
 /* Echo register (per VP): IN returns the last OUT value + 1, at the access width. */
 #define GUEST_PORT_ECHO 0xF0
-/* OUT vector: the mini VTL2 asserts that fixed interrupt vector to the writing VP now. */
+/* OUT vector: the paravisor asserts that fixed interrupt vector to the writing VP now. */
 #define GUEST_PORT_IRQ 0xF8
 /* OUT vector: same, from a timer GUEST_IRQ_DELAY_MS milliseconds later (for HLT tests). */
 #define GUEST_PORT_IRQ_DELAYED 0xF9
 #define GUEST_IRQ_DELAY_MS 5
-/* OUT gpn: the mini VTL2 removes write access to that VTL0 page (ModifyVtlProtectionMask). */
+/* OUT gpn: the paravisor removes write access to that VTL0 page (ModifyVtlProtectionMask). */
 #define GUEST_PORT_PROTECT 0xFA
 /* OUT gpn: restore full access to the page. */
 #define GUEST_PORT_UNPROTECT 0xFB
-/* IN: number of VTL-protection (GPA) intercepts the mini VTL2 has handled so far. Writes that
+/* IN: number of VTL-protection (GPA) intercepts the paravisor has handled so far. Writes that
    hit a protected page are logged and skipped: they do not land. */
 #define GUEST_PORT_PROT_COUNT 0xFC
 
 /*
  * MMIO test device: one page at 0xFE000000. Reading byte i of the page gives byte (i & 3) of
  * the little-endian dword ((0xFE000000 + (i & ~3)) ^ 0x5A5A5A5A), so any access width and
- * offset has a known answer. Offsets 0x000-0x7FF ignore writes (the mini VTL2 logs them);
+ * offset has a known answer. Offsets 0x000-0x7FF ignore writes (the paravisor logs them);
  * offsets 0x800-0xFFF are scratch: writes land and later reads return them.
  */
 #define GUEST_MMIO_BASE 0xFE000000ull
@@ -46,12 +46,12 @@
 #define GUEST_MMIO_PATTERN 0x5A5A5A5Au
 
 /* Test MSR range: RDMSR returns the last WRMSR value (0 initially), per partition. */
-#define GUEST_MSR_TEST_FIRST 0x40000100u
-#define GUEST_MSR_TEST_LAST 0x400001FFu
+#define GUEST_MSR_TEST_FIRST 0x4D5A0000u
+#define GUEST_MSR_TEST_LAST 0x4D5A00FFu
 
-/* CPUID leaf answered by the mini VTL2. */
+/* The Hyper-V vendor leaf of the paravisor's CPUID policy (vtl2/cpuid.h). */
 #define GUEST_CPUID_VENDOR_LEAF 0x40000000u
-#define GUEST_CPUID_VENDOR_MAX 0x40000001u
+#define GUEST_CPUID_VENDOR_MAX 0x4000000Au
 
 /* Hypercall status returned for unknown VMCALL codes. */
 #define GUEST_HV_STATUS_INVALID_HYPERCALL_CODE 2

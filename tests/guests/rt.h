@@ -91,6 +91,42 @@ static inline uint64_t read_rflags(void)
 
 /* ---- serial output (COM1, polled) ---- */
 
+/* ---- the PC chipset (devices/chipset.h) ---- */
+#define RT_IOAPIC_BASE 0xFEC00000ul
+static inline void ioapic_write(uint32_t reg, uint32_t v)
+{
+	*(volatile uint32_t *)RT_IOAPIC_BASE = reg;
+	*(volatile uint32_t *)(RT_IOAPIC_BASE + 0x10) = v;
+}
+static inline uint32_t ioapic_read(uint32_t reg)
+{
+	*(volatile uint32_t *)RT_IOAPIC_BASE = reg;
+	return *(volatile uint32_t *)(RT_IOAPIC_BASE + 0x10);
+}
+/* Pin -> fixed vector on APIC id `dest`, physical, edge (or level), active high, unmasked. */
+static inline void ioapic_route(unsigned pin, uint8_t vector, uint8_t dest, int level)
+{
+	ioapic_write(0x11 + 2 * pin, (uint32_t)dest << 24);
+	ioapic_write(0x10 + 2 * pin, vector | (level ? 1u << 15 : 0));
+}
+static inline void ioapic_mask(unsigned pin) { ioapic_write(0x10 + 2 * pin, 1u << 16); }
+/* Mask both 8259s (ICW sequence as a BIOS does, then IMR 0xFF). */
+static inline void pic_mask_all(void)
+{
+	outb(0x21, 0xFF);
+	outb(0xA1, 0xFF);
+}
+static inline uint8_t cmos_read(uint8_t index)
+{
+	outb(0x70, index);
+	return inb(0x71);
+}
+static inline uint32_t pci_cfg_read(unsigned bus, unsigned dev, unsigned fn, unsigned off)
+{
+	outl(0xCF8, 0x80000000u | bus << 16 | dev << 11 | fn << 8 | (off & 0xFC));
+	return inl(0xCFC);
+}
+
 void rt_putc(char c);
 void rt_puts(const char *s);
 /** printf subset: %s %c %d %u %x %ld %lu %lx %p %%, optional '0' flag and width. */

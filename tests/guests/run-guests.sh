@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end: every test guest under mezz-sim (hvsim + the minimal VTL2), a few also under the
-# ASan+UBSan build, plus the command-line contract. One "ok - NAME" / "not ok - NAME" per check;
+# End-to-end: every test guest under mezz-sim (hvsim + the Mezzanine paravisor: vtl2 core and
+# devices), a few also under the ASan+UBSan build, plus the command-line contracts of mezz-sim
+# and mezzanine. One "ok - NAME" / "not ok - NAME" per check;
 # a failing check prints the run's output. Each run is bounded by `timeout` so a hang fails.
 # Environment: O (build directory, default build).
 set -u
@@ -57,22 +58,30 @@ run_guest() {
 }
 
 # guest vps
-for spec in io:1 mmio:1 cpuid:1 msr:1 hypercall:1 halt:1 pagefault:1 interrupt:1 vtlprot:1 \
-            smp:2 smp:4 demo:1 demo:2; do
+for spec in io:1 mmio:1 cpuid:1 cpuid:3 msr:1 hypercall:1 halt:1 pagefault:1 interrupt:1 \
+            vtlprot:1 smp:2 smp:4 demo:1 demo:2 chipset:1 uart:1; do
   g=${spec%%:*} n=${spec#*:}
   run_guest "guest $g (vps $n)" "$SIM" "$g" "$n" 0 '^result: PASS'
 done
 # A failing guest must be reported as a failure, with its assertion on the serial output.
 run_guest "guest fail is reported as failure" "$SIM" fail 1 1 'ASSERT FAILED .*fail\.c:[0-9]+'
+# The chipset's own ways of stopping the VM.
+run_guest "reset through 0xCF9 stops the VM" "$SIM" stop_cf9 2 4 'result: STOPPED reset'
+run_guest "reset through the i8042 stops the VM" "$SIM" stop_kbd 1 4 'result: STOPPED reset'
+run_guest "ACPI S5 powers the VM off" "$SIM" stop_poweroff 2 0 'result: POWER-OFF'
+# Interrupt-driven UART transmit reaches the host console.
+run_guest "uart THRE interrupt transmit" "$SIM" uart 1 0 'this line was sent from the THRE interrupt handler'
 # --trace shows the VTL2's view of each exit.
 run_guest "trace shows the protection intercept" "$SIM" vtlprot 1 0 \
   'vtl protection intercept: write gpa 0x[0-9a-f]+' --trace
 run_guest "trace shows MMIO device accesses" "$SIM" mmio 1 0 \
-  'mmio read gpa 0xfe000000 size 1 value 0x5a' --trace
+  'mmio read gpa 0xfe000000 size 1 value 0x5a -> testdev-mmio ok' --trace
+run_guest "trace shows each port access and its device" "$SIM" io 1 0 \
+  'io out port 0xf0 size 4 value 0x[0-9a-f]+ -> testdev ok' --trace
 
 # The same binary built with ASan+UBSan, on guests that exercise the emulator and the VTL2.
 if [ -x "$ASAN_SIM" ]; then
-  for spec in io:1 mmio:1 vtlprot:1 smp:2; do
+  for spec in io:1 mmio:1 vtlprot:1 smp:2 chipset:1 uart:1; do
     g=${spec%%:*} n=${spec#*:}
     run_guest "asan guest $g (vps $n)" "$ASAN_SIM" "$g" "$n" 0 '^result: PASS'
   done
@@ -107,5 +116,32 @@ cli "guest is not an ELF" 3 run --guest "$tmp/bad.elf"
 cli "guest does not exist" 3 run --guest "$tmp/nonexistent.elf"
 cli "--mem=16M with K/M/G suffix" 0 run --guest="$GUESTS/io.elf" --mem=16M
 cli "--mem 16384K" 0 run --guest "$GUESTS/io.elf" --mem 16384K
+cli "--vtl2-mem not 4K aligned" 2 run --guest "$GUESTS/io.elf" --vtl2-mem 1000
+cli "--vtl2-mem too large" 2 run --guest "$GUESTS/io.elf" --mem 16M --vtl2-mem 8M
+cli "--vtl2-mem 0" 0 run --guest "$GUESTS/io.elf" --vtl2-mem 0
+
+# mezzanine: the same paravisor over the real driver; this machine has no /dev/mshv.
+PV=$O/bin/mezzanine
+pv() { # label expected-status regex args...
+  local label=$1 want=$2 regex=$3
+  shift 3
+  local log="$tmp/pv.log"
+  quiet timeout "$LIMIT" "$PV" "$@" >"$log" 2>&1
+  local rc=$? bad=0
+  [ "$rc" -eq "$want" ] || { echo "exit status $rc, expected $want" >>"$log"; bad=1; }
+  if [ -n "$regex" ] && ! grep -Eq "$regex" "$log"; then
+    echo "output does not match /$regex/" >>"$log"
+    bad=1
+  fi
+  report "mezzanine: $label" "$bad" "$log"
+}
+pv "--help" 0 'mshv_vtl' --help
+pv "no --mem-map" 2 'mem-map is required'
+pv "bad --mem-map" 2 'not a list' --mem-map 0:3000
+pv "overlapping --mem-map" 3 'ranges 0 and 1 overlap' --mem-map 0:64M,1M:1M --dev-dir "$tmp"
+pv "--vps 0" 2 '' --mem-map 0:64M --vps 0
+pv "--run-layout junk" 2 'upstream or openhcl' --mem-map 0:64M --run-layout junk
+pv "no driver: a clear message and status 3" 3 'cannot open the mshv_vtl driver' \
+  --mem-map 0:64M --dev-dir "$tmp"
 
 exit $((fails > 0))

@@ -127,17 +127,9 @@ static int pw_read(void *ctx, gpa_t a, void *buf, unsigned size)
 static int pw_cmpxchg(void *ctx, gpa_t a, uint64_t old, uint64_t new_value, unsigned size)
 {
 	struct hvsim *sim = ctx;
-	if (a.v >= sim->mem_size || size > sim->mem_size - a.v || (a.v & (size - 1)))
+	if (a.v >= sim->mem_size || size > sim->mem_size - a.v)
 		return -EFAULT;
-	if (size == 8) {
-		uint64_t *p = (uint64_t *)(sim->ram + a.v);
-		return __atomic_compare_exchange_n(p, &old, new_value, false, __ATOMIC_SEQ_CST,
-						   __ATOMIC_SEQ_CST) ? 0 : -EAGAIN;
-	}
-	uint32_t *p = (uint32_t *)(sim->ram + a.v);
-	uint32_t o = (uint32_t)old;
-	return __atomic_compare_exchange_n(p, &o, (uint32_t)new_value, false, __ATOMIC_SEQ_CST,
-					   __ATOMIC_SEQ_CST) ? 0 : -EAGAIN;
+	return x86_pw_cmpxchg_host(sim->ram + a.v, old, new_value, size);
 }
 
 static const struct x86_pw_mem_ops pw_ops = { .read = pw_read, .cmpxchg = pw_cmpxchg };

@@ -1,10 +1,13 @@
 /*
- * mezz-sim: run a VTL0 test guest (ELF) on hvsim under the minimal built-in VTL2.
+ * mezz-sim: run a VTL0 guest (ELF) on hvsim under the Mezzanine paravisor: the same vtl2
+ * library and devices as `mezzanine`, linked with the simulator's seam (kif_sim).
  *
- *   mezz-sim run --guest ELF [--vps N] [--mem SIZE] [--trace] [--timeout SECONDS]
+ *   mezz-sim run --guest ELF [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]
+ *                [--timeout SECONDS] [--no-test-devices]
  *
- * Exit status: 0 guest passed, 1 guest failed, 2 bad arguments, 3 could not run (bad ELF,
- * simulator error, VTL2 error, timeout). Manual: docs/mezz-sim.md.
+ * Exit status: 0 guest passed (or powered off), 1 guest failed, 2 bad arguments, 3 could not
+ * run (bad ELF, simulator error, paravisor error, timeout), 4 the guest stopped the VM
+ * otherwise (reset, triple fault, every VP halted for good). Manual: docs/mezz-sim.md.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,12 +21,11 @@
 
 #include "tools/hvsim/hvsim.h"
 #include "tools/mezz-sim/elf_load.h"
-#include "tools/mezz-sim/mini_vtl2.h"
+#include "tools/mezzanine/vm.h"
 
-#define EXIT_PASS 0
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
-#define EXIT_ERROR 3
+#define EXIT_PASS VM_EXIT_PASS
+#define EXIT_USAGE VM_EXIT_USAGE
+#define EXIT_ERROR VM_EXIT_ERROR
 
 /* Guest RAM limits: the test guest loads at 1 MiB, and RAM must stay below the MMIO test
    device at 0xFE000000 (everything in 0..4 GiB is identity-mapped by hvsim). */
@@ -35,14 +37,17 @@ struct options {
 	const char *guest;
 	uint32_t vps;
 	uint64_t mem;
+	uint64_t vtl2_mem;
 	bool trace;
+	bool no_test_devices;
 	unsigned timeout_s;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mezz-sim run --guest ELF [--vps N] [--mem SIZE] [--trace] [--timeout SECONDS]\n"
+		"usage: mezz-sim run --guest ELF [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]\n"
+		"                    [--timeout SECONDS] [--no-test-devices]\n"
 		"       mezz-sim --help | run --help\n");
 }
 
@@ -50,91 +55,31 @@ static void run_help(void)
 {
 	usage(stdout);
 	printf("\n"
-	       "Run a VTL0 test guest on the hvsim simulated hypervisor under mezz-sim's minimal\n"
-	       "built-in VTL2 (which reaches VTL0 only through the kif seam, like the paravisor).\n"
+	       "Run a VTL0 guest on the hvsim simulated hypervisor under the Mezzanine paravisor\n"
+	       "(the same vtl2 core and devices as `mezzanine`, over the simulator's kif seam).\n"
 	       "\n"
 	       "  --guest ELF        ELF64 x86-64 executable linked at 1 MiB (tests/guests/)\n"
 	       "  --vps N            virtual processors, 1..%u (default 1)\n"
 	       "  --mem SIZE         guest RAM at GPA 0, K/M/G suffix, multiple of 4K, 2M..3G\n"
 	       "                     (default 64M)\n"
+	       "  --vtl2-mem SIZE    top SIZE of RAM is VTL2's own memory, withheld from VTL0\n"
+	       "                     (default 1M; 0 for none)\n"
 	       "  --trace            one line per exit (VTL2 view) and per hvsim event, on stderr\n"
 	       "  --timeout SECONDS  give up after this long (default 0: no limit)\n"
+	       "  --no-test-devices  leave out the test device (ports 0xF0-0xFC, MMIO 0xFE000000)\n"
 	       "  -h, --help         this text\n"
 	       "\n"
 	       "Guest serial output (COM1) goes to stdout, then a summary: result, exits by kind,\n"
-	       "guest instructions, wall time. Exit status: 0 pass, 1 guest failure, 2 usage,\n"
-	       "3 could not run. See docs/mezz-sim.md.\n",
+	       "guest instructions, wall time. Exit status: 0 pass (or power off), 1 guest\n"
+	       "failure, 2 usage, 3 could not run, 4 the guest stopped the VM (reset, triple\n"
+	       "fault, all VPs halted). See docs/mezz-sim.md.\n",
 	       HVSIM_MAX_VPS);
-}
-
-/* Parse a size with an optional K/M/G suffix (powers of 1024). */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	unsigned shift = 0;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: return -EINVAL;
-	}
-	if (*end == 'i' && shift)
-		end++;
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end != '\0')
-		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end != '\0')
-		return -EINVAL;
-	if (v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
-}
-
-/* "--opt VALUE" or "--opt=VALUE". Returns the value, NULL if this is not `name`. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-	size_t n = strlen(name);
-	const char *a = argv[*i];
-	*missing = false;
-	if (strncmp(a, name, n) != 0)
-		return NULL;
-	if (a[n] == '=')
-		return a + n + 1;
-	if (a[n] != '\0')
-		return NULL;
-	if (*i + 1 >= argc) {
-		*missing = true;
-		return NULL;
-	}
-	return argv[++*i];
 }
 
 /* Returns -1 to continue, otherwise the exit status. */
 static int parse_run(int argc, char **argv, struct options *o)
 {
-	*o = (struct options){ .vps = 1, .mem = HVSIM_DEFAULT_MEM_SIZE };
+	*o = (struct options){ .vps = 1, .mem = HVSIM_DEFAULT_MEM_SIZE, .vtl2_mem = 1ull << 20 };
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *v;
 		bool missing;
@@ -146,17 +91,21 @@ static int parse_run(int argc, char **argv, struct options *o)
 			o->trace = true;
 			continue;
 		}
-		if ((v = opt_value(argc, argv, &i, "--guest", &missing)) || missing) {
+		if (!strcmp(a, "--no-test-devices")) {
+			o->no_test_devices = true;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--guest", &missing)) || missing) {
 			if (missing || !*v)
 				goto need_value;
 			o->guest = v;
 			continue;
 		}
-		if ((v = opt_value(argc, argv, &i, "--vps", &missing)) || missing) {
+		if ((v = vm_opt_value(argc, argv, &i, "--vps", &missing)) || missing) {
 			unsigned long n;
 			if (missing)
 				goto need_value;
-			if (parse_uint(v, HVSIM_MAX_VPS, &n) < 0 || n == 0) {
+			if (vm_parse_uint(v, HVSIM_MAX_VPS, &n) < 0 || n == 0) {
 				fprintf(stderr, "mezz-sim: --vps: '%s' is not a number from 1 to %u\n",
 					v, HVSIM_MAX_VPS);
 				return EXIT_USAGE;
@@ -164,10 +113,10 @@ static int parse_run(int argc, char **argv, struct options *o)
 			o->vps = (uint32_t)n;
 			continue;
 		}
-		if ((v = opt_value(argc, argv, &i, "--mem", &missing)) || missing) {
+		if ((v = vm_opt_value(argc, argv, &i, "--mem", &missing)) || missing) {
 			if (missing)
 				goto need_value;
-			if (parse_size(v, &o->mem) < 0 || o->mem < MEM_MIN || o->mem > MEM_MAX ||
+			if (vm_parse_size(v, &o->mem) < 0 || o->mem < MEM_MIN || o->mem > MEM_MAX ||
 			    (o->mem & 0xFFF)) {
 				fprintf(stderr, "mezz-sim: --mem: '%s' must be a multiple of 4K from 2M "
 					"to 3G (suffix K, M or G)\n", v);
@@ -175,11 +124,21 @@ static int parse_run(int argc, char **argv, struct options *o)
 			}
 			continue;
 		}
-		if ((v = opt_value(argc, argv, &i, "--timeout", &missing)) || missing) {
+		if ((v = vm_opt_value(argc, argv, &i, "--vtl2-mem", &missing)) || missing) {
+			if (missing)
+				goto need_value;
+			if (vm_parse_size(v, &o->vtl2_mem) < 0 || (o->vtl2_mem & 0xFFF)) {
+				fprintf(stderr, "mezz-sim: --vtl2-mem: '%s' must be a multiple of 4K "
+					"(suffix K, M or G)\n", v);
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--timeout", &missing)) || missing) {
 			unsigned long n;
 			if (missing)
 				goto need_value;
-			if (parse_uint(v, 86400, &n) < 0) {
+			if (vm_parse_uint(v, 86400, &n) < 0) {
 				fprintf(stderr, "mezz-sim: --timeout: '%s' is not a number of seconds "
 					"(0..86400)\n", v);
 				return EXIT_USAGE;
@@ -197,6 +156,10 @@ need_value:
 	if (!o->guest) {
 		fprintf(stderr, "mezz-sim: run: --guest ELF is required\n");
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (o->vtl2_mem >= o->mem / 2) {
+		fprintf(stderr, "mezz-sim: --vtl2-mem must be less than half of --mem\n");
 		return EXIT_USAGE;
 	}
 	return -1;
@@ -233,38 +196,12 @@ static int read_file(const char *path, uint8_t **out, size_t *size)
 	return 0;
 }
 
-static void print_summary(const struct mini_vtl2_result *r, const struct hvsim_stats *st,
-			  uint32_t vps)
+static void print_hvsim(const struct hvsim_stats *st)
 {
-	printf("---- mezz-sim summary ----\n");
-	switch (r->outcome) {
-	case MINI_VTL2_PASS:
-		printf("result: PASS (vp%u wrote exit code 0)\n", r->exit_vp);
-		break;
-	case MINI_VTL2_FAIL:
-		printf("result: FAIL (vp%u wrote exit code %u = 0x%x)\n", r->exit_vp, r->exit_code,
-		       r->exit_code);
-		break;
-	case MINI_VTL2_ERROR:
-		printf("result: ERROR (%s)\n", r->error);
-		break;
-	}
-	printf("exits by kind (VTL2):");
-	uint64_t total = 0;
-	for (unsigned k = 0; k < MINI_VTL2_KIND_COUNT; k++) {
-		if (!r->exits[k])
-			continue;
-		printf(" %s=%" PRIu64, mini_vtl2_kind_name(k), r->exits[k]);
-		total += r->exits[k];
-	}
-	printf("%s (total %" PRIu64 ")\n", total ? "" : " none", total);
 	printf("hvsim: guest instructions %" PRIu64 " (upper bound), blocks %" PRIu64
 	       ", interrupts delivered %" PRIu64 ", exceptions delivered %" PRIu64 "\n",
 	       st->guest_insns, st->guest_blocks, st->interrupts_delivered,
 	       st->exceptions_delivered);
-	printf("serial bytes %" PRIu64 ", vtl protection intercepts %" PRIu64 ", vps %u\n",
-	       r->serial_bytes, r->vtlprot_hits, vps);
-	printf("wall time %.3f s\n", r->wall_seconds);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -322,31 +259,42 @@ static int cmd_run(int argc, char **argv)
 		}
 	}
 
-	struct mini_vtl2_config mc = {
-		.mem_size = o.mem,
-		.trace = o.trace,
+	struct vm_config vc = {
+		.partition = {
+			.vp_count = o.vps,
+			.ram = { { gpa(0), o.mem } },
+			.ram_count = 1,
+			.trace = o.trace,
+			.trace_out = stderr,
+			.timeout_ms = o.timeout_s * 1000u,
+		},
+		.test_devices = !o.no_test_devices,
 		.serial_out = stdout,
-		.trace_out = stderr,
-		.timeout_ms = o.timeout_s * 1000u,
 	};
-	struct mini_vtl2_result res;
+	if (o.vtl2_mem) {
+		vc.partition.vtl2_mem[0] = (struct partition_mem){ gpa(o.mem - o.vtl2_mem), o.vtl2_mem };
+		vc.partition.vtl2_mem_count = 1;
+	}
+	struct vm_report rep;
+	char verr[256] = "";
 	hvsim_set_current(sim);
-	rc = mini_vtl2_run(&mc, &res);
+	rc = vm_run(&vc, &rep, verr, sizeof(verr));
 	hvsim_set_current(NULL);
 	if (rc < 0) {
-		fprintf(stderr, "mezz-sim: VTL2 setup failed: %s\n", res.error);
+		fprintf(stderr, "mezz-sim: the paravisor could not start: %s\n", verr);
 		hvsim_destroy(sim);
 		return EXIT_ERROR;
 	}
 	struct hvsim_stats stats;
 	hvsim_get_stats(sim, &stats);
-	print_summary(&res, &stats, o.vps);
+	vm_print_summary(stdout, &rep);
+	print_hvsim(&stats);
 	hvsim_destroy(sim);
 	fflush(stdout);
-	if (res.outcome == MINI_VTL2_ERROR)
-		fprintf(stderr, "mezz-sim: error: %s\n", res.error);
-	return res.outcome == MINI_VTL2_PASS ? EXIT_PASS :
-	       res.outcome == MINI_VTL2_FAIL ? EXIT_FAIL : EXIT_ERROR;
+	int status = vm_exit_status(&rep);
+	if (status == EXIT_ERROR)
+		fprintf(stderr, "mezz-sim: error: %s\n", rep.result.message);
+	return status;
 }
 
 int main(int argc, char **argv)

@@ -1,6 +1,6 @@
-# tools/mezz-sim/: `mezz-sim run --guest ELF`: hvsim + a minimal built-in VTL2 (mini_vtl2.c)
-# running the VTL0 test guests of tests/guests/. Also the ELF loader's unit test and fuzz
-# target, the end-to-end guest script and the hvsim benchmark.
+# tools/mezz-sim/: `mezz-sim run --guest ELF`: hvsim + the Mezzanine paravisor (vtl2 core and
+# devices, assembled by tools/mezzanine/vm.c) running VTL0 guests. Also the ELF loader's unit
+# test and fuzz target, the end-to-end guest script and the hvsim benchmark.
 
 elf_load_test_SRCS := tests/unit/elf_load_test.c tools/mezz-sim/elf_load.c
 elf_load_test_LDLIBS := -lcmocka
@@ -13,8 +13,8 @@ $(eval $(call mezz_fuzz,elf_load_fuzz))
 # The command needs the simulator (tools/hvsim/module.mk, included before this fragment, sets
 # HVSIM_LIBS/HVSIM_LDLIBS), the vpreg library (vtl2/, included after: test for its source),
 # hvcall and x86; while they are not there yet, only the parts above are built.
-MEZZ_SIM_SRCS := tools/mezz-sim/mezz_sim.c tools/mezz-sim/mini_vtl2.c tools/mezz-sim/elf_load.c
-MEZZ_SIM_LIBS := vtl2 kif_sim $(HVSIM_LIBS) hvcall x86
+MEZZ_SIM_SRCS := tools/mezz-sim/mezz_sim.c tools/mezzanine/vm.c tools/mezz-sim/elf_load.c
+MEZZ_SIM_LIBS := devices vtl2 kif_sim $(HVSIM_LIBS) hvcall x86
 MEZZ_SIM_LDLIBS := $(HVSIM_LDLIBS)
 ifneq ($(and $(HVSIM_LIBS),$(wildcard tools/hvsim/kif_sim.c),$(wildcard vtl2/vpreg.c),$(wildcard hvcall/hv_call.c),$(wildcard arch/x86_64/x86_emu.c)),)
 mezz-sim_SRCS := $(MEZZ_SIM_SRCS)
@@ -28,14 +28,9 @@ EXTRA_ALL += $(O)/bin/mezz-sim $(O)/guests/demo.elf
 
 SCRIPT_TESTS += tests/guests/run-guests.sh
 
-# mini_vtl2 over a scripted fake kif seam (defined in the test): no hvsim involved.
-mini_vtl2_test_SRCS := tools/mezz-sim/mini_vtl2_test.c tools/mezz-sim/mini_vtl2.c
-mini_vtl2_test_LIBS := vtl2 hvcall x86
-mini_vtl2_test_LDLIBS := -lcmocka -lpthread
-$(eval $(call mezz_test,mini_vtl2_test))
 
 # `make bench`: hvsim guest instructions/s and exits/s vs raw unicorn.
-hvsim_bench_SRCS := tests/bench/hvsim_bench.c tools/mezz-sim/mini_vtl2.c tools/mezz-sim/elf_load.c
+hvsim_bench_SRCS := tests/bench/hvsim_bench.c tools/mezzanine/vm.c tools/mezz-sim/elf_load.c
 hvsim_bench_LIBS := $(MEZZ_SIM_LIBS)
 hvsim_bench_LDLIBS := $(MEZZ_SIM_LDLIBS)
 $(eval $(call mezz_bench,hvsim_bench))

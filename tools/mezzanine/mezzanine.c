@@ -1,0 +1,228 @@
+/*
+ * mezzanine: the VTL2 paravisor process over the real mshv_vtl driver (kif_mshv). Until the
+ * boot shim hands over a device tree, what the shim will say comes from the command line:
+ * the VTL0 memory map, VTL2's own memory, the VP count. Manual: docs/mezzanine.md.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/mezzanine/vm.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mezzanine --mem-map BASE:SIZE[,BASE:SIZE...] [--vtl2-mem BASE:SIZE[,...]]\n"
+		"                 [--vps N] [--run-layout upstream|openhcl] [--dev-dir DIR]\n"
+		"                 [--test-devices] [--trace] [--timeout SECONDS]\n"
+		"       mezzanine --help | --version\n");
+}
+
+static void help(void)
+{
+	usage(stdout);
+	printf("\n"
+	       "The Mezzanine VTL2 paravisor. Runs VTL0's virtual processors through the Linux\n"
+	       "mshv_vtl driver (/dev/mshv, MSHV_RETURN_TO_LOWER_VTL), one thread per VP, and\n"
+	       "emulates the PC chipset for VTL0 (PIC, IOAPIC, PIT, RTC, COM1/COM2, PCI host,\n"
+	       "i8042 reset, ACPI PM). COM1 output goes to stdout.\n"
+	       "\n"
+	       "  --mem-map LIST      VTL0 RAM ranges, BASE:SIZE (hex or decimal, SIZE with K/M/G)\n"
+	       "  --vtl2-mem LIST     VTL2's own memory inside the map: VTL0 loses all access\n"
+	       "  --vps N             VPs to run, 1..%u (default: every CPU of the VTL2 kernel)\n"
+	       "  --run-layout L      the driver's run page: upstream (Linux 6.19) or openhcl\n"
+	       "  --dev-dir DIR       where the mshv device nodes are (default /dev)\n"
+	       "  --test-devices      add the test guests' device (ports 0xF0-0xFC, MMIO 0xFE000000)\n"
+	       "  --trace             one line per exit and its handler, on stderr\n"
+	       "  --timeout SECONDS   stop after this long (default: run until VTL0 stops)\n"
+	       "\n"
+	       "Exit status: 0 VTL0 powered off (or a test guest passed), 1 a test guest failed,\n"
+	       "2 usage, 3 could not run or paravisor error, 4 VTL0 reset, triple-faulted or\n"
+	       "halted every VP for good. Without a Hyper-V VTL2 kernel, use mezz-sim.\n",
+	       PARTITION_MAX_VPS);
+}
+
+static uint64_t parse_num(const char *s, char **end)
+{
+	errno = 0;
+	return strtoull(s, end, 0);
+}
+
+/* "BASE:SIZE[,BASE:SIZE...]" into ranges; 0 or -1 with a message. */
+static int parse_ranges(const char *opt, const char *v, struct partition_mem *out, unsigned max,
+			unsigned *count)
+{
+	char buf[512];
+	if (strlen(v) >= sizeof(buf)) {
+		fprintf(stderr, "mezzanine: %s: list too long\n", opt);
+		return -1;
+	}
+	strcpy(buf, v);
+	*count = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(tok, ':'), *end;
+		if (!colon || *count >= max)
+			goto bad;
+		*colon = '\0';
+		if (*tok == '-' || !*tok)
+			goto bad;
+		uint64_t base = parse_num(tok, &end), size;
+		if (errno || *end || vm_parse_size(colon + 1, &size) < 0 || size == 0 ||
+		    ((base | size) & 0xFFF) || base + size < base)
+			goto bad;
+		out[(*count)++] = (struct partition_mem){ gpa(base), size };
+	}
+	if (*count)
+		return 0;
+bad:
+	fprintf(stderr, "mezzanine: %s: '%s' is not a list of up to %u BASE:SIZE ranges, each "
+		"4K-aligned and non-empty\n", opt, v, max);
+	return -1;
+}
+
+struct options {
+	struct vm_config vc;
+};
+
+static int parse(int argc, char **argv, struct options *o)
+{
+	memset(o, 0, sizeof(*o));
+	struct partition_config *pc = &o->vc.partition;
+	pc->trace_out = stderr;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+		bool missing;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			help();
+			return VM_EXIT_PASS;
+		}
+		if (!strcmp(a, "--version")) {
+			puts("mezzanine 0.2");
+			return VM_EXIT_PASS;
+		}
+		if (!strcmp(a, "--trace")) {
+			pc->trace = true;
+			continue;
+		}
+		if (!strcmp(a, "--test-devices")) {
+			o->vc.test_devices = true;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--mem-map", &missing)) || missing) {
+			if (missing)
+				goto need_value;
+			if (parse_ranges("--mem-map", v, pc->ram, PARTITION_MAX_RAM, &pc->ram_count) < 0)
+				return VM_EXIT_USAGE;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--vtl2-mem", &missing)) || missing) {
+			if (missing)
+				goto need_value;
+			if (parse_ranges("--vtl2-mem", v, pc->vtl2_mem, PARTITION_MAX_VTL2_MEM,
+					 &pc->vtl2_mem_count) < 0)
+				return VM_EXIT_USAGE;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--vps", &missing)) || missing) {
+			unsigned long n;
+			if (missing)
+				goto need_value;
+			if (vm_parse_uint(v, PARTITION_MAX_VPS, &n) < 0 || n == 0) {
+				fprintf(stderr, "mezzanine: --vps: '%s' is not a number from 1 to %u\n",
+					v, PARTITION_MAX_VPS);
+				return VM_EXIT_USAGE;
+			}
+			pc->vp_count = (uint32_t)n;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--run-layout", &missing)) || missing) {
+			if (missing)
+				goto need_value;
+			if (!strcmp(v, "upstream")) {
+				pc->run_layout = KIF_RUN_UPSTREAM;
+			} else if (!strcmp(v, "openhcl")) {
+				pc->run_layout = KIF_RUN_OPENHCL;
+			} else {
+				fprintf(stderr, "mezzanine: --run-layout: '%s' is not upstream or "
+					"openhcl\n", v);
+				return VM_EXIT_USAGE;
+			}
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--dev-dir", &missing)) || missing) {
+			if (missing || !*v)
+				goto need_value;
+			pc->dev_dir = v;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--timeout", &missing)) || missing) {
+			unsigned long n;
+			if (missing)
+				goto need_value;
+			if (vm_parse_uint(v, 86400, &n) < 0) {
+				fprintf(stderr, "mezzanine: --timeout: '%s' is not a number of seconds "
+					"(0..86400)\n", v);
+				return VM_EXIT_USAGE;
+			}
+			pc->timeout_ms = (unsigned)n * 1000u;
+			continue;
+		}
+		fprintf(stderr, "mezzanine: unknown argument '%s'\n", a);
+		usage(stderr);
+		return VM_EXIT_USAGE;
+need_value:
+		fprintf(stderr, "mezzanine: %s needs a value\n", a);
+		return VM_EXIT_USAGE;
+	}
+	if (pc->ram_count == 0) {
+		fprintf(stderr, "mezzanine: --mem-map is required (the VTL0 memory map)\n");
+		usage(stderr);
+		return VM_EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* SIGINT/SIGTERM end the run in order: a thread waits for them (no work in a handler). */
+static void *signal_thread(void *arg)
+{
+	sigset_t *set = arg;
+	int sig;
+	if (sigwait(set, &sig) == 0 && sig != SIGUSR2)
+		vm_stop();
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	int st = parse(argc, argv, &o);
+	if (st >= 0)
+		return st;
+	static sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR2); /* ends the signal thread at exit */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_t sig_thread;
+	bool have_thread = pthread_create(&sig_thread, NULL, signal_thread, &set) == 0;
+
+	struct vm_report rep;
+	char err[256] = "";
+	int rc = vm_run(&o.vc, &rep, err, sizeof(err));
+	if (have_thread) {
+		pthread_kill(sig_thread, SIGUSR2);
+		pthread_join(sig_thread, NULL);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "mezzanine: %s\n", err);
+		return VM_EXIT_ERROR;
+	}
+	vm_print_summary(stderr, &rep);
+	return vm_exit_status(&rep);
+}

@@ -1,0 +1,8 @@
+# tools/mezzanine/: the paravisor programs' shared assembly (vm.c: partition + chipset + run +
+# summary) and `mezzanine` itself, the paravisor over the real mshv_vtl driver (kif_mshv).
+# mezz-sim links the same vm.c over hvsim's seam (tools/mezz-sim/module.mk).
+VM_SRCS := tools/mezzanine/vm.c
+mezzanine_SRCS := tools/mezzanine/mezzanine.c $(VM_SRCS)
+mezzanine_LIBS := devices vtl2 kif_mshv hvcall x86
+mezzanine_LDLIBS := -lpthread
+$(eval $(call mezz_prog,mezzanine))

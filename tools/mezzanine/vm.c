@@ -1,0 +1,203 @@
+/* vm: assemble and run a paravisor VM (see vm.h). */
+#include "tools/mezzanine/vm.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "devices/chipset.h"
+
+/* The running VM's partition, for vm_stop() from another thread. */
+static struct partition *_Atomic vm_current;
+
+struct serial_sink {
+	FILE *out;
+	atomic_uint_fast64_t bytes;
+};
+
+static void serial_tx(void *ctx, uint8_t byte)
+{
+	struct serial_sink *s = ctx;
+	atomic_fetch_add_explicit(&s->bytes, 1, memory_order_relaxed);
+	if (byte == '\r')
+		return; /* guests send CRLF; the host terminal wants LF */
+	fputc(byte, s->out);
+	if (byte == '\n')
+		fflush(s->out);
+}
+
+int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t errlen)
+{
+	memset(rep, 0, sizeof(*rep));
+	struct serial_sink com1 = { .out = cfg->serial_out ? cfg->serial_out : stdout };
+	struct partition *p = NULL;
+	int rc = partition_create(&cfg->partition, &p, err, errlen);
+	if (rc < 0)
+		return rc;
+	const struct chipset_config cc = {
+		.test_devices = cfg->test_devices,
+		.com1 = { .tx = serial_tx, .ctx = &com1 },
+	};
+	struct chipset *cs = NULL;
+	rc = chipset_create(partition_bus(p), partition_devctx(p), &cc, &cs, err, errlen);
+	if (rc < 0) {
+		partition_destroy(p);
+		return rc;
+	}
+	partition_set_eoi(p, chipset_eoi(cs));
+	rep->vp_count = partition_vp_count(p);
+	atomic_store(&vm_current, p);
+	rc = partition_run(p, &rep->result);
+	atomic_store(&vm_current, NULL);
+	if (rc < 0)
+		snprintf(err, errlen, "%s", rep->result.message);
+	fflush(com1.out);
+	rep->serial_bytes = atomic_load(&com1.bytes);
+	/* partition_destroy stops the clock first, so no device timer outlives its device. */
+	struct partition *dead = p;
+	partition_destroy(dead);
+	chipset_destroy(cs);
+	return rc;
+}
+
+void vm_print_summary(FILE *f, const struct vm_report *rep)
+{
+	const struct partition_result *r = &rep->result;
+	fprintf(f, "---- summary ----\n");
+	switch (r->outcome) {
+	case PARTITION_TEST_EXIT:
+		if (r->code == 0)
+			fprintf(f, "result: PASS (vp%u wrote exit code 0)\n", r->vp);
+		else
+			fprintf(f, "result: FAIL (vp%u wrote exit code %u = 0x%x)\n", r->vp, r->code,
+				r->code);
+		break;
+	case PARTITION_POWER_OFF:
+		fprintf(f, "result: POWER-OFF (%s)\n", r->message);
+		break;
+	case PARTITION_RESET:
+	case PARTITION_TRIPLE_FAULT:
+	case PARTITION_ALL_HALTED:
+		fprintf(f, "result: STOPPED %s (%s)\n", partition_outcome_name(r->outcome),
+			r->message);
+		break;
+	case PARTITION_TIMEOUT:
+	case PARTITION_STOPPED:
+	case PARTITION_ERROR:
+		fprintf(f, "result: ERROR %s (%s)\n", partition_outcome_name(r->outcome),
+			r->message);
+		break;
+	}
+	fprintf(f, "exits by kind (VTL2):");
+	uint64_t total = 0;
+	for (unsigned k = 0; k < PARTITION_EXIT_KIND_COUNT; k++) {
+		if (!r->exits[k])
+			continue;
+		fprintf(f, " %s=%" PRIu64, partition_exit_name(k), r->exits[k]);
+		total += r->exits[k];
+	}
+	fprintf(f, "%s (total %" PRIu64 ")\n", total ? "" : " none", total);
+	fprintf(f, "serial bytes %" PRIu64 ", vtl protection intercepts %" PRIu64
+		", faults injected %" PRIu64 ", unclaimed accesses %" PRIu64
+		", bad register accesses %" PRIu64 ", vps %u\n",
+		rep->serial_bytes, r->gpa_hits, r->injected, r->unclaimed, r->bad_accesses,
+		rep->vp_count);
+	fprintf(f, "wall time %.3f s\n", r->wall_seconds);
+}
+
+int vm_exit_status(const struct vm_report *rep)
+{
+	switch (rep->result.outcome) {
+	case PARTITION_TEST_EXIT:
+		return rep->result.code == 0 ? VM_EXIT_PASS : VM_EXIT_FAIL;
+	case PARTITION_POWER_OFF:
+		return VM_EXIT_PASS;
+	case PARTITION_RESET:
+	case PARTITION_TRIPLE_FAULT:
+	case PARTITION_ALL_HALTED:
+		return VM_EXIT_STOPPED;
+	case PARTITION_TIMEOUT:
+	case PARTITION_STOPPED:
+	case PARTITION_ERROR:
+		break;
+	}
+	return VM_EXIT_ERROR;
+}
+
+/* ---- command-line helpers ---- */
+
+/* Parse a size with an optional K/M/G suffix (powers of 1024). */
+int vm_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	unsigned shift = 0;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end == 'i' && shift)
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end != '\0')
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int vm_parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end != '\0')
+		return -EINVAL;
+	if (v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+/* "--opt VALUE" or "--opt=VALUE". Returns the value, NULL if this is not `name`. */
+const char *vm_opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	*missing = false;
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+
+
+void vm_stop(void)
+{
+	struct partition *p = atomic_load(&vm_current);
+	if (p)
+		partition_stop(p);
+}

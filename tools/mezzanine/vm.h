@@ -1,0 +1,57 @@
+/*
+ * vm: the one place a paravisor VM is assembled and run, shared by `mezzanine` (over the real
+ * driver) and `mezz-sim` (over hvsim): partition_create, the PC chipset on its bus, COM1 to a
+ * host stream, partition_run, and the summary printed at the end. The programs differ only in
+ * their seam library and in who set VTL0 up before the run.
+ */
+#ifndef MEZZ_TOOLS_MEZZANINE_VM_H
+#define MEZZ_TOOLS_MEZZANINE_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vtl2/partition.h"
+
+struct vm_config {
+	struct partition_config partition;
+	bool test_devices;          /* the test guests' device (devices/testdev.h) */
+	FILE *serial_out;           /* COM1 bytes; NULL = stdout */
+};
+
+struct vm_report {
+	struct partition_result result;
+	uint64_t serial_bytes;      /* COM1 bytes VTL0 sent */
+	uint32_t vp_count;
+};
+
+/* Exit statuses shared by the programs (README conventions). */
+#define VM_EXIT_PASS 0      /* test exit 0, or an orderly power off */
+#define VM_EXIT_FAIL 1      /* test exit with a failure code */
+#define VM_EXIT_USAGE 2     /* bad arguments */
+#define VM_EXIT_ERROR 3     /* could not run, paravisor error, timeout */
+#define VM_EXIT_STOPPED 4   /* the guest stopped the VM otherwise: reset, triple fault, all
+			       VPs halted for good */
+
+/** Build and run the VM. 0 with *rep filled, or -errno with `err` (could not start). */
+int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t errlen);
+/** The end-of-run summary: result line, exits by kind, counters, wall time. */
+void vm_print_summary(FILE *f, const struct vm_report *rep);
+/** The exit status for a finished run. */
+int vm_exit_status(const struct vm_report *rep);
+
+/** Ask the running VM (if any) to stop; from any thread (not a signal handler). */
+void vm_stop(void);
+
+/* Command-line helpers shared by the programs. */
+/** A size with an optional K/M/G suffix (powers of 1024, "KiB"/"KB" accepted). */
+int vm_parse_size(const char *s, uint64_t *out);
+/** A decimal number <= max. */
+int vm_parse_uint(const char *s, unsigned long max, unsigned long *out);
+/**
+ * "--name VALUE" or "--name=VALUE" at argv[*i] (advancing *i past a separate value); NULL if
+ * argv[*i] is not `name`; NULL with *missing when the value is absent.
+ */
+const char *vm_opt_value(int argc, char **argv, int *i, const char *name, bool *missing);
+
+#endif

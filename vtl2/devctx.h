@@ -1,0 +1,51 @@
+/*
+ * devctx: the partition services a device model may use, handed to it at creation by whoever
+ * builds the machine (vtl2 core, or a unit test with its own fakes). This is the whole of what
+ * devices see of the paravisor besides the I/O bus, interrupt lines and the clock: no seam, no
+ * hypercalls, no VP threads.
+ */
+#ifndef MEZZ_VTL2_DEVCTX_H
+#define MEZZ_VTL2_DEVCTX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arch/addr.h"
+#include "vtl2/irq.h"
+#include "vtl2/vclock.h"
+
+/** Why a device asks the VM to stop. */
+enum devctx_stop {
+	DEVCTX_STOP_RESET = 0,      /* reset control 0xCF9, i8042 pulse */
+	DEVCTX_STOP_POWER_OFF,      /* ACPI power off */
+	DEVCTX_STOP_TEST_EXIT,      /* test device exit port: `code` 0 = pass */
+};
+
+struct devctx {
+	void *ctx;
+	/** Stop every VP in an orderly way; the first request wins. `vp` = requesting VP. */
+	void (*stop)(void *ctx, enum devctx_stop why, uint32_t code, uint32_t vp);
+	/**
+	 * Test device only: remove (write_protect) or restore VTL0 write access to one RAM page.
+	 * 0 or -errno (-EINVAL: not RAM).
+	 */
+	int (*protect)(void *ctx, gpn_t page, bool write_protect);
+	/** Test device only: VTL-protection intercepts handled so far. */
+	uint64_t (*protect_hits)(void *ctx);
+	/** The time source for timers. */
+	struct vclock *clock;
+	/** Interrupts for VTL0 (controllers deliver here). */
+	struct irq_sink sink;
+	/** Device log (rate-limited by the device where VTL0 can trigger it); NULL: stderr. */
+	FILE *log;
+};
+
+static inline void devctx_stop(const struct devctx *d, enum devctx_stop why, uint32_t code,
+			       uint32_t vp)
+{
+	if (d && d->stop)
+		d->stop(d->ctx, why, code, vp);
+}
+
+#endif

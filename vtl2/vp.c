@@ -1,0 +1,706 @@
+/*
+ * vp: one VP's run loop and the exit handlers (module of partition; see partition.h).
+ *
+ *   loop { kif_vp_run; hv_exit_decode (one copy of the shared message, validated);
+ *          exit_table[kind](vp, exit) -> VP_CONTINUE / VP_STOP / VP_FATAL }
+ *
+ * Completion goes only through vtl2/vpreg (GPRs to the run page's context, RIP and other
+ * private registers by hypercall). MMIO and string I/O are executed by the arch/x86_64
+ * emulator with VTL0 memory reached through VTL0's own page tables (gmem) and devices through
+ * the I/O bus. Everything in an exit is VTL0's doing: a handler answers it architecturally
+ * (a fault injected, all-ones read, write dropped) and only stops the VM for what no
+ * architecture defines an answer to (triple fault, reset, all VPs halted for good).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "arch/x86_64/x86_emu.h"
+#include "arch/x86_64/x86_pagewalk.h"
+#include "hvcall/hv.h"
+#include "hvcall/hv_call.h"
+#include "hvcall/hv_exit.h"
+#include "hvcall/mshv_abi.h"
+#include "vtl2/cpuid.h"
+#include "vtl2/msr.h"
+#include "vtl2/partition_priv.h"
+#include "vtl2/vpreg.h"
+
+enum vp_verdict {
+	VP_CONTINUE = 0,
+	VP_STOP,     /* the VM is stopping (a reason has been recorded) */
+	VP_FATAL,    /* the paravisor cannot go on: record an error and stop */
+};
+
+/* REP string chunk per exit: small enough that a hostile RCX keeps the VP responsive. */
+#define VP_REP_CHUNK 4096u
+
+static void count(struct vp *v, enum partition_exit k)
+{
+	atomic_fetch_add_explicit(&v->p->exits[k], 1, memory_order_relaxed);
+}
+
+__attribute__((format(printf, 2, 3)))
+static enum vp_verdict fatal(struct vp *v, const char *fmt, ...)
+{
+	char msg[200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	partition_finish(v->p, PARTITION_ERROR, 0, v->index, "vp%u: %s", v->index, msg);
+	return VP_FATAL;
+}
+
+/* ---- registers ---- */
+
+static int set_regs(struct vp *v, const uint32_t *names, const union hv_register_value *vals,
+		    size_t n)
+{
+	return vpreg_set(v->p->kif, v->index, names, vals, n);
+}
+
+/* Complete an intercepted instruction: RIP past it, optionally with GPR results. */
+static enum vp_verdict complete(struct vp *v, const struct hv_exit *e, const uint32_t *names,
+				const uint64_t *values, size_t n)
+{
+	unsigned len = hv_exit_insn_len(e);
+	if (len == 0)
+		return fatal(v, "intercept 0x%x without instruction length", e->message_type);
+	uint32_t nm[8];
+	union hv_register_value val[8];
+	size_t k = 0;
+	for (; k < n && k < 7; k++) {
+		nm[k] = names[k];
+		val[k] = (union hv_register_value){ .reg64 = values[k] };
+	}
+	nm[k] = HV_X64_REGISTER_RIP;
+	val[k++] = (union hv_register_value){ .reg64 = e->u.header.rip + len };
+	int rc = set_regs(v, nm, val, k);
+	return rc < 0 ? fatal(v, "SetVpRegisters: %s", strerror(-rc)) : VP_CONTINUE;
+}
+
+/* Exceptions that push an error code (SDM 6.3.1). */
+static bool has_error_code(uint8_t vector)
+{
+	return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21;
+}
+
+static enum vp_verdict inject(struct vp *v, uint8_t vector, uint32_t error, uint64_t cr2)
+{
+	static const uint32_t name = HV_REGISTER_PENDING_EVENT0;
+	union hv_register_value val =
+		hv_pending_exception_make(vector, has_error_code(vector), error, cr2);
+	int rc = set_regs(v, &name, &val, 1);
+	if (rc < 0)
+		return fatal(v, "inject exception %u: %s", vector, strerror(-rc));
+	atomic_fetch_add_explicit(&v->p->injected, 1, memory_order_relaxed);
+	partition_trace(v, "inject exception %u error 0x%x param 0x%" PRIx64, vector, error, cr2);
+	return VP_CONTINUE;
+}
+
+/* ---- the bus ---- */
+
+static void note_action(struct vp *v, enum iobus_action act)
+{
+	if (act == IOBUS_NOT_MINE)
+		atomic_fetch_add_explicit(&v->p->unclaimed, 1, memory_order_relaxed);
+	else if (act == IOBUS_BAD_REGISTER)
+		atomic_fetch_add_explicit(&v->p->bad_accesses, 1, memory_order_relaxed);
+}
+
+static const char *range_name(struct vp *v, enum iobus_space s, uint64_t addr)
+{
+	const struct iobus_range *r = iobus_find(v->p->bus, &v->hint, s, addr);
+	return r ? r->name : "nobody";
+}
+
+static uint64_t pio(struct vp *v, uint16_t port, unsigned size, bool write, uint64_t value)
+{
+	const struct iobus_access a = { .vp = v->index };
+	enum iobus_action act;
+	if (write)
+		act = iobus_write(v->p->bus, &v->hint, IOBUS_PIO, port, size, &a, value);
+	else
+		act = iobus_read(v->p->bus, &v->hint, IOBUS_PIO, port, size, &a, &value);
+	note_action(v, act);
+	if (v->p->cfg.trace)
+		partition_trace(v, "io %s port 0x%x size %u value 0x%" PRIx64 " -> %s %s",
+				write ? "out" : "in", port, size, value,
+				range_name(v, IOBUS_PIO, port), iobus_action_name(act));
+	return value;
+}
+
+/* MMIO to the bus; unclaimed accesses go to the host (HvCallMemoryMappedIoRead/Write). */
+static void mmio(struct vp *v, uint64_t at, void *buf, unsigned size, bool write)
+{
+	const struct iobus_access a = { .vp = v->index };
+	uint64_t val = 0;
+	enum iobus_action act;
+	if (write) {
+		memcpy(&val, buf, size);
+		act = iobus_write(v->p->bus, &v->hint, IOBUS_MMIO, at, size, &a, val);
+		if (act == IOBUS_NOT_MINE && hv_call_mmio_write(&v->p->hc, gpa(at), buf, size) == 0)
+			act = IOBUS_OK;
+	} else {
+		act = iobus_read(v->p->bus, &v->hint, IOBUS_MMIO, at, size, &a, &val);
+		if (act == IOBUS_NOT_MINE) {
+			uint64_t host = 0;
+			if (hv_call_mmio_read(&v->p->hc, gpa(at), &host, size) == 0) {
+				val = host;
+				act = IOBUS_OK;
+			}
+		}
+		memcpy(buf, &val, size);
+	}
+	note_action(v, act);
+	if (v->p->cfg.trace)
+		partition_trace(v, "mmio %s gpa 0x%" PRIx64 " size %u value 0x%" PRIx64 " -> %s %s",
+				write ? "write" : "read", at, size, val,
+				range_name(v, IOBUS_MMIO, at), iobus_action_name(act));
+}
+
+/* Split an MMIO chunk into naturally aligned bus accesses of at most 8 bytes. */
+static void mmio_chunk(struct vp *v, uint64_t at, uint8_t *buf, unsigned size, bool write)
+{
+	while (size) {
+		unsigned n = 8;
+		while (n > size || (at & (n - 1)))
+			n >>= 1;
+		mmio(v, at, buf, n, write);
+		at += n;
+		buf += n;
+		size -= n;
+	}
+}
+
+/* ---- the emulator's view of VTL0 ---- */
+
+struct emu_ctx {
+	struct vp *v;
+	struct x86_pw_regs pw;
+	unsigned cpl;
+};
+
+/* One access within a page at guest-physical `at`. */
+static void phys_access(struct emu_ctx *ec, uint64_t at, uint8_t *buf, unsigned size, bool write)
+{
+	struct vp *v = ec->v;
+	uint8_t *host = NULL;
+	switch (gmem_lookup(&v->p->mem, gpa(at), size, &host)) {
+	case GMEM_RAM:
+		if (write)
+			memcpy(host, buf, size);
+		else
+			memcpy(buf, host, size);
+		return;
+	case GMEM_READONLY:
+		/* VTL0 may read but not write it: a write is dropped on VTL0's behalf. */
+		if (!write)
+			memcpy(buf, host, size);
+		else
+			partition_trace(v, "write to protected gpa 0x%" PRIx64 " size %u dropped", at,
+					size);
+		return;
+	case GMEM_PRIVATE:
+		/* VTL2's memory: VTL0 sees nothing of it. */
+		if (!write)
+			memset(buf, 0xFF, size);
+		return;
+	case GMEM_NONE:
+		break;
+	}
+	mmio_chunk(v, at, buf, size, write);
+}
+
+static int linear_access(struct emu_ctx *ec, gva_t la, uint8_t *p, unsigned size,
+			 unsigned access, bool write, struct x86_emu_fault *fault)
+{
+	while (size) {
+		unsigned chunk = (unsigned)(ADDR_PAGE_SIZE - (la.v & (ADDR_PAGE_SIZE - 1)));
+		if (chunk > size)
+			chunk = size;
+		struct x86_pw_result r;
+		unsigned acc = access | (ec->cpl == 3 ? X86_PW_USER : 0);
+		int rc = x86_pw_translate(&ec->pw, la, acc, &gmem_pw_ops, &ec->v->p->mem, &r);
+		if (rc == -EFAULT && r.fault) {
+			*fault = (struct x86_emu_fault){ .vector = X86_EXC_PF, .has_error_code = true,
+							 .error_code = r.pf_error, .cr2 = la.v };
+			return -EFAULT;
+		}
+		if (rc == -EINVAL) {
+			*fault = (struct x86_emu_fault){ .vector = X86_EXC_GP, .has_error_code = true };
+			return -EFAULT;
+		}
+		if (rc == -EFAULT) {
+			/* Page tables outside RAM: hardware would see all-ones entries or a machine
+			   check; #GP(0) keeps VTL0 alive and the paravisor sane. */
+			*fault = (struct x86_emu_fault){ .vector = X86_EXC_GP, .has_error_code = true };
+			return -EFAULT;
+		}
+		if (rc < 0)
+			return rc;
+		phys_access(ec, r.gpa.v, p, chunk, write);
+		p += chunk;
+		la = gva_add(la, chunk);
+		size -= chunk;
+	}
+	return 0;
+}
+
+static int emu_read(void *ctx, gva_t la, void *buf, unsigned size, enum x86_emu_access kind,
+		    struct x86_emu_fault *fault)
+{
+	unsigned acc = kind == X86_EMU_FETCH ? X86_PW_FETCH :
+		       kind == X86_EMU_WRITE ? X86_PW_WRITE : X86_PW_READ;
+	return linear_access(ctx, la, buf, size, acc, false, fault);
+}
+
+static int emu_write(void *ctx, gva_t la, const void *buf, unsigned size,
+		     struct x86_emu_fault *fault)
+{
+	uint8_t tmp[64];
+	if (size > sizeof(tmp))
+		return -EINVAL;
+	memcpy(tmp, buf, size);
+	return linear_access(ctx, la, tmp, size, X86_PW_WRITE, true, fault);
+}
+
+static int emu_in(void *ctx, uint16_t port, unsigned size, uint32_t *value,
+		  struct x86_emu_fault *fault)
+{
+	struct emu_ctx *ec = ctx;
+	(void)fault;
+	*value = (uint32_t)pio(ec->v, port, size, false, 0);
+	return 0;
+}
+
+static int emu_out(void *ctx, uint16_t port, unsigned size, uint32_t value,
+		   struct x86_emu_fault *fault)
+{
+	struct emu_ctx *ec = ctx;
+	(void)fault;
+	pio(ec->v, port, size, true, value);
+	return 0;
+}
+
+/* LOCKed forms use read + write (cmpxchg NULL): only MMIO-touching instructions get here. */
+static const struct x86_emu_ops emu_ops = {
+	.read = emu_read,
+	.write = emu_write,
+	.cmpxchg = NULL,
+	.io_in = emu_in,
+	.io_out = emu_out,
+};
+
+/* Everything the emulator reads, fetched in one vpreg_get (context + one hypercall). */
+enum {
+	R_GPR0 = 0,
+	R_RFLAGS = X86_GPR_COUNT,
+	R_CR0, R_CR3, R_CR4, R_EFER,
+	R_SEG0,
+	R_XMM0 = R_SEG0 + X86_SEG_COUNT,
+	EMU_REG_COUNT = R_XMM0 + 16
+};
+
+static void emu_reg_names(uint32_t *n)
+{
+	for (unsigned i = 0; i < X86_GPR_COUNT; i++)
+		n[R_GPR0 + i] = HV_X64_REGISTER_RAX + i; /* TLFS names follow x86 GPR order */
+	n[R_RFLAGS] = HV_X64_REGISTER_RFLAGS;
+	n[R_CR0] = HV_X64_REGISTER_CR0;
+	n[R_CR3] = HV_X64_REGISTER_CR3;
+	n[R_CR4] = HV_X64_REGISTER_CR4;
+	n[R_EFER] = HV_X64_REGISTER_EFER;
+	static const uint32_t segs[X86_SEG_COUNT] = {
+		HV_X64_REGISTER_ES, HV_X64_REGISTER_CS, HV_X64_REGISTER_SS,
+		HV_X64_REGISTER_DS, HV_X64_REGISTER_FS, HV_X64_REGISTER_GS,
+	};
+	for (unsigned s = 0; s < X86_SEG_COUNT; s++)
+		n[R_SEG0 + s] = segs[s];
+	for (unsigned i = 0; i < 16; i++)
+		n[R_XMM0 + i] = HV_X64_REGISTER_XMM0 + i;
+}
+
+static int load_cpu(struct vp *v, const struct hv_exit *e, struct x86_emu_cpu *cpu,
+		    struct emu_ctx *ec)
+{
+	uint32_t names[EMU_REG_COUNT];
+	union hv_register_value r[EMU_REG_COUNT];
+	emu_reg_names(names);
+	int rc = vpreg_get(v->p->kif, v->index, names, r, EMU_REG_COUNT);
+	if (rc < 0)
+		return rc;
+	memset(cpu, 0, sizeof(*cpu));
+	for (unsigned i = 0; i < X86_GPR_COUNT; i++)
+		cpu->gpr[i] = r[R_GPR0 + i].reg64;
+	cpu->rip = e->u.header.rip;
+	cpu->rflags = r[R_RFLAGS].reg64;
+	cpu->cr0 = r[R_CR0].reg64;
+	cpu->cr4 = r[R_CR4].reg64;
+	cpu->efer = r[R_EFER].reg64;
+	for (unsigned s = 0; s < X86_SEG_COUNT; s++) {
+		const struct hv_x64_segment_register *sr = &r[R_SEG0 + s].segment;
+		cpu->seg[s] = (struct x86_segment){ sr->base, sr->limit, sr->selector,
+						    sr->attributes };
+	}
+	for (unsigned i = 0; i < 16; i++)
+		memcpy(cpu->xmm[i], &r[R_XMM0 + i], 16);
+	cpu->cpl = hv_exit_cpl(e);
+	*ec = (struct emu_ctx){
+		.v = v,
+		.pw = { .cr0 = cpu->cr0, .cr3 = r[R_CR3].reg64, .cr4 = cpu->cr4,
+			.efer = cpu->efer, .rflags = cpu->rflags },
+		.cpl = cpu->cpl,
+	};
+	return 0;
+}
+
+/* Write back what the instruction changed: one vpreg_set. */
+static int store_cpu(struct vp *v, const struct x86_emu_cpu *old, const struct x86_emu_cpu *cpu)
+{
+	uint32_t names[X86_GPR_COUNT + 16 + 2];
+	union hv_register_value vals[X86_GPR_COUNT + 16 + 2];
+	size_t n = 0;
+	for (unsigned i = 0; i < X86_GPR_COUNT; i++) {
+		if (cpu->gpr[i] == old->gpr[i])
+			continue;
+		names[n] = HV_X64_REGISTER_RAX + i;
+		vals[n++] = (union hv_register_value){ .reg64 = cpu->gpr[i] };
+	}
+	for (unsigned i = 0; i < 16; i++) {
+		if (!memcmp(cpu->xmm[i], old->xmm[i], 16))
+			continue;
+		names[n] = HV_X64_REGISTER_XMM0 + i;
+		memset(&vals[n], 0, sizeof(vals[n]));
+		memcpy(&vals[n++], cpu->xmm[i], 16);
+	}
+	if (cpu->rflags != old->rflags) {
+		names[n] = HV_X64_REGISTER_RFLAGS;
+		vals[n++] = (union hv_register_value){ .reg64 = cpu->rflags };
+	}
+	names[n] = HV_X64_REGISTER_RIP;
+	vals[n++] = (union hv_register_value){ .reg64 = cpu->rip };
+	return set_regs(v, names, vals, n);
+}
+
+static const char *emu_result_name(enum x86_emu_result r)
+{
+	switch (r) {
+	case X86_EMU_OK: return "ok";
+	case X86_EMU_FAULT: return "fault";
+	case X86_EMU_UNSUPPORTED: return "unsupported instruction";
+	case X86_EMU_ERROR: return "callback error";
+	}
+	return "?";
+}
+
+/* Emulate the intercepted instruction (MMIO, string I/O, GPA intercept) and complete it. */
+static enum vp_verdict emulate(struct vp *v, const struct hv_exit *e, const uint8_t *bytes,
+			       unsigned nbytes, const char *what)
+{
+	struct x86_emu_cpu cpu, old;
+	struct emu_ctx ec;
+	int rc = load_cpu(v, e, &cpu, &ec);
+	if (rc < 0)
+		return fatal(v, "GetVpRegisters for %s emulation: %s", what, strerror(-rc));
+	old = cpu;
+	struct x86_emu_fault fault = { 0 };
+	enum x86_emu_result er = x86_emu_step_rep(&cpu, bytes, nbytes, &emu_ops, &ec, &fault,
+						  VP_REP_CHUNK);
+	switch (er) {
+	case X86_EMU_OK:
+		break;
+	case X86_EMU_FAULT:
+		return inject(v, fault.vector, fault.error_code, fault.cr2);
+	case X86_EMU_UNSUPPORTED:
+	case X86_EMU_ERROR:
+		/* A valid instruction the emulator does not execute touched a device: VTL0 gets
+		   #UD (the instruction cannot complete), the paravisor goes on. */
+		partition_log(v->p, "vp%u: %s at rip 0x%" PRIx64 ": %s, #UD injected", v->index,
+			      what, e->u.header.rip, emu_result_name(er));
+		return inject(v, X86_EXC_UD, 0, 0);
+	}
+	if (atomic_load(&v->p->stop))
+		return VP_STOP; /* e.g. an emulated OUT hit the exit or reset port */
+	rc = store_cpu(v, &old, &cpu);
+	return rc < 0 ? fatal(v, "SetVpRegisters after %s emulation: %s", what, strerror(-rc))
+		      : VP_CONTINUE;
+}
+
+/* ---- exit handlers ---- */
+
+typedef enum vp_verdict (*exit_fn)(struct vp *v, const struct hv_exit *e);
+
+static enum vp_verdict on_io(struct vp *v, const struct hv_exit *e)
+{
+	const struct hv_x64_io_port_intercept_message *io = &e->u.io;
+	unsigned size = hv_exit_io_size(e);
+	bool write = hv_exit_io_is_write(e);
+	if (hv_exit_io_is_string(e)) {
+		count(v, PARTITION_EXIT_STRING_IO);
+		partition_trace(v, "io %s%s port 0x%x size %u rcx 0x%" PRIx64 " rip 0x%" PRIx64,
+				hv_exit_io_is_rep(e) ? "rep " : "", write ? "outs" : "ins",
+				io->port_number, size, io->rcx, e->u.header.rip);
+		return emulate(v, e, io->instruction_bytes, io->instruction_byte_count,
+			       "string I/O");
+	}
+	count(v, PARTITION_EXIT_IO);
+	uint64_t mask = iobus_ones(size);
+	if (write) {
+		pio(v, io->port_number, size, true, io->rax & mask);
+		if (atomic_load(&v->p->stop))
+			return VP_STOP;
+		return complete(v, e, NULL, NULL, 0);
+	}
+	uint64_t val = pio(v, io->port_number, size, false, 0);
+	/* 8/16-bit IN keeps the rest of RAX; 32-bit zero-extends (SDM "IN"). */
+	uint64_t rax = size == 4 ? (val & mask) : ((io->rax & ~mask) | (val & mask));
+	static const uint32_t rax_name = HV_X64_REGISTER_RAX;
+	return complete(v, e, &rax_name, &rax, 1);
+}
+
+static enum vp_verdict on_memory(struct vp *v, const struct hv_exit *e)
+{
+	const struct hv_x64_memory_intercept_message *m = &e->u.memory;
+	unsigned access = e->u.header.intercept_access_type;
+	static const char *const access_name[] = { "read", "write", "execute" };
+	switch (e->memory_kind) {
+	case HV_EXIT_MEMORY_GPA_INTERCEPT:
+		count(v, PARTITION_EXIT_GPA);
+		atomic_fetch_add_explicit(&v->p->gpa_hits, 1, memory_order_relaxed);
+		partition_trace(v, "vtl protection intercept: %s gpa 0x%" PRIx64 " gva 0x%" PRIx64
+				" rip 0x%" PRIx64, access_name[access % 3],
+				m->guest_physical_address, m->guest_virtual_address,
+				e->u.header.rip);
+		break;
+	case HV_EXIT_MEMORY_UNMAPPED_GPA:
+		count(v, PARTITION_EXIT_MMIO);
+		break;
+	case HV_EXIT_MEMORY_UNACCEPTED_GPA:
+		count(v, PARTITION_EXIT_OTHER);
+		/* Isolated VMs only: VTL0 touched memory nobody accepted. #GP keeps it contained. */
+		partition_log(v->p, "vp%u: unaccepted gpa 0x%" PRIx64 " at rip 0x%" PRIx64
+			      ": #GP", v->index, m->guest_physical_address, e->u.header.rip);
+		return inject(v, X86_EXC_GP, 0, 0);
+	}
+	if (access == HV_INTERCEPT_ACCESS_EXECUTE) {
+		/* Code fetched from MMIO, unbacked or VTL2 memory: what the CPU would fetch there
+		   is all-ones, FF FF decodes as an invalid FF /7: #UD. */
+		partition_log(v->p, "vp%u: instruction fetch from gpa 0x%" PRIx64 " (rip 0x%"
+			      PRIx64 "): #UD", v->index, m->guest_physical_address,
+			      e->u.header.rip);
+		return inject(v, X86_EXC_UD, 0, 0);
+	}
+	return emulate(v, e, m->instruction_bytes, m->instruction_byte_count,
+		       e->memory_kind == HV_EXIT_MEMORY_UNMAPPED_GPA ? "MMIO" : "protected access");
+}
+
+static enum vp_verdict on_msr(struct vp *v, const struct hv_exit *e)
+{
+	const struct hv_x64_msr_intercept_message *m = &e->u.msr;
+	bool write = e->u.header.intercept_access_type == HV_INTERCEPT_ACCESS_WRITE;
+	const struct iobus_access a = { .vp = v->index };
+	count(v, PARTITION_EXIT_MSR);
+	uint64_t val = write ? hv_exit_msr_value(e) : 0;
+	enum iobus_action act = write ? iobus_write(v->p->bus, &v->hint, IOBUS_MSR, m->msr_number,
+						     8, &a, val)
+				      : iobus_read(v->p->bus, &v->hint, IOBUS_MSR, m->msr_number, 8,
+						   &a, &val);
+	int rc = act == IOBUS_OK ? 0 : -EPERM;
+	if (act == IOBUS_NOT_MINE)
+		rc = write ? msr_write(v->p->vp_count, m->msr_number, val)
+			   : msr_read(v->p->vp_count, m->msr_number, &val);
+	partition_trace(v, "%smsr 0x%x value 0x%" PRIx64 " -> %s", write ? "wr" : "rd",
+			m->msr_number, val, rc == 0 ? "ok" : "#GP");
+	if (rc < 0)
+		return inject(v, X86_EXC_GP, 0, 0);
+	if (write)
+		return complete(v, e, NULL, NULL, 0);
+	static const uint32_t names[2] = { HV_X64_REGISTER_RAX, HV_X64_REGISTER_RDX };
+	const uint64_t vals[2] = { (uint32_t)val, val >> 32 };
+	return complete(v, e, names, vals, 2);
+}
+
+static enum vp_verdict on_cpuid(struct vp *v, const struct hv_exit *e)
+{
+	const struct hv_x64_cpuid_intercept_message *c = &e->u.cpuid;
+	count(v, PARTITION_EXIT_CPUID);
+	uint32_t leaf = (uint32_t)c->rax, sub = (uint32_t)c->rcx;
+	uint32_t r[4] = { (uint32_t)c->default_result_rax, (uint32_t)c->default_result_rbx,
+			  (uint32_t)c->default_result_rcx, (uint32_t)c->default_result_rdx };
+	cpuid_apply(v->index, v->p->vp_count, leaf, sub, r);
+	partition_trace(v, "cpuid leaf 0x%x sub 0x%x -> %08x %08x %08x %08x", leaf, sub, r[0],
+			r[1], r[2], r[3]);
+	static const uint32_t names[4] = { HV_X64_REGISTER_RAX, HV_X64_REGISTER_RBX,
+					   HV_X64_REGISTER_RCX, HV_X64_REGISTER_RDX };
+	const uint64_t vals[4] = { r[0], r[1], r[2], r[3] };
+	return complete(v, e, names, vals, 4);
+}
+
+static enum vp_verdict on_hypercall(struct vp *v, const struct hv_exit *e)
+{
+	const struct hv_x64_hypercall_intercept_message *h = &e->u.hypercall;
+	count(v, PARTITION_EXIT_HYPERCALL);
+	uint16_t code = (uint16_t)(h->rcx & HV_HYPERCALL_CODE_MASK);
+	/* No VTL0 hypercall is implemented in VTL2 yet (VMBus adds some): every code is unknown
+	   to this hypervisor, which is the TLFS answer for it. */
+	uint64_t result = hv_result_from_errno(-EOPNOTSUPP);
+	partition_trace(v, "hypercall code 0x%x -> unsupported", code);
+	static const uint32_t names[2] = { HV_X64_REGISTER_RAX, HV_X64_REGISTER_RIP };
+	union hv_register_value vals[2] = {
+		{ .reg64 = result }, { .reg64 = e->u.header.rip + HV_HYPERCALL_INSN_LEN }
+	};
+	int rc = set_regs(v, names, vals, 2);
+	return rc < 0 ? fatal(v, "SetVpRegisters: %s", strerror(-rc)) : VP_CONTINUE;
+}
+
+static enum vp_verdict on_halt(struct vp *v, const struct hv_exit *e)
+{
+	count(v, PARTITION_EXIT_HALT);
+	partition_trace(v, "halt at rip 0x%" PRIx64 " rflags 0x%" PRIx64, e->u.header.rip,
+			e->u.header.rflags);
+	/* HLT with IF=1 is the hypervisor's to model (it waits for an interrupt); if the message
+	   comes anyway, resume and let it halt the VP. */
+	if (e->u.header.rflags & X86_FLAG_IF)
+		return VP_CONTINUE;
+	/* HLT with IF=0: only NMI/INIT wake it and none is sent, so the VP is parked; when the
+	   last VP parks, nothing can ever run again: stop the VM. */
+	if (!partition_park(v->p)) {
+		partition_finish(v->p, PARTITION_ALL_HALTED, 0, v->index,
+				 "every VP is halted with interrupts disabled (last: vp%u at rip 0x%"
+				 PRIx64 ")", v->index, e->u.header.rip);
+	}
+	return VP_STOP;
+}
+
+static enum vp_verdict on_exception(struct vp *v, const struct hv_exit *e)
+{
+	const struct hv_x64_exception_intercept_message *x = &e->u.exception;
+	count(v, PARTITION_EXIT_EXCEPTION);
+	/* The paravisor installs no exception intercepts of its own: give it back to VTL0. */
+	partition_trace(v, "exception %u error 0x%x at rip 0x%" PRIx64 ": reflected",
+			x->exception_vector, x->error_code, e->u.header.rip);
+	return inject(v, (uint8_t)x->exception_vector, x->error_code, x->exception_parameter);
+}
+
+static enum vp_verdict on_unrecoverable(struct vp *v, const struct hv_exit *e)
+{
+	count(v, PARTITION_EXIT_TRIPLE_FAULT);
+	partition_finish(v->p, PARTITION_TRIPLE_FAULT, 0, v->index,
+			 "vp%u: triple fault at rip 0x%" PRIx64, v->index, e->u.header.rip);
+	return VP_STOP;
+}
+
+static enum vp_verdict on_apic_eoi(struct vp *v, const struct hv_exit *e)
+{
+	count(v, PARTITION_EXIT_APIC_EOI);
+	uint8_t vector = (uint8_t)e->u.apic_eoi.interrupt_vector;
+	partition_trace(v, "apic eoi vector 0x%x", vector);
+	if (v->p->eoi.eoi)
+		v->p->eoi.eoi(v->p->eoi.ctx, vector);
+	return VP_CONTINUE;
+}
+
+static enum vp_verdict on_none(struct vp *v, const struct hv_exit *e)
+{
+	(void)e;
+	partition_trace(v, "empty exit message");
+	return VP_CONTINUE;
+}
+
+/* Decoded, but nothing the paravisor asked for: count, log, let VTL0 go on. */
+static enum vp_verdict on_other(struct vp *v, const struct hv_exit *e)
+{
+	count(v, PARTITION_EXIT_OTHER);
+	partition_log(v->p, "vp%u: unexpected exit %s (type 0x%x) ignored", v->index,
+		      hv_exit_kind_str(e->kind), e->message_type);
+	return VP_CONTINUE;
+}
+
+static const exit_fn exit_table[HV_EXIT_KIND_COUNT] = {
+	[HV_EXIT_NONE] = on_none,
+	[HV_EXIT_IO_PORT] = on_io,
+	[HV_EXIT_MEMORY] = on_memory,
+	[HV_EXIT_MSR] = on_msr,
+	[HV_EXIT_CPUID] = on_cpuid,
+	[HV_EXIT_EXCEPTION] = on_exception,
+	[HV_EXIT_HYPERCALL] = on_hypercall,
+	[HV_EXIT_HALT] = on_halt,
+	[HV_EXIT_UNRECOVERABLE] = on_unrecoverable,
+	[HV_EXIT_APIC_EOI] = on_apic_eoi,
+	[HV_EXIT_REGISTER] = on_other,
+	[HV_EXIT_SINT_DELIVERABLE] = on_other,
+	[HV_EXIT_INTERRUPTION_DELIVERABLE] = on_other,
+	[HV_EXIT_SIPI] = on_other,
+	[HV_EXIT_INVALID_VP_REGISTER] = on_other,
+	[HV_EXIT_TIMER] = on_other,
+	[HV_EXIT_UNKNOWN] = on_other,
+};
+
+/* Same message at the same RIP over and over means VTL0 cannot make progress on an exit the
+   paravisor does not complete: stop with a message instead of spinning forever. */
+static bool storm(struct vp *v, const struct hv_exit *e)
+{
+	uint64_t rip = e->has_header ? e->u.header.rip : 0;
+	if (e->kind == HV_EXIT_HALT || e->kind == HV_EXIT_NONE || rip != v->storm_rip ||
+	    e->message_type != v->storm_type) {
+		v->storm_rip = rip;
+		v->storm_type = e->message_type;
+		v->storm_count = 0;
+		return false;
+	}
+	return ++v->storm_count >= VP_STORM_LIMIT;
+}
+
+void *vp_main(void *arg)
+{
+	struct vp *v = arg;
+	struct partition *p = v->p;
+	int rc = kif_vp_bind(p->kif, v->index);
+	if (rc < 0) {
+		fatal(v, "kif_vp_bind: %s", strerror(-rc));
+		return NULL;
+	}
+	struct mshv_abi_run *run = kif_vp_run_page(p->kif, v->index);
+	if (!run) {
+		fatal(v, "no run page");
+		return NULL;
+	}
+	while (!atomic_load(&p->stop)) {
+		rc = kif_vp_run(p->kif);
+		if (rc == -EINTR) {
+			count(v, PARTITION_EXIT_CANCEL);
+			__atomic_store_n(&run->cancel, 0, __ATOMIC_SEQ_CST);
+			continue; /* the loop condition sees a stop request */
+		}
+		if (rc < 0) {
+			fatal(v, "kif_vp_run: %s", strerror(-rc));
+			break;
+		}
+		struct hv_exit e;
+		rc = hv_exit_decode(run->exit_message, sizeof(run->exit_message), &e);
+		if (rc < 0 && rc != -ENOTSUP) {
+			count(v, PARTITION_EXIT_OTHER);
+			partition_log(p, "vp%u: malformed exit message (type 0x%x): %s", v->index,
+				      e.message_type, strerror(-rc));
+			if (storm(v, &e)) {
+				fatal(v, "malformed exit messages without progress");
+				break;
+			}
+			continue;
+		}
+		if (storm(v, &e)) {
+			fatal(v, "exit %s (type 0x%x) repeats at rip 0x%" PRIx64 " without progress",
+			      hv_exit_kind_str(e.kind), e.message_type, v->storm_rip);
+			break;
+		}
+		exit_fn fn = (unsigned)e.kind < HV_EXIT_KIND_COUNT ? exit_table[e.kind] : NULL;
+		if (!fn)
+			fn = on_other;
+		if (fn(v, &e) != VP_CONTINUE)
+			break;
+	}
+	return NULL;
+}
