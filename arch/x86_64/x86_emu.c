@@ -244,9 +244,9 @@ static res_t linearize(struct emu *e, unsigned seg, uint64_t ea, unsigned size,
 
 /*
  * Alignment-required forms (MOVAPS, CMPXCHG16B, MOVDIR64B ...) raise #GP(0) for a misaligned
- * operand before any segment or canonical fault (observed on hardware: a misaligned,
- * non-canonical SS-based MOVAPS gives #GP, not #SS). The alignment is that of the linear
- * address, i.e. including the segment base.
+ * operand before any segment or canonical fault of that operand (observed on hardware: a
+ * misaligned, non-canonical SS-based MOVAPS gives #GP, not #SS). The alignment is that of the
+ * linear address, i.e. including the segment base.
  */
 static bool misaligned(const struct emu *e, unsigned seg, uint64_t ea, uint64_t align)
 {
@@ -960,7 +960,7 @@ static res_t io_out(struct emu *e, uint16_t port, unsigned size, uint64_t v)
  * overridden, the destination is always ES. Registers are updated per completed iteration;
  * a fault in a later iteration keeps the earlier ones (e->partial).
  */
-static res_t string_op(struct emu *e)
+static res_t string_loop(struct emu *e)
 {
 	const struct x86_insn *in = &e->in;
 	unsigned op = in->opcode, size = in->opsize;
@@ -1055,6 +1055,21 @@ static res_t string_op(struct emu *e)
 			return OK;
 		}
 	}
+}
+
+/*
+ * SDM vol. 2 (REP): a fault during REPE/REPNE CMPS or SCAS restores EFLAGS to its value
+ * before the instruction, while RCX/RSI/RDI keep the completed iterations (the resumed
+ * instruction does not read the flags). Observed on Intel hardware too.
+ */
+static res_t string_op(struct emu *e)
+{
+	uint64_t fl0 = e->rflags;
+	unsigned op = e->in.opcode;
+	res_t r = string_loop(e);
+	if (r != OK && e->in.rep && (op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf))
+		e->rflags = fl0;
+	return r;
 }
 
 /* ---- SSE moves ---- */
@@ -1235,20 +1250,25 @@ static res_t sse_move(struct emu *e)
 	}
 }
 
-/* MOVDIR64B r, m512: 64-byte copy to ES:[r] (64-byte aligned) from the ModRM operand. */
+/*
+ * MOVDIR64B r, m512: 64-byte copy to ES:[r] (64-byte aligned) from the ModRM operand. The
+ * source is read first, so its faults (#SS, #GP, #PF) rank before every destination fault,
+ * the destination's misalignment #GP included (observed on Intel: a misaligned or
+ * non-canonical destination with a source crossing into an unmapped page gives that #PF).
+ */
 static res_t movdir64b(struct emu *e)
 {
 	if (!e->in.has_mem)
 		return ud(e);
 	uint64_t dea = e->gpr[e->in.reg] & size_mask(e->in.addr_size), dla, sla;
-	if (misaligned(e, X86_ES, dea, 64))
-		return gp0(e);
-	TRY(linearize(e, X86_ES, dea, 64, X86_EMU_WRITE, &dla));
 	uint8_t buf[64];
 	TRY(linearize(e, e->in.mem.seg, ea_of(e), 64, X86_EMU_READ, &sla));
 	if (!e->ops->read)
 		return X86_EMU_ERROR;
 	TRY(cbres(e->ops->read(e->ctx, gva(sla), buf, 64, X86_EMU_READ, e->fault)));
+	if (misaligned(e, X86_ES, dea, 64))
+		return gp0(e);
+	TRY(linearize(e, X86_ES, dea, 64, X86_EMU_WRITE, &dla));
 	return mem_write_la(e, dla, buf, 64);
 }
 

@@ -1,11 +1,14 @@
-/* demo: the `make run` guest. Greets, causes one intercept of each kind, and passes. */
+/* demo: the `make run` guest. Greets, causes one intercept of each kind, uses the chipset
+   (RTC, PCI, PIT interrupts through the IOAPIC) and passes. */
 #include "tests/guests/rt.h"
 
 static volatile uint32_t ap_alive;
-static volatile unsigned irq_hits;
+static volatile unsigned irq_hits, pit_ticks;
 static uint8_t prot_page[4096] __attribute__((aligned(4096)));
 
 static void irq_handler(struct rt_frame *f) { (void)f; irq_hits++; rt_eoi(); }
+static void pit_handler(struct rt_frame *f) { (void)f; pit_ticks++; }
+static unsigned bcd(uint8_t v) { return (v >> 4) * 10u + (v & 0xF); }
 
 void guest_main(unsigned vp, unsigned vp_count)
 {
@@ -57,6 +60,32 @@ void guest_main(unsigned vp, unsigned vp_count)
 	GUEST_ASSERT_EQ(inl(GUEST_PORT_PROT_COUNT), 1);
 	outl(GUEST_PORT_UNPROTECT, (uint32_t)((uintptr_t)prot_page >> 12));
 	rt_puts("  vtlprot:   write to a VTL2-protected page was intercepted\n");
+
+	/* The chipset: RTC, PCI, and PIT interrupts through the IOAPIC. */
+	pic_mask_all();
+	while (cmos_read(0x0A) & 0x80)
+		cpu_pause();
+	rt_printf("  rtc:       %u%02u-%02u-%02u %02u:%02u:%02u UTC\n", bcd(cmos_read(0x32)),
+		  bcd(cmos_read(9)), bcd(cmos_read(8)), bcd(cmos_read(7)), bcd(cmos_read(4)),
+		  bcd(cmos_read(2)), bcd(cmos_read(0)));
+	for (unsigned slot = 0; slot < 32; slot++) {
+		uint32_t id = pci_cfg_read(0, slot, 0, 0);
+		if ((id & 0xFFFF) != 0xFFFF)
+			rt_printf("  pci:       00:%02x.0 %04x:%04x class %06x\n", slot, id & 0xFFFF,
+				  id >> 16, pci_cfg_read(0, slot, 0, 8) >> 8);
+	}
+	rt_set_handler(0x30, pit_handler);
+	ioapic_route(2, 0x30, 0, 0);
+	outb(0x43, 0x34);
+	outb(0x40, 11932 & 0xFF);
+	outb(0x40, 11932 >> 8);
+	for (unsigned spins = 0; pit_ticks < 10 && spins < 100000; spins++)
+		sti_hlt();
+	cli();
+	ioapic_mask(2);
+	outb(0x43, 0x30);
+	GUEST_ASSERT(pit_ticks >= 10);
+	rt_printf("  pit:       %u timer interrupts at 100 Hz via IOAPIC pin 2\n", pit_ticks);
 
 	if (vp_count > 1) {
 		for (uint64_t spins = 0; !ap_alive && spins < 1000000000ull; spins++)

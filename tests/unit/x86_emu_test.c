@@ -941,6 +941,15 @@ static void test_movdir64b(void **s)
 	assert_memory_equal(M.mem + 0x1200, M.mem + 0x1000, 64);
 	cpu.gpr[X86_RDI] = DATA + 0x220;
 	RUN_FAULT(X86_EXC_GP, 0x66, 0x0f, 0x38, 0xf8, 0x3e);
+	/* The source is read first: its #PF ranks before the destination's misalignment #GP
+	 * (as on Intel hardware), and before a non-canonical destination's #GP. */
+	cpu.gpr[X86_RSI] = MEM_BASE + MEM_SIZE - 32;
+	RUN_FAULT(X86_EXC_PF, 0x66, 0x0f, 0x38, 0xf8, 0x3e);
+	assert_int_equal(flt.cr2, MEM_BASE + MEM_SIZE - 32);
+	cpu.gpr[X86_RDI] = 0x0000800000000000ull;
+	RUN_FAULT(X86_EXC_PF, 0x66, 0x0f, 0x38, 0xf8, 0x3e);
+	cpu.gpr[X86_RSI] = DATA;
+	RUN_FAULT(X86_EXC_GP, 0x66, 0x0f, 0x38, 0xf8, 0x3e);
 }
 
 /* ---- string instructions ---- */
@@ -1042,6 +1051,27 @@ static void test_rep_fault_and_limit(void **s)
 	cpu.gpr[X86_RCX] = 2;
 	cpu.gpr[X86_RSI] = 0x10;                          /* unmapped */
 	RUN_FAULT(X86_EXC_PF, 0xf3, 0xa4);
+	/* repe cmpsb faulting in the 3rd iteration: two iterations kept, EFLAGS as before the
+	 * instruction (SDM, REP), not those of the 2nd compare (equal bytes: ZF set) */
+	memset(M.mem + 0x1600, 0x5a, 4);
+	memset(M.mem + 0x1700, 0x5a, 4);
+	cpu.gpr[X86_RSI] = DATA + 0x600;
+	cpu.gpr[X86_RDI] = DATA + 0x700;
+	cpu.gpr[X86_RCX] = 4;
+	cpu.rflags = 0x2 | X86_FLAG_CF | X86_FLAG_SF;
+	M.accesses = 0;
+	M.fault_after = 5;                                /* 3rd iteration's source read */
+	assert_int_equal(RUN(0xf3, 0xa6), X86_EMU_FAULT);
+	assert_int_equal(flt.vector, X86_EXC_PF);
+	assert_int_equal(cpu.gpr[X86_RCX], 2);
+	assert_int_equal(cpu.gpr[X86_RSI], DATA + 0x602);
+	assert_int_equal(cpu.gpr[X86_RDI], DATA + 0x702);
+	assert_int_equal(cpu.rflags, 0x2 | X86_FLAG_CF | X86_FLAG_SF);
+	assert_int_equal(cpu.rip, CODE);
+	M.fault_after = 0;
+	RUN_OK(0xf3, 0xa6);                               /* resumed: the flags of the compares */
+	assert_int_equal(cpu.gpr[X86_RCX], 0);
+	assert_int_equal(cpu.rflags & (X86_FLAG_CF | X86_FLAG_SF | X86_FLAG_ZF), X86_FLAG_ZF);
 	/* iteration limit: RIP stays, registers show the progress */
 	static const uint8_t code[] = { 0xf3, 0x48, 0xab };
 	cpu.gpr[X86_RDI] = DATA;
