@@ -1,7 +1,7 @@
 # tests/guests/: freestanding VTL0 test guests (ELF64 at 1 MiB) run under mezz-sim, plus their
 # end-to-end test script. Not built with the mezz_* templates: own toolchain flags and rules.
 GUEST_NAMES := io mmio cpuid msr hypercall halt pagefault interrupt vtlprot smp demo fail \
-               chipset uart stop_cf9 stop_kbd stop_poweroff \
+               chipset uart stop_cf9 stop_kbd stop_poweroff hostile hostile_rep \
                bench_compute bench_exits
 GUEST_CFLAGS := -std=c11 -O2 -g -I. -ffreestanding -fno-pic -fno-pie -mno-red-zone -nostdlib \
                 -fno-stack-protector -mgeneral-regs-only -mcmodel=small \

@@ -65,6 +65,11 @@ for spec in io:1 mmio:1 cpuid:1 cpuid:3 msr:1 hypercall:1 halt:1 pagefault:1 int
 done
 # A failing guest must be reported as a failure, with its assertion on the serial output.
 run_guest "guest fail is reported as failure" "$SIM" fail 1 1 'ASSERT FAILED .*fail\.c:[0-9]+'
+# Hostile VTL0: each case answered architecturally, the VM goes on (tests/guests/hostile.c).
+run_guest "hostile VTL0: MMIO fetch, LOCK, straddles, VTL2 memory, junk MSR/VMCALL/ports" \
+  "$SIM" hostile 1 0 'every port at every width survived'
+# A REP INSB of 2^40 elements keeps its VP responsive: the run ends when VP 0 exits.
+run_guest "hostile VTL0: huge REP INS stays cancellable" "$SIM" hostile_rep 2 0 '^result: PASS'
 # The chipset's own ways of stopping the VM.
 run_guest "reset through 0xCF9 stops the VM" "$SIM" stop_cf9 2 4 'result: STOPPED reset'
 run_guest "reset through the i8042 stops the VM" "$SIM" stop_kbd 1 4 'result: STOPPED reset'
@@ -81,7 +86,7 @@ run_guest "trace shows each port access and its device" "$SIM" io 1 0 \
 
 # The same binary built with ASan+UBSan, on guests that exercise the emulator and the VTL2.
 if [ -x "$ASAN_SIM" ]; then
-  for spec in io:1 mmio:1 vtlprot:1 smp:2 chipset:1 uart:1; do
+  for spec in io:1 mmio:1 vtlprot:1 smp:2 chipset:1 uart:1 hostile:1; do
     g=${spec%%:*} n=${spec#*:}
     run_guest "asan guest $g (vps $n)" "$ASAN_SIM" "$g" "$n" 0 '^result: PASS'
   done
