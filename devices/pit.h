@@ -49,9 +49,10 @@
  * other than 1.193182 MHz, the exact readback of mode 3 around odd-count half periods beyond
  * the datasheet's description, GATE sampling delays.
  *
- * Lifetime: pit_destroy cancels the timer, but vclock_cancel does not wait for a callback
- * already running: destroy the device only once no timer callback can run (after
- * vclock_destroy, or from the manual clock's thread in tests).
+ * Lifetime: pit_destroy calls vclock_cancel, so it must run while the clock still exists
+ * (before vclock_destroy), and, because vclock_cancel does not wait for a callback already
+ * running, only when no timer callback of this device can be in flight (a manual clock driven
+ * by the same thread, or a real clock whose thread is known to be idle for it).
  */
 #ifndef MEZZ_DEVICES_PIT_H
 #define MEZZ_DEVICES_PIT_H

@@ -42,9 +42,10 @@
  * are set at the second boundary), converting stored alarm bytes when DM or 24/12 changes
  * (time bytes are always presented in the current format), extended CMOS banks (0x72/0x73).
  *
- * Lifetime: rtc_destroy cancels the timer, but vclock_cancel does not wait for a callback
- * already running: destroy the device only once no timer callback can run (after
- * vclock_destroy, or from the manual clock's thread in tests).
+ * Lifetime: rtc_destroy calls vclock_cancel, so it must run while the clock still exists
+ * (before vclock_destroy), and, because vclock_cancel does not wait for a callback already
+ * running, only when no timer callback of this device can be in flight (a manual clock driven
+ * by the same thread, or a real clock whose thread is known to be idle for it).
  */
 #ifndef MEZZ_DEVICES_RTC_H
 #define MEZZ_DEVICES_RTC_H

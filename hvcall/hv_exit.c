@@ -5,6 +5,7 @@
  * and validates the copy; encode is the exact inverse (used by the simulator and tests).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "hvcall/hv_exit.h"
@@ -17,22 +18,23 @@ struct hv_exit_type_map {
 	enum hv_exit_memory_kind memory_kind;
 };
 
+/* Most frequent first: the lookup is a linear scan on every exit. */
 static const struct hv_exit_type_map hv_exit_types[] = {
+	{ HVMSG_X64_IO_PORT_INTERCEPT, HV_EXIT_IO_PORT, 0 },
 	{ HVMSG_UNMAPPED_GPA, HV_EXIT_MEMORY, HV_EXIT_MEMORY_UNMAPPED_GPA },
+	{ HVMSG_X64_CPUID_INTERCEPT, HV_EXIT_CPUID, 0 },
+	{ HVMSG_X64_MSR_INTERCEPT, HV_EXIT_MSR, 0 },
+	{ HVMSG_HYPERCALL_INTERCEPT, HV_EXIT_HYPERCALL, 0 },
+	{ HVMSG_X64_APIC_EOI, HV_EXIT_APIC_EOI, 0 },
 	{ HVMSG_GPA_INTERCEPT, HV_EXIT_MEMORY, HV_EXIT_MEMORY_GPA_INTERCEPT },
+	{ HVMSG_X64_HALT, HV_EXIT_HALT, 0 },
 	{ HVMSG_UNACCEPTED_GPA, HV_EXIT_MEMORY, HV_EXIT_MEMORY_UNACCEPTED_GPA },
 	{ HVMSG_TIMER_EXPIRED, HV_EXIT_TIMER, 0 },
 	{ HVMSG_INVALID_VP_REGISTER_VALUE, HV_EXIT_INVALID_VP_REGISTER, 0 },
 	{ HVMSG_UNRECOVERABLE_EXCEPTION, HV_EXIT_UNRECOVERABLE, 0 },
-	{ HVMSG_HYPERCALL_INTERCEPT, HV_EXIT_HYPERCALL, 0 },
 	{ HVMSG_SYNIC_SINT_DELIVERABLE, HV_EXIT_SINT_DELIVERABLE, 0 },
-	{ HVMSG_X64_IO_PORT_INTERCEPT, HV_EXIT_IO_PORT, 0 },
-	{ HVMSG_X64_MSR_INTERCEPT, HV_EXIT_MSR, 0 },
-	{ HVMSG_X64_CPUID_INTERCEPT, HV_EXIT_CPUID, 0 },
 	{ HVMSG_X64_EXCEPTION_INTERCEPT, HV_EXIT_EXCEPTION, 0 },
-	{ HVMSG_X64_APIC_EOI, HV_EXIT_APIC_EOI, 0 },
 	{ HVMSG_X64_REGISTER_INTERCEPT, HV_EXIT_REGISTER, 0 },
-	{ HVMSG_X64_HALT, HV_EXIT_HALT, 0 },
 	{ HVMSG_X64_INTERRUPTION_DELIVERABLE, HV_EXIT_INTERRUPTION_DELIVERABLE, 0 },
 	{ HVMSG_X64_SIPI_INTERCEPT, HV_EXIT_SIPI, 0 },
 };
@@ -198,55 +200,60 @@ static int hv_exit_fail(struct hv_exit *out, uint32_t message_type, int rc)
 
 int hv_exit_decode(const void *raw, size_t len, struct hv_exit *out)
 {
-	struct hv_message msg;
+	struct hv_message_header hdr;
 	const struct hv_exit_type_map *map;
 	const struct hv_exit_kind_info *info;
-	size_t n;
+	const uint8_t *payload;
 	int rc;
 
 	if (!out)
 		return -EINVAL;
-	memset(out, 0, sizeof(*out));
-	if (!raw || len < sizeof(struct hv_message_header))
+	memset(out, 0, offsetof(struct hv_exit, u)); /* padding too: decoded exits compare */
+	if (!raw || len < sizeof(struct hv_message_header)) {
+		memset(&out->u, 0, sizeof(out->u));
 		return -EINVAL;
+	}
+	if (len > sizeof(struct hv_message))
+		len = sizeof(struct hv_message);
 
-	/* The one read of shared memory. */
-	n = len < sizeof(msg) ? len : sizeof(msg);
-	memset(&msg, 0, sizeof(msg));
-	memcpy(&msg, raw, n);
+	/* Shared memory is read once: the header into a copy, validated; then the payload bytes
+	   the layout needs, straight into the decoded exit, validated there. */
+	memcpy(&hdr, raw, sizeof(hdr));
+	payload = (const uint8_t *)raw + sizeof(hdr);
+	out->message_type = hdr.message_type;
+	out->payload_size = hdr.payload_size;
+	out->flags = hdr.flags;
+	out->sender = hdr.sender;
 
-	out->message_type = msg.header.message_type;
-	out->payload_size = msg.header.payload_size;
-	out->flags = msg.header.flags;
-	out->sender = msg.header.sender;
-
-	if (msg.header.message_type == HVMSG_NONE) {
-		out->kind = HV_EXIT_NONE;
+	if (hdr.message_type == HVMSG_NONE) {
+		memset(&out->u, 0, sizeof(out->u));
 		return 0;
 	}
-	if (msg.header.payload_size > HV_MESSAGE_PAYLOAD_SIZE)
-		return hv_exit_fail(out, msg.header.message_type, -EPROTO);
-	if (sizeof(struct hv_message_header) + msg.header.payload_size > n)
-		return hv_exit_fail(out, msg.header.message_type, -EINVAL);
+	if (hdr.payload_size > HV_MESSAGE_PAYLOAD_SIZE)
+		return hv_exit_fail(out, hdr.message_type, -EPROTO);
+	if (sizeof(hdr) + hdr.payload_size > len)
+		return hv_exit_fail(out, hdr.message_type, -EINVAL);
 
-	map = hv_exit_lookup_type(msg.header.message_type);
+	map = hv_exit_lookup_type(hdr.message_type);
 	if (!map) {
 		out->kind = HV_EXIT_UNKNOWN;
-		memcpy(out->u.raw, msg.payload, msg.header.payload_size);
+		memcpy(out->u.raw, payload, hdr.payload_size);
+		memset(out->u.raw + hdr.payload_size, 0, sizeof(out->u) - hdr.payload_size);
 		return -ENOTSUP;
 	}
 	info = &hv_exit_kinds[map->kind];
-	if (msg.header.payload_size < info->min_size)
-		return hv_exit_fail(out, msg.header.message_type, -EPROTO);
+	if (hdr.payload_size < info->min_size)
+		return hv_exit_fail(out, hdr.message_type, -EPROTO);
 
 	out->kind = map->kind;
 	out->memory_kind = map->kind == HV_EXIT_MEMORY ? map->memory_kind : 0;
 	out->has_header = info->has_header;
-	memcpy(&out->u, msg.payload, info->min_size);
+	memcpy(&out->u, payload, info->min_size);
+	memset((uint8_t *)&out->u + info->min_size, 0, sizeof(out->u) - info->min_size);
 
 	rc = info->check(out);
 	if (rc)
-		return hv_exit_fail(out, msg.header.message_type, rc);
+		return hv_exit_fail(out, hdr.message_type, rc);
 	return 0;
 }
 

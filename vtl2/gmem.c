@@ -75,7 +75,10 @@ enum gmem_kind gmem_lookup(struct gmem *g, gpa_t a, unsigned len, uint8_t **host
 
 int gmem_withhold(struct gmem *g, gpn_t first, uint64_t count, bool withhold, bool readable)
 {
-	if (count == 0 || first.v > (UINT64_MAX >> ADDR_PAGE_SHIFT) - count ||
+	/* first + count must stay below 2^52 pages, or count << 12 wraps (to 0 for count =
+	   2^52, which find_ram would accept as an empty range at a RAM address). */
+	const uint64_t max_pages = UINT64_MAX >> ADDR_PAGE_SHIFT;
+	if (count == 0 || first.v > max_pages || count > max_pages - first.v ||
 	    !find_ram(g, first.v << ADDR_PAGE_SHIFT, count << ADDR_PAGE_SHIFT))
 		return -EINVAL;
 	int rc = 0;
@@ -102,10 +105,27 @@ int gmem_withhold(struct gmem *g, gpn_t first, uint64_t count, bool withhold, bo
 	return rc;
 }
 
+/* The most restrictive kind over the pages of [a, a + size) (RAM, size >= 1). */
+static enum gmem_kind span_kind(struct gmem *g, uint64_t a, unsigned size)
+{
+	if (!__atomic_load_n(&g->withheld_count, __ATOMIC_ACQUIRE))
+		return GMEM_RAM;
+	enum gmem_kind k = withheld_kind(g, a >> ADDR_PAGE_SHIFT);
+	if (k != GMEM_PRIVATE && ((a + size - 1) >> ADDR_PAGE_SHIFT) != (a >> ADDR_PAGE_SHIFT)) {
+		enum gmem_kind k2 = withheld_kind(g, (a + size - 1) >> ADDR_PAGE_SHIFT);
+		if (k2 > k)
+			k = k2;
+	}
+	return k;
+}
+
+/* Guest page tables are VTL0 data like any other: a walk never reads VTL2's private pages
+   (VTL0 could aim CR3 or a PDE there to learn or, through A/D updates, modify VTL2 memory)
+   and its A/D writes to read-only pages are dropped as the emulator drops data writes. */
 static int pw_read(void *ctx, gpa_t at, void *buf, unsigned size)
 {
 	const struct gmem_region *r = find_ram(ctx, at.v, size);
-	if (!r)
+	if (!r || size == 0 || span_kind(ctx, at.v, size) == GMEM_PRIVATE)
 		return -EFAULT;
 	memcpy(buf, r->host + (at.v - r->base.v), size);
 	return 0;
@@ -114,9 +134,19 @@ static int pw_read(void *ctx, gpa_t at, void *buf, unsigned size)
 static int pw_cmpxchg(void *ctx, gpa_t at, uint64_t old, uint64_t nv, unsigned size)
 {
 	const struct gmem_region *r = find_ram(ctx, at.v, size);
-	if (!r)
+	if (!r || size == 0)
 		return -EFAULT;
-	return x86_pw_cmpxchg_host(r->host + (at.v - r->base.v), old, nv, size);
+	uint8_t *p = r->host + (at.v - r->base.v);
+	switch (span_kind(ctx, at.v, size)) {
+	case GMEM_PRIVATE:
+		return -EFAULT;
+	case GMEM_READONLY:
+		/* Still report a changed entry (the walk restarts), misalignment as the host
+		   helper would, but write nothing. */
+		return x86_pw_cmpxchg_host(p, old, old, size);
+	default:
+		return x86_pw_cmpxchg_host(p, old, nv, size);
+	}
 }
 
 const struct x86_pw_mem_ops gmem_pw_ops = { .read = pw_read, .cmpxchg = pw_cmpxchg };

@@ -150,6 +150,28 @@ static uint64_t extent(enum iobus_space space, unsigned size)
 	return space == IOBUS_MMIO ? size : 1;
 }
 
+/* Whether the access goes to `r` (or, for ports and MSRs, to nobody) as one piece rather than
+   being split into bytes. Ports and MSRs route by the first address alone: an unclaimed first
+   address is unclaimed whole (an MSR's bytes are not neighbouring MSRs). Written so that an
+   MMIO range reaching the top of the space cannot make offset + size wrap into "fits". */
+static bool whole(const struct iobus_range *r, enum iobus_space space, uint64_t addr,
+		  unsigned size)
+{
+	if (!r)
+		return space != IOBUS_MMIO;
+	return extent(space, size) <= r->len - (addr - r->base);
+}
+
+/* The range of byte `i` of a split MMIO access; bytes past 2^64 - 1 are nobody's (no wrap
+   to address 0). */
+static const struct iobus_range *byte_range(const struct iobus *bus, struct iobus_hint *hint,
+					    enum iobus_space space, uint64_t addr, unsigned i)
+{
+	if (addr + i < addr)
+		return NULL;
+	return iobus_find(bus, hint, space, addr + i);
+}
+
 static bool size_ok(unsigned size)
 {
 	return size == 1 || size == 2 || size == 4 || size == 8;
@@ -163,15 +185,15 @@ enum iobus_action iobus_read(const struct iobus *bus, struct iobus_hint *hint,
 	if (!size_ok(size))
 		return IOBUS_BAD_REGISTER;
 	const struct iobus_range *r = iobus_find(bus, hint, space, addr);
-	if (r && (addr - r->base) + extent(space, size) <= r->len)
+	if (whole(r, space, addr, size))
 		return one_read(r, addr, size, a, value);
-	/* Straddles a range boundary (or starts outside every range and may run into one):
-	   byte by byte, little-endian. */
+	/* MMIO straddling a range boundary (or starting outside every range and maybe running
+	   into one): byte by byte, little-endian. */
 	enum iobus_action act = IOBUS_OK;
 	uint64_t v = 0;
 	for (unsigned i = 0; i < size; i++) {
 		uint64_t b;
-		act = worse(act, one_read(iobus_find(bus, hint, space, addr + i), addr + i, 1, a, &b));
+		act = worse(act, one_read(byte_range(bus, hint, space, addr, i), addr + i, 1, a, &b));
 		v |= (b & 0xFF) << (8 * i);
 	}
 	*value = v;
@@ -185,11 +207,11 @@ enum iobus_action iobus_write(const struct iobus *bus, struct iobus_hint *hint,
 	if (!size_ok(size))
 		return IOBUS_BAD_REGISTER;
 	const struct iobus_range *r = iobus_find(bus, hint, space, addr);
-	if (r && (addr - r->base) + extent(space, size) <= r->len)
+	if (whole(r, space, addr, size))
 		return one_write(r, addr, size, a, value);
 	enum iobus_action act = IOBUS_OK;
 	for (unsigned i = 0; i < size; i++)
-		act = worse(act, one_write(iobus_find(bus, hint, space, addr + i), addr + i, 1, a,
+		act = worse(act, one_write(byte_range(bus, hint, space, addr, i), addr + i, 1, a,
 					   (value >> (8 * i)) & 0xFF));
 	return act;
 }

@@ -54,11 +54,9 @@ const char *partition_outcome_name(enum partition_outcome o)
 
 /* ---- output ---- */
 
-void partition_trace(struct vp *v, const char *fmt, ...)
+void partition_trace_line(struct vp *v, const char *fmt, ...)
 {
 	struct partition *p = v->p;
-	if (!p->cfg.trace)
-		return;
 	va_list ap;
 	va_start(ap, fmt);
 	pthread_mutex_lock(&p->out_lock);
@@ -375,11 +373,16 @@ bad:
 	return rc;
 }
 
+void partition_quiesce(struct partition *p)
+{
+	if (p->clock)
+		vclock_stop(p->clock);
+}
+
 void partition_destroy(struct partition *p)
 {
 	if (!p)
 		return;
-	/* The clock first: no timer callback may run into a device being torn down. */
 	vclock_destroy(p->clock);
 	iobus_destroy(p->bus);
 	for (unsigned i = 0; i < p->map_count; i++)
@@ -473,16 +476,22 @@ int partition_run(struct partition *p, struct partition_result *res)
 	if (p->cfg.timeout_ms)
 		vclock_arm(p->clock, &p->watchdog,
 			   vclock_now(p->clock) + (uint64_t)p->cfg.timeout_ms * 1000000ull);
+	/* A fixed, modest stack per VP thread: the deepest path (an emulated instruction with a
+	   batched register hypercall) needs tens of KiB, and the paravisor's footprint counts. */
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, PARTITION_VP_STACK);
 	for (uint32_t i = 0; i < p->vp_count; i++) {
 		struct vp *v = &p->vps[i];
 		memset(&v->hint, 0, sizeof(v->hint));
-		if (pthread_create(&v->thread, NULL, vp_main, v) != 0) {
+		if (pthread_create(&v->thread, &attr, vp_main, v) != 0) {
 			partition_finish(p, PARTITION_ERROR, 0, i, "cannot create the thread of vp%u",
 					 i);
 			break;
 		}
 		atomic_store(&v->started, true);
 	}
+	pthread_attr_destroy(&attr);
 	/* A stop requested while threads were still being created may have missed some VPs. */
 	if (atomic_load(&p->stop))
 		kick_all(p);

@@ -28,6 +28,7 @@
 #define PARTITION_MAX_VPS 256
 #define PARTITION_MAX_RAM 16
 #define PARTITION_MAX_VTL2_MEM 4
+#define PARTITION_VP_STACK (256u << 10) /* bytes of stack per VP thread */
 
 struct partition_mem {
 	gpa_t base;
@@ -98,6 +99,11 @@ struct partition;
 /** 0 or -errno with `err` saying what failed. */
 int partition_create(const struct partition_config *cfg, struct partition **out, char *err,
 		     size_t errlen);
+/**
+ * After partition_run: stop the device clock, so that no device timer runs any more. Destroy
+ * the devices after this and before partition_destroy (their destroy cancels timers on it).
+ */
+void partition_quiesce(struct partition *p);
 void partition_destroy(struct partition *p);
 
 struct iobus *partition_bus(struct partition *p);
@@ -106,7 +112,6 @@ const struct devctx *partition_devctx(struct partition *p);
 uint32_t partition_vp_count(const struct partition *p);
 /** Where VTL0's EOIs for level-triggered vectors go (the IOAPIC). */
 void partition_set_eoi(struct partition *p, struct irq_eoi eoi);
-/** CPUID leaves the paravisor answers get their intercept at run (cpuid policy). */
 
 /** Run until a stop; 0 with *res filled (whatever the outcome), -errno if it could not start. */
 int partition_run(struct partition *p, struct partition_result *res);

@@ -62,9 +62,14 @@ struct partition {
 __attribute__((format(printf, 5, 6)))
 void partition_finish(struct partition *p, enum partition_outcome o, uint32_t code, uint32_t vp,
 		      const char *fmt, ...);
-/** One trace line (only with cfg.trace). */
+/** One trace line; the macro keeps the untraced fast path free of the variadic call. */
 __attribute__((format(printf, 2, 3)))
-void partition_trace(struct vp *v, const char *fmt, ...);
+void partition_trace_line(struct vp *v, const char *fmt, ...);
+#define partition_trace(v, ...)                                 \
+	do {                                                    \
+		if ((v)->p->cfg.trace)                          \
+			partition_trace_line((v), __VA_ARGS__); \
+	} while (0)
 /** A warning, at most PARTITION_LOG_PER_SECOND lines a second (VTL0 can trigger them). */
 #define PARTITION_LOG_PER_SECOND 20u
 __attribute__((format(printf, 2, 3)))

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+/* The timer thread runs device callbacks only: a small stack is plenty. */
+#define VCLOCK_THREAD_STACK (128u << 10)
+
 struct vclock {
 	bool manual;
 	pthread_mutex_t lock;
@@ -92,6 +95,12 @@ static void *timer_thread(void *arg)
 			pthread_cond_wait(&c->cond, &c->lock);
 			continue;
 		}
+		/* A deadline past the end of the host clock (e.g. UINT64_MAX for "never") would
+		   wrap start + when into the past and spin: sleep until signalled instead. */
+		if (c->armed->when > UINT64_MAX - c->start_mono) {
+			pthread_cond_wait(&c->cond, &c->lock);
+			continue;
+		}
 		uint64_t abs = c->start_mono + c->armed->when;
 		struct timespec ts = { (time_t)(abs / 1000000000ull), (long)(abs % 1000000000ull) };
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
@@ -115,7 +124,12 @@ int vclock_create(bool manual, struct vclock **out)
 	if (!manual) {
 		c->start_mono = host_ns(CLOCK_MONOTONIC);
 		c->start_wall = host_ns(CLOCK_REALTIME);
-		if (pthread_create(&c->thread, NULL, timer_thread, c) != 0) {
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, VCLOCK_THREAD_STACK);
+		int prc = pthread_create(&c->thread, &attr, timer_thread, c);
+		pthread_attr_destroy(&attr);
+		if (prc != 0) {
 			pthread_cond_destroy(&c->cond);
 			pthread_mutex_destroy(&c->lock);
 			free(c);
@@ -127,18 +141,25 @@ int vclock_create(bool manual, struct vclock **out)
 	return 0;
 }
 
-void vclock_destroy(struct vclock *c)
+void vclock_stop(struct vclock *c)
 {
-	if (!c)
-		return;
 	pthread_mutex_lock(&c->lock);
 	c->stopping = true;
 	while (c->armed)
 		unlink_timer(c, c->armed);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
-	if (c->thread_started)
+	if (c->thread_started) {
 		pthread_join(c->thread, NULL);
+		c->thread_started = false;
+	}
+}
+
+void vclock_destroy(struct vclock *c)
+{
+	if (!c)
+		return;
+	vclock_stop(c);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -193,7 +214,8 @@ void vclock_advance(struct vclock *c, uint64_t ns)
 	if (!c->manual)
 		return;
 	pthread_mutex_lock(&c->lock);
-	uint64_t target = c->manual_now + ns;
+	/* Saturate: time never runs backwards. */
+	uint64_t target = ns > UINT64_MAX - c->manual_now ? UINT64_MAX : c->manual_now + ns;
 	for (;;) {
 		struct vclock_timer *t = c->armed;
 		if (!t || t->when > target)

@@ -30,7 +30,13 @@ struct vclock_timer {
 
 /** manual = false: real clock and a timer thread; true: test clock at 0 ns, wall at 0 s. */
 int vclock_create(bool manual, struct vclock **out);
-/** Stops the timer thread; timers still armed are dropped. NULL is accepted. */
+/**
+ * Stop the clock: drop every armed timer, refuse new ones, and wait for the timer thread (so
+ * no callback is running or will run). The clock stays valid for vclock_now/cancel: devices
+ * whose destroy cancels their timers are torn down after this and before vclock_destroy.
+ */
+void vclock_stop(struct vclock *c);
+/** vclock_stop, then free the clock. NULL is accepted. */
 void vclock_destroy(struct vclock *c);
 
 /** Monotonic nanoseconds since the clock was created. */

@@ -2,6 +2,7 @@
 #include "vtl2/vpreg.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "hvcall/hv_call.h"
@@ -100,6 +101,55 @@ static struct mshv_abi_cpu_context *vpreg_context(struct kif *kif, uint32_t vp)
 	return run ? &run->cpu_context : NULL;
 }
 
+/* The register page when it holds VTL0's state of the last exit (cap REGISTER_PAGE). */
+static struct hv_x64_register_page *vpreg_page(struct kif *kif, uint32_t vp)
+{
+	struct hv_x64_register_page *rp = kif_vp_register_page(kif, vp);
+	if (!rp || !__atomic_load_n(&rp->is_valid, __ATOMIC_ACQUIRE) || rp->vtl != 0)
+		return NULL;
+	return rp;
+}
+
+/*
+ * Where a VTL-private register lives in the register page. Reads: RIP, RFLAGS, RSP, CR0/3/4,
+ * EFER, the six segments. Writes (with their dirty bit): RIP, RFLAGS, RSP only; the rest goes
+ * by hypercall (the hypervisor applies page segments as selectors only).
+ */
+static bool vpreg_page_slot(struct hv_x64_register_page *rp, uint32_t name, bool write,
+			    void **ptr, size_t *size, uint32_t *dirty)
+{
+	*size = 8;
+	switch (name) {
+	case HV_X64_REGISTER_RIP:
+		*ptr = &rp->rip;
+		*dirty = HV_X64_REGISTER_PAGE_DIRTY_RIP;
+		return true;
+	case HV_X64_REGISTER_RFLAGS:
+		*ptr = &rp->rflags;
+		*dirty = HV_X64_REGISTER_PAGE_DIRTY_FLAGS;
+		return true;
+	case HV_X64_REGISTER_RSP:
+		*ptr = &rp->gp[HV_X64_REGISTER_PAGE_GP_RSP];
+		*dirty = HV_X64_REGISTER_PAGE_DIRTY_GP;
+		return true;
+	}
+	if (write)
+		return false;
+	*dirty = 0;
+	switch (name) {
+	case HV_X64_REGISTER_CR0: *ptr = &rp->cr0; return true;
+	case HV_X64_REGISTER_CR3: *ptr = &rp->cr3; return true;
+	case HV_X64_REGISTER_CR4: *ptr = &rp->cr4; return true;
+	case HV_X64_REGISTER_EFER: *ptr = &rp->efer; return true;
+	}
+	if (name >= HV_X64_REGISTER_ES && name <= HV_X64_REGISTER_GS) {
+		*ptr = &rp->segment[name - HV_X64_REGISTER_ES];
+		*size = sizeof(rp->segment[0]);
+		return true;
+	}
+	return false;
+}
+
 /* hv_call's transport is kif_hvcall: the same bytes on hardware and in hvsim. */
 static int vpreg_xfer(void *ctx, uint64_t control, const void *in, size_t in_size, void *out,
 		      size_t out_size, uint64_t *result)
@@ -117,6 +167,7 @@ int vpreg_get(struct kif *kif, uint32_t vp, const uint32_t *names,
 	const struct mshv_abi_cpu_context *ctx = vpreg_context(kif, vp);
 	if (!ctx)
 		return -EINVAL; /* not bound */
+	struct hv_x64_register_page *rp = vpreg_page(kif, vp);
 	bool dr6 = kif_get_caps(kif)->dr6_shared;
 	const struct hv_call_ctx hc = { .xfer = vpreg_xfer, .ctx = kif };
 
@@ -141,6 +192,14 @@ int vpreg_get(struct kif *kif, uint32_t vp, const uint32_t *names,
 			break;
 		uint32_t name = names[i];
 		size_t off, size;
+		void *slot;
+		uint32_t dirty;
+		/* Page-held names are all hypercall-routed ones: try the page first (cheap). */
+		if (rp && vpreg_page_slot(rp, name, false, &slot, &size, &dirty)) {
+			memset(&values[i], 0, sizeof(values[i]));
+			memcpy(&values[i], slot, size);
+			continue;
+		}
 		switch (vpreg_route_of(name, dr6)) {
 		case VPREG_ROUTE_CONTEXT:
 			vpreg_context_slot(name, &off, &size);
@@ -153,6 +212,7 @@ int vpreg_get(struct kif *kif, uint32_t vp, const uint32_t *names,
 				return r;
 			break;
 		}
+		case VPREG_ROUTE_PAGE: /* never returned by vpreg_route_of */
 		case VPREG_ROUTE_HVCALL:
 			hv_names[nhv] = name;
 			hv_index[nhv] = i;
@@ -161,6 +221,20 @@ int vpreg_get(struct kif *kif, uint32_t vp, const uint32_t *names,
 		}
 	}
 	return 0;
+}
+
+/* The route of a name past the cached ones (long lists only). */
+static enum vpreg_route vpreg_route_slow(struct kif *kif, struct hv_x64_register_page *rp,
+					 uint32_t name, bool dr6)
+{
+	(void)kif;
+	void *slot;
+	size_t size;
+	uint32_t dirty;
+	enum vpreg_route r = vpreg_route_of(name, dr6);
+	if (r == VPREG_ROUTE_HVCALL && rp && vpreg_page_slot(rp, name, true, &slot, &size, &dirty))
+		r = VPREG_ROUTE_PAGE;
+	return r;
 }
 
 int vpreg_set(struct kif *kif, uint32_t vp, const uint32_t *names,
@@ -173,41 +247,121 @@ int vpreg_set(struct kif *kif, uint32_t vp, const uint32_t *names,
 	struct mshv_abi_cpu_context *ctx = vpreg_context(kif, vp);
 	if (!ctx)
 		return -EINVAL;
+	struct hv_x64_register_page *rp = vpreg_page(kif, vp);
 	bool dr6 = kif_get_caps(kif)->dr6_shared;
 	const struct hv_call_ctx hc = { .xfer = vpreg_xfer, .ctx = kif };
+	/* Each name's route, found once (the common short lists fit; longer ones recompute). */
+	uint8_t routes[32];
+	size_t known = count < sizeof(routes) ? count : sizeof(routes);
+	bool need_hv = false, need_ioctl = false;
+	for (size_t i = 0; i < count; i++) {
+		void *slot;
+		size_t size;
+		uint32_t dirty;
+		enum vpreg_route r = vpreg_route_of(names[i], dr6);
+		if (r == VPREG_ROUTE_HVCALL && rp &&
+		    vpreg_page_slot(rp, names[i], true, &slot, &size, &dirty))
+			r = VPREG_ROUTE_PAGE;
+		if (i < known)
+			routes[i] = (uint8_t)r;
+		need_hv |= r == VPREG_ROUTE_HVCALL;
+		need_ioctl |= r == VPREG_ROUTE_IOCTL;
+	}
+#define ROUTE(i) ((i) < known ? (enum vpreg_route)routes[i] : vpreg_route_slow(kif, rp, names[i], dr6))
 
 	/* 1: the hypervisor's part, one hypercall per batch */
-	struct hv_register_assoc assocs[VPREG_SET_BATCH];
-	size_t n = 0;
-	for (size_t i = 0; i <= count; i++) {
-		if (n == VPREG_SET_BATCH || (i == count && n)) {
-			int r = hv_call_set_vp_registers(&hc, vp, hv_input_vtl(0), n, assocs);
-			if (r < 0)
-				return r;
-			n = 0;
+	if (need_hv) {
+		struct hv_register_assoc assocs[VPREG_SET_BATCH];
+		size_t n = 0;
+		for (size_t i = 0; i <= count; i++) {
+			if (n == VPREG_SET_BATCH || (i == count && n)) {
+				int r = hv_call_set_vp_registers(&hc, vp, hv_input_vtl(0), n, assocs);
+				if (r < 0)
+					return r;
+				n = 0;
+			}
+			if (i == count)
+				break;
+			if (ROUTE(i) != VPREG_ROUTE_HVCALL)
+				continue;
+			memset(&assocs[n], 0, sizeof(assocs[n]));
+			assocs[n].name = names[i];
+			assocs[n].value = values[i];
+			n++;
 		}
-		if (i == count)
-			break;
-		if (vpreg_route_of(names[i], dr6) != VPREG_ROUTE_HVCALL)
-			continue;
-		memset(&assocs[n], 0, sizeof(assocs[n]));
-		assocs[n].name = names[i];
-		assocs[n].value = values[i];
-		n++;
 	}
 	/* 2: the driver's VTL-shared registers */
-	for (size_t i = 0; i < count; i++) {
-		if (vpreg_route_of(names[i], dr6) != VPREG_ROUTE_IOCTL)
+	for (size_t i = 0; need_ioctl && i < count; i++) {
+		if (ROUTE(i) != VPREG_ROUTE_IOCTL)
 			continue;
 		int r = kif_vp_set_register(kif, names[i], &values[i]);
 		if (r < 0)
 			return r;
 	}
-	/* 3: the run-page context, loaded by the kernel on the next VTL return */
+	/* 3: the run-page context and the register page, taken by the next VTL return */
 	for (size_t i = 0; i < count; i++) {
 		size_t off, size;
-		if (vpreg_context_slot(names[i], &off, &size))
+		void *slot;
+		uint32_t dirty;
+		switch (ROUTE(i)) {
+		case VPREG_ROUTE_CONTEXT:
+			vpreg_context_slot(names[i], &off, &size);
 			memcpy((uint8_t *)ctx + off, &values[i], size);
+			break;
+		case VPREG_ROUTE_PAGE:
+			vpreg_page_slot(rp, names[i], true, &slot, &size, &dirty);
+			memcpy(slot, &values[i], size);
+			rp->dirty |= dirty;
+			break;
+		case VPREG_ROUTE_IOCTL:
+		case VPREG_ROUTE_HVCALL:
+			break;
+		}
 	}
+#undef ROUTE
+	return 0;
+}
+
+int vpreg_complete(struct kif *kif, uint32_t vp, const uint32_t *gpr_names,
+		   const uint64_t *values, size_t n, uint64_t rip)
+{
+	if (!kif || (n && (!gpr_names || !values)))
+		return -EINVAL;
+	struct mshv_abi_cpu_context *ctx = vpreg_context(kif, vp);
+	if (!ctx)
+		return -EINVAL;
+	/* cpu_context holds the GPRs in architectural order with CR2 in RSP's slot (1.4). */
+	_Static_assert(offsetof(struct mshv_abi_cpu_context, r15) == 15 * 8, "GPRs in order");
+	for (size_t i = 0; i < n; i++) {
+		uint32_t idx = gpr_names[i] - HV_X64_REGISTER_RAX;
+		if (idx > 15 || idx == 4)
+			return -EINVAL; /* not a context GPR: use vpreg_set */
+		memcpy((uint8_t *)ctx + 8 * idx, &values[i], 8);
+	}
+	struct hv_x64_register_page *rp = vpreg_page(kif, vp);
+	if (rp) {
+		rp->rip = rip;
+		rp->dirty |= HV_X64_REGISTER_PAGE_DIRTY_RIP;
+		return 0;
+	}
+	static const uint32_t rip_name = HV_X64_REGISTER_RIP;
+	const union hv_register_value v = { .reg64 = rip };
+	return vpreg_set(kif, vp, &rip_name, &v, 1);
+}
+
+int vpreg_get_gprs(struct kif *kif, uint32_t vp, uint64_t gpr[16])
+{
+	if (!kif)
+		return -EINVAL;
+	const struct mshv_abi_cpu_context *ctx = vpreg_context(kif, vp);
+	if (!ctx)
+		return -EINVAL;
+	memcpy(gpr, ctx, 16 * sizeof(uint64_t)); /* slot 4 is CR2: replaced below */
+	static const uint32_t rsp = HV_X64_REGISTER_RSP;
+	union hv_register_value v;
+	int rc = vpreg_get(kif, vp, &rsp, &v, 1);
+	if (rc < 0)
+		return rc;
+	gpr[4] = v.reg64;
 	return 0;
 }

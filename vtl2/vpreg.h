@@ -12,6 +12,10 @@
  *   VPREG_ROUTE_HVCALL   VTL-private registers (RIP, RSP, RFLAGS, segments, CRx, EFER, pending
  *                        event, ...): one batched HvCallGet/SetVpRegisters with input VTL0,
  *                        via hvcall/hv_call.h over kif_hvcall (batches, rep restarts, status).
+ *   VPREG_ROUTE_PAGE     with capability REGISTER_PAGE and a valid page (VTL0's state at the
+ *                        exit): RIP, RFLAGS, RSP are read and written there (writes set the
+ *                        dirty bit the hypervisor applies at the next VTL return), CR0/3/4,
+ *                        EFER and the segments are read there; no hypercall for them.
  *
  * Context reads/writes take effect at the next kif_vp_run (the kernel loads the context on VTL
  * return), so call these between kif_vp_run calls on the VP's own thread.
@@ -31,6 +35,7 @@ enum vpreg_route {
 	VPREG_ROUTE_CONTEXT = 0,
 	VPREG_ROUTE_IOCTL = 1,
 	VPREG_ROUTE_HVCALL = 2,
+	VPREG_ROUTE_PAGE = 3,   /* chosen per call from a HVCALL route (never by vpreg_route_of) */
 };
 
 /* Registers per hypercall: one page of output (get) or input (set), see hvcall/hv_call.h. */
@@ -54,5 +59,20 @@ int vpreg_get(struct kif *kif, uint32_t vp, const uint32_t *names,
  */
 int vpreg_set(struct kif *kif, uint32_t vp, const uint32_t *names,
 	      const union hv_register_value *values, size_t count);
+
+/**
+ * All 16 GPRs in architectural order: the context ones from the run page in one copy, RSP by
+ * its route (register page or hypercall). The emulator's hot path.
+ */
+int vpreg_get_gprs(struct kif *kif, uint32_t vp, uint64_t gpr[16]);
+
+/**
+ * The completion of an intercept, the hot path of every exit: `n` general-purpose registers
+ * (names HV_X64_REGISTER_RAX..R15 except RSP: context-routed) and RIP. The GPRs go into the
+ * run page's context, RIP into the register page when it is valid, else one
+ * HvSetVpRegisters. Same effect as vpreg_set with those names, without its general routing.
+ */
+int vpreg_complete(struct kif *kif, uint32_t vp, const uint32_t *gpr_names,
+		   const uint64_t *values, size_t n, uint64_t rip);
 
 #endif

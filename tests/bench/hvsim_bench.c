@@ -111,7 +111,7 @@ static int run_guest(const char *elf, struct partition_result *res, struct hvsim
 	}
 	rc = elf_load_parse(img, size, mem, &info, err, sizeof(err));
 	struct hvsim *sim = NULL;
-	struct hvsim_config hc = { .vp_count = 1, .mem_size = mem };
+	struct hvsim_config hc = { .vp_count = 1, .mem_size = mem, .register_page = true };
 	if (rc == 0)
 		rc = hvsim_create(&hc, &sim);
 	if (rc == 0) {

@@ -60,5 +60,6 @@
 #define GUEST_BENCH_COMPUTE_LOOPS 20000000ull /* 5 instructions each */
 #define GUEST_BENCH_COMPUTE_INSNS_PER_LOOP 5
 #define GUEST_BENCH_EXIT_OUTS 200000u
+#define GUEST_BENCH_KIND_LOOPS 2000u /* bench_uart, bench_ioapic, bench_cpuid */
 
 #endif

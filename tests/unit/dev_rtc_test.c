@@ -222,7 +222,17 @@ static void test_set_time_12h_and_invalid(void **state)
 	wr(f, RTC_WDAY, 0x08);
 	wr(f, RTC_CENTURY, 0xA0);
 	expect_time(f, 0x20, 0x26, 0x12, 0x06, 0x01, 0x23, 0x59, 0x08);
+	/* 12 AM is hour 0, 12 PM hour 12. */
 	wr(f, RTC_REG_B, RTC_B_SET);
+	wr(f, RTC_HOUR, 0x12);
+	wr(f, RTC_REG_B, RTC_B_SET | RTC_B_24H);
+	assert_int_equal(rd(f, RTC_HOUR), 0x00);
+	wr(f, RTC_REG_B, RTC_B_SET);
+	wr(f, RTC_HOUR, 0x92);
+	wr(f, RTC_REG_B, RTC_B_SET | RTC_B_24H);
+	assert_int_equal(rd(f, RTC_HOUR), 0x12);
+	wr(f, RTC_REG_B, RTC_B_SET);
+	wr(f, RTC_HOUR, 0x91);
 	wr(f, RTC_HOUR, 0x00); /* 12 h mode has no hour 0 */
 	wr(f, RTC_HOUR, 0x13);
 	assert_int_equal(rd(f, RTC_HOUR), 0x91);
@@ -339,7 +349,7 @@ static void test_periodic_on_time(void **state)
 	vclock_advance(f->clock, 1);
 	assert_int_equal(f->line.rises, 1);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_IRQF | RTC_C_PF);
-	vclock_advance(f->clock, 976562);
+	vclock_advance(f->clock, 976561); /* second edge: exactly 1953125 ns */
 	assert_int_equal(f->line.rises, 1);
 	vclock_advance(f->clock, 1);
 	assert_int_equal(f->line.rises, 2);

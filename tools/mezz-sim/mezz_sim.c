@@ -234,6 +234,7 @@ static int cmd_run(int argc, char **argv)
 		.mem_size = o.mem,
 		.trace = o.trace,
 		.trace_out = stderr,
+		.register_page = true, /* as OpenHCL's kernel offers it: RIP/RFLAGS/RSP there */
 	};
 	struct hvsim *sim = NULL;
 	rc = hvsim_create(&hc, &sim);

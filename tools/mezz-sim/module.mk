@@ -30,6 +30,7 @@ SCRIPT_TESTS += tests/guests/run-guests.sh
 
 
 # `make bench`: hvsim guest instructions/s and exits/s vs raw unicorn.
+BENCH_SCRIPTS += tests/bench/vtl2_icount.sh
 hvsim_bench_SRCS := tests/bench/hvsim_bench.c tools/mezzanine/vm.c tools/mezz-sim/elf_load.c
 hvsim_bench_LIBS := $(MEZZ_SIM_LIBS)
 hvsim_bench_LDLIBS := $(MEZZ_SIM_LDLIBS)

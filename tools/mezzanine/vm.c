@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -34,6 +35,7 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 	memset(rep, 0, sizeof(*rep));
 	struct serial_sink com1 = { .out = cfg->serial_out ? cfg->serial_out : stdout };
 	struct partition *p = NULL;
+	size_t heap0 = mallinfo2().uordblks;
 	int rc = partition_create(&cfg->partition, &p, err, errlen);
 	if (rc < 0)
 		return rc;
@@ -44,10 +46,13 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 	struct chipset *cs = NULL;
 	rc = chipset_create(partition_bus(p), partition_devctx(p), &cc, &cs, err, errlen);
 	if (rc < 0) {
+		partition_quiesce(p);
 		partition_destroy(p);
 		return rc;
 	}
 	partition_set_eoi(p, chipset_eoi(cs));
+	size_t heap1 = mallinfo2().uordblks;
+	rep->heap_bytes = heap1 > heap0 ? heap1 - heap0 : 0;
 	rep->vp_count = partition_vp_count(p);
 	atomic_store(&vm_current, p);
 	rc = partition_run(p, &rep->result);
@@ -56,10 +61,10 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 		snprintf(err, errlen, "%s", rep->result.message);
 	fflush(com1.out);
 	rep->serial_bytes = atomic_load(&com1.bytes);
-	/* partition_destroy stops the clock first, so no device timer outlives its device. */
-	struct partition *dead = p;
-	partition_destroy(dead);
+	/* Clock stopped first (no device timer runs any more), devices next, partition last. */
+	partition_quiesce(p);
 	chipset_destroy(cs);
+	partition_destroy(p);
 	return rc;
 }
 
@@ -105,6 +110,8 @@ void vm_print_summary(FILE *f, const struct vm_report *rep)
 		", bad register accesses %" PRIu64 ", vps %u\n",
 		rep->serial_bytes, r->gpa_hits, r->injected, r->unclaimed, r->bad_accesses,
 		rep->vp_count);
+	fprintf(f, "paravisor heap %.1f KiB, VP stacks %u x %u KiB\n", rep->heap_bytes / 1024.0,
+		rep->vp_count, PARTITION_VP_STACK >> 10);
 	fprintf(f, "wall time %.3f s\n", r->wall_seconds);
 }
 

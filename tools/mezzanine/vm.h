@@ -23,6 +23,7 @@ struct vm_report {
 	struct partition_result result;
 	uint64_t serial_bytes;      /* COM1 bytes VTL0 sent */
 	uint32_t vp_count;
+	uint64_t heap_bytes;        /* malloc'd by partition + devices (mallinfo2 delta at set-up) */
 };
 
 /* Exit statuses shared by the programs (README conventions). */
