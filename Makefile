@@ -99,8 +99,8 @@ check: deps
 
 build-check: all $(ALL_TEST_FILES) $(ALL_ASAN_PROGS) $(ALL_FUZZ_FILES)
 
-# The main job: the bundled demo guest in VTL0 under hvsim, with mezz-sim's built-in minimal
-# VTL2 (tools/mezz-sim/module.mk defines MEZZ_SIM_DEMO). Later: the Mezzanine IGVM image.
+# The main job: the bundled demo guest in VTL0 under the Mezzanine paravisor in hvsim
+# (tools/mezz-sim/module.mk defines MEZZ_SIM_DEMO). Later: the Mezzanine IGVM image.
 RUN_MAIN = $(MEZZ_SIM_DEMO)
 
 run: deps
