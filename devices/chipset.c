@@ -15,6 +15,7 @@
 #include "devices/pit.h"
 #include "devices/rtc.h"
 #include "devices/testdev.h"
+#include "vtl2/errbuf.h"
 
 struct chipset {
 	struct pic *pic;
@@ -43,17 +44,6 @@ static struct irq_line isa_irq(struct chipset *c, unsigned irq)
 	return (struct irq_line){ .set_level = isa_set_level, .ctl = c, .pin = irq };
 }
 
-__attribute__((format(printf, 4, 5)))
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 struct reg {
 	enum iobus_space space;
@@ -68,7 +58,7 @@ int chipset_create(struct iobus *bus, const struct devctx *dc, const struct chip
 {
 	struct chipset *c = calloc(1, sizeof(*c));
 	if (!c)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_set(err, errlen, -ENOMEM, "out of memory");
 	int rc;
 	const char *what = "pic";
 	if ((rc = pic_create(dc, &c->pic)) < 0)
@@ -132,7 +122,7 @@ int chipset_create(struct iobus *bus, const struct devctx *dc, const struct chip
 				    regs[i].dev, regs[i].name);
 		if (rc < 0) {
 			chipset_destroy(c);
-			return fail(err, errlen, rc, "cannot register %s at 0x%llx on the %s bus: %s",
+			return errbuf_set(err, errlen, rc, "cannot register %s at 0x%llx on the %s bus: %s",
 				    regs[i].name, (unsigned long long)regs[i].base,
 				    iobus_space_name(regs[i].space), strerror(-rc));
 		}
@@ -141,7 +131,7 @@ int chipset_create(struct iobus *bus, const struct devctx *dc, const struct chip
 	return 0;
 bad:
 	chipset_destroy(c);
-	return fail(err, errlen, rc, "cannot create %s: %s", what, strerror(-rc));
+	return errbuf_set(err, errlen, rc, "cannot create %s: %s", what, strerror(-rc));
 }
 
 void chipset_destroy(struct chipset *c)

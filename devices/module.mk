@@ -16,3 +16,9 @@ dev_$(1)_test_LDLIBS := -lcmocka -lpthread
 $$(eval $$(call mezz_test,dev_$(1)_test))
 endef
 $(foreach t,$(DEV_TESTS),$(eval $(call dev_test,$(t))))
+
+iobus_devices_fuzz_SRCS := tests/fuzz/iobus_devices_fuzz.c
+iobus_devices_fuzz_LIBS := devices vtl2 hvcall x86
+iobus_devices_fuzz_LDLIBS := -lpthread
+iobus_devices_fuzz_SEEDS := tests/fuzz/seeds/iobus_devices
+$(eval $(call mezz_fuzz,iobus_devices_fuzz))

@@ -9,7 +9,7 @@ $(eval $(call mezz_lib,kif_mshv))
 # The paravisor core above the seam (same code on hardware and in hvsim). Link it with
 # one seam library (kif_mshv or kif_sim) and hvcall.
 vtl2_SRCS := vtl2/vpreg.c vtl2/iobus.c vtl2/vclock.c vtl2/gmem.c vtl2/cpuid.c vtl2/msr.c \
-             vtl2/partition.c vtl2/vp.c
+             vtl2/partition.c vtl2/vp.c vtl2/errbuf.c
 $(eval $(call mezz_lib,vtl2))
 
 kif_mshv_test_SRCS := tests/unit/kif_mshv_test.c
@@ -27,3 +27,32 @@ vpreg_test_SRCS := tests/unit/vpreg_test.c
 vpreg_test_LIBS := vtl2 hvcall
 vpreg_test_LDLIBS := -lcmocka
 $(eval $(call mezz_test,vpreg_test))
+
+iobus_test_SRCS := tests/unit/iobus_test.c
+iobus_test_LIBS := vtl2
+iobus_test_LDLIBS := -lcmocka -lpthread
+$(eval $(call mezz_test,iobus_test))
+
+partition_test_SRCS := tests/unit/partition_test.c tests/unit/fake_kif.c
+partition_test_LIBS := devices vtl2 hvcall x86
+partition_test_LDLIBS := -lcmocka -lpthread
+$(eval $(call mezz_test,partition_test))
+vtl2_dispatch_fuzz_SRCS := tests/fuzz/vtl2_dispatch_fuzz.c tests/unit/fake_kif.c
+vtl2_dispatch_fuzz_LIBS := devices vtl2 hvcall x86
+vtl2_dispatch_fuzz_SEEDS := tests/fuzz/seeds/vtl2_dispatch
+$(eval $(call mezz_fuzz,vtl2_dispatch_fuzz))
+
+vclock_test_SRCS := tests/unit/vclock_test.c
+vclock_test_LIBS := vtl2
+vclock_test_LDLIBS := -lcmocka -lpthread
+$(eval $(call mezz_test,vclock_test))
+
+gmem_test_SRCS := tests/unit/gmem_test.c
+gmem_test_LIBS := vtl2 x86
+gmem_test_LDLIBS := -lcmocka -lpthread
+$(eval $(call mezz_test,gmem_test))
+
+cpuid_msr_test_SRCS := tests/unit/cpuid_msr_test.c
+cpuid_msr_test_LIBS := vtl2
+cpuid_msr_test_LDLIBS := -lcmocka -lpthread
+$(eval $(call mezz_test,cpuid_msr_test))

@@ -14,6 +14,7 @@
 #include "hvcall/hv.h"
 #include "hvcall/hv_call.h"
 #include "vtl2/cpuid.h"
+#include "vtl2/errbuf.h"
 #include "vtl2/partition_priv.h"
 
 static const char *const exit_names[PARTITION_EXIT_KIND_COUNT] = {
@@ -227,34 +228,23 @@ static int kif_xfer(void *ctx, uint64_t control, const void *in, size_t in_size,
 	return kif_hvcall(ctx, control, in, in_size, out, out_size, result);
 }
 
-__attribute__((format(printf, 4, 5)))
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static int check_config(const struct partition_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->ram_count == 0 || cfg->ram_count > PARTITION_MAX_RAM)
-		return fail(err, errlen, -EINVAL, "the VTL0 memory map needs 1..%u ranges",
+		return errbuf_set(err, errlen, -EINVAL, "the VTL0 memory map needs 1..%u ranges",
 			    PARTITION_MAX_RAM);
 	if (cfg->vtl2_mem_count > PARTITION_MAX_VTL2_MEM)
-		return fail(err, errlen, -EINVAL, "at most %u VTL2 memory ranges",
+		return errbuf_set(err, errlen, -EINVAL, "at most %u VTL2 memory ranges",
 			    PARTITION_MAX_VTL2_MEM);
 	if (cfg->vp_count > PARTITION_MAX_VPS)
-		return fail(err, errlen, -EINVAL, "at most %u VPs", PARTITION_MAX_VPS);
+		return errbuf_set(err, errlen, -EINVAL, "at most %u VPs", PARTITION_MAX_VPS);
 	for (unsigned i = 0; i < cfg->ram_count + cfg->vtl2_mem_count; i++) {
 		const struct partition_mem *m = i < cfg->ram_count ? &cfg->ram[i]
 								 : &cfg->vtl2_mem[i - cfg->ram_count];
 		if (m->size == 0 || ((m->base.v | m->size) & (ADDR_PAGE_SIZE - 1)) ||
 		    m->base.v + m->size < m->base.v)
-			return fail(err, errlen, -EINVAL,
+			return errbuf_set(err, errlen, -EINVAL,
 				    "memory range 0x%" PRIx64 "+0x%" PRIx64 " is empty, unaligned "
 				    "or wraps", m->base.v, m->size);
 	}
@@ -262,7 +252,7 @@ static int check_config(const struct partition_config *cfg, char *err, size_t er
 		for (unsigned j = i + 1; j < cfg->ram_count; j++)
 			if (cfg->ram[i].base.v < cfg->ram[j].base.v + cfg->ram[j].size &&
 			    cfg->ram[j].base.v < cfg->ram[i].base.v + cfg->ram[i].size)
-				return fail(err, errlen, -EINVAL, "VTL0 memory ranges %u and %u overlap",
+				return errbuf_set(err, errlen, -EINVAL, "VTL0 memory ranges %u and %u overlap",
 					    i, j);
 	/* VTL2's memory must lie inside the map: it is VTL0-addressable memory taken away. */
 	for (unsigned i = 0; i < cfg->vtl2_mem_count; i++) {
@@ -272,7 +262,7 @@ static int check_config(const struct partition_config *cfg, char *err, size_t er
 			inside = m->base.v >= cfg->ram[j].base.v &&
 				 m->base.v + m->size <= cfg->ram[j].base.v + cfg->ram[j].size;
 		if (!inside)
-			return fail(err, errlen, -EINVAL, "VTL2 memory 0x%" PRIx64 "+0x%" PRIx64
+			return errbuf_set(err, errlen, -EINVAL, "VTL2 memory 0x%" PRIx64 "+0x%" PRIx64
 				    " is not inside one VTL0 memory range", m->base.v, m->size);
 	}
 	return 0;
@@ -286,7 +276,7 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 		return rc;
 	struct partition *p = calloc(1, sizeof(*p));
 	if (!p)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_set(err, errlen, -ENOMEM, "out of memory");
 	p->cfg = *cfg;
 	p->trace = cfg->trace_out ? cfg->trace_out : stderr;
 	p->log = cfg->log ? cfg->log : stderr;
@@ -298,14 +288,14 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 	struct kif_params params = { .dev_dir = cfg->dev_dir, .run_layout = cfg->run_layout };
 	rc = kif_open(&params, &p->kif);
 	if (rc < 0) {
-		fail(err, errlen, rc, "cannot open the mshv_vtl driver: %s", strerror(-rc));
+		errbuf_set(err, errlen, rc, "cannot open the mshv_vtl driver: %s", strerror(-rc));
 		goto bad;
 	}
 	p->hc = (struct hv_call_ctx){ .xfer = kif_xfer, .ctx = p->kif };
 	uint32_t have = kif_vp_count(p->kif);
 	p->vp_count = cfg->vp_count ? cfg->vp_count : have;
 	if (p->vp_count == 0 || p->vp_count > have || p->vp_count > PARTITION_MAX_VPS) {
-		rc = fail(err, errlen, -EINVAL, "%u VPs requested, the kernel has %u",
+		rc = errbuf_set(err, errlen, -EINVAL, "%u VPs requested, the kernel has %u",
 			  p->vp_count, have);
 		goto bad;
 	}
@@ -314,7 +304,7 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 		void *host = NULL;
 		rc = kif_vtl0_map(p->kif, m->base, m->size, &host);
 		if (rc < 0) {
-			fail(err, errlen, rc, "cannot map VTL0 memory 0x%" PRIx64 "+0x%" PRIx64 ": %s",
+			errbuf_set(err, errlen, rc, "cannot map VTL0 memory 0x%" PRIx64 "+0x%" PRIx64 ": %s",
 			     m->base.v, m->size, strerror(-rc));
 			goto bad;
 		}
@@ -322,7 +312,7 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 		p->map_size[p->map_count++] = m->size;
 		rc = gmem_add_ram(&p->mem, m->base, m->size, host);
 		if (rc < 0) {
-			fail(err, errlen, rc, "VTL0 memory range 0x%" PRIx64 "+0x%" PRIx64
+			errbuf_set(err, errlen, rc, "VTL0 memory range 0x%" PRIx64 "+0x%" PRIx64
 			     " overlaps another", m->base.v, m->size);
 			goto bad;
 		}
@@ -337,7 +327,7 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 			rc = hv_call_modify_vtl_protection_range(&p->hc, HV_MAP_GPA_NONE,
 								 hv_input_vtl(0), first, count);
 		if (rc < 0) {
-			fail(err, errlen, rc, "cannot protect VTL2 memory 0x%" PRIx64 "+0x%" PRIx64
+			errbuf_set(err, errlen, rc, "cannot protect VTL2 memory 0x%" PRIx64 "+0x%" PRIx64
 			     " from VTL0: %s", m->base.v, m->size, strerror(-rc));
 			goto bad;
 		}
@@ -346,12 +336,12 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 	if (rc == 0)
 		rc = vclock_create(false, &p->clock);
 	if (rc < 0) {
-		fail(err, errlen, rc, "out of resources: %s", strerror(-rc));
+		errbuf_set(err, errlen, rc, "out of resources: %s", strerror(-rc));
 		goto bad;
 	}
 	p->vps = calloc(p->vp_count, sizeof(*p->vps));
 	if (!p->vps) {
-		rc = fail(err, errlen, -ENOMEM, "out of memory");
+		rc = errbuf_set(err, errlen, -ENOMEM, "out of memory");
 		goto bad;
 	}
 	for (uint32_t i = 0; i < p->vp_count; i++)
@@ -428,25 +418,25 @@ static int install_intercepts(struct partition *p, char *why, size_t whylen)
 						       (uint16_t)r->base,
 						       (uint16_t)(r->base + r->len - 1)));
 		if (rc < 0)
-			return fail(why, whylen, rc, "InstallIntercept(ports 0x%" PRIx64 "-0x%" PRIx64
+			return errbuf_set(why, whylen, rc, "InstallIntercept(ports 0x%" PRIx64 "-0x%" PRIx64
 				    ", %s): %s", r->base, r->base + r->len - 1, r->name,
 				    strerror(-rc));
 	}
 	/* MSR intercepts are all-or-nothing: the bus and the MSR policy answer each. */
 	rc = hv_call_install_intercept(&p->hc, rw, HV_INTERCEPT_TYPE_X64_MSR, 0);
 	if (rc < 0)
-		return fail(why, whylen, rc, "InstallIntercept(MSR): %s", strerror(-rc));
+		return errbuf_set(why, whylen, rc, "InstallIntercept(MSR): %s", strerror(-rc));
 	for (size_t i = 0; i < cpuid_leaf_count; i++) {
 		rc = hv_call_install_intercept(&p->hc, HV_INTERCEPT_ACCESS_MASK_READ,
 					       HV_INTERCEPT_TYPE_X64_CPUID, cpuid_leaves[i]);
 		if (rc < 0)
-			return fail(why, whylen, rc, "InstallIntercept(CPUID 0x%x): %s",
+			return errbuf_set(why, whylen, rc, "InstallIntercept(CPUID 0x%x): %s",
 				    cpuid_leaves[i], strerror(-rc));
 	}
 	rc = hv_call_install_intercept(&p->hc, HV_INTERCEPT_ACCESS_MASK_EXECUTE,
 				       HV_INTERCEPT_TYPE_HYPERCALL, 0);
 	if (rc < 0)
-		return fail(why, whylen, rc, "InstallIntercept(hypercall): %s", strerror(-rc));
+		return errbuf_set(why, whylen, rc, "InstallIntercept(hypercall): %s", strerror(-rc));
 	return 0;
 }
 

@@ -143,7 +143,7 @@ pv() { # label expected-status regex args...
 pv "--help" 0 'mshv_vtl' --help
 pv "no --mem-map" 2 'mem-map is required'
 pv "bad --mem-map" 2 'not a list' --mem-map 0:3000
-pv "overlapping --mem-map" 3 'ranges 0 and 1 overlap' --mem-map 0:64M,1M:1M --dev-dir "$tmp"
+pv "overlapping --mem-map" 3 'ranges 0 and 1 overlap' --mem-map 0:64M,0x100000:1M --dev-dir "$tmp"
 pv "--vps 0" 2 '' --mem-map 0:64M --vps 0
 pv "--run-layout junk" 2 'upstream or openhcl' --mem-map 0:64M --run-layout junk
 pv "no driver: a clear message and status 3" 3 'cannot open the mshv_vtl driver' \

@@ -105,11 +105,8 @@ static int parse_run(int argc, char **argv, struct options *o)
 			unsigned long n;
 			if (missing)
 				goto need_value;
-			if (vm_parse_uint(v, HVSIM_MAX_VPS, &n) < 0 || n == 0) {
-				fprintf(stderr, "mezz-sim: --vps: '%s' is not a number from 1 to %u\n",
-					v, HVSIM_MAX_VPS);
+			if (vm_opt_number("mezz-sim", "--vps", v, 1, HVSIM_MAX_VPS, &n) < 0)
 				return EXIT_USAGE;
-			}
 			o->vps = (uint32_t)n;
 			continue;
 		}
@@ -138,11 +135,8 @@ static int parse_run(int argc, char **argv, struct options *o)
 			unsigned long n;
 			if (missing)
 				goto need_value;
-			if (vm_parse_uint(v, 86400, &n) < 0) {
-				fprintf(stderr, "mezz-sim: --timeout: '%s' is not a number of seconds "
-					"(0..86400)\n", v);
+			if (vm_opt_number("mezz-sim", "--timeout", v, 0, 86400, &n) < 0)
 				return EXIT_USAGE;
-			}
 			o->timeout_s = (unsigned)n;
 			continue;
 		}

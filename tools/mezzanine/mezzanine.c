@@ -132,11 +132,8 @@ static int parse(int argc, char **argv, struct options *o)
 			unsigned long n;
 			if (missing)
 				goto need_value;
-			if (vm_parse_uint(v, PARTITION_MAX_VPS, &n) < 0 || n == 0) {
-				fprintf(stderr, "mezzanine: --vps: '%s' is not a number from 1 to %u\n",
-					v, PARTITION_MAX_VPS);
+			if (vm_opt_number("mezzanine", "--vps", v, 1, PARTITION_MAX_VPS, &n) < 0)
 				return VM_EXIT_USAGE;
-			}
 			pc->vp_count = (uint32_t)n;
 			continue;
 		}
@@ -164,11 +161,8 @@ static int parse(int argc, char **argv, struct options *o)
 			unsigned long n;
 			if (missing)
 				goto need_value;
-			if (vm_parse_uint(v, 86400, &n) < 0) {
-				fprintf(stderr, "mezzanine: --timeout: '%s' is not a number of seconds "
-					"(0..86400)\n", v);
+			if (vm_opt_number("mezzanine", "--timeout", v, 0, 86400, &n) < 0)
 				return VM_EXIT_USAGE;
-			}
 			pc->timeout_ms = (unsigned)n * 1000u;
 			continue;
 		}

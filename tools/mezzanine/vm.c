@@ -182,6 +182,15 @@ int vm_parse_uint(const char *s, unsigned long max, unsigned long *out)
 }
 
 /* "--opt VALUE" or "--opt=VALUE". Returns the value, NULL if this is not `name`. */
+int vm_opt_number(const char *prog, const char *opt, const char *v, unsigned long min,
+		  unsigned long max, unsigned long *out)
+{
+	if (vm_parse_uint(v, max, out) == 0 && *out >= min)
+		return 0;
+	fprintf(stderr, "%s: %s: '%s' is not a number from %lu to %lu\n", prog, opt, v, min, max);
+	return -1;
+}
+
 const char *vm_opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
 {
 	size_t n = strlen(name);

@@ -50,6 +50,12 @@ int vm_parse_size(const char *s, uint64_t *out);
 /** A decimal number <= max. */
 int vm_parse_uint(const char *s, unsigned long max, unsigned long *out);
 /**
+ * A number option's value in [min, max]: 0, or -1 after "PROG: OPT: 'V' is not a number from
+ * MIN to MAX" on stderr.
+ */
+int vm_opt_number(const char *prog, const char *opt, const char *v, unsigned long min,
+		  unsigned long max, unsigned long *out);
+/**
  * "--name VALUE" or "--name=VALUE" at argv[*i] (advancing *i past a separate value); NULL if
  * argv[*i] is not `name`; NULL with *missing when the value is absent.
  */
