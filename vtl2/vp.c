@@ -661,17 +661,19 @@ static const exit_fn exit_table[HV_EXIT_KIND_COUNT] = {
 	[HV_EXIT_UNKNOWN] = on_other,
 };
 
-/* Same message at the same RIP over and over means VTL0 cannot make progress on an exit the
-   paravisor does not complete: stop with a message instead of spinning forever. */
+/*
+ * Exits the paravisor leaves unanswered (unexpected kinds, malformed or empty messages) do not
+ * move VTL0 on; if the same one comes back at the same RIP again and again, the hypervisor and
+ * the paravisor would spin forever: stop with a message instead. Answered exits (completed or
+ * with a fault injected) reset the count: a guest loop is the guest's business.
+ */
 static bool storm(struct vp *v, const struct hv_exit *e)
 {
 	uint64_t rip = e->has_header ? e->u.header.rip : 0;
-	if (e->kind == HV_EXIT_HALT || e->kind == HV_EXIT_NONE || rip != v->storm_rip ||
-	    e->message_type != v->storm_type) {
+	if (rip != v->storm_rip || e->message_type != v->storm_type) {
 		v->storm_rip = rip;
 		v->storm_type = e->message_type;
 		v->storm_count = 0;
-		return false;
 	}
 	return ++v->storm_count >= VP_STORM_LIMIT;
 }
@@ -694,11 +696,17 @@ __attribute__((noinline)) static enum vp_verdict vp_handle_exit(struct vp *v,
 		return storm(v, &e) ? fatal(v, "malformed exit messages without progress")
 				    : VP_CONTINUE;
 	}
+	exit_fn fn = (unsigned)e.kind < HV_EXIT_KIND_COUNT ? exit_table[e.kind] : NULL;
+	if (!fn)
+		fn = on_other;
+	if (fn != on_other && fn != on_none) {
+		v->storm_count = 0;
+		return fn(v, &e);
+	}
 	if (storm(v, &e))
 		return fatal(v, "exit %s (type 0x%x) repeats at rip 0x%" PRIx64 " without progress",
 			     hv_exit_kind_str(e.kind), e.message_type, v->storm_rip);
-	exit_fn fn = (unsigned)e.kind < HV_EXIT_KIND_COUNT ? exit_table[e.kind] : NULL;
-	return (fn ? fn : on_other)(v, &e);
+	return fn(v, &e);
 }
 
 void *vp_main(void *arg)

@@ -70,6 +70,8 @@ run_guest "hostile VTL0: MMIO fetch, LOCK, straddles, VTL2 memory, junk MSR/VMCA
   "$SIM" hostile 1 0 'every port at every width survived'
 # A REP INSB of 2^40 elements keeps its VP responsive: the run ends when VP 0 exits.
 run_guest "hostile VTL0: huge REP INS stays cancellable" "$SIM" hostile_rep 2 0 '^result: PASS'
+# 200000 exits from one OUT in a loop: answered exits at one RIP are progress, not a storm.
+run_guest "a tight loop of 200000 I/O exits runs to its end" "$SIM" bench_exits 1 0 '^result: PASS'
 # The chipset's own ways of stopping the VM.
 run_guest "reset through 0xCF9 stops the VM" "$SIM" stop_cf9 2 4 'result: STOPPED reset'
 run_guest "reset through the i8042 stops the VM" "$SIM" stop_kbd 1 4 'result: STOPPED reset'
