@@ -179,7 +179,7 @@ int hvsim_vp_setup_long_mode(struct hvsim *sim, uint32_t vp_index, uint64_t rip)
 	hvsim_build_tables(sim);
 	hvsim_vp_reset_cpu(vp);
 	uc_engine *uc = vp->uc;
-	uc_x86_msr efer = { .rid = 0xC0000080, .value = 0xD01 };
+	uc_x86_msr efer = { .rid = X86_MSR_EFER, .value = 0xD01 };
 	uint64_t cr4 = 0x620, cr3 = HVSIM_PML4_GPA, cr0 = 0x80010033, rflags = 2;
 	uc_x86_mmr gdtr = { .base = HVSIM_GDT_GPA, .limit = 6 * 8 - 1 };
 	uc_x86_mmr idtr = { .base = 0, .limit = 0 };

@@ -51,19 +51,19 @@ static const int seg_regs[6] = { UC_X86_REG_ES, UC_X86_REG_CS, UC_X86_REG_SS,
 static uint32_t msr_of(uint32_t name)
 {
 	switch (name) {
-	case 0x80000: return 0x10;          /* TSC */
-	case 0x80001: return 0xC0000080;    /* EFER */
-	case 0x80002: return 0xC0000102;    /* KernelGsBase */
-	case 0x80003: return 0x1B;          /* ApicBase */
-	case 0x80004: return 0x277;         /* PAT */
-	case 0x80005: return 0x174;         /* SysenterCs */
-	case 0x80006: return 0x176;         /* SysenterEip */
-	case 0x80007: return 0x175;         /* SysenterEsp */
-	case 0x80008: return 0xC0000081;    /* STAR */
-	case 0x80009: return 0xC0000082;    /* LSTAR */
-	case 0x8000A: return 0xC0000083;    /* CSTAR */
-	case 0x8000B: return 0xC0000084;    /* SFMASK */
-	case 0x8007B: return 0xC0000103;    /* TscAux */
+	case HV_X64_REGISTER_TSC: return X86_MSR_TSC;
+	case HV_X64_REGISTER_EFER: return X86_MSR_EFER;
+	case HV_X64_REGISTER_KERNEL_GS_BASE: return X86_MSR_KERNEL_GS_BASE;
+	case HV_X64_REGISTER_APIC_BASE: return X86_MSR_APIC_BASE;
+	case HV_X64_REGISTER_PAT: return X86_MSR_PAT;
+	case HV_X64_REGISTER_SYSENTER_CS: return X86_MSR_SYSENTER_CS;
+	case HV_X64_REGISTER_SYSENTER_EIP: return X86_MSR_SYSENTER_EIP;
+	case HV_X64_REGISTER_SYSENTER_ESP: return X86_MSR_SYSENTER_ESP;
+	case HV_X64_REGISTER_STAR: return X86_MSR_STAR;
+	case HV_X64_REGISTER_LSTAR: return X86_MSR_LSTAR;
+	case HV_X64_REGISTER_CSTAR: return X86_MSR_CSTAR;
+	case HV_X64_REGISTER_SFMASK: return X86_MSR_SFMASK;
+	case HV_X64_REGISTER_TSC_AUX: return X86_MSR_TSC_AUX;
 	default: return 0;
 	}
 }
@@ -71,16 +71,23 @@ static uint32_t msr_of(uint32_t name)
 /* HvRegisterName of an MTRR -> its MSR index (0 = not an MTRR name). */
 static uint32_t mtrr_msr_of(uint32_t name)
 {
-	if (name == 0x8000E)
-		return 0x2FF;
-	if (name >= 0x80010 && name <= 0x80017)        /* PhysBase0-7 */
-		return 0x200 + 2 * (name - 0x80010);
-	if (name >= 0x80040 && name <= 0x80047)        /* PhysMask0-7 */
-		return 0x201 + 2 * (name - 0x80040);
-	static const uint32_t fixed[11] = { 0x250, 0x258, 0x259, 0x268, 0x269, 0x26A,
-					    0x26B, 0x26C, 0x26D, 0x26E, 0x26F };
-	if (name >= 0x80070 && name <= 0x8007A)
-		return fixed[name - 0x80070];
+	if (name == HV_X64_REGISTER_MSR_MTRR_DEF_TYPE)
+		return X86_MSR_MTRR_DEF_TYPE;
+	if (name >= HV_X64_REGISTER_MSR_MTRR_PHYS_BASE0 &&
+	    name <= HV_X64_REGISTER_MSR_MTRR_PHYS_BASE7)
+		return X86_MSR_MTRR_PHYS_BASE0 + 2 * (name - HV_X64_REGISTER_MSR_MTRR_PHYS_BASE0);
+	if (name >= HV_X64_REGISTER_MSR_MTRR_PHYS_MASK0 &&
+	    name <= HV_X64_REGISTER_MSR_MTRR_PHYS_MASK7)
+		return X86_MSR_MTRR_PHYS_MASK0 + 2 * (name - HV_X64_REGISTER_MSR_MTRR_PHYS_MASK0);
+	static const uint32_t fixed[11] = {
+		X86_MSR_MTRR_FIX64K_00000, X86_MSR_MTRR_FIX16K_80000, X86_MSR_MTRR_FIX16K_A0000,
+		X86_MSR_MTRR_FIX4K_C0000, X86_MSR_MTRR_FIX4K_C8000, X86_MSR_MTRR_FIX4K_D0000,
+		X86_MSR_MTRR_FIX4K_D8000, X86_MSR_MTRR_FIX4K_E0000, X86_MSR_MTRR_FIX4K_E8000,
+		X86_MSR_MTRR_FIX4K_F0000, X86_MSR_MTRR_FIX4K_F8000,
+	};
+	if (name >= HV_X64_REGISTER_MSR_MTRR_FIX64K00000 &&
+	    name <= HV_X64_REGISTER_MSR_MTRR_FIX4KF8000)
+		return fixed[name - HV_X64_REGISTER_MSR_MTRR_FIX64K00000];
 	return 0;
 }
 
@@ -118,50 +125,53 @@ static void seg_value(struct hvsim_vp *vp, int reg, uint8_t v[16])
 uint16_t hvsim_hv_get_reg(struct hvsim_vp *vp, uint32_t name, uint8_t v[16])
 {
 	memset(v, 0, 16);
-	if (name >= 0x20000 && name <= 0x2000F) {
-		s64(v, rdu(vp, gpr_reg(name - 0x20000)));
-	} else if (name == 0x20010) {
+	if (name >= HV_X64_REGISTER_RAX && name <= HV_X64_REGISTER_R15) {
+		s64(v, rdu(vp, gpr_reg(name - HV_X64_REGISTER_RAX)));
+	} else if (name == HV_X64_REGISTER_RIP) {
 		s64(v, rdu(vp, UC_X86_REG_RIP));
-	} else if (name == 0x20011) {
+	} else if (name == HV_X64_REGISTER_RFLAGS) {
 		s64(v, rdu(vp, UC_X86_REG_RFLAGS));
-	} else if (name >= 0x30000 && name <= 0x3000F) {
-		uc_reg_read(vp->uc, UC_X86_REG_XMM0 + (int)(name - 0x30000), v);
-	} else if (name == 0x40000 || name == 0x40001 || name == 0x40002 || name == 0x40003 ||
-		   name == 0x40004) {
+	} else if (name >= HV_X64_REGISTER_XMM0 && name <= HV_X64_REGISTER_XMM15) {
+		uc_reg_read(vp->uc, UC_X86_REG_XMM0 + (int)(name - HV_X64_REGISTER_XMM0), v);
+	} else if (name == HV_X64_REGISTER_CR0 || name == HV_X64_REGISTER_CR2 ||
+		   name == HV_X64_REGISTER_CR3 || name == HV_X64_REGISTER_CR4 ||
+		   name == HV_X64_REGISTER_CR8) {
 		static const int cr[5] = { UC_X86_REG_CR0, UC_X86_REG_CR2, UC_X86_REG_CR3,
 					   UC_X86_REG_CR4, UC_X86_REG_CR8 };
-		s64(v, rdu(vp, cr[name - 0x40000]));
-	} else if (name >= 0x50000 && name <= 0x50003) {
-		s64(v, vp->dr[name - 0x50000]);
-	} else if (name == 0x50004) {
+		s64(v, rdu(vp, cr[name - HV_X64_REGISTER_CR0]));
+	} else if (name >= HV_X64_REGISTER_DR0 && name <= HV_X64_REGISTER_DR3) {
+		s64(v, vp->dr[name - HV_X64_REGISTER_DR0]);
+	} else if (name == HV_X64_REGISTER_DR6) {
 		s64(v, vp->dr6 | 0xFFFF0FF0ull);
-	} else if (name == 0x50005) {
+	} else if (name == HV_X64_REGISTER_DR7) {
 		s64(v, vp->dr7 | 0x400);
-	} else if (name >= 0x60000 && name <= 0x60005) {
-		seg_value(vp, seg_regs[name - 0x60000], v);
-	} else if (name == 0x60006 || name == 0x60007) {
+	} else if (name >= HV_X64_REGISTER_ES && name <= HV_X64_REGISTER_GS) {
+		seg_value(vp, seg_regs[name - HV_X64_REGISTER_ES], v);
+	} else if (name == HV_X64_REGISTER_LDTR || name == HV_X64_REGISTER_TR) {
 		uc_x86_mmr m = { 0 };
-		uc_reg_read(vp->uc, name == 0x60006 ? UC_X86_REG_LDTR : UC_X86_REG_TR, &m);
+		uc_reg_read(vp->uc, name == HV_X64_REGISTER_LDTR ? UC_X86_REG_LDTR : UC_X86_REG_TR,
+			    &m);
 		s64(v, m.base);
 		s32(v + 8, m.limit);
 		memcpy(v + 12, &m.selector, 2);
 		uint16_t attr = (uint16_t)(((m.flags >> 8) & 0xFF) | (((m.flags >> 20) & 0xF) << 12));
 		memcpy(v + 14, &attr, 2);
-	} else if (name == 0x70000 || name == 0x70001) {
+	} else if (name == HV_X64_REGISTER_IDTR || name == HV_X64_REGISTER_GDTR) {
 		uc_x86_mmr m = { 0 };
-		uc_reg_read(vp->uc, name == 0x70000 ? UC_X86_REG_IDTR : UC_X86_REG_GDTR, &m);
+		uc_reg_read(vp->uc,
+			    name == HV_X64_REGISTER_IDTR ? UC_X86_REG_IDTR : UC_X86_REG_GDTR, &m);
 		uint16_t lim = (uint16_t)m.limit;
 		memcpy(v + 6, &lim, 2);
 		s64(v + 8, m.base);
-	} else if (name == 0x8000D) {
+	} else if (name == HV_X64_REGISTER_MSR_MTRR_CAP) {
 		s64(v, HVSIM_MTRR_CAP);
 	} else if (mtrr_msr_of(name)) {
 		s64(v, *hvsim_vp_mtrr_slot(vp, mtrr_msr_of(name)));
 	} else if (msr_of(name)) {
 		uc_x86_msr m = { .rid = msr_of(name) };
 		uc_reg_read(vp->uc, UC_X86_REG_MSR, &m);
-		s64(v, m.value | (name == 0x80001 ? vp->efer_extra : 0));
-	} else if (name == 0x10004) { /* PendingEvent0 */
+		s64(v, m.value | (name == HV_X64_REGISTER_EFER ? vp->efer_extra : 0));
+	} else if (name == HV_REGISTER_PENDING_EVENT0) {
 		struct hvsim_event *e = &vp->event;
 		if (e->pending) {
 			uint64_t lo = 1 | (e->has_error ? 1ull << 8 : 0) | ((uint64_t)e->vector << 16) |
@@ -169,24 +179,25 @@ uint16_t hvsim_hv_get_reg(struct hvsim_vp *vp, uint32_t name, uint8_t v[16])
 			s64(v, lo);
 			s64(v + 8, e->param);
 		}
-	} else if (name == 0x10002) { /* PendingInterruption: nothing in flight between exits */
-	} else if (name == 0x10003) { /* InterruptState */
+	} else if (name == HV_REGISTER_PENDING_INTERRUPTION) {
+		/* nothing in flight between exits */
+	} else if (name == HV_REGISTER_INTERRUPT_STATE) {
 		s64(v, vp->interrupt_shadow ? 1 : 0);
-	} else if (name == 0x90001) {
+	} else if (name == HV_REGISTER_HYPERCALL) {
 		s64(v, vp->hypercall_msr);
-	} else if (name == 0x90002) {
+	} else if (name == HV_REGISTER_GUEST_OS_ID) {
 		s64(v, vp->guest_os_id);
-	} else if (name == 0x90003) {
+	} else if (name == HV_REGISTER_VP_INDEX) {
 		s64(v, vp->index);
-	} else if (name >= 0xA0000 && name <= 0xA000F) {
-		s64(v, vp->sint[name - 0xA0000]);
-	} else if (name == 0xA0010) {
+	} else if (name >= HV_REGISTER_SINT0 && name <= HV_REGISTER_SINT15) {
+		s64(v, vp->sint[name - HV_REGISTER_SINT0]);
+	} else if (name == HV_REGISTER_SCONTROL) {
 		s64(v, vp->scontrol);
-	} else if (name == 0xA0011) {
+	} else if (name == HV_REGISTER_SVERSION) {
 		s64(v, 1);
-	} else if (name == 0xA0012) {
+	} else if (name == HV_REGISTER_SIEFP) {
 		s64(v, vp->siefp);
-	} else if (name == 0xA0013) {
+	} else if (name == HV_REGISTER_SIMP) {
 		s64(v, vp->simp);
 	} else {
 		return HV_STATUS_UNKNOWN_REGISTER_NAME;
@@ -202,67 +213,70 @@ static bool canonical(uint64_t a)
 uint16_t hvsim_hv_set_reg(struct hvsim_vp *vp, uint32_t name, const uint8_t v[16])
 {
 	uint64_t lo = g64(v), hi = g64(v + 8);
-	if (name >= 0x20000 && name <= 0x2000F) {
-		wru(vp, gpr_reg(name - 0x20000), lo);
-	} else if (name == 0x20010) {
+	if (name >= HV_X64_REGISTER_RAX && name <= HV_X64_REGISTER_R15) {
+		wru(vp, gpr_reg(name - HV_X64_REGISTER_RAX), lo);
+	} else if (name == HV_X64_REGISTER_RIP) {
 		if (!canonical(lo))
 			return HV_STATUS_INVALID_PARAMETER;
 		wru(vp, UC_X86_REG_RIP, lo);
-	} else if (name == 0x20011) {
+	} else if (name == HV_X64_REGISTER_RFLAGS) {
 		/* bit 1 is always one; reserved bits must stay zero */
 		if (lo & 0xFFFFFFFFFFC08028ull)
 			return HV_STATUS_INVALID_PARAMETER;
 		wru(vp, UC_X86_REG_RFLAGS, lo | 2);
-	} else if (name >= 0x30000 && name <= 0x3000F) {
-		uc_reg_write(vp->uc, UC_X86_REG_XMM0 + (int)(name - 0x30000), v);
-	} else if (name == 0x40001) {
+	} else if (name >= HV_X64_REGISTER_XMM0 && name <= HV_X64_REGISTER_XMM15) {
+		uc_reg_write(vp->uc, UC_X86_REG_XMM0 + (int)(name - HV_X64_REGISTER_XMM0), v);
+	} else if (name == HV_X64_REGISTER_CR2) {
 		wru(vp, UC_X86_REG_CR2, lo);
-	} else if (name == 0x40004) {
+	} else if (name == HV_X64_REGISTER_CR8) {
 		if (lo > 15)
 			return HV_STATUS_INVALID_PARAMETER;
 		wru(vp, UC_X86_REG_CR8, lo);
-	} else if (name == 0x40000 || name == 0x40002 || name == 0x40003) {
+	} else if (name == HV_X64_REGISTER_CR0 || name == HV_X64_REGISTER_CR3 ||
+		   name == HV_X64_REGISTER_CR4) {
 		static const int cr[4] = { UC_X86_REG_CR0, 0, UC_X86_REG_CR3, UC_X86_REG_CR4 };
-		if (name == 0x40000 && (lo >> 32))
+		if (name == HV_X64_REGISTER_CR0 && (lo >> 32))
 			return HV_STATUS_INVALID_PARAMETER;
-		if (wru(vp, cr[name - 0x40000], lo))
+		if (wru(vp, cr[name - HV_X64_REGISTER_CR0], lo))
 			return HV_STATUS_INVALID_PARAMETER;
-	} else if (name >= 0x50000 && name <= 0x50003) {
-		vp->dr[name - 0x50000] = lo;
-	} else if (name == 0x50004) {
+	} else if (name >= HV_X64_REGISTER_DR0 && name <= HV_X64_REGISTER_DR3) {
+		vp->dr[name - HV_X64_REGISTER_DR0] = lo;
+	} else if (name == HV_X64_REGISTER_DR6) {
 		vp->dr6 = lo & 0xF00Full;
-	} else if (name == 0x50005) {
+	} else if (name == HV_X64_REGISTER_DR7) {
 		if (lo >> 32)
 			return HV_STATUS_INVALID_PARAMETER;
 		vp->dr7 = lo;
-	} else if (name >= 0x60000 && name <= 0x60005) {
+	} else if (name >= HV_X64_REGISTER_ES && name <= HV_X64_REGISTER_GS) {
 		/* unicorn loads the hidden part from the GDT: the selector decides. */
 		uint64_t sel = g16(v + 12);
-		if (sel != rdu(vp, seg_regs[name - 0x60000]) &&
-		    uc_reg_write(vp->uc, seg_regs[name - 0x60000], &sel) != UC_ERR_OK)
+		if (sel != rdu(vp, seg_regs[name - HV_X64_REGISTER_ES]) &&
+		    uc_reg_write(vp->uc, seg_regs[name - HV_X64_REGISTER_ES], &sel) != UC_ERR_OK)
 			return HV_STATUS_INVALID_PARAMETER;
-		if (name == 0x60004)
+		if (name == HV_X64_REGISTER_FS)
 			wru(vp, UC_X86_REG_FS_BASE, lo);
-		if (name == 0x60005)
+		if (name == HV_X64_REGISTER_GS)
 			wru(vp, UC_X86_REG_GS_BASE, lo);
-	} else if (name == 0x60006 || name == 0x60007) {
+	} else if (name == HV_X64_REGISTER_LDTR || name == HV_X64_REGISTER_TR) {
 		uc_x86_mmr m = { .selector = g16(v + 12), .base = lo, .limit = g32(v + 8) };
 		uint16_t attr = g16(v + 14);
 		m.flags = ((uint32_t)(attr & 0xFF) << 8) | ((uint32_t)(attr >> 12) << 20);
-		uc_reg_write(vp->uc, name == 0x60006 ? UC_X86_REG_LDTR : UC_X86_REG_TR, &m);
-	} else if (name == 0x70000 || name == 0x70001) {
+		uc_reg_write(vp->uc, name == HV_X64_REGISTER_LDTR ? UC_X86_REG_LDTR : UC_X86_REG_TR,
+			     &m);
+	} else if (name == HV_X64_REGISTER_IDTR || name == HV_X64_REGISTER_GDTR) {
 		uc_x86_mmr m = { .base = hi, .limit = g16(v + 6) };
-		uc_reg_write(vp->uc, name == 0x70000 ? UC_X86_REG_IDTR : UC_X86_REG_GDTR, &m);
+		uc_reg_write(vp->uc,
+			     name == HV_X64_REGISTER_IDTR ? UC_X86_REG_IDTR : UC_X86_REG_GDTR, &m);
 	} else if (mtrr_msr_of(name)) {
 		*hvsim_vp_mtrr_slot(vp, mtrr_msr_of(name)) = lo;
 	} else if (msr_of(name)) {
 		uc_x86_msr m = { .rid = msr_of(name), .value = lo };
-		if (name == 0x80001 && (lo & ~0xD01ull))
+		if (name == HV_X64_REGISTER_EFER && (lo & ~0xD01ull))
 			return HV_STATUS_INVALID_PARAMETER;
 		uc_reg_write(vp->uc, UC_X86_REG_MSR, &m);
-		if (name == 0x80001)
+		if (name == HV_X64_REGISTER_EFER)
 			vp->efer_extra = lo & 0x801;
-	} else if (name == 0x10004) { /* PendingEvent0: exception type only */
+	} else if (name == HV_REGISTER_PENDING_EVENT0) { /* exception type only */
 		if (!(lo & 1)) {
 			vp->event.pending = false;
 			return HV_STATUS_SUCCESS;
@@ -273,7 +287,7 @@ uint16_t hvsim_hv_set_reg(struct hvsim_vp *vp, uint32_t name, const uint8_t v[16
 		vp->event = (struct hvsim_event){ .pending = true, .vector = (uint8_t)vec,
 						  .has_error = (lo >> 8) & 1,
 						  .error = (uint32_t)(lo >> 32), .param = hi };
-	} else if (name == 0x10002) { /* PendingInterruption */
+	} else if (name == HV_REGISTER_PENDING_INTERRUPTION) {
 		if (!(lo & 1))
 			return HV_STATUS_SUCCESS;
 		unsigned type = (lo >> 1) & 7, vec = (lo >> 16) & 0xFFFF;
@@ -288,20 +302,24 @@ uint16_t hvsim_hv_set_reg(struct hvsim_vp *vp, uint32_t name, const uint8_t v[16
 		} else {
 			return HV_STATUS_INVALID_PARAMETER; /* NMI / software kinds: not modelled */
 		}
-	} else if (name == 0x10003) {
+	} else if (name == HV_REGISTER_INTERRUPT_STATE) {
 		if (lo & ~3ull)
 			return HV_STATUS_INVALID_PARAMETER;
 		vp->interrupt_shadow = lo & 1;
-	} else if (name == 0x90001) {
+	} else if (name == HV_REGISTER_HYPERCALL) {
 		vp->hypercall_msr = lo;
-	} else if (name == 0x90002) {
+	} else if (name == HV_REGISTER_GUEST_OS_ID) {
 		vp->guest_os_id = lo;
-	} else if (name == 0x90003 || name == 0xA0011 || name == 0x8000D) {
+	} else if (name == HV_REGISTER_VP_INDEX || name == HV_REGISTER_SVERSION ||
+		   name == HV_X64_REGISTER_MSR_MTRR_CAP) {
 		return HV_STATUS_INVALID_PARAMETER; /* read-only */
-	} else if ((name >= 0xA0000 && name <= 0xA000F) || (name >= 0xA0010 && name <= 0xA0013)) {
-		static const uint32_t msr_base[] = { 0x40000080, 0x40000081, 0x40000082, 0x40000083 };
-		uint32_t msr = name <= 0xA000F ? 0x40000090 + (name - 0xA0000) :
-			       msr_base[name - 0xA0010];
+	} else if ((name >= HV_REGISTER_SINT0 && name <= HV_REGISTER_SINT15) ||
+		   (name >= HV_REGISTER_SCONTROL && name <= HV_REGISTER_SIMP)) {
+		static const uint32_t msr_base[] = { HV_X64_MSR_SCONTROL, HV_X64_MSR_SVERSION,
+						     HV_X64_MSR_SIEFP, HV_X64_MSR_SIMP };
+		uint32_t msr = name <= HV_REGISTER_SINT15 ?
+			       HV_X64_MSR_SINT0 + (name - HV_REGISTER_SINT0) :
+			       msr_base[name - HV_REGISTER_SCONTROL];
 		uint64_t val = lo;
 		if (hvsim_vp_synic_msr(vp, msr, true, &val) < 0)
 			return HV_STATUS_INVALID_PARAMETER;
@@ -316,19 +334,19 @@ static uint16_t vtl2_get_reg(struct hvsim *sim, struct hvsim_vp *vp, uint32_t na
 {
 	memset(v, 0, 16);
 	switch (name) {
-	case 0xD0003: /* VsmVpStatus: active VTL 2, enabled VTLs {0, 2} (+1 if enabled) */
+	case HV_REGISTER_VSM_VP_STATUS: /* active VTL 2, enabled VTLs {0, 2} (+1 if enabled) */
 		s64(v, 2 | ((uint64_t)(0x5 | (sim->vtl_enabled[vp->index] ? 2 : 0)) << 16));
 		return HV_STATUS_SUCCESS;
-	case 0xD0004: /* VsmPartitionStatus: enabled set, max VTL 2 */
+	case HV_REGISTER_VSM_PARTITION_STATUS: /* enabled set, max VTL 2 */
 		s64(v, (0x5 | (sim->partition_vtl1_enabled ? 2 : 0)) | (2ull << 16));
 		return HV_STATUS_SUCCESS;
-	case 0xD0006: /* VsmCapabilities: intercept page when the register page exists */
+	case HV_REGISTER_VSM_CAPABILITIES: /* intercept page when the register page exists */
 		s64(v, sim->cfg.register_page ? 1ull << 27 : 0);
 		return HV_STATUS_SUCCESS;
-	case 0xD0002: /* VsmCodePageOffsets: no hypercall page in hvsim */
-	case 0xD0007: /* VsmPartitionConfig (writes accepted and ignored: see docs) */
+	case HV_REGISTER_VSM_CODE_PAGE_OFFSETS: /* no hypercall page in hvsim */
+	case HV_REGISTER_VSM_PARTITION_CONFIG: /* writes accepted and ignored: see docs */
 		return HV_STATUS_SUCCESS;
-	case 0x90003:
+	case HV_REGISTER_VP_INDEX:
 		s64(v, vp->index);
 		return HV_STATUS_SUCCESS;
 	default:
@@ -564,7 +582,8 @@ static uint16_t hc_vp_registers(struct hc *h, bool set)
 				break;
 			}
 			r = vtl0 ? hvsim_hv_set_reg(vp, name, e + 16) :
-			    (name == 0xD0007 || name == 0xD0002) ? HV_STATUS_SUCCESS :
+			    (name == HV_REGISTER_VSM_PARTITION_CONFIG ||
+			     name == HV_REGISTER_VSM_CODE_PAGE_OFFSETS) ? HV_STATUS_SUCCESS :
 			    HV_STATUS_UNKNOWN_REGISTER_NAME;
 		} else {
 			r = vtl0 ? hvsim_hv_get_reg(vp, name, h->out + 16 * i) :

@@ -1,5 +1,6 @@
 /*
- * hvsim internals shared by hvsim.c, hvsim_vp.c, hvsim_hv.c and hvsim_synic.c. Not for users.
+ * hvsim internals shared by hvsim.c, hvsim_vp.c, hvsim_exc.c, hvsim_special.c, hvsim_hv.c and
+ * hvsim_synic.c. Not for users.
  *
  * Locking (documented here because every module follows it):
  *   sim->lock     the shared hypervisor state: intercept tables, VTL protection map and its
@@ -27,6 +28,7 @@
 #include "arch/addr.h"
 #include "hvcall/hv.h"
 #include "tools/hvsim/hvsim.h"
+#include "tools/hvsim/hvsim_msr.h"
 
 /* Intercept types (InstallIntercept, hyperv-abi-facts 2.2). */
 #define HVSIM_ICPT_IO_PORT       0x0u
@@ -62,7 +64,7 @@ struct hvsim_event {
 	uint64_t param;                 /* CR2 for #PF */
 };
 
-/* Per-VP translation block scan cache (see hvsim_vp.c block hook). */
+/* Per-VP translation block scan cache (see the block hook in hvsim_special.c). */
 #define HVSIM_TB_CACHE 4096
 /* flush_tb: recently run blocks only (cheap) / everything (unicorn TB flush, tens of ms) */
 #define HVSIM_FLUSH_RECENT 1u
@@ -100,7 +102,7 @@ struct hvsim_vp {
 	uint64_t cr3;                   /* CR3 while in unicorn: MOV to CRn is a special */
 
 	/* Set by unicorn hooks during one uc_emu_start, consumed by the run loop. */
-	int stop;                       /* enum hvsim_stop in hvsim_vp.c */
+	int stop;                       /* enum hvsim_stop */
 	uint32_t stop_vector;
 	uint64_t stop_addr;             /* special instruction address / faulting VA */
 	unsigned stop_access;           /* 0 read, 1 write, 2 execute */
@@ -176,10 +178,66 @@ struct hvsim {
 	pthread_mutex_t trace_lock;
 };
 
+/* ---- shared by the VP modules: hvsim_vp.c, hvsim_exc.c, hvsim_special.c ---- */
+
+/* Blocks a VP runs before yielding the exec lock to a waiting VP (exec_acquire, hvsim_vp.c). */
+#define HVSIM_SLICE_BLOCKS 16384u
+
+/* Why unicorn stopped: set by the hooks during one uc_emu_start, read by the run loop. */
+enum hvsim_stop {
+	HVSIM_STOP_NONE = 0,
+	HVSIM_STOP_KICK,
+	HVSIM_STOP_SPECIAL,   /* stop_addr: a special instruction */
+	HVSIM_STOP_INTR,      /* stop_vector */
+	HVSIM_STOP_MEM_UNMAPPED,
+	HVSIM_STOP_MEM_PROT,
+	HVSIM_STOP_UNSUPPORTED, /* code through a non-identity mapping (stop_addr) */
+};
+
+#define HVSIM_RFLAGS_TF (1ull << 8)
+#define HVSIM_RFLAGS_IF (1ull << 9)
+#define HVSIM_RFLAGS_NT (1ull << 14)
+#define HVSIM_RFLAGS_RF (1ull << 16)
+#define HVSIM_RFLAGS_VM (1ull << 17)
+
+/** An exception to raise or deliver in VTL0. */
+struct hvsim_fault {
+	uint8_t vector;
+	bool has_error;
+	uint32_t error;
+	uint64_t cr2;
+};
+
+/** A segment register read from the GDT (intercept message layout, minus the packing). */
+struct hvsim_seg {
+	uint64_t base;
+	uint32_t limit;
+	uint16_t selector, attr;
+};
+
+struct x86_insn;
+struct hv_exit;
+
 /* hvsim_vp.c */
-/** MTRR storage of `vp` for MSR `msr` (0xFE is read-only, NULL for non-MTRR MSRs). */
-uint64_t *hvsim_vp_mtrr_slot(struct hvsim_vp *vp, uint32_t msr);
-#define HVSIM_MTRR_CAP 0x508ull  /* 8 variable ranges, fixed ranges, WC */
+/** unicorn register ids of RAX..R15, in architectural order. */
+extern const int hvsim_uc_gpr[16];
+uint64_t hvsim_rd(struct hvsim_vp *vp, int reg);
+void hvsim_wr(struct hvsim_vp *vp, int reg, uint64_t v);
+uint64_t hvsim_rd_msr(struct hvsim_vp *vp, uint32_t msr);
+unsigned hvsim_vp_cpl(struct hvsim_vp *vp);
+/** VTL0 linear-address access by hvsim itself; 0, -EFAULT (*pf, *fault_va set), -EINVAL, -ENXIO. */
+int hvsim_vaccess(struct hvsim_vp *vp, uint64_t va, void *buf, size_t len, unsigned access,
+		  uint32_t *pf, uint64_t *fault_va);
+unsigned hvsim_fetch_insn(struct hvsim_vp *vp, uint64_t rip, uint8_t bytes[16]);
+struct hvsim_seg hvsim_read_seg(struct hvsim_vp *vp, int reg);
+struct hv_x64_segment_register hvsim_seg_to_hv(struct hvsim_seg s);
+uint64_t hvsim_seg_base(struct hvsim_vp *vp, int seg);
+struct hv_x64_intercept_header hvsim_icpt_header(struct hvsim_vp *vp, unsigned insn_len,
+						 unsigned access, uint64_t rip);
+void hvsim_put_msg(struct hvsim_vp *vp, const struct hv_exit *ex);
+void hvsim_finish_exit(struct hvsim_vp *vp, enum hvsim_exit_kind kind, uint64_t rip);
+/** Memory exit at vp->stop_addr / stop_access: message (1) or a fault raised in VTL0. */
+int hvsim_handle_mem(struct hvsim_vp *vp, bool prot);
 /** Put the VP's CPU back into unicorn's reset state (vp->lock held, not in the guest). */
 void hvsim_vp_reset_cpu(struct hvsim_vp *vp);
 /** Save unicorn's state into the run page context (after register changes by hvsim). */
@@ -201,6 +259,30 @@ int hvsim_vp_translate(struct hvsim_vp *vp, uint64_t va, unsigned access, uint64
 		       uint32_t *pf_error);
 /** Wait until no VP runs with an older protection generation than `gen`. */
 void hvsim_vp_sync_protections(struct hvsim *sim, uint64_t gen);
+
+/* hvsim_exc.c: the functions returning int return 1 when an exit message was produced. */
+/** Find unicorn's old_exception slot (once per process). */
+void hvsim_oldexc_init(void);
+void hvsim_exit_unrecoverable(struct hvsim_vp *vp);
+/** Raise an exception at the current RIP: exception intercept or delivery through the IDT. */
+int hvsim_raise_exc(struct hvsim_vp *vp, struct hvsim_fault f);
+int hvsim_raise_gp(struct hvsim_vp *vp);
+int hvsim_raise_ud(struct hvsim_vp *vp);
+/** Vector `vector` reported by unicorn's UC_HOOK_INTR. */
+int hvsim_handle_intr(struct hvsim_vp *vp, unsigned vector);
+int hvsim_inject_pending(struct hvsim_vp *vp);
+
+/* hvsim_special.c */
+bool hvsim_decode(const uint8_t *bytes, size_t n, struct x86_insn *insn);
+uint64_t hvsim_addr_mask(const struct x86_insn *in);
+void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user);
+uint32_t hvsim_hook_in(uc_engine *uc, uint32_t port, int size, void *user);
+void hvsim_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user);
+/** The special instruction at `rip`; 1 when an exit message was produced. */
+int hvsim_handle_special(struct hvsim_vp *vp, uint64_t rip);
+/** MTRR storage of `vp` for MSR `msr` (0xFE is read-only, NULL for non-MTRR MSRs). */
+uint64_t *hvsim_vp_mtrr_slot(struct hvsim_vp *vp, uint32_t msr);
+#define HVSIM_MTRR_CAP 0x508ull  /* 8 variable ranges, fixed ranges, WC */
 
 #include "tools/hvsim/hvsim_hv.h"
 #include "tools/hvsim/hvsim_synic.h"

@@ -7,7 +7,8 @@
 HVSIM_LIBS := hvsim hvcall x86
 HVSIM_LDLIBS := $(shell pkg-config --libs unicorn 2>/dev/null || echo -lunicorn) -lpthread
 
-hvsim_SRCS := tools/hvsim/hvsim.c tools/hvsim/hvsim_vp.c tools/hvsim/hvsim_hv.c \
+hvsim_SRCS := tools/hvsim/hvsim.c tools/hvsim/hvsim_vp.c tools/hvsim/hvsim_exc.c \
+              tools/hvsim/hvsim_special.c tools/hvsim/hvsim_hv.c \
               tools/hvsim/hvsim_synic.c
 $(eval $(call mezz_lib,hvsim))
 
