@@ -248,8 +248,9 @@ int hv_exit_decode(const void *raw, size_t len, struct hv_exit *out)
 	out->kind = map->kind;
 	out->memory_kind = map->kind == HV_EXIT_MEMORY ? map->memory_kind : 0;
 	out->has_header = info->has_header;
+	/* A constant-size clear is a few vector stores; then the layout's bytes. */
+	memset(&out->u, 0, sizeof(out->u));
 	memcpy(&out->u, payload, info->min_size);
-	memset((uint8_t *)&out->u + info->min_size, 0, sizeof(out->u) - info->min_size);
 
 	rc = info->check(out);
 	if (rc)

@@ -8,6 +8,7 @@
 #include "hvcall/hv_call.h"
 #include "vtl2/gmem.h"
 #include "vtl2/partition.h"
+#include "vtl2/vpreg.h"
 
 struct vp {
 	struct partition *p;
@@ -15,6 +16,7 @@ struct vp {
 	pthread_t thread;
 	atomic_bool started;
 	struct iobus_hint hint;
+	struct vpreg_pages pages;    /* looked up once at bind */
 	/* Guard against an exit the paravisor cannot make progress on (same message at the same
 	   RIP again and again): after VP_STORM_LIMIT the VM is stopped with a message. */
 	uint64_t storm_rip;

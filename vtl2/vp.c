@@ -68,7 +68,8 @@ static enum vp_verdict complete(struct vp *v, const struct hv_exit *e, const uin
 	unsigned len = hv_exit_insn_len(e);
 	if (len == 0)
 		return fatal(v, "intercept 0x%x without instruction length", e->message_type);
-	int rc = vpreg_complete(v->p->kif, v->index, names, values, n, e->u.header.rip + len);
+	int rc = vpreg_complete(v->p->kif, v->index, &v->pages, names, values, n,
+				e->u.header.rip + len);
 	return rc < 0 ? fatal(v, "completing the intercept: %s", strerror(-rc)) : VP_CONTINUE;
 }
 
@@ -573,7 +574,7 @@ static enum vp_verdict on_hypercall(struct vp *v, const struct hv_exit *e)
 	uint64_t result = hv_result_from_errno(-EOPNOTSUPP);
 	partition_trace(v, "hypercall code 0x%x -> unsupported", code);
 	static const uint32_t rax = HV_X64_REGISTER_RAX;
-	int rc = vpreg_complete(v->p->kif, v->index, &rax, &result, 1,
+	int rc = vpreg_complete(v->p->kif, v->index, &v->pages, &rax, &result, 1,
 				e->u.header.rip + HV_HYPERCALL_INSN_LEN);
 	return rc < 0 ? fatal(v, "completing the hypercall: %s", strerror(-rc)) : VP_CONTINUE;
 }
@@ -719,7 +720,7 @@ void *vp_main(void *arg)
 		return NULL;
 	}
 	struct mshv_abi_run *run = kif_vp_run_page(p->kif, v->index);
-	if (!run) {
+	if (!run || vpreg_pages_of(p->kif, v->index, &v->pages) < 0) {
 		fatal(v, "no run page");
 		return NULL;
 	}

@@ -322,13 +322,26 @@ int vpreg_set(struct kif *kif, uint32_t vp, const uint32_t *names,
 	return 0;
 }
 
-int vpreg_complete(struct kif *kif, uint32_t vp, const uint32_t *gpr_names,
-		   const uint64_t *values, size_t n, uint64_t rip)
+int vpreg_pages_of(struct kif *kif, uint32_t vp, struct vpreg_pages *out)
 {
-	if (!kif || (n && (!gpr_names || !values)))
+	struct mshv_abi_run *run = kif ? kif_vp_run_page(kif, vp) : NULL;
+	if (!run)
 		return -EINVAL;
-	struct mshv_abi_cpu_context *ctx = vpreg_context(kif, vp);
-	if (!ctx)
+	out->ctx = &run->cpu_context;
+	out->reg = kif_vp_register_page(kif, vp);
+	return 0;
+}
+
+int vpreg_complete(struct kif *kif, uint32_t vp, const struct vpreg_pages *pages,
+		   const uint32_t *gpr_names, const uint64_t *values, size_t n, uint64_t rip)
+{
+	struct vpreg_pages looked;
+	if (!pages) {
+		if (vpreg_pages_of(kif, vp, &looked) < 0)
+			return -EINVAL;
+		pages = &looked;
+	}
+	if (n && (!gpr_names || !values))
 		return -EINVAL;
 	/* cpu_context holds the GPRs in architectural order with CR2 in RSP's slot (1.4). */
 	_Static_assert(offsetof(struct mshv_abi_cpu_context, r15) == 15 * 8, "GPRs in order");
@@ -336,10 +349,10 @@ int vpreg_complete(struct kif *kif, uint32_t vp, const uint32_t *gpr_names,
 		uint32_t idx = gpr_names[i] - HV_X64_REGISTER_RAX;
 		if (idx > 15 || idx == 4)
 			return -EINVAL; /* not a context GPR: use vpreg_set */
-		memcpy((uint8_t *)ctx + 8 * idx, &values[i], 8);
+		memcpy((uint8_t *)pages->ctx + 8 * idx, &values[i], 8);
 	}
-	struct hv_x64_register_page *rp = vpreg_page(kif, vp);
-	if (rp) {
+	struct hv_x64_register_page *rp = pages->reg;
+	if (rp && __atomic_load_n(&rp->is_valid, __ATOMIC_ACQUIRE) && rp->vtl == 0) {
 		rp->rip = rip;
 		rp->dirty |= HV_X64_REGISTER_PAGE_DIRTY_RIP;
 		return 0;

@@ -29,6 +29,7 @@
 
 #include "hvcall/hv.h"
 #include "hvcall/hv_call.h"
+#include "hvcall/mshv_abi.h"
 #include "vtl2/kif.h"
 
 enum vpreg_route {
@@ -61,6 +62,16 @@ int vpreg_set(struct kif *kif, uint32_t vp, const uint32_t *names,
 	      const union hv_register_value *values, size_t count);
 
 /**
+ * A bound VP's run-page context and register page (NULL without the capability): they do not
+ * move while the VP is bound, so the hot path looks them up once. -EINVAL if not bound.
+ */
+struct vpreg_pages {
+	struct mshv_abi_cpu_context *ctx;
+	struct hv_x64_register_page *reg;
+};
+int vpreg_pages_of(struct kif *kif, uint32_t vp, struct vpreg_pages *out);
+
+/**
  * All 16 GPRs in architectural order: the context ones from the run page in one copy, RSP by
  * its route (register page or hypercall). The emulator's hot path.
  */
@@ -71,8 +82,9 @@ int vpreg_get_gprs(struct kif *kif, uint32_t vp, uint64_t gpr[16]);
  * (names HV_X64_REGISTER_RAX..R15 except RSP: context-routed) and RIP. The GPRs go into the
  * run page's context, RIP into the register page when it is valid, else one
  * HvSetVpRegisters. Same effect as vpreg_set with those names, without its general routing.
+ * `pages` (from vpreg_pages_of) saves the page lookups; NULL looks them up.
  */
-int vpreg_complete(struct kif *kif, uint32_t vp, const uint32_t *gpr_names,
-		   const uint64_t *values, size_t n, uint64_t rip);
+int vpreg_complete(struct kif *kif, uint32_t vp, const struct vpreg_pages *pages,
+		   const uint32_t *gpr_names, const uint64_t *values, size_t n, uint64_t rip);
 
 #endif
