@@ -10,7 +10,7 @@ $(eval $(call mezz_lib,devices))
 
 DEV_TESTS := $(patsubst tests/unit/dev_%_test.c,%,$(sort $(wildcard tests/unit/dev_*_test.c)))
 define dev_test
-dev_$(1)_test_SRCS := tests/unit/dev_$(1)_test.c $(wildcard devices/$(1).c) \
+dev_$(1)_test_SRCS := tests/unit/dev_$(1)_test.c tests/unit/dev_fake.c $(wildcard devices/$(1).c) \
                       $(DEV_TEST_EXTRA_$(1)) vtl2/iobus.c vtl2/vclock.c
 dev_$(1)_test_LDLIBS := -lcmocka -lpthread
 $$(eval $$(call mezz_test,dev_$(1)_test))

@@ -8,12 +8,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include <cmocka.h>
 
 #include "devices/acpi_pm.h"
+#include "tests/unit/dev_fake.h"
 #include "vtl2/iobus.h"
 #include "vtl2/vclock.h"
 
@@ -22,46 +22,10 @@
 #define TOGGLE2_NS 4686968875ull     /* 2^24 ticks: bit 23 clears, counter wraps to 0 */
 #define TOGGLE3_NS 7030453312ull
 
-struct stop_rec {
-	unsigned count;
-	enum devctx_stop why;
-	uint32_t code;
-	uint32_t vp;
-};
-
-static void fake_stop(void *ctx, enum devctx_stop why, uint32_t code, uint32_t vp)
-{
-	struct stop_rec *r = ctx;
-	r->count++;
-	r->why = why;
-	r->code = code;
-	r->vp = vp;
-}
-
-struct line_rec {
-	bool level;
-	unsigned raises, lowers;
-	unsigned pin;
-};
-
-static void fake_set_level(void *ctl, unsigned pin, bool level)
-{
-	struct line_rec *l = ctl;
-	l->pin = pin;
-	if (level && !l->level)
-		l->raises++;
-	if (!level && l->level)
-		l->lowers++;
-	l->level = level;
-}
-
 struct fx {
-	struct stop_rec stops;
-	struct line_rec sci;
-	struct vclock *clock;
-	struct devctx dc;
+	struct dev_fake fake;
+	struct dev_fake_line sci;
 	struct acpi_pm *pm;
-	FILE *log;
 };
 
 static const struct iobus_access vp2 = { .vp = 2 };
@@ -70,12 +34,8 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	f->log = tmpfile();
-	assert_int_equal(vclock_create(true, &f->clock), 0);
-	f->dc = (struct devctx){ .ctx = &f->stops, .stop = fake_stop, .clock = f->clock,
-				 .log = f->log };
-	struct irq_line sci = { .set_level = fake_set_level, .ctl = &f->sci, .pin = 9 };
-	assert_int_equal(acpi_pm_create(&f->dc, sci, &f->pm), 0);
+	dev_fake_init(&f->fake);
+	assert_int_equal(acpi_pm_create(&f->fake.dc, dev_fake_irq_line(&f->sci, 9), &f->pm), 0);
 	*state = f;
 	return 0;
 }
@@ -84,32 +44,19 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	acpi_pm_destroy(f->pm);
-	vclock_destroy(f->clock);
-	if (f->log)
-		fclose(f->log);
+	dev_fake_fini(&f->fake);
 	free(f);
 	return 0;
 }
 
 static uint64_t rd(struct fx *f, unsigned off, unsigned size)
 {
-	uint64_t v = 0xDEADBEEF;
-	assert_int_equal(acpi_pm_ops.read(f->pm, &vp2, off, size, &v), IOBUS_OK);
-	assert_int_equal(v >> (8 * size), 0);
-	return v;
+	return dev_fake_rd_ok(&acpi_pm_ops, f->pm, vp2.vp, off, size);
 }
 
 static void wr(struct fx *f, unsigned off, unsigned size, uint64_t v)
 {
-	assert_int_equal(acpi_pm_ops.write(f->pm, &vp2, off, size, v), IOBUS_OK);
-}
-
-/* Advance the clock to absolute time `ns`. */
-static void at(struct fx *f, uint64_t ns)
-{
-	uint64_t now = vclock_now(f->clock);
-	assert_true(ns >= now);
-	vclock_advance(f->clock, ns - now);
+	dev_fake_wr(&acpi_pm_ops, f->pm, vp2.vp, off, size, v, IOBUS_OK);
 }
 
 static void test_create_errors(void **state)
@@ -140,15 +87,15 @@ static void test_timer_values(void **state)
 {
 	struct fx *f = *state;
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 0);
-	at(f, 279);
+	dev_fake_at(&f->fake, 279);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 0);    /* 0.9987 tick */
-	at(f, 280);
+	dev_fake_at(&f->fake, 280);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 1);
-	at(f, 1000000);
+	dev_fake_at(&f->fake, 1000000);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 3579);
-	at(f, 123456789);
+	dev_fake_at(&f->fake, 123456789);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 0x6BE3F);
-	at(f, 1000000000);
+	dev_fake_at(&f->fake, 1000000000);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 0x369E99);   /* 3579545 */
 	/* Byte and word lanes of the same instant; bits 31:24 read 0 (TMR_VAL_EXT = 0). */
 	assert_int_equal(rd(f, ACPI_PM_TMR, 1), 0x99);
@@ -161,34 +108,34 @@ static void test_timer_values(void **state)
 	wr(f, ACPI_PM_TMR, 4, 0);
 	wr(f, ACPI_PM_TMR + 1, 1, 0xFF);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 0x369E99);
-	at(f, 5000000000ull);
+	dev_fake_at(&f->fake, 5000000000ull);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 0x1118FD);   /* 17897725 - 2^24 */
 }
 
 static void test_timer_wrap(void **state)
 {
 	struct fx *f = *state;
-	at(f, TOGGLE1_NS - 1);
+	dev_fake_at(&f->fake, TOGGLE1_NS - 1);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 0x7FFFFF);
-	at(f, TOGGLE1_NS);
+	dev_fake_at(&f->fake, TOGGLE1_NS);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 0x800000);
-	at(f, TOGGLE2_NS - 1);
+	dev_fake_at(&f->fake, TOGGLE2_NS - 1);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 0xFFFFFF);
-	at(f, TOGGLE2_NS);
+	dev_fake_at(&f->fake, TOGGLE2_NS);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 0x000000);
 	/* Ten hours in: no overflow in the conversion. */
-	at(f, 36000ull * 1000000000ull);
+	dev_fake_at(&f->fake, 36000ull * 1000000000ull);
 	assert_int_equal(rd(f, ACPI_PM_TMR, 4), 0xDECBA0);
 }
 
 static void test_tmr_sts(void **state)
 {
 	struct fx *f = *state;
-	at(f, TOGGLE1_NS - 1);
+	dev_fake_at(&f->fake, TOGGLE1_NS - 1);
 	assert_int_equal(rd(f, ACPI_PM1_STS, 2), 0);
-	at(f, TOGGLE1_NS);
+	dev_fake_at(&f->fake, TOGGLE1_NS);
 	assert_int_equal(rd(f, ACPI_PM1_STS, 2), ACPI_PM1_TMR);
-	assert_int_equal(f->sci.raises, 0);            /* TMR_EN clear: no SCI */
+	assert_int_equal(f->sci.rises, 0);             /* TMR_EN clear: no SCI */
 	wr(f, ACPI_PM1_STS, 2, 0x7EFE);                /* zeros in bit 0: nothing cleared */
 	assert_int_equal(rd(f, ACPI_PM1_STS, 2), ACPI_PM1_TMR);
 	wr(f, ACPI_PM1_STS + 1, 1, 0xFF);              /* the other byte lane: nothing */
@@ -196,10 +143,10 @@ static void test_tmr_sts(void **state)
 	wr(f, ACPI_PM1_STS, 1, 0x01);
 	assert_int_equal(rd(f, ACPI_PM1_STS, 2), 0);
 	/* The wrap (bit 23 clearing) is a change too; several changes latch once. */
-	at(f, TOGGLE2_NS);
+	dev_fake_at(&f->fake, TOGGLE2_NS);
 	assert_int_equal(rd(f, ACPI_PM1_STS, 2), ACPI_PM1_TMR);
 	wr(f, ACPI_PM1_STS, 2, ACPI_PM1_TMR);
-	at(f, 100ull * 1000000000ull);
+	dev_fake_at(&f->fake, 100ull * 1000000000ull);
 	assert_int_equal(rd(f, ACPI_PM1_STS, 2), ACPI_PM1_TMR);
 	wr(f, ACPI_PM1_STS, 2, 0xFFFF);
 	assert_int_equal(rd(f, ACPI_PM1_STS, 4), 0);
@@ -210,44 +157,44 @@ static void test_tmr_sci(void **state)
 	struct fx *f = *state;
 	wr(f, ACPI_PM1_EN, 2, ACPI_PM1_TMR);
 	assert_int_equal(rd(f, ACPI_PM1_EN, 2), ACPI_PM1_TMR);
-	at(f, TOGGLE1_NS - 1);
+	dev_fake_at(&f->fake, TOGGLE1_NS - 1);
 	assert_false(f->sci.level);
 	/* The device's own timer raises the SCI at the toggle, with no register access. */
-	at(f, TOGGLE1_NS);
+	dev_fake_at(&f->fake, TOGGLE1_NS);
 	assert_true(f->sci.level);
-	assert_int_equal(f->sci.raises, 1);
+	assert_int_equal(f->sci.rises, 1);
 	assert_int_equal(f->sci.pin, 9);
 	/* Level: it stays up until the status is cleared. */
-	at(f, TOGGLE2_NS + 1000);
+	dev_fake_at(&f->fake, TOGGLE2_NS + 1000);
 	assert_true(f->sci.level);
-	assert_int_equal(f->sci.raises, 1);
+	assert_int_equal(f->sci.rises, 1);
 	wr(f, ACPI_PM1_STS, 2, ACPI_PM1_TMR);
 	assert_false(f->sci.level);
 	/* Cleared after toggle 2: the next edge is toggle 3. */
-	at(f, TOGGLE3_NS - 1);
+	dev_fake_at(&f->fake, TOGGLE3_NS - 1);
 	assert_false(f->sci.level);
-	at(f, TOGGLE3_NS);
+	dev_fake_at(&f->fake, TOGGLE3_NS);
 	assert_true(f->sci.level);
-	assert_int_equal(f->sci.raises, 2);
+	assert_int_equal(f->sci.rises, 2);
 	/* Disabling the enable drops the line; re-enabling with the status set raises it. */
 	wr(f, ACPI_PM1_EN, 2, 0);
 	assert_false(f->sci.level);
 	wr(f, ACPI_PM1_EN + 0, 1, ACPI_PM1_TMR);
 	assert_true(f->sci.level);
-	assert_int_equal(f->sci.raises, 3);
+	assert_int_equal(f->sci.rises, 3);
 	/* A guest that keeps acking gets one SCI per 2^23 ticks, no more: 100 s ~ 42 edges. */
-	unsigned before = f->sci.raises;
-	uint64_t start = vclock_now(f->clock);
+	unsigned before = f->sci.rises;
+	uint64_t start = vclock_now(f->fake.clock);
 	for (unsigned i = 1; i <= 1000; i++) {
-		at(f, start + i * 100000000ull);
+		dev_fake_at(&f->fake, start + i * 100000000ull);
 		if (f->sci.level)
 			wr(f, ACPI_PM1_STS, 2, ACPI_PM1_TMR);
 	}
 	assert_false(f->sci.level);
 	/* Toggles up to 107.03 s (ticks >> 23 = 45) after the one at 7.03 s (3): 42 edges. */
-	assert_int_equal(f->sci.raises - before, 42);
-	assert_int_equal(f->sci.raises, f->sci.lowers);
-	assert_int_equal(f->stops.count, 0);
+	assert_int_equal(f->sci.rises - before, 42);
+	assert_int_equal(f->sci.rises, f->sci.falls);
+	assert_int_equal(f->fake.stops.count, 0);
 }
 
 static void test_power_button(void **state)
@@ -263,8 +210,8 @@ static void test_power_button(void **state)
 	assert_int_equal(rd(f, ACPI_PM1_STS, 2), 0);
 	acpi_pm_power_button(f->pm);
 	assert_true(f->sci.level);
-	assert_int_equal(f->sci.raises, 2);
-	assert_int_equal(f->stops.count, 0);   /* the guest decides what a press means */
+	assert_int_equal(f->sci.rises, 2);
+	assert_int_equal(f->fake.stops.count, 0);   /* the guest decides what a press means */
 }
 
 static void test_power_off(void **state)
@@ -273,14 +220,14 @@ static void test_power_off(void **state)
 	assert_int_equal(rd(f, ACPI_PM1_CNT, 2), ACPI_PM1_CNT_SCI_EN);
 	/* ACPICA's first write: SLP_TYP only. */
 	wr(f, ACPI_PM1_CNT, 2, 0x1401);
-	assert_int_equal(f->stops.count, 0);
+	assert_int_equal(f->fake.stops.count, 0);
 	assert_int_equal(rd(f, ACPI_PM1_CNT, 2), 0x1401);
 	/* Its second write adds SLP_EN: power off, requested by this VP. */
 	wr(f, ACPI_PM1_CNT, 2, 0x3401);
-	assert_int_equal(f->stops.count, 1);
-	assert_int_equal(f->stops.why, DEVCTX_STOP_POWER_OFF);
-	assert_int_equal(f->stops.code, 0);
-	assert_int_equal(f->stops.vp, 2);
+	assert_int_equal(f->fake.stops.count, 1);
+	assert_int_equal(f->fake.stops.why, DEVCTX_STOP_POWER_OFF);
+	assert_int_equal(f->fake.stops.code, 0);
+	assert_int_equal(f->fake.stops.vp, 2);
 	assert_int_equal(rd(f, ACPI_PM1_CNT, 2), 0x1401);      /* SLP_EN reads 0 */
 	assert_int_equal(rd(f, ACPI_PM1_STS, 2) & ACPI_PM1_WAK, 0);
 }
@@ -291,31 +238,31 @@ static void test_sleep_types(void **state)
 	for (unsigned typ = 0; typ < 8; typ++) {
 		uint16_t v = (uint16_t)(typ << ACPI_PM1_CNT_SLP_TYP_SHIFT);
 		wr(f, ACPI_PM1_CNT, 2, v);
-		assert_int_equal(f->stops.count, typ > 5 ? 1 : 0);
+		assert_int_equal(f->fake.stops.count, typ > 5 ? 1 : 0);
 		wr(f, ACPI_PM1_CNT, 2, v | ACPI_PM1_CNT_SLP_EN);
 		if (typ == ACPI_PM_S5_TYP) {
-			assert_int_equal(f->stops.count, 1);
+			assert_int_equal(f->fake.stops.count, 1);
 			assert_int_equal(rd(f, ACPI_PM1_STS, 2) & ACPI_PM1_WAK, 0);
 		} else {
 			/* Not entered: "woke up" at once. */
-			assert_int_equal(f->stops.count, typ > 5 ? 1 : 0);
+			assert_int_equal(f->fake.stops.count, typ > 5 ? 1 : 0);
 			assert_int_equal(rd(f, ACPI_PM1_STS, 2), ACPI_PM1_WAK);
 			wr(f, ACPI_PM1_STS, 2, ACPI_PM1_WAK);
 			assert_int_equal(rd(f, ACPI_PM1_STS, 2), 0);
 		}
 		assert_int_equal(rd(f, ACPI_PM1_CNT, 2), v | ACPI_PM1_CNT_SCI_EN);
 	}
-	assert_int_equal(f->stops.count, 1);
+	assert_int_equal(f->fake.stops.count, 1);
 	/* Byte lanes: SLP_TYP and SLP_EN both live in the high byte of PM1_CNT. */
 	wr(f, ACPI_PM1_CNT, 1, 0xFF);                  /* low byte: only BM_RLD sticks */
 	assert_int_equal(rd(f, ACPI_PM1_CNT, 2), 0x1C03);
-	assert_int_equal(f->stops.count, 1);
+	assert_int_equal(f->fake.stops.count, 1);
 	wr(f, ACPI_PM1_CNT + 1, 1, 0x34);
-	assert_int_equal(f->stops.count, 2);
+	assert_int_equal(f->fake.stops.count, 2);
 	assert_int_equal(rd(f, ACPI_PM1_CNT, 2), 0x1403);
 	/* A dword at +2 writes PM1_EN and PM1_CNT together. */
 	wr(f, ACPI_PM1_EN, 4, 0x34000100u);
-	assert_int_equal(f->stops.count, 3);
+	assert_int_equal(f->fake.stops.count, 3);
 	assert_int_equal(rd(f, ACPI_PM1_EN, 2), ACPI_PM1_PWRBTN);
 }
 
@@ -339,13 +286,7 @@ static void test_pm1_lanes(void **state)
 	wr(f, 6, 2, 0xFFFF);
 	assert_int_equal(rd(f, 6, 2), 0);
 	assert_int_equal(rd(f, 4, 4), 0x00000001);
-	assert_int_equal(f->stops.count, 0);
-}
-
-static uint64_t junk(uint64_t *s)
-{
-	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
-	return *s ^ (*s >> 29);
+	assert_int_equal(f->fake.stops.count, 0);
 }
 
 static void test_hostile(void **state)
@@ -358,7 +299,7 @@ static void test_hostile(void **state)
 			for (unsigned size = 1; size <= 8; size *= 2) {
 				bool ok = size <= 4 && off + size <= ACPI_PM_LEN;
 				enum iobus_action want = ok ? IOBUS_OK : IOBUS_BAD_REGISTER;
-				uint64_t v = junk(&seed), r = 0x5A5A;
+				uint64_t v = dev_fake_junk(&seed), r = 0x5A5A;
 				assert_int_equal(acpi_pm_ops.read(f->pm, &vp2, off, size, &r), want);
 				if (!ok)
 					assert_int_equal(r, iobus_ones(size));
@@ -375,9 +316,9 @@ static void test_hostile(void **state)
 				assert_int_equal(rd(f, ACPI_PM_TMR, 4) >> 24, 0);
 			}
 		}
-		vclock_advance(f->clock, junk(&seed) % 3000000000ull);
+		vclock_advance(f->fake.clock, dev_fake_junk(&seed) % 3000000000ull);
 	}
-	assert_int_equal(f->stops.count, expected_stops);
+	assert_int_equal(f->fake.stops.count, expected_stops);
 	assert_true(expected_stops > 0);
 	uint64_t r;
 	assert_int_equal(acpi_pm_ops.read(f->pm, NULL, ~0ull, 4, &r), IOBUS_BAD_REGISTER);
@@ -395,13 +336,13 @@ static void test_via_iobus(void **state)
 	assert_int_equal(iobus_register(bus, IOBUS_PIO, ACPI_PM_BASE, ACPI_PM_LEN, &acpi_pm_ops,
 					f->pm, "acpi_pm"), 0);
 	iobus_freeze(bus);
-	at(f, 1000000000);
+	dev_fake_at(&f->fake, 1000000000);
 	assert_int_equal(iobus_read(bus, NULL, IOBUS_PIO, ACPI_PM_BASE + 8, 4, &vp2, &v), IOBUS_OK);
 	assert_int_equal(v, 0x369E99);
 	assert_int_equal(iobus_write(bus, NULL, IOBUS_PIO, ACPI_PM_BASE + 4, 2, &vp2, 0x3400),
 			 IOBUS_OK);
-	assert_int_equal(f->stops.count, 1);
-	assert_int_equal(f->stops.why, DEVCTX_STOP_POWER_OFF);
+	assert_int_equal(f->fake.stops.count, 1);
+	assert_int_equal(f->fake.stops.why, DEVCTX_STOP_POWER_OFF);
 	iobus_destroy(bus);
 }
 

@@ -8,35 +8,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include <cmocka.h>
 
 #include "devices/i8042.h"
+#include "tests/unit/dev_fake.h"
 #include "vtl2/iobus.h"
 
-struct stop_rec {
-	unsigned count;
-	enum devctx_stop why;
-	uint32_t code;
-	uint32_t vp;
-};
-
-static void fake_stop(void *ctx, enum devctx_stop why, uint32_t code, uint32_t vp)
-{
-	struct stop_rec *r = ctx;
-	r->count++;
-	r->why = why;
-	r->code = code;
-	r->vp = vp;
-}
-
 struct fx {
-	struct stop_rec stops;
-	struct devctx dc;
+	struct dev_fake fake;
 	struct i8042 *k;
-	FILE *log;
 };
 
 static const struct iobus_access vp1 = { .vp = 1 };
@@ -45,9 +27,8 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	f->log = tmpfile();
-	f->dc = (struct devctx){ .ctx = &f->stops, .stop = fake_stop, .log = f->log };
-	assert_int_equal(i8042_create(&f->dc, &f->k), 0);
+	dev_fake_init(&f->fake);
+	assert_int_equal(i8042_create(&f->fake.dc, &f->k), 0);
 	*state = f;
 	return 0;
 }
@@ -56,36 +37,29 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	i8042_destroy(f->k);
-	if (f->log)
-		fclose(f->log);
+	dev_fake_fini(&f->fake);
 	free(f);
 	return 0;
 }
 
 static uint8_t status(struct fx *f)
 {
-	uint64_t v = 0xDEAD;
-	assert_int_equal(i8042_cmd_ops.read(f->k, &vp1, 0, 1, &v), IOBUS_OK);
-	assert_true(v <= 0xFF);
-	return (uint8_t)v;
+	return (uint8_t)dev_fake_rd_ok(&i8042_cmd_ops, f->k, vp1.vp, 0, 1);
 }
 
 static uint8_t data(struct fx *f)
 {
-	uint64_t v = 0xDEAD;
-	assert_int_equal(i8042_data_ops.read(f->k, &vp1, 0, 1, &v), IOBUS_OK);
-	assert_true(v <= 0xFF);
-	return (uint8_t)v;
+	return (uint8_t)dev_fake_rd_ok(&i8042_data_ops, f->k, vp1.vp, 0, 1);
 }
 
 static void cmd(struct fx *f, uint8_t c)
 {
-	assert_int_equal(i8042_cmd_ops.write(f->k, &vp1, 0, 1, c), IOBUS_OK);
+	dev_fake_wr(&i8042_cmd_ops, f->k, vp1.vp, 0, 1, c, IOBUS_OK);
 }
 
 static void put(struct fx *f, uint8_t v)
 {
-	assert_int_equal(i8042_data_ops.write(f->k, &vp1, 0, 1, v), IOBUS_OK);
+	dev_fake_wr(&i8042_data_ops, f->k, vp1.vp, 0, 1, v, IOBUS_OK);
 }
 
 static void test_create(void **state)
@@ -133,7 +107,7 @@ static void test_self_test(void **state)
 	/* SYS is the command byte's bit 2: set by the self test, visible in the byte too. */
 	cmd(f, 0x20);
 	assert_int_equal(data(f), 0x34);
-	assert_int_equal(f->stops.count, 0);
+	assert_int_equal(f->fake.stops.count, 0);
 }
 
 static void test_command_byte(void **state)
@@ -175,33 +149,33 @@ static void test_command_byte(void **state)
 	cmd(f, 0xAA);
 	cmd(f, 0x20);
 	assert_int_equal(data(f), 0x14);
-	assert_int_equal(f->stops.count, 0);
+	assert_int_equal(f->fake.stops.count, 0);
 }
 
 static void test_reset_fe(void **state)
 {
 	struct fx *f = *state;
 	cmd(f, 0xFE);
-	assert_int_equal(f->stops.count, 1);
-	assert_int_equal(f->stops.why, DEVCTX_STOP_RESET);
-	assert_int_equal(f->stops.code, 0);
-	assert_int_equal(f->stops.vp, 1);
+	assert_int_equal(f->fake.stops.count, 1);
+	assert_int_equal(f->fake.stops.why, DEVCTX_STOP_RESET);
+	assert_int_equal(f->fake.stops.code, 0);
+	assert_int_equal(f->fake.stops.vp, 1);
 	/* Only pulses of bit 0 reset: 0xFF pulses nothing, 0xF1..0xFD odd pulse other lines. */
-	f->stops.count = 0;
+	f->fake.stops.count = 0;
 	for (unsigned c = 0xF0; c <= 0xFF; c++) {
-		unsigned before = f->stops.count;
+		unsigned before = f->fake.stops.count;
 		cmd(f, (uint8_t)c);
-		assert_int_equal(f->stops.count - before, (c & 1) ? 0 : 1);
+		assert_int_equal(f->fake.stops.count - before, (c & 1) ? 0 : 1);
 	}
-	assert_int_equal(f->stops.count, 8);
+	assert_int_equal(f->fake.stops.count, 8);
 	/* Everything below 0xF0 other than 0xD1 + data never resets. */
-	f->stops.count = 0;
+	f->fake.stops.count = 0;
 	for (unsigned c = 0; c < 0xF0; c++) {
 		cmd(f, (uint8_t)c);
 		if (c != 0x60 && c != 0xD1)
 			put(f, 0x00);
 	}
-	assert_int_equal(f->stops.count, 0);
+	assert_int_equal(f->fake.stops.count, 0);
 }
 
 static void test_output_port(void **state)
@@ -209,29 +183,23 @@ static void test_output_port(void **state)
 	struct fx *f = *state;
 	cmd(f, 0xD1);
 	put(f, 0xDF);                              /* reset high, A20 on */
-	assert_int_equal(f->stops.count, 0);
+	assert_int_equal(f->fake.stops.count, 0);
 	cmd(f, 0xD0);
 	assert_int_equal(data(f), 0xDF);
 	cmd(f, 0xD1);
 	put(f, 0xDD);                              /* A20 off: stored, no reset */
-	assert_int_equal(f->stops.count, 0);
+	assert_int_equal(f->fake.stops.count, 0);
 	cmd(f, 0xD0);
 	assert_int_equal(data(f), 0xDD);
 	struct iobus_access vp2 = { .vp = 2 };
 	cmd(f, 0xD1);
 	assert_int_equal(i8042_data_ops.write(f->k, &vp2, 0, 1, 0xFE), IOBUS_OK);
-	assert_int_equal(f->stops.count, 1);
-	assert_int_equal(f->stops.why, DEVCTX_STOP_RESET);
-	assert_int_equal(f->stops.vp, 2);
+	assert_int_equal(f->fake.stops.count, 1);
+	assert_int_equal(f->fake.stops.why, DEVCTX_STOP_RESET);
+	assert_int_equal(f->fake.stops.vp, 2);
 	/* The parameter was consumed: the next data byte does not reset again. */
 	put(f, 0x00);
-	assert_int_equal(f->stops.count, 1);
-}
-
-static uint64_t junk(uint64_t *s)
-{
-	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
-	return *s ^ (*s >> 29);
+	assert_int_equal(f->fake.stops.count, 1);
 }
 
 static void test_hostile(void **state)
@@ -257,12 +225,12 @@ static void test_hostile(void **state)
 			}
 		}
 	}
-	assert_int_equal(f->stops.count, 0);
+	assert_int_equal(f->fake.stops.count, 0);
 	/* Junk sequences: count the reset requests they must make. */
 	unsigned expected = 0;
 	uint8_t pending = 0;
 	for (unsigned i = 0; i < 100000; i++) {
-		uint64_t r = junk(&seed);
+		uint64_t r = dev_fake_junk(&seed);
 		uint8_t b = (uint8_t)(r >> 8);
 		if (r & 1) {
 			assert_int_equal(i8042_cmd_ops.write(f->k, &vp1, 0, 1, r >> 8), IOBUS_OK);
@@ -280,7 +248,7 @@ static void test_hostile(void **state)
 			assert_int_equal(status(f) & 0x02, 0);   /* IBF never set */
 		}
 	}
-	assert_int_equal(f->stops.count, expected);
+	assert_int_equal(f->fake.stops.count, expected);
 	assert_true(expected > 0);
 }
 

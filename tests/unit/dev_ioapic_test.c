@@ -12,40 +12,20 @@
 #include <cmocka.h>
 
 #include "devices/ioapic.h"
+#include "tests/unit/dev_fake.h"
 #include "vtl2/iobus.h"
-#include "vtl2/vclock.h"
-
-#define MAX_MSGS 4096
 
 struct fx {
-	struct vclock *clock;
-	struct devctx dc;
+	struct dev_fake fake;
 	struct ioapic *io;
-	struct irq_msg msgs[MAX_MSGS];
-	unsigned n;
-	int fail;
 };
-
-static int fake_deliver(void *ctx, const struct irq_msg *m)
-{
-	struct fx *f = ctx;
-
-	if (f->fail)
-		return f->fail;
-	if (f->n < MAX_MSGS)
-		f->msgs[f->n++] = *m;
-	return 0;
-}
 
 static int setup(void **state)
 {
 	struct fx *f = test_calloc(1, sizeof(*f));
 
-	assert_int_equal(vclock_create(true, &f->clock), 0);
-	f->dc.clock = f->clock;
-	f->dc.sink.deliver = fake_deliver;
-	f->dc.sink.ctx = f;
-	assert_int_equal(ioapic_create(&f->dc, 3, &f->io), 0);
+	dev_fake_init(&f->fake);
+	assert_int_equal(ioapic_create(&f->fake.dc, 3, &f->io), 0);
 	*state = f;
 	return 0;
 }
@@ -55,7 +35,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	ioapic_destroy(f->io);
-	vclock_destroy(f->clock);
+	dev_fake_fini(&f->fake);
 	test_free(f);
 	return 0;
 }
@@ -64,16 +44,12 @@ static const struct iobus_access vp0 = { .vp = 0 };
 
 static void mmio_w32(struct fx *f, uint64_t off, uint32_t v)
 {
-	assert_int_equal(ioapic_ops.write(f->io, &vp0, off, 4, v), IOBUS_OK);
+	dev_fake_wr(&ioapic_ops, f->io, vp0.vp, off, 4, v, IOBUS_OK);
 }
 
 static uint32_t mmio_r32(struct fx *f, uint64_t off)
 {
-	uint64_t v = 0xDEAD;
-
-	assert_int_equal(ioapic_ops.read(f->io, &vp0, off, 4, &v), IOBUS_OK);
-	assert_true(v <= 0xFFFFFFFFull);
-	return (uint32_t)v;
+	return (uint32_t)dev_fake_rd_ok(&ioapic_ops, f->io, vp0.vp, off, 4);
 }
 
 static uint32_t reg_r(struct fx *f, uint8_t idx)
@@ -116,12 +92,12 @@ static void eoi_cb(struct fx *f, uint8_t vector)
 static void expect_msg(struct fx *f, unsigned i, uint8_t vector, uint8_t mode, bool logical,
 		       bool level, uint32_t dest)
 {
-	assert_true(i < f->n);
-	assert_int_equal(f->msgs[i].vector, vector);
-	assert_int_equal(f->msgs[i].delivery, mode);
-	assert_int_equal(f->msgs[i].logical, logical);
-	assert_int_equal(f->msgs[i].level, level);
-	assert_int_equal(f->msgs[i].dest, dest);
+	assert_true(i < f->fake.n);
+	assert_int_equal(f->fake.msgs[i].vector, vector);
+	assert_int_equal(f->fake.msgs[i].delivery, mode);
+	assert_int_equal(f->fake.msgs[i].logical, logical);
+	assert_int_equal(f->fake.msgs[i].level, level);
+	assert_int_equal(f->fake.msgs[i].dest, dest);
 }
 
 static void test_register_readback(void **state)
@@ -169,7 +145,7 @@ static void test_register_readback(void **state)
 	}
 	assert_int_equal(reg_r(f, 0x01), 0x00170020);
 	assert_int_equal(reg_r(f, 0x3F), 0xFF000000);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 }
 
 static void test_edge_polarity(void **state)
@@ -178,32 +154,32 @@ static void test_edge_polarity(void **state)
 
 	rte_w(f, 4, 0x00000041, 0x02000000);   /* fixed, physical, active high, edge */
 	line(f, 4, true);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x41, IRQ_DELIVERY_FIXED, false, false, 2);
 	line(f, 4, true);      /* no new edge */
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	line(f, 4, false);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	struct irq_line l = ioapic_line(f->io, 4);
 	irq_line_pulse(&l);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	/* Active low: the falling input edge is the assertion; writing the entry is no edge. */
 	rte_w(f, 5, 0x00002051, 0x00000000);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	line(f, 5, true);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	line(f, 5, false);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 	expect_msg(f, 2, 0x51, IRQ_DELIVERY_FIXED, false, false, 0);
 	/* An edge while masked is lost. */
 	rte_w(f, 4, 0x00010041, 0x02000000);
 	irq_line_pulse(&l);
 	rte_w(f, 4, 0x00000041, 0x02000000);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 	/* Remote IRR never set for edge entries; EOI does nothing. */
 	assert_int_equal(rte_lo(f, 4), 0x00000041);
 	eoi_cb(f, 0x41);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 }
 
 static void test_level_remote_irr(void **state)
@@ -212,53 +188,53 @@ static void test_level_remote_irr(void **state)
 
 	rte_w(f, 9, 0x00008059, 0x01000000);   /* level, active high */
 	line(f, 9, true);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x59, IRQ_DELIVERY_FIXED, false, true, 1);
 	assert_int_equal(rte_lo(f, 9), 0x0000C059);
 	line(f, 9, false);
 	line(f, 9, true);
-	assert_int_equal(f->n, 1);   /* Remote IRR holds it */
+	assert_int_equal(f->fake.n, 1);   /* Remote IRR holds it */
 	eoi_cb(f, 0x58);              /* other vector */
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	assert_int_equal(rte_lo(f, 9), 0x0000C059);
 	eoi_cb(f, 0x59);              /* still asserted: delivered again */
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	expect_msg(f, 1, 0x59, IRQ_DELIVERY_FIXED, false, true, 1);
 	assert_int_equal(rte_lo(f, 9), 0x0000C059);
 	line(f, 9, false);
 	mmio_w32(f, 0x40, 0xFFFFFF59);  /* EOI register: bits 7:0 */
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	assert_int_equal(rte_lo(f, 9), 0x00008059);
 	line(f, 9, true);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 	mmio_w32(f, 0x40, 0x59);        /* the register re-delivers too */
-	assert_int_equal(f->n, 4);
+	assert_int_equal(f->fake.n, 4);
 	/* Writing the entry keeps Remote IRR (read-only), switching to edge clears it. */
 	rte_w(f, 9, 0x00008059, 0x01000000);
 	assert_int_equal(rte_lo(f, 9), 0x0000C059);
-	assert_int_equal(f->n, 4);
+	assert_int_equal(f->fake.n, 4);
 	rte_w(f, 9, 0x00000059, 0x01000000);
 	assert_int_equal(rte_lo(f, 9), 0x00000059);
-	assert_int_equal(f->n, 4);
+	assert_int_equal(f->fake.n, 4);
 	/* Back to level with the line high and Remote IRR clear: delivers. */
 	rte_w(f, 9, 0x00008059, 0x01000000);
-	assert_int_equal(f->n, 5);
+	assert_int_equal(f->fake.n, 5);
 	/* Active-low level: asserted while the line is low. */
 	rte_w(f, 10, 0x0000A05A, 0x00000000);
-	assert_int_equal(f->n, 6);
+	assert_int_equal(f->fake.n, 6);
 	expect_msg(f, 5, 0x5A, IRQ_DELIVERY_FIXED, false, true, 0);
 	line(f, 10, true);
 	eoi_cb(f, 0x5A);
-	assert_int_equal(f->n, 6);
+	assert_int_equal(f->fake.n, 6);
 	assert_int_equal(rte_lo(f, 10), 0x0000A05A);
 	/* One EOI serves every entry with that vector. */
 	rte_w(f, 11, 0x00008070, 0);
 	rte_w(f, 12, 0x00008070, 0);
 	line(f, 11, true);
 	line(f, 12, true);
-	assert_int_equal(f->n, 8);
+	assert_int_equal(f->fake.n, 8);
 	eoi_cb(f, 0x70);
-	assert_int_equal(f->n, 10);
+	assert_int_equal(f->fake.n, 10);
 	struct ioapic_stats st;
 	ioapic_get_stats(f->io, &st);
 	assert_int_equal(st.delivered, 10);
@@ -270,25 +246,25 @@ static void test_masked_level(void **state)
 
 	rte_w(f, 10, 0x00018060, 0x00000000);
 	line(f, 10, true);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 	assert_int_equal(rte_lo(f, 10), 0x00018060);
 	rte_w(f, 10, 0x00008060, 0x00000000);   /* unmask: delivers */
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x60, IRQ_DELIVERY_FIXED, false, true, 0);
 	/* Masked while Remote IRR set, EOI: waits for the unmask. */
 	reg_w(f, 0x10 + 20, 0x00018060);
 	assert_int_equal(rte_lo(f, 10), 0x0001C060);
 	eoi_cb(f, 0x60);
 	assert_int_equal(rte_lo(f, 10), 0x00018060);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	reg_w(f, 0x10 + 20, 0x00008060);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	/* Deasserted before the unmask: nothing. */
 	reg_w(f, 0x10 + 20, 0x00018060);
 	eoi_cb(f, 0x60);
 	line(f, 10, false);
 	reg_w(f, 0x10 + 20, 0x00008060);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 }
 
 static void test_bad_vectors_and_modes(void **state)
@@ -309,7 +285,7 @@ static void test_bad_vectors_and_modes(void **state)
 	irq_line_pulse(&l);
 	rte_w(f, 1, 0x00000610, 0);             /* reserved mode 6 */
 	irq_line_pulse(&l);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 	ioapic_get_stats(f->io, &st);
 	assert_int_equal(st.bad_vector, 3);
 	assert_int_equal(st.bad_mode, 2);
@@ -323,7 +299,7 @@ static void test_bad_vectors_and_modes(void **state)
 	irq_line_pulse(&l);
 	rte_w(f, 1, 0x00000200, 0);             /* SMI */
 	irq_line_pulse(&l);
-	assert_int_equal(f->n, 4);
+	assert_int_equal(f->fake.n, 4);
 	expect_msg(f, 0, 0x00, IRQ_DELIVERY_NMI, false, false, 7);
 	expect_msg(f, 1, 0x03, IRQ_DELIVERY_EXTINT, false, false, 0);
 	expect_msg(f, 2, 0x00, IRQ_DELIVERY_INIT, false, false, 0xFF);
@@ -334,13 +310,13 @@ static void test_bad_vectors_and_modes(void **state)
 	assert_int_equal(rte_lo(f, 1), 0x00008400);
 	line(f, 1, false);
 	line(f, 1, true);
-	assert_int_equal(f->n, 6);
+	assert_int_equal(f->fake.n, 6);
 	expect_msg(f, 5, 0x00, IRQ_DELIVERY_NMI, false, false, 0);
 	line(f, 1, false);
 	/* Vector 16 is the first legal one. */
 	rte_w(f, 1, 0x00000010, 0);
 	irq_line_pulse(&l);
-	assert_int_equal(f->n, 7);
+	assert_int_equal(f->fake.n, 7);
 	expect_msg(f, 6, 0x10, IRQ_DELIVERY_FIXED, false, false, 0);
 }
 
@@ -360,7 +336,7 @@ static void test_dest_fields(void **state)
 	rte_w(f, 23, 0x000000FE, 0xFF000000);   /* physical broadcast, last pin */
 	line(f, 23, true);
 	expect_msg(f, 2, 0xFE, IRQ_DELIVERY_FIXED, false, false, 0xFF);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 }
 
 static void test_sink_error(void **state)
@@ -369,15 +345,15 @@ static void test_sink_error(void **state)
 	struct ioapic_stats st;
 
 	rte_w(f, 2, 0x00008040, 0);
-	f->fail = -EAGAIN;
+	f->fake.fail = -EAGAIN;
 	line(f, 2, true);
-	f->fail = 0;
+	f->fake.fail = 0;
 	assert_int_equal(rte_lo(f, 2), 0x00008040);   /* not sent: Remote IRR stays clear */
 	ioapic_get_stats(f->io, &st);
 	assert_int_equal(st.sink_errors, 1);
 	/* A later event retries: the unmask path via an entry rewrite. */
 	rte_w(f, 2, 0x00008040, 0);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	assert_int_equal(rte_lo(f, 2), 0x0000C040);
 }
 
@@ -395,10 +371,10 @@ static void test_lines_and_create(void **state)
 	assert_int_equal(l.pin, 23);
 	struct irq_eoi e = ioapic_eoi(NULL);
 	assert_null(e.eoi);
-	assert_int_equal(ioapic_create(&f->dc, 16, &io), -EINVAL);
+	assert_int_equal(ioapic_create(&f->fake.dc, 16, &io), -EINVAL);
 	assert_int_equal(ioapic_create(NULL, 0, &io), -EINVAL);
-	assert_int_equal(ioapic_create(&f->dc, 0, NULL), -EINVAL);
-	assert_int_equal(ioapic_create(&f->dc, 15, &io), 0);
+	assert_int_equal(ioapic_create(&f->fake.dc, 0, NULL), -EINVAL);
+	assert_int_equal(ioapic_create(&f->fake.dc, 15, &io), 0);
 	ioapic_destroy(io);
 	ioapic_destroy(NULL);
 }
@@ -488,9 +464,9 @@ static void test_hostile_mmio(void **state)
 			mmio_w32(f, 0x40, (uint32_t)(r >> 8));
 			break;
 		}
-		if (f->n > MAX_MSGS - 64) {
-			for (unsigned k = 0; k < f->n; k++) {
-				const struct irq_msg *m = &f->msgs[k];
+		if (f->fake.n > DEV_FAKE_MAX_MSGS - 64) {
+			for (unsigned k = 0; k < f->fake.n; k++) {
+				const struct irq_msg *m = &f->fake.msgs[k];
 
 				assert_true(m->delivery != 3 && m->delivery != 6 && m->delivery < 8);
 				if (m->delivery <= IRQ_DELIVERY_LOWEST)
@@ -499,7 +475,7 @@ static void test_hostile_mmio(void **state)
 					assert_false(m->level);
 				assert_true(m->dest <= 0xFF);
 			}
-			f->n = 0;
+			f->fake.n = 0;
 		}
 	}
 	struct ioapic_stats st;

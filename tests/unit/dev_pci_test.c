@@ -9,35 +9,19 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "devices/pci.h"
+#include "tests/unit/dev_fake.h"
 #include "vtl2/iobus.h"
 
 #define ECAM_BASE 0xE0000000ull
 #define BUS_COUNT 2
 
-/* ---- fake partition services ---------------------------------------------------------- */
-
-struct stop_rec {
-	unsigned count;
-	enum devctx_stop why;
-	uint32_t code;
-	uint32_t vp;
-};
-
-static void fake_stop(void *ctx, enum devctx_stop why, uint32_t code, uint32_t vp)
-{
-	struct stop_rec *r = ctx;
-	r->count++;
-	r->why = why;
-	r->code = code;
-	r->vp = vp;
-}
+/* ---- a fake function ---------------------------------------------------------------- */
 
 /* A function with a full 4 KiB space that checks the host bridge's promises. */
 struct ext_fn {
@@ -77,12 +61,10 @@ static void ext_write(void *ctx, unsigned offset, unsigned size, uint32_t value)
 static const struct pci_dev_ops ext_ops = { .cfg_read = ext_read, .cfg_write = ext_write };
 
 struct fx {
-	struct stop_rec stops;
-	struct devctx dc;
+	struct dev_fake fake;
 	struct pci *p;
 	struct pci_cfg tf;      /* 00:03.0, generic header with four BARs */
 	struct ext_fn ext;      /* 01:02.0, 4 KiB space */
-	FILE *log;
 };
 
 static const struct iobus_access vp3 = { .vp = 3 };
@@ -91,9 +73,8 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	f->log = tmpfile();
-	f->dc = (struct devctx){ .ctx = &f->stops, .stop = fake_stop, .log = f->log };
-	assert_int_equal(pci_create(&f->dc, ECAM_BASE, BUS_COUNT, &f->p), 0);
+	dev_fake_init(&f->fake);
+	assert_int_equal(pci_create(&f->fake.dc, ECAM_BASE, BUS_COUNT, &f->p), 0);
 	pci_cfg_init(&f->tf, 0x1AF4, 0x1000, 0x02000000, 0);
 	assert_int_equal(pci_cfg_set_bar(&f->tf, 0, 0x1000, false, false), 0);
 	assert_int_equal(pci_cfg_set_bar(&f->tf, 1, 0x100, true, false), 0);
@@ -112,8 +93,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	pci_destroy(f->p);
-	if (f->log)
-		fclose(f->log);
+	dev_fake_fini(&f->fake);
 	free(f);
 	return 0;
 }
@@ -122,14 +102,12 @@ static int teardown(void **state)
 
 static uint64_t pio_rd(struct fx *f, unsigned port, unsigned size)
 {
-	uint64_t v = 0xDEAD;
-	assert_int_equal(pci_port_ops.read(f->p, &vp3, port - PCI_PORT_BASE, size, &v), IOBUS_OK);
-	return v;
+	return dev_fake_rd(&pci_port_ops, f->p, vp3.vp, port - PCI_PORT_BASE, size, IOBUS_OK);
 }
 
 static void pio_wr(struct fx *f, unsigned port, unsigned size, uint64_t v)
 {
-	assert_int_equal(pci_port_ops.write(f->p, &vp3, port - PCI_PORT_BASE, size, v), IOBUS_OK);
+	dev_fake_wr(&pci_port_ops, f->p, vp3.vp, port - PCI_PORT_BASE, size, v, IOBUS_OK);
 }
 
 static uint32_t cf8(unsigned bus, unsigned dev, unsigned fn, unsigned reg)
@@ -160,17 +138,14 @@ static uint64_t ecam_off(unsigned bus, unsigned dev, unsigned fn, unsigned reg)
 static uint32_t ec_rd(struct fx *f, unsigned bus, unsigned dev, unsigned fn, unsigned reg,
 		      unsigned size)
 {
-	uint64_t v = 0xDEAD;
-	assert_int_equal(pci_ecam_ops.read(f->p, &vp3, ecam_off(bus, dev, fn, reg), size, &v),
-			 IOBUS_OK);
-	return (uint32_t)v;
+	return (uint32_t)dev_fake_rd(&pci_ecam_ops, f->p, vp3.vp, ecam_off(bus, dev, fn, reg), size,
+				     IOBUS_OK);
 }
 
 static void ec_wr(struct fx *f, unsigned bus, unsigned dev, unsigned fn, unsigned reg,
 		  unsigned size, uint32_t v)
 {
-	assert_int_equal(pci_ecam_ops.write(f->p, &vp3, ecam_off(bus, dev, fn, reg), size, v),
-			 IOBUS_OK);
+	dev_fake_wr(&pci_ecam_ops, f->p, vp3.vp, ecam_off(bus, dev, fn, reg), size, v, IOBUS_OK);
 }
 
 /* ---- tests -------------------------------------------------------------------------- */
@@ -220,7 +195,7 @@ static void test_config_address(void **state)
 	pio_wr(f, 0xCFA, 2, 0x0000);
 	/* None of those touched CONFIG_ADDRESS. */
 	assert_int_equal(pio_rd(f, 0xCF8, 4), 0x80000000);
-	assert_int_equal(f->stops.count, 0);
+	assert_int_equal(f->fake.stops.count, 0);
 }
 
 static void test_enumerate_bus0(void **state)
@@ -228,7 +203,7 @@ static void test_enumerate_bus0(void **state)
 	struct fx *f = *state;
 	/* Remove the test function's presence from the picture: use a fresh bridge. */
 	struct pci *p = f->p;
-	assert_int_equal(pci_create(&f->dc, ECAM_BASE, 1, &f->p), 0);
+	assert_int_equal(pci_create(&f->fake.dc, ECAM_BASE, 1, &f->p), 0);
 	unsigned found = 0;
 	for (unsigned dev = 0; dev < 32; dev++) {
 		for (unsigned fn = 0; fn < 8; fn++) {
@@ -543,7 +518,7 @@ static void test_register_errors(void **state)
 	/* A function with no handlers reads all-ones and ignores writes. */
 	struct pci *p;
 	static const struct pci_dev_ops none = { 0 };
-	assert_int_equal(pci_create(&f->dc, ECAM_BASE, 1, &p), 0);
+	assert_int_equal(pci_create(&f->fake.dc, ECAM_BASE, 1, &p), 0);
 	assert_int_equal(pci_register(p, 0, 5, 0, &none, NULL), 0);
 	uint64_t v = 0;
 	assert_int_equal(pci_ecam_ops.write(p, &vp3, ecam_off(0, 5, 0, 4), 2, 7), IOBUS_OK);
@@ -590,37 +565,30 @@ static void test_reset_cf9(void **state)
 	assert_int_equal(pio_rd(f, 0xCF9, 1), 0x00);
 	/* Linux: 0x02 (SYS_RST, prepare), short delay, 0x06 (SYS_RST | RST_CPU). */
 	pio_wr(f, 0xCF9, 1, 0x02);
-	assert_int_equal(f->stops.count, 0);
+	assert_int_equal(f->fake.stops.count, 0);
 	assert_int_equal(pio_rd(f, 0xCF9, 1), 0x02);
 	pio_wr(f, 0xCF9, 1, 0x06);
-	assert_int_equal(f->stops.count, 1);
-	assert_int_equal(f->stops.why, DEVCTX_STOP_RESET);
-	assert_int_equal(f->stops.code, 0);
-	assert_int_equal(f->stops.vp, 3);
+	assert_int_equal(f->fake.stops.count, 1);
+	assert_int_equal(f->fake.stops.why, DEVCTX_STOP_RESET);
+	assert_int_equal(f->fake.stops.code, 0);
+	assert_int_equal(f->fake.stops.vp, 3);
 	assert_int_equal(pio_rd(f, 0xCF9, 1), 0x02);   /* RST_CPU reads 0 */
 	/* FULL_RST is stored too; reserved bits are not. */
 	pio_wr(f, 0xCF9, 1, 0xF9);
 	assert_int_equal(pio_rd(f, 0xCF9, 1), 0x08);
-	assert_int_equal(f->stops.count, 1);
+	assert_int_equal(f->fake.stops.count, 1);
 	/* Widths other than a byte at 0xCF9 are not the reset register. */
 	pio_wr(f, 0xCF8, 2, 0x0600);
 	pio_wr(f, 0xCF9, 2, 0x0006);
 	pio_wr(f, 0xCF8, 4, 0x00000600);
-	assert_int_equal(f->stops.count, 1);
+	assert_int_equal(f->fake.stops.count, 1);
 	assert_int_equal(pio_rd(f, 0xCF9, 1), 0x08);
 	assert_int_equal(pio_rd(f, 0xCF9, 2), 0xFFFF);
 	/* A misbehaving guest asking again gets another request (the first one wins). */
 	struct iobus_access vp0 = { .vp = 0 };
 	assert_int_equal(pci_port_ops.write(f->p, &vp0, 1, 1, 0x04), IOBUS_OK);
-	assert_int_equal(f->stops.count, 2);
-	assert_int_equal(f->stops.vp, 0);
-}
-
-/* Deterministic junk. */
-static uint64_t junk(uint64_t *s)
-{
-	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
-	return *s ^ (*s >> 29);
+	assert_int_equal(f->fake.stops.count, 2);
+	assert_int_equal(f->fake.stops.vp, 0);
 }
 
 static void test_hostile_ports(void **state)
@@ -630,12 +598,12 @@ static void test_hostile_ports(void **state)
 	unsigned expected_stops = 0;
 	for (unsigned round = 0; round < 200; round++) {
 		/* Point CONFIG_ADDRESS anywhere, then hit every offset with every width. */
-		uint32_t ca = (uint32_t)junk(&seed);
+		uint32_t ca = (uint32_t)dev_fake_junk(&seed);
 		if (round % 2)        /* half of the rounds on 00:00.0: its ids must survive */
 			ca &= 0x800000FCu;
 		for (unsigned off = 0; off < 8; off++) {
 			for (unsigned size = 1; size <= 8; size *= 2) {
-				uint64_t v = junk(&seed);
+				uint64_t v = dev_fake_junk(&seed);
 				enum iobus_action want;
 				bool in = off + size <= 8;
 				bool straddle = off < 4 && off + size > 4;
@@ -653,7 +621,7 @@ static void test_hostile_ports(void **state)
 			}
 		}
 	}
-	assert_int_equal(f->stops.count, expected_stops);
+	assert_int_equal(f->fake.stops.count, expected_stops);
 	assert_int_equal(m1_rd(f, 0, 0, 0, 0, 4), 0x29C08086);
 	assert_int_equal(m1_rd(f, 0, 0, 0, 8, 4), 0x06000000);
 	/* A NULL access descriptor is survivable. */
@@ -678,7 +646,7 @@ static void test_hostile_ecam(void **state)
 				assert_int_equal(pci_ecam_ops.read(f->p, &vp3, off, size, &r), want);
 				if (want == IOBUS_BAD_REGISTER || p == 3)
 					assert_int_equal(r, iobus_ones(size));
-				uint64_t v = junk(&seed);
+				uint64_t v = dev_fake_junk(&seed);
 				assert_int_equal(pci_ecam_ops.write(f->p, &vp3, off, size, v), want);
 			}
 		}
@@ -689,7 +657,8 @@ static void test_hostile_ecam(void **state)
 		enum iobus_action want = off < PCI_ECAM_LEN(BUS_COUNT) && !(off & 3) ?
 					 IOBUS_OK : IOBUS_BAD_REGISTER;
 		assert_int_equal(pci_ecam_ops.read(f->p, &vp3, off, 4, &r), want);
-		assert_int_equal(pci_ecam_ops.write(f->p, &vp3, off, 4, junk(&seed)), want);
+		assert_int_equal(pci_ecam_ops.write(f->p, &vp3, off, 4, dev_fake_junk(&seed)),
+				 want);
 	}
 	uint64_t r;
 	assert_int_equal(pci_ecam_ops.read(f->p, &vp3, ~0ull, 1, &r), IOBUS_BAD_REGISTER);
@@ -701,7 +670,7 @@ static void test_hostile_ecam(void **state)
 	assert_int_equal(ec_rd(f, 0, 3, 0, 0x10, 4) & 0xFFF, 0);   /* BAR flags intact */
 	assert_int_equal(ec_rd(f, 0, 3, 0, 0x14, 4) & 0x3, 1);
 	assert_int_equal(ec_rd(f, 0, 3, 0, 0x18, 4) & 0xF, 4);
-	assert_int_equal(f->stops.count, 0);
+	assert_int_equal(f->fake.stops.count, 0);
 }
 
 static void test_via_iobus(void **state)
@@ -734,7 +703,7 @@ static void test_via_iobus(void **state)
 	assert_int_equal(iobus_read(bus, &hint, IOBUS_PIO, 0xCFE, 2, &vp3, &v), IOBUS_OK);
 	assert_int_equal(v, 0x29C0);
 	assert_int_equal(iobus_write(bus, &hint, IOBUS_PIO, 0xCF9, 1, &vp3, 0x06), IOBUS_OK);
-	assert_int_equal(f->stops.count, 1);
+	assert_int_equal(f->fake.stops.count, 1);
 	iobus_destroy(bus);
 }
 

@@ -12,43 +12,20 @@
 #include <cmocka.h>
 
 #include "devices/pic.h"
+#include "tests/unit/dev_fake.h"
 #include "vtl2/iobus.h"
-#include "vtl2/vclock.h"
-
-#define MAX_MSGS 4096
 
 struct fx {
-	struct vclock *clock;
-	struct devctx dc;
+	struct dev_fake fake;
 	struct pic *p;
-	struct irq_msg msgs[MAX_MSGS];
-	unsigned n;
-	unsigned overflow;
-	int fail;           /* next deliveries return this */
 };
-
-static int fake_deliver(void *ctx, const struct irq_msg *m)
-{
-	struct fx *f = ctx;
-
-	if (f->fail)
-		return f->fail;
-	if (f->n < MAX_MSGS)
-		f->msgs[f->n++] = *m;
-	else
-		f->overflow++;
-	return 0;
-}
 
 static int setup(void **state)
 {
 	struct fx *f = test_calloc(1, sizeof(*f));
 
-	assert_int_equal(vclock_create(true, &f->clock), 0);
-	f->dc.clock = f->clock;
-	f->dc.sink.deliver = fake_deliver;
-	f->dc.sink.ctx = f;
-	assert_int_equal(pic_create(&f->dc, &f->p), 0);
+	dev_fake_init(&f->fake);
+	assert_int_equal(pic_create(&f->fake.dc, &f->p), 0);
 	*state = f;
 	return 0;
 }
@@ -58,7 +35,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	pic_destroy(f->p);
-	vclock_destroy(f->clock);
+	dev_fake_fini(&f->fake);
 	test_free(f);
 	return 0;
 }
@@ -82,12 +59,10 @@ static const struct iobus_ops *port_ops(uint16_t port, uint64_t *off)
 
 static uint8_t in8(struct fx *f, uint16_t port)
 {
-	uint64_t off, v = 0x1234;
+	uint64_t off;
 	const struct iobus_ops *ops = port_ops(port, &off);
 
-	assert_int_equal(ops->read(f->p, &vp0, off, 1, &v), IOBUS_OK);
-	assert_true(v <= 0xFF);
-	return (uint8_t)v;
+	return (uint8_t)dev_fake_rd_ok(ops, f->p, vp0.vp, off, 1);
 }
 
 static void out8(struct fx *f, uint16_t port, uint8_t val)
@@ -95,7 +70,7 @@ static void out8(struct fx *f, uint16_t port, uint8_t val)
 	uint64_t off;
 	const struct iobus_ops *ops = port_ops(port, &off);
 
-	assert_int_equal(ops->write(f->p, &vp0, off, 1, val), IOBUS_OK);
+	dev_fake_wr(ops, f->p, vp0.vp, off, 1, val, IOBUS_OK);
 }
 
 static void line(struct fx *f, unsigned irq, bool level)
@@ -152,12 +127,12 @@ static void linux_init(struct fx *f, bool aeoi)
 
 static void expect_msg(struct fx *f, unsigned i, uint8_t vector)
 {
-	assert_true(i < f->n);
-	assert_int_equal(f->msgs[i].vector, vector);
-	assert_int_equal(f->msgs[i].delivery, IRQ_DELIVERY_FIXED);
-	assert_false(f->msgs[i].logical);
-	assert_false(f->msgs[i].level);
-	assert_int_equal(f->msgs[i].dest, 0);
+	assert_true(i < f->fake.n);
+	assert_int_equal(f->fake.msgs[i].vector, vector);
+	assert_int_equal(f->fake.msgs[i].delivery, IRQ_DELIVERY_FIXED);
+	assert_false(f->fake.msgs[i].logical);
+	assert_false(f->fake.msgs[i].level);
+	assert_int_equal(f->fake.msgs[i].dest, 0);
 }
 
 static void test_reset_state(void **state)
@@ -172,11 +147,11 @@ static void test_reset_state(void **state)
 	/* Masked requests are recorded in IRR but not delivered. */
 	pulse(f, 1);
 	assert_int_equal(in8(f, 0x20), 0x02);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 	assert_false(pic_int_output(f->p));
 	/* The start-up state is a BIOS's: master base 0x08. */
 	out8(f, 0x21, 0xFD);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x09);
 	assert_int_equal(pic_intack(f->p), -ENOENT);
 }
@@ -198,7 +173,7 @@ static void test_linux_probe(void **state)
 	out8(f, 0xA1, 0xFF);
 	assert_int_equal(in8(f, 0x21), 0xFB);
 	assert_int_equal(in8(f, 0xA1), 0xFF);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 }
 
 static void test_linux_init_edge(void **state)
@@ -209,16 +184,16 @@ static void test_linux_init_edge(void **state)
 	out8(f, 0x21, 0xF9);   /* IRQ 1 and the cascade */
 	out8(f, 0xA1, 0xFF);
 	pulse(f, 1);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x31);
 	assert_int_equal(read_isr(f, 0x20), 0x02);
 	assert_int_equal(read_irr(f, 0x20), 0x00);
 	/* A second edge while in service waits in IRR. */
 	pulse(f, 1);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	assert_int_equal(read_irr(f, 0x20), 0x02);
 	out8(f, 0x20, 0x20);   /* non-specific EOI: the waiting request goes out */
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	expect_msg(f, 1, 0x31);
 	assert_int_equal(read_isr(f, 0x20), 0x02);
 	assert_int_equal(read_irr(f, 0x20), 0x00);
@@ -226,10 +201,10 @@ static void test_linux_init_edge(void **state)
 	assert_int_equal(read_isr(f, 0x20), 0x00);
 	/* Masked input: no delivery; unmasking delivers the latched edge. */
 	pulse(f, 3);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	assert_int_equal(read_irr(f, 0x20), 0x08);
 	out8(f, 0x21, 0xF1);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 	expect_msg(f, 2, 0x33);
 	struct pic_stats st;
 	pic_get_stats(f->p, &st);
@@ -244,15 +219,15 @@ static void test_bios_init_cascade(void **state)
 	/* SeaBIOS: 0x11, 0x08, 0x04, 0x01 / 0x11, 0x70, 0x02, 0x01. */
 	init_pair(f, 0x11, 0x08, 0x70, 0x01, 0x01);
 	pulse(f, 0);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x08);
 	out8(f, 0x20, 0x20);
 	for (unsigned irq = 8; irq < 16; irq++) {
 		if (irq == 8 + 2)
 			continue;      /* below, with its own check */
-		unsigned before = f->n;
+		unsigned before = f->fake.n;
 		pulse(f, irq);
-		assert_int_equal(f->n, before + 1);
+		assert_int_equal(f->fake.n, before + 1);
 		expect_msg(f, before, (uint8_t)(0x70 + (irq - 8)));
 		assert_int_equal(read_isr(f, 0x20), 0x04);
 		assert_int_equal(read_isr(f, 0xA0), 1u << (irq - 8));
@@ -262,7 +237,7 @@ static void test_bios_init_cascade(void **state)
 		assert_int_equal(read_isr(f, 0xA0), 0x00);
 	}
 	pulse(f, 10);
-	assert_int_equal(f->n, 9);
+	assert_int_equal(f->fake.n, 9);
 	expect_msg(f, 8, 0x72);
 }
 
@@ -272,31 +247,31 @@ static void test_cascade_priorities(void **state)
 
 	init_pair(f, 0x11, 0x20, 0x28, 0x01, 0x01);
 	pulse(f, 12);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x2C);
 	assert_int_equal(read_isr(f, 0x20), 0x04);
 	assert_int_equal(read_isr(f, 0xA0), 0x10);
 	/* IRQ 3 ranks below the cascade input: blocked. IRQ 1 ranks above: nests. */
 	pulse(f, 3);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	pulse(f, 1);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	expect_msg(f, 1, 0x21);
 	assert_int_equal(read_isr(f, 0x20), 0x06);
 	/* Slave IRQ 9 ranks above 12 on the slave but the master's IR2 is in service. */
 	pulse(f, 9);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	out8(f, 0x20, 0x20);   /* ends IRQ 1 */
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	out8(f, 0x20, 0x62);   /* specific EOI of the cascade: IRQ 9 goes out, not IRQ 3 */
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 	expect_msg(f, 2, 0x29);
 	assert_int_equal(read_isr(f, 0xA0), 0x12);
 	out8(f, 0xA0, 0x20);   /* ends 9 (the highest) */
 	assert_int_equal(read_isr(f, 0xA0), 0x10);
 	out8(f, 0xA0, 0x20);
 	out8(f, 0x20, 0x20);
-	assert_int_equal(f->n, 4);
+	assert_int_equal(f->fake.n, 4);
 	expect_msg(f, 3, 0x23);
 }
 
@@ -308,16 +283,16 @@ static void test_sfnm(void **state)
 	init_pair(f, 0x11, 0x20, 0x28, 0x11, 0x01);
 	pulse(f, 12);
 	pulse(f, 9);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	expect_msg(f, 0, 0x2C);
 	expect_msg(f, 1, 0x29);
 	assert_int_equal(read_isr(f, 0xA0), 0x12);
 	/* A lower slave request still waits for the slave's own EOI. */
 	pulse(f, 14);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	out8(f, 0xA0, 0x20);
 	out8(f, 0xA0, 0x20);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 	expect_msg(f, 2, 0x2E);
 }
 
@@ -331,35 +306,35 @@ static void test_edge_vs_level_elcr(void **state)
 	assert_int_equal(in8(f, 0x4D0), 0x20);
 	assert_int_equal(in8(f, 0x4D1), 0x08);
 	line(f, 5, true);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x35);
 	out8(f, 0x20, 0x20);   /* EOI with the line still high: requests again */
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	expect_msg(f, 1, 0x35);
 	line(f, 5, false);
 	assert_int_equal(read_irr(f, 0x20), 0x00);
 	out8(f, 0x20, 0x20);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	line(f, 11, true);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 	expect_msg(f, 2, 0x3B);
 	out8(f, 0xA0, 0x20);
 	out8(f, 0x20, 0x20);
-	assert_int_equal(f->n, 4);
+	assert_int_equal(f->fake.n, 4);
 	expect_msg(f, 3, 0x3B);
 	line(f, 11, false);
 	out8(f, 0xA0, 0x20);
 	out8(f, 0x20, 0x20);
-	assert_int_equal(f->n, 4);
+	assert_int_equal(f->fake.n, 4);
 	/* Edge IRQ 4: held high, EOI does not repeat it; a new edge does. */
 	line(f, 4, true);
-	assert_int_equal(f->n, 5);
+	assert_int_equal(f->fake.n, 5);
 	expect_msg(f, 4, 0x34);
 	out8(f, 0x20, 0x20);
-	assert_int_equal(f->n, 5);
+	assert_int_equal(f->fake.n, 5);
 	line(f, 4, false);
 	line(f, 4, true);
-	assert_int_equal(f->n, 6);
+	assert_int_equal(f->fake.n, 6);
 	expect_msg(f, 5, 0x34);
 	out8(f, 0x20, 0x20);
 	line(f, 4, false);
@@ -372,7 +347,7 @@ static void test_edge_vs_level_elcr(void **state)
 	assert_int_equal(read_irr(f, 0x20), 0x00);
 	pulse(f, 6);
 	assert_int_equal(read_irr(f, 0x20), 0x40);
-	assert_int_equal(f->n, 6);
+	assert_int_equal(f->fake.n, 6);
 }
 
 static void test_elcr_forced_bits(void **state)
@@ -393,9 +368,9 @@ static void test_elcr_forced_bits(void **state)
 	/* IRQ 0 cannot be made level: the timer stays edge. */
 	linux_init(f, false);
 	line(f, 0, true);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	out8(f, 0x20, 0x20);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 }
 
 static void test_ltim_level(void **state)
@@ -407,14 +382,14 @@ static void test_ltim_level(void **state)
 	out8(f, 0x21, 0x04);
 	out8(f, 0x21, 0x01);
 	line(f, 3, true);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x33);
 	out8(f, 0x20, 0x20);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	line(f, 3, false);
 	assert_int_equal(read_irr(f, 0x20), 0x00);
 	out8(f, 0x20, 0x20);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	/* The ELCR reads 0 all along: LTIM is separate. */
 	assert_int_equal(in8(f, 0x4D0), 0x00);
 }
@@ -455,7 +430,7 @@ static void test_priority_order(void **state)
 	out8(f, 0x20, 0x20);
 	assert_false(pic_int_output(f->p));
 	assert_int_equal(pic_intack(f->p), -ENOENT);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 }
 
 static void test_rotation(void **state)
@@ -489,7 +464,7 @@ static void test_rotation(void **state)
 	out8(f, 0xA0, 0x20);
 	out8(f, 0x20, 0x20);
 	assert_int_equal(pic_intack(f->p), 0x39);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 }
 
 static void test_rotate_in_aeoi(void **state)
@@ -524,7 +499,7 @@ static void test_specific_eoi(void **state)
 	linux_init(f, false);
 	pulse(f, 5);
 	pulse(f, 3);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	expect_msg(f, 0, 0x35);
 	expect_msg(f, 1, 0x33);
 	assert_int_equal(read_isr(f, 0x20), 0x28);
@@ -545,7 +520,7 @@ static void test_specific_eoi(void **state)
 	assert_int_equal(read_isr(f, 0x20), 0x00);
 	out8(f, 0x20, 0x20);   /* EOI with nothing in service */
 	assert_int_equal(read_isr(f, 0x20), 0x00);
-	assert_int_equal(f->n, 4);
+	assert_int_equal(f->fake.n, 4);
 }
 
 static void test_aeoi(void **state)
@@ -556,28 +531,28 @@ static void test_aeoi(void **state)
 	pulse(f, 1);
 	assert_int_equal(read_isr(f, 0x20), 0x00);
 	pulse(f, 1);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	expect_msg(f, 0, 0x31);
 	expect_msg(f, 1, 0x31);
 	/* The slave is not in AEOI: its ISR holds, the master's does not. */
 	pulse(f, 10);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 	expect_msg(f, 2, 0x3A);
 	assert_int_equal(read_isr(f, 0x20), 0x00);
 	assert_int_equal(read_isr(f, 0xA0), 0x04);
 	/* A level input in AEOI mode stays pending: one message per state change. */
 	out8(f, 0x4D0, 0x20);
 	line(f, 5, true);
-	assert_int_equal(f->n, 4);
+	assert_int_equal(f->fake.n, 4);
 	out8(f, 0x21, 0x00);
-	assert_int_equal(f->n, 5);
+	assert_int_equal(f->fake.n, 5);
 	(void)in8(f, 0x21);    /* a plain read changes nothing */
-	assert_int_equal(f->n, 5);
+	assert_int_equal(f->fake.n, 5);
 	out8(f, 0x20, 0x0A);
-	assert_int_equal(f->n, 6);
+	assert_int_equal(f->fake.n, 6);
 	line(f, 5, false);
 	out8(f, 0x21, 0x00);
-	assert_int_equal(f->n, 6);
+	assert_int_equal(f->fake.n, 6);
 	expect_msg(f, 5, 0x35);
 }
 
@@ -610,7 +585,7 @@ static void test_poll(void **state)
 	assert_int_equal(in8(f, 0xA0), 0x85);
 	assert_int_equal(read_isr(f, 0x20), 0x04);
 	assert_int_equal(read_isr(f, 0xA0), 0x20);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 }
 
 static void test_spurious_irq7(void **state)
@@ -635,7 +610,7 @@ static void test_spurious_irq7(void **state)
 	assert_int_equal(read_isr(f, 0x20), 0x00);
 	pic_get_stats(f->p, &st);
 	assert_int_equal(st.spurious, 2);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 }
 
 static void test_spurious_irq15(void **state)
@@ -647,13 +622,13 @@ static void test_spurious_irq15(void **state)
 	out8(f, 0x4D1, 0x04);  /* IRQ 10 level */
 	out8(f, 0x21, 0x04);   /* cascade input masked */
 	line(f, 10, true);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 	assert_int_equal(read_irr(f, 0x20), 0x04);
 	line(f, 10, false);
 	assert_int_equal(read_irr(f, 0x20), 0x04);   /* the edge on IR2 stays latched */
 	assert_int_equal(read_irr(f, 0xA0), 0x00);
 	out8(f, 0x21, 0x00);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x3F);
 	assert_int_equal(read_isr(f, 0x20), 0x04);   /* master IR2 in service */
 	assert_int_equal(read_isr(f, 0xA0), 0x00);   /* slave: none */
@@ -669,22 +644,22 @@ static void test_special_mask_mode(void **state)
 
 	linux_init(f, false);
 	pulse(f, 3);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	/* Without SMM a masked in-service level still blocks. */
 	out8(f, 0x21, 0x08);
 	pulse(f, 5);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	out8(f, 0x20, 0x68);   /* ESMM | SMM */
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	expect_msg(f, 1, 0x35);
 	assert_int_equal(read_isr(f, 0x20), 0x28);
 	out8(f, 0x20, 0x20);   /* skips masked level 3 */
 	assert_int_equal(read_isr(f, 0x20), 0x08);
 	out8(f, 0x20, 0x48);   /* leave SMM */
 	pulse(f, 6);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	out8(f, 0x20, 0x63);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 	expect_msg(f, 2, 0x36);
 	/* OCW3 without ESMM leaves the mode alone. */
 	out8(f, 0x20, 0x28);
@@ -704,18 +679,18 @@ static void test_init_variants(void **state)
 	out8(f, 0x21, 0xFD);
 	assert_int_equal(in8(f, 0x21), 0xFD);
 	pulse(f, 1);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x41);
 	out8(f, 0x20, 0x20);
 	/* Inside the init sequence no INT: a request waits for the end. */
 	out8(f, 0x20, 0x11);
 	out8(f, 0x21, 0x50);
 	pulse(f, 1);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	out8(f, 0x21, 0x04);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	out8(f, 0x21, 0x01);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	expect_msg(f, 1, 0x51);
 	/* ICW1 resets the edge sense: a line held high must drop and rise again. */
 	out8(f, 0x21, 0xFF);
@@ -723,10 +698,10 @@ static void test_init_variants(void **state)
 	init_pair(f, 0x11, 0x30, 0x38, 0x01, 0x01);
 	assert_int_equal(read_irr(f, 0x20), 0x00);
 	assert_int_equal(read_isr(f, 0x20), 0x00);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	line(f, 4, false);
 	line(f, 4, true);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 	expect_msg(f, 2, 0x34);
 }
 
@@ -741,7 +716,7 @@ static void test_cascade_without_slave(void **state)
 	out8(f, 0x21, 0x10);
 	out8(f, 0x21, 0x01);
 	pulse(f, 4);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0xFF);
 	out8(f, 0x20, 0x20);
 	/* Slave programmed with id 3: it does not answer for IR2. */
@@ -751,7 +726,7 @@ static void test_cascade_without_slave(void **state)
 	out8(f, 0xA1, 0x03);
 	out8(f, 0xA1, 0x01);
 	pulse(f, 9);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	expect_msg(f, 1, 0xFF);
 	pic_get_stats(f->p, &st);
 	assert_int_equal(st.no_slave, 2);
@@ -766,7 +741,7 @@ static void test_cascade_without_slave(void **state)
 	out8(f, 0x21, 0x60);
 	out8(f, 0x21, 0x01);
 	pulse(f, 11);
-	assert_int_equal(f->n, 3);
+	assert_int_equal(f->fake.n, 3);
 	expect_msg(f, 2, 0x62);
 	assert_int_equal(read_isr(f, 0xA0), 0x00);   /* the slave was not asked */
 	assert_int_equal(read_irr(f, 0xA0), 0x08);
@@ -788,7 +763,7 @@ static void test_lines(void **state)
 	pulse(f, 2);
 	line(f, 2, true);
 	assert_int_equal(read_irr(f, 0x20), 0x00);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 	l = pic_line(f->p, 15);
 	assert_int_equal(l.pin, 15);
 	assert_ptr_equal(l.ctl, f->p);
@@ -802,15 +777,15 @@ static void test_auto_ack_switch_and_sink_error(void **state)
 	linux_init(f, false);
 	pic_set_auto_ack(f->p, false);
 	pulse(f, 1);
-	assert_int_equal(f->n, 0);
+	assert_int_equal(f->fake.n, 0);
 	assert_true(pic_int_output(f->p));
 	pic_set_auto_ack(f->p, true);
-	assert_int_equal(f->n, 1);
+	assert_int_equal(f->fake.n, 1);
 	expect_msg(f, 0, 0x31);
 	out8(f, 0x20, 0x20);
-	f->fail = -EAGAIN;
+	f->fake.fail = -EAGAIN;
 	pulse(f, 3);
-	f->fail = 0;
+	f->fake.fail = 0;
 	pic_get_stats(f->p, &st);
 	assert_int_equal(st.sink_errors, 1);
 	assert_int_equal(st.delivered, 1);
@@ -899,7 +874,7 @@ static void test_hostile(void **state)
 	assert_int_equal(pic_master_ops.write(f->p, &vp0, ~0ull - 3, 8, 0), IOBUS_OK);
 	/* Random programming interleaved with line activity: bounded, no crash. */
 	for (unsigned i = 0; i < 200000; i++) {
-		unsigned before = f->n;
+		unsigned before = f->fake.n;
 		uint64_t r = lcg(&seed);
 		unsigned o = (unsigned)(r % 3), size = 1u << ((r >> 2) % 4);
 		uint64_t off = (r >> 4) % 3;
@@ -924,9 +899,9 @@ static void test_hostile(void **state)
 		}
 		/* 16 sources, each acknowledged at most once per state change; an 8-byte
 		 * write is 8 state changes. */
-		assert_true(f->n - before <= 16 * 8);
-		if (f->n > MAX_MSGS - 200)
-			f->n = 0;
+		assert_true(f->fake.n - before <= 16 * 8);
+		if (f->fake.n > DEV_FAKE_MAX_MSGS - 200)
+			f->fake.n = 0;
 	}
 	/* Still a working PIC after a clean init. */
 	for (unsigned irq = 0; irq < 16; irq++)
@@ -935,11 +910,11 @@ static void test_hostile(void **state)
 	out8(f, 0x4D0, 0);
 	out8(f, 0x4D1, 0);
 	linux_init(f, false);
-	f->n = 0;
+	f->fake.n = 0;
 	pulse(f, 1);
 	out8(f, 0x20, 0x20);   /* IR1 in service would hold off the cascade input */
 	pulse(f, 14);
-	assert_int_equal(f->n, 2);
+	assert_int_equal(f->fake.n, 2);
 	expect_msg(f, 0, 0x31);
 	expect_msg(f, 1, 0x3E);
 }

@@ -9,38 +9,16 @@
 #include <stdlib.h>
 
 #include "devices/pit.h"
+#include "tests/unit/dev_fake.h"
 #include "vtl2/iobus.h"
 #include "vtl2/vclock.h"
 
 #define NS 1000000000ull
 enum { CNT0 = 0, CNT1 = 1, CNT2 = 2, CTRL = 3 };
 
-/* Fake interrupt controller input: records the levels the PIT drives. */
-struct fake_line {
-	bool level;
-	unsigned rises;
-	unsigned falls;
-	unsigned redundant;    /* calls that did not change the level: must stay 0 */
-	unsigned pin;
-};
-
-static void fake_set_level(void *ctl, unsigned pin, bool level)
-{
-	struct fake_line *l = ctl;
-	l->pin = pin;
-	if (level == l->level)
-		l->redundant++;
-	if (level && !l->level)
-		l->rises++;
-	if (!level && l->level)
-		l->falls++;
-	l->level = level;
-}
-
 struct fx {
-	struct vclock *clock;
-	struct devctx dc;
-	struct fake_line line;
+	struct dev_fake fake;
+	struct dev_fake_line line;
 	struct pit *p;
 };
 
@@ -50,10 +28,8 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	assert_int_equal(vclock_create(true, &f->clock), 0);
-	f->dc.clock = f->clock;
-	struct irq_line irq = { .set_level = fake_set_level, .ctl = &f->line, .pin = 0 };
-	assert_int_equal(pit_create(&f->dc, irq, &f->p), 0);
+	dev_fake_init(&f->fake);
+	assert_int_equal(pit_create(&f->fake.dc, dev_fake_irq_line(&f->line, 0), &f->p), 0);
 	*state = f;
 	return 0;
 }
@@ -63,34 +39,29 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	assert_int_equal(f->line.redundant, 0);
 	pit_destroy(f->p);
-	vclock_destroy(f->clock);
+	dev_fake_fini(&f->fake);
 	free(f);
 	return 0;
 }
 
 static void pw(struct fx *f, unsigned off, uint8_t v)
 {
-	assert_int_equal(pit_ops.write(f->p, &acc, off, 1, v), IOBUS_OK);
+	dev_fake_wr(&pit_ops, f->p, acc.vp, off, 1, v, IOBUS_OK);
 }
 
 static uint8_t pr(struct fx *f, unsigned off)
 {
-	uint64_t v = 0;
-	assert_int_equal(pit_ops.read(f->p, &acc, off, 1, &v), IOBUS_OK);
-	assert_true(v <= 0xFF);
-	return (uint8_t)v;
+	return (uint8_t)dev_fake_rd_ok(&pit_ops, f->p, acc.vp, off, 1);
 }
 
 static void p61w(struct fx *f, uint8_t v)
 {
-	assert_int_equal(pit_port61_ops.write(f->p, &acc, 0, 1, v), IOBUS_OK);
+	dev_fake_wr(&pit_port61_ops, f->p, acc.vp, 0, 1, v, IOBUS_OK);
 }
 
 static uint8_t p61r(struct fx *f)
 {
-	uint64_t v = 0;
-	assert_int_equal(pit_port61_ops.read(f->p, &acc, 0, 1, &v), IOBUS_OK);
-	return (uint8_t)v;
+	return (uint8_t)dev_fake_rd(&pit_port61_ops, f->p, acc.vp, 0, 1, IOBUS_OK);
 }
 
 static bool out2(struct fx *f)
@@ -125,13 +96,6 @@ static uint64_t tns(uint64_t t)
 	return t / PIT_HZ * NS + (t % PIT_HZ * NS + PIT_HZ - 1) / PIT_HZ;
 }
 
-static void adv_to(struct fx *f, uint64_t ns)
-{
-	uint64_t now = vclock_now(f->clock);
-	assert_true(ns >= now);
-	vclock_advance(f->clock, ns - now);
-}
-
 /* ---- mode 0 ---- */
 
 static void test_mode0_oneshot(void **state)
@@ -141,28 +105,28 @@ static void test_mode0_oneshot(void **state)
 	assert_false(f->line.level);
 	count16(f, CNT0, 1193);
 	assert_int_equal(status(f, CNT0), 0x70); /* OUT 0, null count (loads on next CLK) */
-	adv_to(f, 1000000);                       /* tick 1193: 1192 clocks after the load */
+	dev_fake_at(&f->fake, 1000000);           /* tick 1193: 1192 clocks after the load */
 	assert_int_equal(latched16(f, CNT0), 1);
 	assert_int_equal(status(f, CNT0), 0x30);
 	/* OUT rises N + 1 clocks after the write: tick 1194 = 1000685.56 ns. */
-	adv_to(f, 1000685);
+	dev_fake_at(&f->fake, 1000685);
 	assert_int_equal(f->line.rises, 0);
-	adv_to(f, 1000686);
+	dev_fake_at(&f->fake, 1000686);
 	assert_int_equal(f->line.rises, 1);
 	assert_true(f->line.level);
 	assert_int_equal(status(f, CNT0), 0xB0);
 	/* The counter wraps and keeps counting; OUT stays high, no more interrupts. */
-	adv_to(f, 2000000); /* tick 2386 */
+	dev_fake_at(&f->fake, 2000000); /* tick 2386 */
 	assert_int_equal(pr(f, CNT0), 0x58);
 	assert_int_equal(pr(f, CNT0), 0xFB); /* 1193 - 2385 mod 65536 = 0xFB58 */
-	adv_to(f, NS);
+	dev_fake_at(&f->fake, NS);
 	assert_int_equal(f->line.rises, 1);
 	assert_true(f->line.level);
 	/* A new control word drops OUT. */
 	pw(f, CTRL, 0x30);
 	assert_false(f->line.level);
 	count16(f, CNT0, 10);
-	vclock_advance(f->clock, tns(12));
+	vclock_advance(f->fake.clock, tns(12));
 	assert_int_equal(f->line.rises, 2);
 }
 
@@ -172,26 +136,26 @@ static void test_mode0_first_byte_stops(void **state)
 	struct fx *f = *state;
 	pw(f, CTRL, 0x30);
 	count16(f, CNT0, 1000);
-	adv_to(f, tns(501));
+	dev_fake_at(&f->fake, tns(501));
 	assert_int_equal(latched16(f, CNT0), 500);
 	pw(f, CNT0, 0x10);
-	adv_to(f, tns(5000));
+	dev_fake_at(&f->fake, tns(5000));
 	assert_int_equal(f->line.rises, 0);
 	assert_int_equal(latched16(f, CNT0), 500);
 	pw(f, CNT0, 0x00); /* count 0x0010 = 16 from tick 5000: OUT at 5017 */
-	adv_to(f, tns(5017) - 1);
+	dev_fake_at(&f->fake, tns(5017) - 1);
 	assert_int_equal(f->line.rises, 0);
-	adv_to(f, tns(5017));
+	dev_fake_at(&f->fake, tns(5017));
 	assert_int_equal(f->line.rises, 1);
 	/* Mid-count rewrite: OUT drops at the first byte and rises again for the new count. */
 	pw(f, CTRL, 0x30);
 	count16(f, CNT0, 100);
-	adv_to(f, tns(5050));
+	dev_fake_at(&f->fake, tns(5050));
 	pw(f, CNT0, 0x20);
 	pw(f, CNT0, 0x00);
-	adv_to(f, tns(5050 + 33) - 1);
+	dev_fake_at(&f->fake, tns(5050 + 33) - 1);
 	assert_int_equal(f->line.rises, 1);
-	adv_to(f, tns(5050 + 33));
+	dev_fake_at(&f->fake, tns(5050 + 33));
 	assert_int_equal(f->line.rises, 2);
 }
 
@@ -204,33 +168,33 @@ static void test_mode2_irq(void **state)
 	assert_true(f->line.level); /* OUT high in mode 2 */
 	unsigned base = f->line.rises;
 	count16(f, CNT0, 11932);
-	adv_to(f, 5000000); /* tick 5965 */
+	dev_fake_at(&f->fake, 5000000); /* tick 5965 */
 	assert_int_equal(latched16(f, CNT0), 11932 - 5964);
 	assert_int_equal(status(f, CNT0), 0xB4);
 	/* OUT low for the one clock with count 1 (tick 11932), edge at reload (tick 11933). */
-	adv_to(f, tns(11932));
+	dev_fake_at(&f->fake, tns(11932));
 	assert_int_equal(status(f, CNT0), 0x34);
 	assert_int_equal(latched16(f, CNT0), 1);
-	adv_to(f, tns(11933) - 1);
+	dev_fake_at(&f->fake, tns(11933) - 1);
 	assert_int_equal(f->line.rises, base);
-	adv_to(f, tns(11933));
+	dev_fake_at(&f->fake, tns(11933));
 	assert_int_equal(f->line.rises, base + 1);
 	assert_true(f->line.level);
 	assert_int_equal(latched16(f, CNT0), 11932);
 	/* 100 Hz: period 11932 ticks = 10.0001 ms, so 99 edges in 1 s and the 100th at
 	   tick 1193201 = 1000015.92 us. */
-	adv_to(f, NS);
+	dev_fake_at(&f->fake, NS);
 	assert_int_equal(f->line.rises, base + 99);
-	adv_to(f, tns(1 + 100 * 11932) - 1);
+	dev_fake_at(&f->fake, tns(1 + 100 * 11932) - 1);
 	assert_int_equal(f->line.rises, base + 99);
-	adv_to(f, tns(1 + 100 * 11932));
+	dev_fake_at(&f->fake, tns(1 + 100 * 11932));
 	assert_int_equal(f->line.rises, base + 100);
 	/* Reload 11931: exactly 100 edges in the next whole second. */
-	adv_to(f, 2 * NS);
+	dev_fake_at(&f->fake, 2 * NS);
 	pw(f, CTRL, 0x34);
 	count16(f, CNT0, 11931);
 	base = f->line.rises;
-	adv_to(f, 3 * NS);
+	dev_fake_at(&f->fake, 3 * NS);
 	assert_int_equal(f->line.rises, base + 100);
 	assert_true(f->line.level);
 }
@@ -241,21 +205,21 @@ static void test_mode3_irq(void **state)
 	pw(f, CTRL, 0x36); /* counter 0, mode 3 */
 	unsigned base = f->line.rises;
 	count16(f, CNT0, 11932);
-	adv_to(f, NS);
+	dev_fake_at(&f->fake, NS);
 	assert_int_equal(f->line.rises, base + 99);
-	adv_to(f, tns(1 + 100 * 11932));
+	dev_fake_at(&f->fake, tns(1 + 100 * 11932));
 	assert_int_equal(f->line.rises, base + 100);
 	/* Count 0 = 65536: 18.2 Hz, edges at 1 + k * 65536. */
-	adv_to(f, 2 * NS);
+	dev_fake_at(&f->fake, 2 * NS);
 	pw(f, CTRL, 0x36);
 	count16(f, CNT0, 0);
 	base = f->line.rises;
 	uint64_t t0 = 2 * PIT_HZ;
-	adv_to(f, tns(t0 + 1 + 65536) - 1);
+	dev_fake_at(&f->fake, tns(t0 + 1 + 65536) - 1);
 	assert_int_equal(f->line.rises, base);
-	adv_to(f, tns(t0 + 1 + 65536));
+	dev_fake_at(&f->fake, tns(t0 + 1 + 65536));
 	assert_int_equal(f->line.rises, base + 1);
-	adv_to(f, tns(t0 + 1 + 18 * 65536));
+	dev_fake_at(&f->fake, tns(t0 + 1 + 18 * 65536));
 	assert_int_equal(f->line.rises, base + 18);
 }
 
@@ -266,20 +230,20 @@ static void test_mode2_new_count_at_reload(void **state)
 	pw(f, CTRL, 0x34);
 	count16(f, CNT0, 1000);
 	unsigned base = f->line.rises;
-	adv_to(f, tns(301));
+	dev_fake_at(&f->fake, tns(301));
 	count16(f, CNT0, 500);
 	assert_int_equal(status(f, CNT0) & 0x40, 0x40); /* null count until the reload */
-	adv_to(f, tns(1000));
+	dev_fake_at(&f->fake, tns(1000));
 	assert_int_equal(latched16(f, CNT0), 1);
-	adv_to(f, tns(1001));
+	dev_fake_at(&f->fake, tns(1001));
 	assert_int_equal(f->line.rises, base + 1);
 	assert_int_equal(latched16(f, CNT0), 500);
 	assert_int_equal(status(f, CNT0), 0xB4);
-	adv_to(f, tns(1501) - 1);
+	dev_fake_at(&f->fake, tns(1501) - 1);
 	assert_int_equal(f->line.rises, base + 1);
-	adv_to(f, tns(1501));
+	dev_fake_at(&f->fake, tns(1501));
 	assert_int_equal(f->line.rises, base + 2);
-	adv_to(f, tns(2001));
+	dev_fake_at(&f->fake, tns(2001));
 	assert_int_equal(f->line.rises, base + 3);
 }
 
@@ -290,15 +254,15 @@ static void test_mode4_strobe(void **state)
 	assert_true(f->line.level);
 	unsigned base = f->line.rises;
 	count16(f, CNT0, 100);
-	adv_to(f, tns(100));
+	dev_fake_at(&f->fake, tns(100));
 	assert_int_equal(status(f, CNT0) & 0x80, 0x80);
-	adv_to(f, tns(101)); /* count 0: OUT low for one clock */
+	dev_fake_at(&f->fake, tns(101)); /* count 0: OUT low for one clock */
 	assert_int_equal(status(f, CNT0) & 0x80, 0x00);
 	assert_int_equal(f->line.rises, base);
-	adv_to(f, tns(102));
+	dev_fake_at(&f->fake, tns(102));
 	assert_int_equal(status(f, CNT0) & 0x80, 0x80);
 	assert_int_equal(f->line.rises, base + 1);
-	adv_to(f, NS);
+	dev_fake_at(&f->fake, NS);
 	assert_int_equal(f->line.rises, base + 1);
 }
 
@@ -309,18 +273,18 @@ static void test_irq_clamp(void **state)
 	pw(f, CTRL, 0x34);
 	unsigned base = f->line.rises;
 	count16(f, CNT0, 1);
-	adv_to(f, NS);
+	dev_fake_at(&f->fake, NS);
 	assert_int_equal(f->line.rises, base + NS / PIT_MIN_IRQ_NS);
 	pw(f, CTRL, 0x36);
 	count16(f, CNT0, 2);
 	base = f->line.rises;
-	adv_to(f, 2 * NS);
+	dev_fake_at(&f->fake, 2 * NS);
 	assert_int_equal(f->line.rises, base + NS / PIT_MIN_IRQ_NS);
 	/* Mode 1/5 on counter 0 never trigger (GATE tied high): no interrupts. */
 	pw(f, CTRL, 0x32);
 	count16(f, CNT0, 2);
 	base = f->line.rises;
-	adv_to(f, 3 * NS);
+	dev_fake_at(&f->fake, 3 * NS);
 	assert_int_equal(f->line.rises, base);
 	assert_true(f->line.level);
 }
@@ -333,15 +297,15 @@ static void test_mode3_out2(void **state)
 	p61w(f, PIT_P61_GATE2);
 	pw(f, CTRL, 0xB6); /* counter 2, mode 3 */
 	count16(f, CNT2, 1000);
-	adv_to(f, tns(250));
+	dev_fake_at(&f->fake, tns(250));
 	assert_true(out2(f));
 	assert_int_equal(latched16(f, CNT2), 502);
-	adv_to(f, tns(501));
+	dev_fake_at(&f->fake, tns(501));
 	assert_false(out2(f));
-	adv_to(f, tns(600));
+	dev_fake_at(&f->fake, tns(600));
 	assert_false(out2(f));
 	assert_int_equal(latched16(f, CNT2), 802);
-	adv_to(f, tns(1001));
+	dev_fake_at(&f->fake, tns(1001));
 	assert_true(out2(f));
 	assert_int_equal(latched16(f, CNT2), 1000);
 	/* Odd count 5: high 3 clocks, low 2; the count goes N-1 by twos. */
@@ -351,20 +315,20 @@ static void test_mode3_out2(void **state)
 	const bool outs[] = { true, true, true, false, false, true, true, true, false };
 	const uint16_t vals[] = { 4, 2, 0, 4, 2, 4, 2, 0, 4 };
 	for (unsigned e = 0; e < 9; e++) {
-		adv_to(f, tns(t0 + 1 + e));
+		dev_fake_at(&f->fake, tns(t0 + 1 + e));
 		assert_int_equal(out2(f), outs[e]);
 		assert_int_equal(latched16(f, CNT2), vals[e]);
 	}
 	/* GATE low forces OUT high and stops counting; high reloads. */
-	adv_to(f, tns(t0 + 1 + 13)); /* low phase */
+	dev_fake_at(&f->fake, tns(t0 + 1 + 13)); /* low phase */
 	assert_false(out2(f));
 	p61w(f, 0);
 	assert_true(out2(f));
 	uint16_t held = latched16(f, CNT2);
-	adv_to(f, tns(t0 + 100));
+	dev_fake_at(&f->fake, tns(t0 + 100));
 	assert_int_equal(latched16(f, CNT2), held);
 	p61w(f, PIT_P61_GATE2);
-	adv_to(f, tns(t0 + 101));
+	dev_fake_at(&f->fake, tns(t0 + 101));
 	assert_int_equal(latched16(f, CNT2), 4);
 }
 
@@ -372,18 +336,18 @@ static void test_mode3_out2(void **state)
 static void test_linux_calibration(void **state)
 {
 	struct fx *f = *state;
-	adv_to(f, 12345);
+	dev_fake_at(&f->fake, 12345);
 	uint64_t t0 = 12345ull * PIT_HZ / NS;
 	p61w(f, (uint8_t)((p61r(f) & ~PIT_P61_SPKR) | PIT_P61_GATE2));
 	pw(f, CTRL, 0xB0);
 	count16(f, CNT2, 59659);
 	assert_false(out2(f));
-	adv_to(f, tns(t0 + 1 + 59659) - 1);
+	dev_fake_at(&f->fake, tns(t0 + 1 + 59659) - 1);
 	assert_false(out2(f));
-	adv_to(f, tns(t0 + 1 + 59659));
+	dev_fake_at(&f->fake, tns(t0 + 1 + 59659));
 	assert_true(out2(f));
 	/* Tick 14 + 1 + 59659 = 50.012488 ms: the write came at 12.345 us (tick 14). */
-	assert_int_equal(vclock_now(f->clock), 50012488);
+	assert_int_equal(vclock_now(f->fake.clock), 50012488);
 }
 
 static void test_gate2_mode0_pause(void **state)
@@ -391,20 +355,20 @@ static void test_gate2_mode0_pause(void **state)
 	struct fx *f = *state;
 	pw(f, CTRL, 0xB0);
 	count16(f, CNT2, 100); /* GATE2 low: loaded, not counting */
-	adv_to(f, tns(1000));
+	dev_fake_at(&f->fake, tns(1000));
 	assert_int_equal(latched16(f, CNT2), 100);
 	assert_false(out2(f));
 	p61w(f, PIT_P61_GATE2);
-	adv_to(f, tns(1040));
+	dev_fake_at(&f->fake, tns(1040));
 	assert_int_equal(latched16(f, CNT2), 60);
 	p61w(f, 0); /* pause at 60 */
-	adv_to(f, tns(5000));
+	dev_fake_at(&f->fake, tns(5000));
 	assert_int_equal(latched16(f, CNT2), 60);
 	p61w(f, PIT_P61_GATE2);
-	adv_to(f, tns(5059));
+	dev_fake_at(&f->fake, tns(5059));
 	assert_false(out2(f));
 	assert_int_equal(latched16(f, CNT2), 1);
-	adv_to(f, tns(5060));
+	dev_fake_at(&f->fake, tns(5060));
 	assert_true(out2(f));
 }
 
@@ -413,37 +377,37 @@ static void test_gate2_mode1_and_5(void **state)
 	struct fx *f = *state;
 	pw(f, CTRL, 0xB2); /* counter 2, mode 1 */
 	count16(f, CNT2, 50);
-	adv_to(f, tns(100));
+	dev_fake_at(&f->fake, tns(100));
 	assert_true(out2(f)); /* waits for a trigger */
 	p61w(f, PIT_P61_GATE2);
-	adv_to(f, tns(101));
+	dev_fake_at(&f->fake, tns(101));
 	assert_false(out2(f));
 	assert_int_equal(latched16(f, CNT2), 50);
-	adv_to(f, tns(150));
+	dev_fake_at(&f->fake, tns(150));
 	assert_false(out2(f));
-	adv_to(f, tns(151));
+	dev_fake_at(&f->fake, tns(151));
 	assert_true(out2(f));
 	/* Retrigger mid-count restarts the one-shot. */
 	p61w(f, 0);
 	p61w(f, PIT_P61_GATE2);
-	adv_to(f, tns(171));
+	dev_fake_at(&f->fake, tns(171));
 	p61w(f, 0);
 	p61w(f, PIT_P61_GATE2); /* retrigger at tick 171: OUT low until 222 */
-	adv_to(f, tns(221));
+	dev_fake_at(&f->fake, tns(221));
 	assert_false(out2(f));
-	adv_to(f, tns(222));
+	dev_fake_at(&f->fake, tns(222));
 	assert_true(out2(f));
 	/* Mode 5: one low clock at count 0 after the trigger. */
 	pw(f, CTRL, 0xBA);
 	count16(f, CNT2, 10);
 	p61w(f, 0);
-	adv_to(f, tns(300));
+	dev_fake_at(&f->fake, tns(300));
 	p61w(f, PIT_P61_GATE2);
-	adv_to(f, tns(310));
+	dev_fake_at(&f->fake, tns(310));
 	assert_true(out2(f));
-	adv_to(f, tns(311));
+	dev_fake_at(&f->fake, tns(311));
 	assert_false(out2(f));
-	adv_to(f, tns(312));
+	dev_fake_at(&f->fake, tns(312));
 	assert_true(out2(f));
 }
 
@@ -479,14 +443,14 @@ static void test_latch(void **state)
 	p61w(f, PIT_P61_GATE2);
 	pw(f, CTRL, 0xB4); /* counter 2, mode 2, count 0 = 65536 */
 	count16(f, CNT2, 0);
-	adv_to(f, tns(1));
+	dev_fake_at(&f->fake, tns(1));
 	assert_int_equal(latched16(f, CNT2), 0); /* 65536 reads as 0 */
-	adv_to(f, tns(1001));
+	dev_fake_at(&f->fake, tns(1001));
 	pw(f, CTRL, 0x80); /* latch counter 2 */
-	adv_to(f, tns(2001));
+	dev_fake_at(&f->fake, tns(2001));
 	pw(f, CTRL, 0x80); /* ignored: the first latch is still unread */
 	assert_int_equal(pr(f, CNT2), 0x18);
-	adv_to(f, tns(3001));
+	dev_fake_at(&f->fake, tns(3001));
 	assert_int_equal(pr(f, CNT2), 0xFC); /* 65536 - 1000 = 0xFC18 */
 	/* Latch released: live reads, LSB then MSB. */
 	assert_int_equal(pr(f, CNT2), 0x48);
@@ -494,20 +458,20 @@ static void test_latch(void **state)
 	/* LSB-only mode: a latch yields one byte. */
 	pw(f, CTRL, 0x94);
 	pw(f, CNT2, 200);
-	adv_to(f, tns(3001 + 1 + 50));
+	dev_fake_at(&f->fake, tns(3001 + 1 + 50));
 	pw(f, CTRL, 0x80);
-	adv_to(f, tns(3001 + 1 + 60));
+	dev_fake_at(&f->fake, tns(3001 + 1 + 60));
 	assert_int_equal(pr(f, CNT2), 150);
 	assert_int_equal(pr(f, CNT2), 140);
 	/* MSB-only mode: count = value << 8. */
 	pw(f, CTRL, 0xA4);
 	pw(f, CNT2, 0x02);
-	adv_to(f, tns(3062 + 1 + 12));
+	dev_fake_at(&f->fake, tns(3062 + 1 + 12));
 	assert_int_equal(pr(f, CNT2), 0x01); /* 512 - 12 = 0x1F4 */
 	pw(f, CTRL, 0x80); /* latch 500 ... */
-	adv_to(f, tns(3080));
+	dev_fake_at(&f->fake, tns(3080));
 	pw(f, CTRL, 0xB4); /* ... dropped by a control word, which also stops the counter */
-	adv_to(f, tns(3090));
+	dev_fake_at(&f->fake, tns(3090));
 	assert_int_equal(pr(f, CNT2), 0xEF);
 	assert_int_equal(pr(f, CNT2), 0x01); /* CE holds 495 = 0x1EF until a new count */
 }
@@ -519,21 +483,21 @@ static void test_readback(void **state)
 	assert_int_equal(status(f, CNT2), 0xF6); /* OUT 1, null count, RW 3, mode 3 */
 	assert_int_equal(pr(f, CNT2), 0x00);     /* status released: count (LSB) */
 	count16(f, CNT2, 4);                     /* GATE2 low: waits */
-	adv_to(f, tns(10));
+	dev_fake_at(&f->fake, tns(10));
 	assert_int_equal(status(f, CNT2), 0xF6);
 	p61w(f, PIT_P61_GATE2);
 	assert_int_equal(status(f, CNT2), 0xF6); /* loads on the next CLK */
-	adv_to(f, tns(11));
+	dev_fake_at(&f->fake, tns(11));
 	assert_int_equal(status(f, CNT2), 0xB6);
 	/* Count and status together: status first, then the count. */
-	adv_to(f, tns(12));
+	dev_fake_at(&f->fake, tns(12));
 	pw(f, CTRL, 0xC8);
 	assert_int_equal(pr(f, CNT2), 0xB6);
 	assert_int_equal(pr(f, CNT2), 2);
 	assert_int_equal(pr(f, CNT2), 0);
 	/* A second status latch before reading is ignored. */
 	pw(f, CTRL, 0xE8);
-	adv_to(f, tns(13)); /* low half now */
+	dev_fake_at(&f->fake, tns(13)); /* low half now */
 	pw(f, CTRL, 0xE8);
 	assert_int_equal(pr(f, CNT2), 0xB6);
 	assert_int_equal(status(f, CNT2), 0x36);
@@ -541,7 +505,7 @@ static void test_readback(void **state)
 	pw(f, CTRL, 0x7C);
 	assert_int_equal(status(f, CNT1), 0xFC);
 	count16(f, CNT1, 10);
-	adv_to(f, tns(13 + 1 + 9));
+	dev_fake_at(&f->fake, tns(13 + 1 + 9));
 	assert_int_equal(status(f, CNT1), 0x3C); /* count 1: OUT low */
 	assert_int_equal(latched16(f, CNT1), 1);
 	pw(f, CTRL, 0x7F); /* mode 7 BCD */
@@ -553,9 +517,9 @@ static void test_readback(void **state)
 	count16(f, CNT1, 0x2345);
 	pw(f, CTRL, 0xB0);
 	count16(f, CNT2, 0x3456);
-	adv_to(f, tns(100));
+	dev_fake_at(&f->fake, tns(100));
 	pw(f, CTRL, 0xDE);
-	adv_to(f, tns(200));
+	dev_fake_at(&f->fake, tns(200));
 	const uint16_t want[3] = { 0x1234 - 76, 0x2345 - 76, 0x3456 - 76 };
 	for (unsigned i = 0; i < 3; i++) {
 		uint16_t lo = pr(f, i);
@@ -570,7 +534,7 @@ static void test_rw_flipflop(void **state)
 	pw(f, CTRL, 0xB0);
 	pw(f, CNT2, 0x34);
 	pw(f, CNT2, 0x12); /* 0x1234 */
-	adv_to(f, tns(1 + 0x34));
+	dev_fake_at(&f->fake, tns(1 + 0x34));
 	assert_int_equal(pr(f, CNT2), 0x00);
 	assert_int_equal(pr(f, CNT2), 0x12);
 	assert_int_equal(pr(f, CNT2), 0x00); /* flip-flop back to LSB */
@@ -579,14 +543,14 @@ static void test_rw_flipflop(void **state)
 	pw(f, CNT2, 0x00);                   /* LSB of the new count (stops mode 0) */
 	assert_int_equal(pr(f, CNT2), 0x00); /* LSB of the held 0x1200 */
 	pw(f, CNT2, 0x01);                   /* MSB: count 0x0100 */
-	adv_to(f, tns(1 + 0x34 + 1 + 0x10));
+	dev_fake_at(&f->fake, tns(1 + 0x34 + 1 + 0x10));
 	assert_int_equal(pr(f, CNT2), 0x00); /* the read flip-flop was at MSB */
 	assert_int_equal(pr(f, CNT2), 0xF0);
 	/* A control word resets the flip-flops. */
 	pw(f, CNT2, 0x55);
 	pw(f, CTRL, 0xB0);
 	count16(f, CNT2, 0x0200);
-	adv_to(f, tns(1 + 0x34 + 1 + 0x10 + 1));
+	dev_fake_at(&f->fake, tns(1 + 0x34 + 1 + 0x10 + 1));
 	assert_int_equal(latched16(f, CNT2), 0x0200);
 }
 
@@ -597,26 +561,26 @@ static void test_bcd(void **state)
 	pw(f, CTRL, 0xB1); /* counter 2, mode 0, BCD */
 	count16(f, CNT2, 0x1000);
 	assert_int_equal(status(f, CNT2), 0x71);
-	adv_to(f, tns(501));
+	dev_fake_at(&f->fake, tns(501));
 	assert_int_equal(latched16(f, CNT2), 0x0500);
-	adv_to(f, tns(1001));
+	dev_fake_at(&f->fake, tns(1001));
 	assert_true(out2(f));
-	adv_to(f, 1000000); /* tick 1193: 1000 - 1192 wraps to 9808 */
+	dev_fake_at(&f->fake, 1000000); /* tick 1193: 1000 - 1192 wraps to 9808 */
 	assert_int_equal(latched16(f, CNT2), 0x9808);
 	/* Count 0 in BCD is 10000. */
 	pw(f, CTRL, 0xB5);
 	count16(f, CNT2, 0);
-	adv_to(f, tns(1194));
+	dev_fake_at(&f->fake, tns(1194));
 	assert_int_equal(latched16(f, CNT2), 0x0000);
-	adv_to(f, tns(1195));
+	dev_fake_at(&f->fake, tns(1195));
 	assert_int_equal(latched16(f, CNT2), 0x9999);
-	adv_to(f, tns(1194 + 10000));
+	dev_fake_at(&f->fake, tns(1194 + 10000));
 	assert_int_equal(latched16(f, CNT2), 0x0000);
 	/* Invalid digits are taken at face value: 0x00FA = 15 * 10 + 10 = 160. */
 	pw(f, CTRL, 0xB1);
 	count16(f, CNT2, 0x00FA);
 	uint64_t t0 = 1194 + 10000;
-	adv_to(f, tns(t0 + 1 + 10));
+	dev_fake_at(&f->fake, tns(t0 + 1 + 10));
 	assert_int_equal(latched16(f, CNT2), 0x0150);
 }
 
@@ -645,7 +609,7 @@ static void test_hostile(void **state)
 		bool valid = size == 1 || size == 2 || size == 4;
 		assert_int_equal(act, valid ? IOBUS_OK : IOBUS_BAD_REGISTER);
 		if ((round & 31) == 0)
-			vclock_advance(f->clock, (seed >> 40) % (NS / 10));
+			vclock_advance(f->fake.clock, (seed >> 40) % (NS / 10));
 	}
 	/* Every control word, each followed by junk counts and reads. */
 	for (unsigned cw = 0; cw < 256; cw++) {
@@ -657,17 +621,17 @@ static void test_hostile(void **state)
 			pr(f, c);
 		}
 		p61w(f, (uint8_t)cw);
-		vclock_advance(f->clock, 12345);
+		vclock_advance(f->fake.clock, 12345);
 	}
 	/* Whatever was left programmed, interrupts stay within the clamp. */
 	unsigned base = f->line.rises;
-	vclock_advance(f->clock, NS);
+	vclock_advance(f->fake.clock, NS);
 	assert_true(f->line.rises <= base + NS / PIT_MIN_IRQ_NS + 1);
 	/* And the device still works. */
 	pw(f, CTRL, 0x34);
 	count16(f, CNT0, 11931);
 	base = f->line.rises;
-	vclock_advance(f->clock, NS);
+	vclock_advance(f->fake.clock, NS);
 	assert_int_equal(f->line.rises, base + 100);
 }
 
@@ -691,10 +655,10 @@ static void test_wide_and_iobus(void **state)
 	assert_int_equal(pit_ops.write(f->p, &acc, 2, 2, 0x0300), IOBUS_OK);
 	assert_int_equal(status(f, CNT2), 0x70); /* waiting for the MSB */
 	pw(f, CTRL, 0xB0);
-	adv_to(f, tns(10));
+	dev_fake_at(&f->fake, tns(10));
 	assert_int_equal(iobus_write(bus, NULL, IOBUS_PIO, 0x42, 1, &acc, 0x00), IOBUS_OK);
 	assert_int_equal(iobus_write(bus, NULL, IOBUS_PIO, 0x42, 1, &acc, 0x10), IOBUS_OK);
-	adv_to(f, tns(10 + 1 + 0x100));
+	dev_fake_at(&f->fake, tns(10 + 1 + 0x100));
 	assert_int_equal(iobus_read(bus, NULL, IOBUS_PIO, 0x42, 1, &acc, &v), IOBUS_OK);
 	assert_int_equal(v, 0x00);
 	assert_int_equal(iobus_read(bus, NULL, IOBUS_PIO, 0x42, 1, &acc, &v), IOBUS_OK);
@@ -721,16 +685,16 @@ static void test_create_errors(void **state)
 	struct irq_line irq = { 0 };
 	assert_int_equal(pit_create(NULL, irq, &p), -EINVAL);
 	assert_int_equal(pit_create(&none, irq, &p), -EINVAL);
-	assert_int_equal(pit_create(&f->dc, irq, NULL), -EINVAL);
+	assert_int_equal(pit_create(&f->fake.dc, irq, NULL), -EINVAL);
 	/* Unwired line, a timer armed at destroy. */
-	assert_int_equal(pit_create(&f->dc, irq, &p), 0);
+	assert_int_equal(pit_create(&f->fake.dc, irq, &p), 0);
 	assert_int_equal(pit_ops.write(p, &acc, 3, 1, 0x34), IOBUS_OK);
 	assert_int_equal(pit_ops.write(p, &acc, 0, 1, 0x10), IOBUS_OK);
 	assert_int_equal(pit_ops.write(p, &acc, 0, 1, 0x00), IOBUS_OK);
-	vclock_advance(f->clock, NS / 100);
+	vclock_advance(f->fake.clock, NS / 100);
 	pit_destroy(p);
 	pit_destroy(NULL);
-	vclock_advance(f->clock, NS / 100);
+	vclock_advance(f->fake.clock, NS / 100);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

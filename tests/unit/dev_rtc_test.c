@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "devices/rtc.h"
+#include "tests/unit/dev_fake.h"
 #include "vtl2/iobus.h"
 #include "vtl2/vclock.h"
 
@@ -16,32 +17,9 @@
 /* 2026-12-06 05:59:08 UTC, a Sunday. */
 #define T0 1796536748ull
 
-/* Fake interrupt controller input: records the levels the RTC drives. */
-struct fake_line {
-	bool level;
-	unsigned rises;
-	unsigned falls;
-	unsigned redundant;    /* calls that did not change the level: must stay 0 */
-	unsigned pin;
-};
-
-static void fake_set_level(void *ctl, unsigned pin, bool level)
-{
-	struct fake_line *l = ctl;
-	l->pin = pin;
-	if (level == l->level)
-		l->redundant++;
-	if (level && !l->level)
-		l->rises++;
-	if (!level && l->level)
-		l->falls++;
-	l->level = level;
-}
-
 struct fx {
-	struct vclock *clock;
-	struct devctx dc;
-	struct fake_line line;
+	struct dev_fake fake;
+	struct dev_fake_line line;
 	struct rtc *r;
 };
 
@@ -51,11 +29,9 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	assert_int_equal(vclock_create(true, &f->clock), 0);
-	vclock_set_wall(f->clock, T0 * NS);
-	f->dc.clock = f->clock;
-	struct irq_line irq = { .set_level = fake_set_level, .ctl = &f->line, .pin = 8 };
-	assert_int_equal(rtc_create(&f->dc, irq, &f->r), 0);
+	dev_fake_init(&f->fake);
+	vclock_set_wall(f->fake.clock, T0 * NS);
+	assert_int_equal(rtc_create(&f->fake.dc, dev_fake_irq_line(&f->line, 8), &f->r), 0);
 	*state = f;
 	return 0;
 }
@@ -65,24 +41,21 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	assert_int_equal(f->line.redundant, 0);
 	rtc_destroy(f->r);
-	vclock_destroy(f->clock);
+	dev_fake_fini(&f->fake);
 	free(f);
 	return 0;
 }
 
 static void wr(struct fx *f, unsigned idx, uint8_t v)
 {
-	assert_int_equal(rtc_ops.write(f->r, &acc, 0, 1, idx), IOBUS_OK);
-	assert_int_equal(rtc_ops.write(f->r, &acc, 1, 1, v), IOBUS_OK);
+	dev_fake_wr(&rtc_ops, f->r, acc.vp, 0, 1, idx, IOBUS_OK);
+	dev_fake_wr(&rtc_ops, f->r, acc.vp, 1, 1, v, IOBUS_OK);
 }
 
 static uint8_t rd(struct fx *f, unsigned idx)
 {
-	uint64_t v = 0;
-	assert_int_equal(rtc_ops.write(f->r, &acc, 0, 1, idx), IOBUS_OK);
-	assert_int_equal(rtc_ops.read(f->r, &acc, 1, 1, &v), IOBUS_OK);
-	assert_true(v <= 0xFF);
-	return (uint8_t)v;
+	dev_fake_wr(&rtc_ops, f->r, acc.vp, 0, 1, idx, IOBUS_OK);
+	return (uint8_t)dev_fake_rd_ok(&rtc_ops, f->r, acc.vp, 1, 1);
 }
 
 static void expect_time(struct fx *f, uint8_t cent, uint8_t year, uint8_t mon, uint8_t mday,
@@ -115,9 +88,9 @@ static void test_time_bcd(void **state)
 {
 	struct fx *f = *state;
 	expect_time(f, 0x20, 0x26, 0x12, 0x06, 0x01, 0x05, 0x59, 0x08);
-	vclock_advance(f->clock, 52 * NS - 1);
+	vclock_advance(f->fake.clock, 52 * NS - 1);
 	assert_int_equal(rd(f, RTC_SEC), 0x59);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	expect_time(f, 0x20, 0x26, 0x12, 0x06, 0x01, 0x06, 0x00, 0x00);
 }
 
@@ -134,18 +107,18 @@ static void test_time_12h(void **state)
 	wr(f, RTC_REG_B, 0x00); /* BCD, 12 h */
 	assert_int_equal(rd(f, RTC_HOUR), 0x05);
 	/* 17:59:08 -> 5 PM */
-	vclock_advance(f->clock, 12 * 3600 * NS);
+	vclock_advance(f->fake.clock, 12 * 3600 * NS);
 	assert_int_equal(rd(f, RTC_HOUR), 0x85);
 	wr(f, RTC_REG_B, RTC_B_DM); /* binary, 12 h */
 	assert_int_equal(rd(f, RTC_HOUR), 0x85);
 	/* 00:00:08 next day -> 12 AM */
-	vclock_advance(f->clock, (6 * 3600 + 60) * NS);
+	vclock_advance(f->fake.clock, (6 * 3600 + 60) * NS);
 	assert_int_equal(rd(f, RTC_MIN), 0);
 	assert_int_equal(rd(f, RTC_HOUR), 12);
 	assert_int_equal(rd(f, RTC_MDAY), 7);
 	assert_int_equal(rd(f, RTC_WDAY), 2);
 	/* 12:00:08 -> 12 PM */
-	vclock_advance(f->clock, 12 * 3600 * NS);
+	vclock_advance(f->fake.clock, 12 * 3600 * NS);
 	assert_int_equal(rd(f, RTC_HOUR), 0x8C);
 	wr(f, RTC_REG_B, 0x00);
 	assert_int_equal(rd(f, RTC_HOUR), 0x92);
@@ -165,13 +138,13 @@ static void test_set_time(void **state)
 	wr(f, RTC_YEAR, 0x99);
 	wr(f, RTC_CENTURY, 0x19);
 	/* Held while SET. */
-	vclock_advance(f->clock, 5 * NS);
+	vclock_advance(f->fake.clock, 5 * NS);
 	expect_time(f, 0x19, 0x99, 0x01, 0x31, 0x01, 0x23, 0x59, 0x30);
 	assert_int_equal(rd(f, RTC_REG_A) & RTC_A_UIP, 0);
 	wr(f, RTC_REG_B, RTC_B_24H);
-	vclock_advance(f->clock, 2 * NS);
+	vclock_advance(f->fake.clock, 2 * NS);
 	expect_time(f, 0x19, 0x99, 0x01, 0x31, 0x01, 0x23, 0x59, 0x32);
-	vclock_advance(f->clock, 28 * NS);
+	vclock_advance(f->fake.clock, 28 * NS);
 	expect_time(f, 0x19, 0x99, 0x02, 0x01, 0x02, 0x00, 0x00, 0x00);
 	/* Across the century. */
 	wr(f, RTC_REG_B, RTC_B_SET | RTC_B_24H);
@@ -181,7 +154,7 @@ static void test_set_time(void **state)
 	wr(f, RTC_MDAY, 0x31);
 	wr(f, RTC_MON, 0x12);
 	wr(f, RTC_REG_B, RTC_B_24H);
-	vclock_advance(f->clock, NS);
+	vclock_advance(f->fake.clock, NS);
 	expect_time(f, 0x20, 0x00, 0x01, 0x01, 0x03, 0x00, 0x00, 0x00);
 }
 
@@ -242,13 +215,13 @@ static void test_set_time_12h_and_invalid(void **state)
 static void test_write_while_counting(void **state)
 {
 	struct fx *f = *state;
-	vclock_advance(f->clock, NS / 4);
+	vclock_advance(f->fake.clock, NS / 4);
 	wr(f, RTC_MIN, 0x10);
 	assert_int_equal(rd(f, RTC_MIN), 0x10);
 	assert_int_equal(rd(f, RTC_SEC), 0x08);
-	vclock_advance(f->clock, 3 * NS / 4 - 1);
+	vclock_advance(f->fake.clock, 3 * NS / 4 - 1);
 	assert_int_equal(rd(f, RTC_SEC), 0x08);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_int_equal(rd(f, RTC_SEC), 0x09);
 	assert_int_equal(rd(f, RTC_HOUR), 0x05);
 }
@@ -257,19 +230,19 @@ static void test_uip_window(void **state)
 {
 	struct fx *f = *state;
 	assert_int_equal(rd(f, RTC_REG_A), 0x26);
-	vclock_advance(f->clock, NS - RTC_UIP_NS - 1);
+	vclock_advance(f->fake.clock, NS - RTC_UIP_NS - 1);
 	assert_int_equal(rd(f, RTC_REG_A), 0x26);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_int_equal(rd(f, RTC_REG_A), 0xA6);
 	assert_int_equal(rd(f, RTC_SEC), 0x08);
-	vclock_advance(f->clock, RTC_UIP_NS - 1);
+	vclock_advance(f->fake.clock, RTC_UIP_NS - 1);
 	assert_int_equal(rd(f, RTC_REG_A), 0xA6);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_int_equal(rd(f, RTC_REG_A), 0x26);
 	assert_int_equal(rd(f, RTC_SEC), 0x09);
 	/* No UIP while SET. */
 	wr(f, RTC_REG_B, RTC_B_SET | RTC_B_24H);
-	vclock_advance(f->clock, NS - 1000);
+	vclock_advance(f->fake.clock, NS - 1000);
 	assert_int_equal(rd(f, RTC_REG_A), 0x26);
 }
 
@@ -277,17 +250,17 @@ static void test_uip_window(void **state)
 static void test_divider(void **state)
 {
 	struct fx *f = *state;
-	vclock_advance(f->clock, NS / 10);
+	vclock_advance(f->fake.clock, NS / 10);
 	wr(f, RTC_REG_A, 0x76);
-	vclock_advance(f->clock, 3 * NS);
+	vclock_advance(f->fake.clock, 3 * NS);
 	assert_int_equal(rd(f, RTC_SEC), 0x08);
 	assert_int_equal(rd(f, RTC_REG_A), 0x76);
 	wr(f, RTC_REG_A, 0x26);
-	vclock_advance(f->clock, NS / 2 - 1);
+	vclock_advance(f->fake.clock, NS / 2 - 1);
 	assert_int_equal(rd(f, RTC_SEC), 0x08);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_int_equal(rd(f, RTC_SEC), 0x09);
-	vclock_advance(f->clock, NS);
+	vclock_advance(f->fake.clock, NS);
 	assert_int_equal(rd(f, RTC_SEC), 0x10);
 }
 
@@ -306,10 +279,10 @@ static void test_linux_set_sequence(void **state)
 	wr(f, RTC_MIN, 0x20);
 	wr(f, RTC_SEC, 0x30);
 	wr(f, RTC_REG_B, b);
-	vclock_advance(f->clock, 2 * NS);
+	vclock_advance(f->fake.clock, 2 * NS);
 	assert_int_equal(rd(f, RTC_SEC), 0x30);
 	wr(f, RTC_REG_A, a);
-	vclock_advance(f->clock, NS / 2);
+	vclock_advance(f->fake.clock, NS / 2);
 	/* The day of week is its own register: still the Sunday it held. */
 	expect_time(f, 0x20, 0x27, 0x03, 0x15, 0x01, 0x10, 0x20, 0x31);
 }
@@ -321,7 +294,7 @@ static unsigned count_pf(struct fx *f, uint64_t step, uint64_t total)
 {
 	unsigned pf = 0;
 	for (uint64_t t = 0; t < total; t += step) {
-		vclock_advance(f->clock, step);
+		vclock_advance(f->fake.clock, step);
 		uint8_t c = rd(f, RTC_REG_C);
 		if (c & RTC_C_PF)
 			pf++;
@@ -344,14 +317,14 @@ static void test_periodic_on_time(void **state)
 {
 	struct fx *f = *state;
 	wr(f, RTC_REG_B, RTC_B_PIE | RTC_B_24H);
-	vclock_advance(f->clock, 976562); /* first 1024 Hz edge: 976562.5 ns */
+	vclock_advance(f->fake.clock, 976562); /* first 1024 Hz edge: 976562.5 ns */
 	assert_int_equal(f->line.rises, 0);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_int_equal(f->line.rises, 1);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_IRQF | RTC_C_PF);
-	vclock_advance(f->clock, 976561); /* second edge: exactly 1953125 ns */
+	vclock_advance(f->fake.clock, 976561); /* second edge: exactly 1953125 ns */
 	assert_int_equal(f->line.rises, 1);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_int_equal(f->line.rises, 2);
 }
 
@@ -378,14 +351,14 @@ static void test_periodic_unacknowledged(void **state)
 {
 	struct fx *f = *state;
 	wr(f, RTC_REG_B, RTC_B_PIE | RTC_B_24H);
-	vclock_advance(f->clock, NS);
+	vclock_advance(f->fake.clock, NS);
 	assert_int_equal(f->line.rises, 1);
 	assert_true(f->line.level);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_IRQF | RTC_C_PF | RTC_C_UF);
 	assert_false(f->line.level);
 	assert_int_equal(rd(f, RTC_REG_C), 0);
 	/* Disabling PIE while PF is pending drops IRQF. */
-	vclock_advance(f->clock, 1000000);
+	vclock_advance(f->fake.clock, 1000000);
 	assert_true(f->line.level);
 	wr(f, RTC_REG_B, RTC_B_24H);
 	assert_false(f->line.level);
@@ -396,14 +369,14 @@ static void test_periodic_unacknowledged(void **state)
 static void test_flags_without_enable(void **state)
 {
 	struct fx *f = *state;
-	vclock_advance(f->clock, 1000000);
+	vclock_advance(f->fake.clock, 1000000);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_PF);
 	assert_int_equal(rd(f, RTC_REG_C), 0);
-	vclock_advance(f->clock, NS);
+	vclock_advance(f->fake.clock, NS);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_PF | RTC_C_UF);
 	assert_int_equal(f->line.rises, 0);
 	/* Enabling UIE with UF pending raises IRQF at once. */
-	vclock_advance(f->clock, NS);
+	vclock_advance(f->fake.clock, NS);
 	wr(f, RTC_REG_B, RTC_B_UIE | RTC_B_24H);
 	assert_true(f->line.level);
 	assert_int_equal(rtc_nvram_get(f->r, RTC_REG_C), RTC_C_IRQF | RTC_C_PF | RTC_C_UF);
@@ -418,9 +391,9 @@ static void test_update_interrupt(void **state)
 	wr(f, RTC_REG_A, 0x20); /* no periodic flags, to see UF alone */
 	wr(f, RTC_REG_B, RTC_B_UIE | RTC_B_24H);
 	for (unsigned i = 1; i <= 3; i++) {
-		vclock_advance(f->clock, NS - 1);
+		vclock_advance(f->fake.clock, NS - 1);
 		assert_int_equal(f->line.rises, i - 1);
-		vclock_advance(f->clock, 1);
+		vclock_advance(f->fake.clock, 1);
 		assert_int_equal(f->line.rises, i);
 		assert_int_equal(rd(f, RTC_REG_C), RTC_C_IRQF | RTC_C_UF);
 		assert_int_equal(rd(f, RTC_REG_C), 0);
@@ -432,7 +405,7 @@ static void test_update_interrupt(void **state)
 	assert_int_equal(rd(f, RTC_REG_B), RTC_B_SET | RTC_B_24H);
 	wr(f, RTC_REG_B, RTC_B_SET | RTC_B_UIE | RTC_B_24H);
 	assert_int_equal(rd(f, RTC_REG_B), RTC_B_SET | RTC_B_UIE | RTC_B_24H);
-	vclock_advance(f->clock, 3 * NS);
+	vclock_advance(f->fake.clock, 3 * NS);
 	assert_int_equal(rd(f, RTC_REG_C), 0);
 	assert_int_equal(f->line.rises, 3);
 }
@@ -446,15 +419,15 @@ static void test_alarm(void **state)
 	wr(f, RTC_HOUR_ALARM, 0x06);
 	wr(f, RTC_REG_B, RTC_B_AIE | RTC_B_24H);
 	assert_int_equal(rd(f, RTC_HOUR_ALARM), 0x06);
-	vclock_advance(f->clock, 52 * NS - 1);
+	vclock_advance(f->fake.clock, 52 * NS - 1);
 	assert_int_equal(f->line.rises, 0);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_int_equal(f->line.rises, 1);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_IRQF | RTC_C_AF | RTC_C_UF);
 	/* Next match a day later. */
-	vclock_advance(f->clock, 86400 * NS - 1);
+	vclock_advance(f->fake.clock, 86400 * NS - 1);
 	assert_int_equal(f->line.rises, 1);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_int_equal(f->line.rises, 2);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_IRQF | RTC_C_AF | RTC_C_UF);
 }
@@ -468,24 +441,24 @@ static void test_alarm_dont_care(void **state)
 	wr(f, RTC_HOUR_ALARM, 0xFF);
 	wr(f, RTC_REG_B, RTC_B_AIE | RTC_B_24H);
 	/* Every minute at :30: 05:59:30, then 06:00:30. */
-	vclock_advance(f->clock, 22 * NS - 1);
+	vclock_advance(f->fake.clock, 22 * NS - 1);
 	assert_int_equal(f->line.rises, 0);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_int_equal(f->line.rises, 1);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_IRQF | RTC_C_AF | RTC_C_UF);
-	vclock_advance(f->clock, 60 * NS);
+	vclock_advance(f->fake.clock, 60 * NS);
 	assert_int_equal(f->line.rises, 2);
 	assert_int_equal(rd(f, RTC_MIN), 0x00);
 	assert_int_equal(rd(f, RTC_SEC), 0x30);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_IRQF | RTC_C_AF | RTC_C_UF);
 	/* All three don't care: every second. */
 	wr(f, RTC_SEC_ALARM, 0xC0);
-	vclock_advance(f->clock, NS);
+	vclock_advance(f->fake.clock, NS);
 	assert_int_equal(f->line.rises, 3);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_IRQF | RTC_C_AF | RTC_C_UF);
 	/* An impossible alarm never fires. */
 	wr(f, RTC_SEC_ALARM, 0x61);
-	vclock_advance(f->clock, 2 * 86400 * NS);
+	vclock_advance(f->fake.clock, 2 * 86400 * NS);
 	assert_int_equal(f->line.rises, 3);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_UF);
 }
@@ -497,9 +470,9 @@ static void test_alarm_flag_lazy(void **state)
 	wr(f, RTC_SEC_ALARM, 0x00);
 	wr(f, RTC_MIN_ALARM, 0x30);
 	wr(f, RTC_HOUR_ALARM, 0x03);
-	vclock_advance(f->clock, 3600 * NS);
+	vclock_advance(f->fake.clock, 3600 * NS);
 	assert_int_equal(rd(f, RTC_REG_C) & RTC_C_AF, 0);
-	vclock_advance(f->clock, 22 * 3600 * NS);
+	vclock_advance(f->fake.clock, 22 * 3600 * NS);
 	assert_int_equal(rd(f, RTC_REG_C), RTC_C_PF | RTC_C_AF | RTC_C_UF);
 	assert_int_equal(f->line.rises, 0);
 }
@@ -512,9 +485,9 @@ static void test_alarm_12h(void **state)
 	wr(f, RTC_SEC_ALARM, 0x00);
 	wr(f, RTC_MIN_ALARM, 0x00);
 	wr(f, RTC_HOUR_ALARM, 0x86); /* 6 PM */
-	vclock_advance(f->clock, 12 * 3600 * NS + 52 * NS - 1);
+	vclock_advance(f->fake.clock, 12 * 3600 * NS + 52 * NS - 1);
 	assert_int_equal(f->line.rises, 0);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_int_equal(f->line.rises, 1);
 	assert_int_equal(rd(f, RTC_HOUR), 0x86);
 }
@@ -634,7 +607,7 @@ static void test_hostile(void **state)
 		bool valid = size == 1 || size == 2 || size == 4;
 		assert_int_equal(act, valid ? IOBUS_OK : IOBUS_BAD_REGISTER);
 		if ((round & 63) == 0)
-			vclock_advance(f->clock, (seed >> 40) % (3 * NS));
+			vclock_advance(f->fake.clock, (seed >> 40) % (3 * NS));
 	}
 	/* Every register with every value. */
 	for (unsigned idx = 0; idx < 256; idx++)
@@ -643,14 +616,14 @@ static void test_hostile(void **state)
 	/* Whatever the guest left, a long idle stretch raises the line at most once. */
 	rd(f, RTC_REG_C);
 	unsigned rises = f->line.rises;
-	vclock_advance(f->clock, 3 * 86400 * NS);
+	vclock_advance(f->fake.clock, 3 * 86400 * NS);
 	assert_true(f->line.rises <= rises + 1);
 	/* The device still works. */
 	wr(f, RTC_REG_A, 0x26);
 	wr(f, RTC_REG_B, RTC_B_SET | RTC_B_24H);
 	wr(f, RTC_SEC, 0x00);
 	wr(f, RTC_REG_B, RTC_B_24H);
-	vclock_advance(f->clock, 3 * NS);
+	vclock_advance(f->fake.clock, 3 * NS);
 	assert_int_equal(rd(f, RTC_SEC), 0x03);
 	assert_int_equal(rd(f, RTC_REG_D), 0x80);
 }
@@ -663,12 +636,12 @@ static void test_create_errors(void **state)
 	struct irq_line irq = { 0 };
 	assert_int_equal(rtc_create(NULL, irq, &r), -EINVAL);
 	assert_int_equal(rtc_create(&none, irq, &r), -EINVAL);
-	assert_int_equal(rtc_create(&f->dc, irq, NULL), -EINVAL);
+	assert_int_equal(rtc_create(&f->fake.dc, irq, NULL), -EINVAL);
 	/* An unwired line is fine. */
-	assert_int_equal(rtc_create(&f->dc, irq, &r), 0);
+	assert_int_equal(rtc_create(&f->fake.dc, irq, &r), 0);
 	assert_int_equal(rtc_ops.write(r, &acc, 0, 2, (RTC_B_PIE | RTC_B_24H) << 8 | RTC_REG_B),
 			 IOBUS_OK);
-	vclock_advance(f->clock, NS);
+	vclock_advance(f->fake.clock, NS);
 	rtc_destroy(r);
 	rtc_destroy(NULL);
 	assert_false(rtc_nmi_masked(NULL));

@@ -9,6 +9,7 @@
 
 #include "devices/testdev.h"
 #include "tests/guests/guest_abi.h"
+#include "tests/unit/dev_fake.h"
 #include "vtl2/iobus.h"
 
 /* The two sides of the contract must name the same ports, addresses and numbers. */
@@ -27,55 +28,17 @@ _Static_assert(TESTDEV_MMIO_PATTERN == GUEST_MMIO_PATTERN, "mmio pattern");
 _Static_assert(TESTDEV_MSR_BASE == GUEST_MSR_TEST_FIRST, "first test msr");
 _Static_assert(TESTDEV_MSR_BASE + TESTDEV_MSR_COUNT - 1 == GUEST_MSR_TEST_LAST, "last test msr");
 
-struct rec {
-	unsigned stops, why, code, vp;
-	unsigned irqs;
-	struct irq_msg last;
-	uint64_t prot_page;
-	int prot_on;
-	unsigned prots;
-};
-
-static void rec_stop(void *ctx, enum devctx_stop why, uint32_t code, uint32_t vp)
-{
-	struct rec *r = ctx;
-	r->stops++;
-	r->why = why;
-	r->code = code;
-	r->vp = vp;
-}
-static int rec_protect(void *ctx, gpn_t page, bool on)
-{
-	struct rec *r = ctx;
-	r->prots++;
-	r->prot_page = page.v;
-	r->prot_on = on;
-	return 0;
-}
-static uint64_t rec_hits(void *ctx) { (void)ctx; return 0x1234567890ull; }
-static int rec_deliver(void *ctx, const struct irq_msg *m)
-{
-	struct rec *r = ctx;
-	r->irqs++;
-	r->last = *m;
-	return 0;
-}
-
 struct fx {
-	struct rec rec;
-	struct devctx dc;
-	struct vclock *clock;
+	struct dev_fake fake;
 	struct testdev *t;
 };
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	assert_int_equal(vclock_create(true, &f->clock), 0);
-	f->dc = (struct devctx){ .ctx = &f->rec, .stop = rec_stop, .protect = rec_protect,
-				 .protect_hits = rec_hits, .clock = f->clock,
-				 .sink = { rec_deliver, &f->rec }, .log = stderr };
-	assert_int_equal(testdev_create(&f->dc, &f->t), 0);
+	dev_fake_init(&f->fake);
+	f->fake.hits = 0x1234567890ull;
+	assert_int_equal(testdev_create(&f->fake.dc, &f->t), 0);
 	*state = f;
 	return 0;
 }
@@ -83,8 +46,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	vclock_destroy(f->clock);
 	testdev_destroy(f->t);
+	dev_fake_fini(&f->fake);
 	free(f);
 	return 0;
 }
@@ -92,17 +55,13 @@ static int teardown(void **state)
 static uint64_t rd(const struct iobus_ops *ops, struct fx *f, uint32_t vp, uint64_t off,
 		   unsigned size, enum iobus_action want)
 {
-	const struct iobus_access a = { .vp = vp };
-	uint64_t v = ~0ull;
-	assert_int_equal(ops->read(f->t, &a, off, size, &v), want);
-	return v;
+	return dev_fake_rd(ops, f->t, vp, off, size, want);
 }
 
 static void wr(const struct iobus_ops *ops, struct fx *f, uint32_t vp, uint64_t off,
 	       unsigned size, uint64_t v, enum iobus_action want)
 {
-	const struct iobus_access a = { .vp = vp };
-	assert_int_equal(ops->write(f->t, &a, off, size, v), want);
+	dev_fake_wr(ops, f->t, vp, off, size, v, want);
 }
 
 #define P(port) ((port) - TESTDEV_PORT_BASE)
@@ -121,12 +80,12 @@ static void test_exit_port_stops_with_code_and_vp(void **state)
 {
 	struct fx *f = *state;
 	wr(&testdev_port_ops, f, 3, P(TESTDEV_PORT_EXIT), 1, 0, IOBUS_BAD_REGISTER);
-	assert_int_equal(f->rec.stops, 0);
+	assert_int_equal(f->fake.stops.count, 0);
 	wr(&testdev_port_ops, f, 3, P(TESTDEV_PORT_EXIT), 4, 7, IOBUS_OK);
-	assert_int_equal(f->rec.stops, 1);
-	assert_int_equal(f->rec.why, DEVCTX_STOP_TEST_EXIT);
-	assert_int_equal(f->rec.code, 7);
-	assert_int_equal(f->rec.vp, 3);
+	assert_int_equal(f->fake.stops.count, 1);
+	assert_int_equal(f->fake.stops.why, DEVCTX_STOP_TEST_EXIT);
+	assert_int_equal(f->fake.stops.code, 7);
+	assert_int_equal(f->fake.stops.vp, 3);
 	rd(&testdev_port_ops, f, 0, P(TESTDEV_PORT_EXIT), 4, IOBUS_NOT_MINE);
 }
 
@@ -134,35 +93,35 @@ static void test_irq_now_and_delayed(void **state)
 {
 	struct fx *f = *state;
 	wr(&testdev_port_ops, f, 2, P(TESTDEV_PORT_IRQ), 1, 0x41, IOBUS_OK);
-	assert_int_equal(f->rec.irqs, 1);
-	assert_int_equal(f->rec.last.vector, 0x41);
-	assert_int_equal(f->rec.last.dest, 2);
-	assert_int_equal(f->rec.last.delivery, IRQ_DELIVERY_FIXED);
+	assert_int_equal(f->fake.n, 1);
+	assert_int_equal(f->fake.last.vector, 0x41);
+	assert_int_equal(f->fake.last.dest, 2);
+	assert_int_equal(f->fake.last.delivery, IRQ_DELIVERY_FIXED);
 	wr(&testdev_port_ops, f, 2, P(TESTDEV_PORT_IRQ), 1, 0x0E, IOBUS_OK); /* reserved: refused */
-	assert_int_equal(f->rec.irqs, 1);
+	assert_int_equal(f->fake.n, 1);
 	wr(&testdev_port_ops, f, 1, P(TESTDEV_PORT_IRQ_DELAYED), 1, 0x50, IOBUS_OK);
-	vclock_advance(f->clock, TESTDEV_IRQ_DELAY_NS - 1);
-	assert_int_equal(f->rec.irqs, 1);
-	vclock_advance(f->clock, 1);
-	assert_int_equal(f->rec.irqs, 2);
-	assert_int_equal(f->rec.last.vector, 0x50);
-	assert_int_equal(f->rec.last.dest, 1);
+	vclock_advance(f->fake.clock, TESTDEV_IRQ_DELAY_NS - 1);
+	assert_int_equal(f->fake.n, 1);
+	vclock_advance(f->fake.clock, 1);
+	assert_int_equal(f->fake.n, 2);
+	assert_int_equal(f->fake.last.vector, 0x50);
+	assert_int_equal(f->fake.last.dest, 1);
 	/* More delayed requests than timers: the extra ones are dropped, none is lost twice. */
 	for (unsigned i = 0; i < TESTDEV_MAX_TIMERS + 10; i++)
 		wr(&testdev_port_ops, f, 0, P(TESTDEV_PORT_IRQ_DELAYED), 1, 0x60, IOBUS_OK);
-	vclock_advance(f->clock, TESTDEV_IRQ_DELAY_NS);
-	assert_int_equal(f->rec.irqs, 2 + TESTDEV_MAX_TIMERS);
+	vclock_advance(f->fake.clock, TESTDEV_IRQ_DELAY_NS);
+	assert_int_equal(f->fake.n, 2 + TESTDEV_MAX_TIMERS);
 }
 
 static void test_protect_ports_and_count(void **state)
 {
 	struct fx *f = *state;
 	wr(&testdev_port_ops, f, 0, P(TESTDEV_PORT_PROTECT), 4, 0x104, IOBUS_OK);
-	assert_int_equal(f->rec.prot_page, 0x104);
-	assert_int_equal(f->rec.prot_on, 1);
+	assert_int_equal(f->fake.prot_page, 0x104);
+	assert_int_equal(f->fake.prot_on, 1);
 	wr(&testdev_port_ops, f, 0, P(TESTDEV_PORT_UNPROTECT), 4, 0x104, IOBUS_OK);
-	assert_int_equal(f->rec.prot_on, 0);
-	assert_int_equal(f->rec.prots, 2);
+	assert_int_equal(f->fake.prot_on, 0);
+	assert_int_equal(f->fake.prots, 2);
 	assert_int_equal(rd(&testdev_port_ops, f, 0, P(TESTDEV_PORT_PROT_COUNT), 4, IOBUS_OK),
 			 0x34567890);
 	assert_int_equal(rd(&testdev_port_ops, f, 0, P(TESTDEV_PORT_PROT_COUNT), 1, IOBUS_OK),

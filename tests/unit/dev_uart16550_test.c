@@ -11,32 +11,12 @@
 #include <string.h>
 
 #include "devices/uart16550.h"
+#include "tests/unit/dev_fake.h"
 #include "vtl2/iobus.h"
 #include "vtl2/vclock.h"
 
 enum { RBR = 0, THR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4,
        LSR = 5, MSR = 6, SCR = 7 };
-
-/* Fake interrupt controller input: records every level the UART drives. */
-struct fake_line {
-	bool level;
-	unsigned calls;
-	unsigned rises;
-	unsigned redundant;    /* calls that did not change the level: must stay 0 */
-	unsigned pin;
-};
-
-static void fake_set_level(void *ctl, unsigned pin, bool level)
-{
-	struct fake_line *l = ctl;
-	l->pin = pin;
-	l->calls++;
-	if (level == l->level)
-		l->redundant++;
-	if (level && !l->level)
-		l->rises++;
-	l->level = level;
-}
 
 /* Fake backend: the bytes transmitted, in order. */
 struct fake_tx {
@@ -55,9 +35,8 @@ static void fake_tx(void *ctx, uint8_t byte)
 }
 
 struct fx {
-	struct vclock *clock;
-	struct devctx dc;
-	struct fake_line line;
+	struct dev_fake fake;
+	struct dev_fake_line line;
 	struct fake_tx tx;
 	struct uart16550 *u;
 };
@@ -68,11 +47,10 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	assert_int_equal(vclock_create(true, &f->clock), 0);
-	f->dc.clock = f->clock;
-	struct irq_line irq = { .set_level = fake_set_level, .ctl = &f->line, .pin = 4 };
+	dev_fake_init(&f->fake);
+	struct irq_line irq = dev_fake_irq_line(&f->line, 4);
 	struct uart16550_backend be = { .tx = fake_tx, .ctx = &f->tx };
-	assert_int_equal(uart16550_create(&f->dc, irq, &be, &f->u), 0);
+	assert_int_equal(uart16550_create(&f->fake.dc, irq, &be, &f->u), 0);
 	*state = f;
 	return 0;
 }
@@ -82,22 +60,19 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	assert_int_equal(f->line.redundant, 0);
 	uart16550_destroy(f->u);
-	vclock_destroy(f->clock);
+	dev_fake_fini(&f->fake);
 	free(f);
 	return 0;
 }
 
 static uint8_t rd(struct fx *f, unsigned off)
 {
-	uint64_t v = 0xDEAD;
-	assert_int_equal(uart16550_ops.read(f->u, &acc, off, 1, &v), IOBUS_OK);
-	assert_true(v <= 0xFF);
-	return (uint8_t)v;
+	return (uint8_t)dev_fake_rd_ok(&uart16550_ops, f->u, acc.vp, off, 1);
 }
 
 static void wr(struct fx *f, unsigned off, uint8_t v)
 {
-	assert_int_equal(uart16550_ops.write(f->u, &acc, off, 1, v), IOBUS_OK);
+	dev_fake_wr(&uart16550_ops, f->u, acc.vp, off, 1, v, IOBUS_OK);
 }
 
 static void set_divisor(struct fx *f, uint16_t div, uint8_t lcr)
@@ -412,7 +387,7 @@ static void test_iir_priorities(void **state)
 	wr(f, THR, 0x55);                          /* one byte in, THRE pending */
 	assert_int_equal(rd(f, IIR), 0xC2);
 	wr(f, THR, 0x56);
-	vclock_advance(f->clock, 100000000);
+	vclock_advance(f->fake.clock, 100000000);
 	assert_int_equal(rd(f, IIR), 0xCC);
 	assert_int_equal(rd(f, IIR), 0xCC);
 	wr(f, IER, 0x0E);                          /* RX interrupts masked */
@@ -557,32 +532,32 @@ static void test_char_timeout(void **state)
 	wr(f, IER, 0x01);
 	set_divisor(f, 1, 0x03);                   /* 115200 8N1: 4 chars = 347222.2 ns */
 	assert_int_equal(uart16550_receive(f->u, in, 3), 3);
-	vclock_advance(f->clock, 347222);
+	vclock_advance(f->fake.clock, 347222);
 	assert_int_equal(rd(f, IIR), 0xC1);
 	assert_false(f->line.level);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_true(f->line.level);
 	assert_int_equal(rd(f, IIR), 0xCC);
 	assert_int_equal(rd(f, RBR), 1);           /* read: cleared, count restarts */
 	assert_false(f->line.level);
 	assert_int_equal(rd(f, IIR), 0xC1);
-	vclock_advance(f->clock, 347222);
+	vclock_advance(f->fake.clock, 347222);
 	assert_int_equal(rd(f, IIR), 0xC1);
-	vclock_advance(f->clock, 1);
+	vclock_advance(f->fake.clock, 1);
 	assert_int_equal(rd(f, IIR), 0xCC);
 	/* A read in between postpones it. */
 	assert_int_equal(rd(f, RBR), 2);
-	vclock_advance(f->clock, 200000);
+	vclock_advance(f->fake.clock, 200000);
 	assert_int_equal(uart16550_receive(f->u, in, 1), 1);  /* so does a received byte */
-	vclock_advance(f->clock, 200000);
+	vclock_advance(f->fake.clock, 200000);
 	assert_int_equal(rd(f, IIR), 0xC1);
-	vclock_advance(f->clock, 147223);
+	vclock_advance(f->fake.clock, 147223);
 	assert_int_equal(rd(f, IIR), 0xCC);
 	/* Draining the FIFO clears it and stops the timer for good. */
 	assert_int_equal(rd(f, RBR), 3);
 	assert_int_equal(rd(f, RBR), 1);
 	assert_int_equal(rd(f, LSR), 0x60);
-	vclock_advance(f->clock, 1000000000ull);
+	vclock_advance(f->fake.clock, 1000000000ull);
 	assert_int_equal(rd(f, IIR), 0xC1);
 	assert_false(f->line.level);
 
@@ -597,9 +572,9 @@ static void test_char_timeout(void **state)
 	for (size_t i = 0; i < sizeof(ct) / sizeof(ct[0]); i++) {
 		set_divisor(f, ct[i].div, ct[i].lcr);
 		assert_int_equal(uart16550_receive(f->u, in, 1), 1);
-		vclock_advance(f->clock, ct[i].ns - 1);
+		vclock_advance(f->fake.clock, ct[i].ns - 1);
 		assert_int_equal(rd(f, IIR), 0xC1);
-		vclock_advance(f->clock, 1);
+		vclock_advance(f->fake.clock, 1);
 		assert_int_equal(rd(f, IIR), 0xCC);
 		assert_int_equal(rd(f, RBR), 1);
 		assert_int_equal(rd(f, IIR), 0xC1);
@@ -610,16 +585,16 @@ static void test_char_timeout(void **state)
 	wr(f, FCR, 0x43);                          /* trigger 4 */
 	assert_int_equal(uart16550_receive(f->u, in, 4), 4);
 	assert_int_equal(rd(f, IIR), 0xC4);
-	vclock_advance(f->clock, 10000000);
+	vclock_advance(f->fake.clock, 10000000);
 	assert_int_equal(rd(f, IIR), 0xC4);
 	(void)rd(f, RBR);                          /* 3 left: timeout after 4 char times */
 	assert_int_equal(rd(f, IIR), 0xC1);
-	vclock_advance(f->clock, 347223);
+	vclock_advance(f->fake.clock, 347223);
 	assert_int_equal(rd(f, IIR), 0xCC);
 	/* Expired while at the trigger level, then the trigger is raised: the timeout shows. */
 	assert_int_equal(uart16550_receive(f->u, in, 1), 1);
 	assert_int_equal(rd(f, IIR), 0xC4);
-	vclock_advance(f->clock, 347223);
+	vclock_advance(f->fake.clock, 347223);
 	wr(f, FCR, 0xC1);                          /* trigger 14, no reset */
 	assert_int_equal(rd(f, IIR), 0xCC);
 	/* RX FIFO reset clears the indication. */
@@ -630,14 +605,14 @@ static void test_char_timeout(void **state)
 	wr(f, FCR, 0x00);
 	wr(f, IER, 0x00);
 	assert_int_equal(uart16550_receive(f->u, in, 1), 1);
-	vclock_advance(f->clock, 10000000);
+	vclock_advance(f->fake.clock, 10000000);
 	wr(f, IER, 0x01);
 	assert_int_equal(rd(f, IIR), 0x04);
 	(void)rd(f, RBR);
 	wr(f, IER, 0x00);
 	wr(f, FCR, 0x41);
 	assert_int_equal(uart16550_receive(f->u, in, 2), 2);
-	vclock_advance(f->clock, 347223);
+	vclock_advance(f->fake.clock, 347223);
 	assert_int_equal(rd(f, IIR), 0xC1);
 	assert_false(f->line.level);
 	wr(f, IER, 0x01);
@@ -792,7 +767,7 @@ static void test_hostile_every_offset_width(void **state)
 				}
 				uint8_t b = (uint8_t)size;
 				(void)uart16550_receive(f->u, &b, 1);
-				vclock_advance(f->clock, 100000);
+				vclock_advance(f->fake.clock, 100000);
 			}
 		}
 		check_invariants(f);
@@ -813,7 +788,7 @@ static void test_hostile_every_offset_width(void **state)
 			(void)uart16550_receive(f->u, in, (x >> 24) % 21);
 		}
 		if ((x & 0x3F) == 9)
-			vclock_advance(f->clock, x >> 10);
+			vclock_advance(f->fake.clock, x >> 10);
 		if ((i & 0x3FF) == 0)
 			check_invariants(f);
 	}
@@ -854,9 +829,9 @@ static void test_create_args(void **state)
 	assert_int_equal(uart16550_create(NULL, none, NULL, &u), -EINVAL);
 	assert_null(u);
 	assert_int_equal(uart16550_create(&noclock, none, NULL, &u), -EINVAL);
-	assert_int_equal(uart16550_create(&f->dc, none, NULL, NULL), -EINVAL);
+	assert_int_equal(uart16550_create(&f->fake.dc, none, NULL, NULL), -EINVAL);
 	/* No backend, no line: bytes are counted and dropped, interrupts go nowhere. */
-	assert_int_equal(uart16550_create(&f->dc, none, NULL, &u), 0);
+	assert_int_equal(uart16550_create(&f->fake.dc, none, NULL, &u), 0);
 	assert_int_equal(uart16550_ops.write(u, &acc, 4, 1, 0x08), IOBUS_OK);
 	assert_int_equal(uart16550_ops.write(u, &acc, 1, 1, 0x03), IOBUS_OK);
 	assert_int_equal(uart16550_ops.write(u, &acc, 2, 1, 0xC1), IOBUS_OK);
@@ -869,7 +844,7 @@ static void test_create_args(void **state)
 	assert_int_equal(st.rx_bytes, 1);
 	/* Destroy with the timeout timer armed: cancelled, never fires afterwards. */
 	uart16550_destroy(u);
-	vclock_advance(f->clock, 1000000000ull);
+	vclock_advance(f->fake.clock, 1000000000ull);
 	uart16550_destroy(NULL);
 	uart16550_get_stats(NULL, &st);
 	assert_int_equal(st.tx_bytes, 0);
