@@ -13,7 +13,8 @@
 #   make clean
 #
 # Knobs: O=build (output directory), ARCH=x86_64, FUZZ_SECONDS (per target in check),
-# FUZZ_LONG_SECONDS (per target in `make fuzz`), V=1 (show commands).
+# FUZZ_LONG_SECONDS (per target in `make fuzz`), V=1 (show commands), UNICORN_PREFIX (where
+# tools/install-deps.sh unpacks unicorn 2.1.4; hvsim links it with an rpath).
 
 O       ?= build
 ARCH    ?= x86_64
@@ -24,6 +25,7 @@ CLANG   ?= clang
 AR      ?= ar
 FUZZ_SECONDS      ?= 10
 FUZZ_LONG_SECONDS ?= 300
+UNICORN_PREFIX    ?= $(CURDIR)/.deps/unicorn-2.1.4
 
 ifneq ($(ARCH),x86_64)
 $(error ARCH=$(ARCH) is not supported yet (x86_64 only; aarch64 later))
@@ -88,10 +90,10 @@ ALL_BENCH_FILES := $(foreach b,$(BENCHES),$(O)/bench/$(b))
 all: $(ALL_LIB_FILES) $(ALL_PROG_FILES) $(EXTRA_ALL)
 
 deps:
-	$(Q)tools/install-deps.sh
+	$(Q)UNICORN_PREFIX="$(UNICORN_PREFIX)" tools/install-deps.sh
 
-# check/run/bench install packages first, then re-enter make so that pkg-config answers
-# for the freshly installed packages.
+# check/run/bench install packages (and the unicorn prefix) first, then re-enter make so that
+# pkg-config answers for the freshly installed packages.
 check: deps
 	$(Q)$(MAKE) --no-print-directory build-check
 	$(Q)O="$(O)" FUZZ_SECONDS="$(FUZZ_SECONDS)" tests/run-tests.sh \

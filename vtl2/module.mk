@@ -10,6 +10,7 @@ $(eval $(call mezz_lib,kif_mshv))
 # one seam library (kif_mshv or kif_sim) and hvcall.
 vtl2_SRCS := vtl2/vpreg.c vtl2/iobus.c vtl2/vclock.c vtl2/gmem.c vtl2/cpuid.c vtl2/msr.c \
              vtl2/partition.c vtl2/vp.c vtl2/errbuf.c
+vtl2_SRCS += vtl2/linux_boot.c vtl2/acpi.c
 $(eval $(call mezz_lib,vtl2))
 
 kif_mshv_test_SRCS := tests/unit/kif_mshv_test.c
@@ -56,3 +57,20 @@ cpuid_msr_test_SRCS := tests/unit/cpuid_msr_test.c
 cpuid_msr_test_LIBS := vtl2
 cpuid_msr_test_LDLIBS := -lcmocka -lpthread
 $(eval $(call mezz_test,cpuid_msr_test))
+
+# VTL0 direct boot building blocks: bzImage parse + layout, ACPI tables (pure, no I/O).
+linux_boot_test_SRCS := tests/unit/linux_boot_test.c
+linux_boot_test_LIBS := vtl2
+linux_boot_test_LDLIBS := -lcmocka
+$(eval $(call mezz_test,linux_boot_test))
+linux_boot_fuzz_SRCS := tests/fuzz/linux_boot_fuzz.c
+linux_boot_fuzz_LIBS := vtl2
+linux_boot_fuzz_SEEDS := tests/fuzz/seeds/linux_boot
+$(eval $(call mezz_fuzz,linux_boot_fuzz))
+
+acpi_test_SRCS := tests/unit/acpi_test.c
+acpi_test_LIBS := vtl2
+acpi_test_LDLIBS := -lcmocka
+$(eval $(call mezz_test,acpi_test))
+# iasl (acpica-tools) disassembles the tables acpi_test writes out.
+SCRIPT_TESTS += tests/unit/acpi_iasl.sh

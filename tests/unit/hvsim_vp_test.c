@@ -412,7 +412,7 @@ static void test_pf_error_code_kinds(void **state)
 }
 
 /*
- * MOV to/from DRn is handled by hvsim (an enabled DR7 breakpoint crashes unicorn 2.0.1):
+ * MOV to/from DRn is handled by hvsim (an enabled DR7 breakpoint crashed unicorn 2.0.1):
  * values round-trip, DR5 aliases DR7 with CR4.DE clear, the registers are visible through
  * the register interface, and a DR7 write with upper bits set is a #GP.
  */
@@ -877,37 +877,60 @@ static void test_string_io_into_protected_and_mmio(void **state)
 	hvsim_destroy(sim);
 }
 
-static void test_non_identity_mapping_refused(void **state)
+/*
+ * Page tables that do not map VAs to their own GPAs (unicorn 2.1 honours them; 2.0.1 used the
+ * linear address as the physical one): data at VA 1 GiB -> GPA 0x400000 (NX: data accesses
+ * still work, as EFER.NXE is kept by 2.1), and kernel-style code
+ * in the upper half, VA 0xffffffff80000000 -> GPA 0x400000, with an MMIO page behind it.
+ */
+static void test_non_identity_mapping(void **state)
 {
 	(void)state;
 	struct hvsim *sim = mk(1);
 	install(sim, 0, 2, 0xF4);
-	/* Tables at 0x30000: VA 0..2 MiB identity, VA 1 GiB -> PA 0x400000 (RAM). unicorn 2.0.1
-	 * cannot run through that mapping; hvsim must stop the VP loudly, not run garbage. */
-	uint64_t r = 0x30000, e;
-	e = (r + 0x1000) | 7;
-	load(sim, r, &e, 8);
-	e = (r + 0x2000) | 7;
-	load(sim, r + 0x1000, &e, 8);
-	e = (r + 0x3000) | 7;
-	load(sim, r + 0x1000 + 8, &e, 8);
-	e = 0x87;
-	load(sim, r + 0x2000, &e, 8);
-	e = 0x400000 | 0x87;
-	load(sim, r + 0x3000, &e, 8);
-	static const uint8_t fa[] = { 0xBB, 1, 0, 0, 0, 0xC3 };
-	load(sim, 0x400000, fa, sizeof(fa));
-	/* mov esp, 0x80000; mov ecx, 0x30000; mov cr3, rcx; mov eax, [0x40000000 + 0x10] */
+	static const uint64_t pte[][2] = {
+		{ 0x30000, 0x31000 | 7 }, { 0x30000 + 8 * 511, 0x36000 | 7 },  /* PML4 */
+		{ 0x31000, 0x32000 | 7 }, { 0x31000 + 8, 0x33000 | 7 },       /* PDPT 0-2 GiB */
+		{ 0x32000, 0x87 },                                            /* 0-2 MiB identity */
+		{ 0x33000, 0x35000 | 7 }, { 0x35000, 0x400000 | 7 | 1ull << 63 }, /* 1 GiB, NX */
+		{ 0x36000 + 8 * 510, 0x37000 | 7 }, { 0x37000, 0x38000 | 7 },  /* -2 GiB */
+		{ 0x38000, 0x400000 | 3 }, { 0x38000 + 8, 0xFE000000ull | 3 },
+	};
+	for (size_t i = 0; i < sizeof(pte) / sizeof(pte[0]); i++)
+		load(sim, pte[i][0], &pte[i][1], 8);
+	uint32_t marker = 0x600DF00D;
+	load(sim, 0x400800, &marker, 4);
+	/* mov esp, 0x80000; mov ecx, 0x30000; mov cr3, rcx; mov eax, [0x40000800]; out 0xF4, eax;
+	 * mov rax, 0xffffffff80000000; jmp rax */
 	static const uint8_t code[] = { 0xBC, 0, 0, 8, 0, 0xB9, 0, 0, 3, 0, 0x0F, 0x22, 0xD9,
-					0x8B, 0x04, 0x25, 0x10, 0, 0, 0x40, 0xE7, 0xF4 };
+					0x8B, 0x04, 0x25, 0x00, 0x08, 0, 0x40, 0xE7, 0xF4,
+					0x48, 0xB8, 0, 0, 0, 0x80, 0xFF, 0xFF, 0xFF, 0xFF,
+					0xFF, 0xE0 };
 	load(sim, CODE, code, sizeof(code));
-	run_exit(sim, 0x80000021);
-	assert_int_equal(get_reg(sim, 0x40002), 0x30000);    /* the MOV CR3 itself ran */
-	/* Fetching code through such a mapping is refused the same way. */
-	static const uint8_t code2[] = { 0xB8, 0, 0, 0, 0x40, 0xFF, 0xD0 };
-	load(sim, CODE + 0x100, code2, sizeof(code2));
-	set_reg(sim, 0x20010, CODE + 0x100, 0);
-	run_exit(sim, 0x80000021);
+	/* at -2 GiB: mov eax, [rip+0x7FA] (the marker); out 0xF4, eax;
+	 * mov ebx, [rip+0xFF2] (the MMIO page); out 0xF4, eax; hlt */
+	static const uint8_t upper[] = { 0x8B, 0x05, 0xFA, 0x07, 0, 0, 0xE7, 0xF4,
+					 0x8B, 0x1D, 0xF2, 0x0F, 0, 0, 0xE7, 0xF4, 0xF4 };
+	load(sim, 0x400000, upper, sizeof(upper));
+	const uint64_t kva = 0xFFFFFFFF80000000ull;
+	const uint8_t *m = run_exit(sim, 0x80010000);
+	assert_int_equal(u64at(m + PL + 24), CODE + 20);
+	assert_int_equal(ctx(sim, 0), marker);
+	set_reg(sim, 0x20010, CODE + 22, 0);
+	set_ctx(sim, 0, 0);
+	m = run_exit(sim, 0x80010000);
+	assert_int_equal(u64at(m + PL + 24), kva + 6);       /* code runs in the upper half */
+	assert_int_equal(ctx(sim, 0), marker);               /* RIP-relative through the mapping */
+	set_reg(sim, 0x20010, kva + 8, 0);
+	m = run_exit(sim, 0x80000000);                       /* UnmappedGpa */
+	assert_int_equal(u64at(m + PL + 24), kva + 8);
+	assert_int_equal(m[PL + 5], 0);                      /* read */
+	assert_int_equal(m[PL + 45] & 3, 3);                 /* GVA and GVA->GPA valid */
+	assert_int_equal(u64at(m + PL + 48), kva + 0x1000);  /* GVA */
+	assert_int_equal(u64at(m + PL + 56), 0xFE000000);    /* GPA */
+	set_reg(sim, 0x20010, kva + 14, 0);
+	m = run_exit(sim, 0x80010000);
+	assert_int_equal(u64at(m + PL + 24), kva + 14);
 	hvsim_destroy(sim);
 }
 
@@ -939,7 +962,7 @@ int main(void)
 		cmocka_unit_test(test_user_mode_fault),
 		cmocka_unit_test(test_exec_protection),
 		cmocka_unit_test(test_string_io_into_protected_and_mmio),
-		cmocka_unit_test(test_non_identity_mapping_refused),
+		cmocka_unit_test(test_non_identity_mapping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

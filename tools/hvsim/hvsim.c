@@ -206,7 +206,6 @@ int hvsim_vp_setup_long_mode(struct hvsim *sim, uint32_t vp_index, uint64_t rip)
 	err |= uc_reg_write(uc, UC_X86_REG_RSI, &rsi);
 	/* New code may have been loaded: forget what ran (see hvsim_flush_code for all). */
 	atomic_fetch_or(&vp->flush_tb, HVSIM_FLUSH_RECENT);
-	vp->efer_extra = 0x801; /* SCE | NXE of the contract's EFER 0xD01 */
 	vp->halted = false;
 	/* The run page context is what VTL0 gets on the next run: make it match. */
 	hvsim_vp_ctx_save(vp);

@@ -57,8 +57,7 @@ bool hvsim_has_register_page(const struct hvsim *sim);
  * CR3 0x2000, CS 0x08, DS=ES=SS=FS=GS 0x10, RFLAGS 0x2, IDTR limit 0, RIP = rip, RDI = vp,
  * RSI = vp count, RSP = 0. The VP's CPU is first put back into its reset state (pending events
  * and interrupts dropped) and translations of code that ran before are forgotten, so a VP can
- * be set up again for a new guest. Note: unicorn 2.0.1 needs VTL0 to keep identity mappings
- * (docs/hvsim.md).
+ * be set up again for a new guest. VTL0 may then install page tables of its own (any mapping).
  */
 #define HVSIM_GDT_GPA       0x1000ull
 #define HVSIM_PML4_GPA      0x2000ull

@@ -20,7 +20,7 @@
 /* ---- unicorn's stale old_exception ---- */
 
 /*
- * unicorn 2.0.1 bug workaround. QEMU remembers the last contributory/#PF exception in
+ * unicorn bug workaround (2.0.1, still in 2.1.4). QEMU remembers the last contributory/#PF exception in
  * env->old_exception and only clears it when QEMU itself delivers an exception; with a
  * UC_HOOK_INTR hook it never does, so the *next* #PF or contributory fault is turned into #DF
  * (seen: a guest's second page fault arrived as vector 8). The field is not reachable through
@@ -438,6 +438,60 @@ static uint64_t mem_addr(struct hvsim_vp *vp, const struct x86_insn *in, uint64_
 	else if (m->addr_size == 2)
 		a = (uint16_t)a;
 	return a + hvsim_seg_base(vp, m->seg);
+}
+
+/*
+ * unicorn 2.1 reports the guest-physical address to its memory hooks, but an intercept message
+ * also carries the linear one. Recover it from the faulting instruction: try the linear
+ * addresses it can touch (fetch, memory operand, stack, string operands; start and end of
+ * each) and take the one whose page translates to the reported GPA's page. Returns false when
+ * none does (stale TLB, an implicit access): the message then has no valid GVA.
+ */
+bool hvsim_fault_gva(struct hvsim_vp *vp, uint64_t rip, const struct x86_insn *in, bool fetch,
+		     uint64_t gpa, uint64_t *gva)
+{
+	uint64_t c[12];
+	unsigned n = 0;
+	if (fetch) {
+		c[n++] = rip;
+		c[n++] = rip + 15;
+	} else if (in) {
+		struct mem_use u = mem_use_of(in);
+		uint64_t rsp = hvsim_rd(vp, UC_X86_REG_RSP);
+		if (in->has_mem) {
+			uint64_t a = mem_addr(vp, in, rip);
+			c[n++] = a;
+			c[n++] = a + 63; /* the widest operand hvsim cares about (a 64-byte store) */
+		}
+		if (u.push) {
+			c[n++] = rsp - 8;
+			c[n++] = rsp - 1;
+		}
+		if (u.pop) {
+			c[n++] = rsp;
+			c[n++] = rsp + 7;
+		}
+		if (u.str_read || u.str_write) {
+			uint64_t mask = hvsim_addr_mask(in);
+			c[n++] = hvsim_rd(vp, UC_X86_REG_RSI) & mask;
+			c[n++] = hvsim_rd(vp, UC_X86_REG_RDI) & mask;
+		}
+	}
+	if (!fetch) {
+		c[n++] = rip; /* data on the code page (also a page-crossing fetch) */
+		c[n++] = rip + 15;
+	}
+	c[n++] = gpa; /* an identity-mapped access the decoder could not place */
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t g;
+		if (hvsim_vp_translate(vp, c[i], X86_PW_READ | X86_PW_IMPLICIT | X86_PW_NO_AD, &g,
+				       NULL) == 0 &&
+		    (g >> 12) == (gpa >> 12)) {
+			*gva = (c[i] & ~0xFFFull) | (gpa & 0xFFF);
+			return true;
+		}
+	}
+	return false;
 }
 
 /*

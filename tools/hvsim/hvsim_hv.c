@@ -170,7 +170,7 @@ uint16_t hvsim_hv_get_reg(struct hvsim_vp *vp, uint32_t name, uint8_t v[16])
 	} else if (msr_of(name)) {
 		uc_x86_msr m = { .rid = msr_of(name) };
 		uc_reg_read(vp->uc, UC_X86_REG_MSR, &m);
-		s64(v, m.value | (name == HV_X64_REGISTER_EFER ? vp->efer_extra : 0));
+		s64(v, m.value);
 	} else if (name == HV_REGISTER_PENDING_EVENT0) {
 		struct hvsim_event *e = &vp->event;
 		if (e->pending) {
@@ -274,8 +274,6 @@ uint16_t hvsim_hv_set_reg(struct hvsim_vp *vp, uint32_t name, const uint8_t v[16
 		if (name == HV_X64_REGISTER_EFER && (lo & ~0xD01ull))
 			return HV_STATUS_INVALID_PARAMETER;
 		uc_reg_write(vp->uc, UC_X86_REG_MSR, &m);
-		if (name == HV_X64_REGISTER_EFER)
-			vp->efer_extra = lo & 0x801;
 	} else if (name == HV_REGISTER_PENDING_EVENT0) { /* exception type only */
 		if (!(lo & 1)) {
 			vp->event.pending = false;

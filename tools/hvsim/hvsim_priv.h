@@ -116,8 +116,6 @@ struct hvsim_vp {
 
 	/* VTL0-private state not kept by unicorn. */
 	uint64_t guest_os_id, hypercall_msr;
-	/* EFER.SCE/NXE as VTL0 wrote them: unicorn 2.0.1 keeps only LME/LMA (docs/hvsim.md). */
-	uint64_t efer_extra;
 	/* VTL0's SynIC (synthetic MSRs 0x40000080..0x4000009F), target of *Direct hypercalls. */
 	uint64_t scontrol, siefp, simp, sint[16];
 	uint64_t dr[4], dr6, dr7;       /* unicorn has these but they are inert; see docs */
@@ -191,7 +189,6 @@ enum hvsim_stop {
 	HVSIM_STOP_INTR,      /* stop_vector */
 	HVSIM_STOP_MEM_UNMAPPED,
 	HVSIM_STOP_MEM_PROT,
-	HVSIM_STOP_UNSUPPORTED, /* code through a non-identity mapping (stop_addr) */
 };
 
 #define HVSIM_RFLAGS_TF (1ull << 8)
@@ -268,6 +265,9 @@ void hvsim_exit_unrecoverable(struct hvsim_vp *vp);
 int hvsim_raise_exc(struct hvsim_vp *vp, struct hvsim_fault f);
 int hvsim_raise_gp(struct hvsim_vp *vp);
 int hvsim_raise_ud(struct hvsim_vp *vp);
+/** The linear address through which `in` at `rip` reached guest-physical `gpa`, if found. */
+bool hvsim_fault_gva(struct hvsim_vp *vp, uint64_t rip, const struct x86_insn *in, bool fetch,
+		     uint64_t gpa, uint64_t *gva);
 /** Vector `vector` reported by unicorn's UC_HOOK_INTR. */
 int hvsim_handle_intr(struct hvsim_vp *vp, unsigned vector);
 int hvsim_inject_pending(struct hvsim_vp *vp);

@@ -1,6 +1,6 @@
 /*
  * hvsim special instructions: IN, OUT, INS, OUTS, RDMSR, WRMSR, CPUID, HLT, VMCALL, VMMCALL,
- * SYSCALL, MOV CR/DR, which unicorn 2.0.1 either lacks usable hooks for or gets wrong.
+ * SYSCALL, MOV CR/DR, which unicorn either lacks usable hooks for or gets wrong.
  * The UC_HOOK_BLOCK hook decodes each translation block (cached by address + byte hash) with
  * arch/x86_64's x86_decode and finds the first special instruction. Stopping inside the block
  * hook keeps the block from executing; if the special instruction is not the first of the
@@ -52,8 +52,8 @@ static enum special classify(const struct x86_insn *in)
 	/* MOV to CRn: the block hook keys its cache on CR3 without reading it every block. */
 	case 0x22: return SP_MOV_CR;
 	/*
-	 * MOV to/from DRn: hvsim keeps the debug registers itself (unicorn 2.0.1 crashes when a
-	 * DR7 write enables a breakpoint; breakpoints are not modelled, docs/hvsim.md).
+	 * MOV to/from DRn: hvsim keeps the debug registers itself (unicorn 2.0.1 crashed when a
+	 * DR7 write enabled a breakpoint; breakpoints are not modelled, docs/hvsim.md).
 	 */
 	case 0x21: case 0x23: return SP_MOV_DR;
 	case 0x30: return SP_WRMSR;
@@ -207,19 +207,6 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		e->p2 = size > e->len1 ? code_ptr(vp, addr + e->len1, user_acc) : NULL;
 		if (!e->p1 || (size > e->len1 && !e->p2)) {
 			e->p1 = NULL; /* code outside RAM: unicorn cannot run it either */
-			return;
-		}
-		/*
-		 * unicorn 2.0.1 fetches through the linear address as if it were the physical
-		 * one: code mapped anywhere but at its own GPA would silently run the wrong
-		 * bytes. Refuse loudly instead.
-		 */
-		if ((uint64_t)(e->p1 - vp->sim->ram) != addr ||
-		    (e->p2 && (uint64_t)(e->p2 - vp->sim->ram) != addr + e->len1)) {
-			e->p1 = NULL;
-			vp->stop = HVSIM_STOP_UNSUPPORTED;
-			vp->stop_addr = addr;
-			uc_emu_stop(uc);
 			return;
 		}
 		uint8_t buf[8192];
@@ -422,9 +409,8 @@ static int handle_msr(struct hvsim_vp *vp, uint64_t rip, bool write, unsigned le
 				return hvsim_raise_gp(vp);
 			uc_x86_msr m = { .rid = msr, .value = val };
 			uc_reg_write(vp->uc, UC_X86_REG_MSR, &m);
-			vp->efer_extra = val & 0x801;
 		} else {
-			set_rax_rdx(vp, hvsim_rd_msr(vp, msr) | vp->efer_extra);
+			set_rax_rdx(vp, hvsim_rd_msr(vp, msr));
 		}
 		hvsim_wr(vp, UC_X86_REG_RIP, rip + len);
 		return 0;
@@ -610,7 +596,7 @@ static int handle_mov_dr(struct hvsim_vp *vp, const struct x86_insn *insn, uint6
 
 static int handle_syscall(struct hvsim_vp *vp, uint64_t rip, unsigned len)
 {
-	uint64_t efer = hvsim_rd_msr(vp, X86_MSR_EFER) | vp->efer_extra;
+	uint64_t efer = hvsim_rd_msr(vp, X86_MSR_EFER);
 	if (!(efer & 1) || !(efer & X86_EFER_LMA))
 		return hvsim_raise_ud(vp);
 	uint64_t star = hvsim_rd_msr(vp, X86_MSR_STAR), lstar = hvsim_rd_msr(vp, X86_MSR_LSTAR);

@@ -5,13 +5,14 @@
  * file. Special instructions are handled in hvsim_special.c, exceptions and interrupts are
  * delivered by hvsim_exc.c.
  *
- * How exits are found (unicorn 2.0.1 facts: docs/hvsim.md, shared/docs/unicorn-notes.md):
+ * How exits are found (unicorn 2.1.4 facts: docs/hvsim.md):
  * unicorn has no usable hooks for RDMSR/WRMSR/HLT/VMCALL and its IN/OUT/CPUID hooks report a
  * stale RIP, so no instruction hook is used. A UC_HOOK_BLOCK hook (hvsim_special.c) decodes
  * each translation block and stops VTL0 exactly before the first "special" instruction, which
  * hvsim then handles itself. Memory exits (unmapped GPA, VTL protection) come from
- * UC_HOOK_MEM_UNMAPPED / _PROT with a precise RIP; exceptions from UC_HOOK_INTR (vector; CR2
- * for #PF; the #PF error code is recomputed with the page walker).
+ * UC_HOOK_MEM_UNMAPPED / _PROT with a precise RIP and the GPA (the GVA is recovered from the
+ * instruction); exceptions from UC_HOOK_INTR (vector; CR2 for #PF; the #PF error code is
+ * recomputed with the page walker).
  * Locking: hvsim_priv.h.
  */
 
@@ -116,9 +117,7 @@ static void pw_regs(struct hvsim_vp *vp, struct x86_pw_regs *r)
 	r->cr0 = hvsim_rd(vp, UC_X86_REG_CR0);
 	r->cr3 = hvsim_rd(vp, UC_X86_REG_CR3);
 	r->cr4 = hvsim_rd(vp, UC_X86_REG_CR4);
-	/* NXE as VTL0 set it: unicorn 2.0.1 cannot hold it (docs/hvsim.md) but the error codes
-	 * of its NX faults (reported as reserved-bit faults) must be the architectural ones. */
-	r->efer = hvsim_rd_msr(vp, X86_MSR_EFER) | vp->efer_extra;
+	r->efer = hvsim_rd_msr(vp, X86_MSR_EFER);
 	r->rflags = hvsim_rd(vp, UC_X86_REG_RFLAGS);
 	r->maxphyaddr = 0;
 }
@@ -383,7 +382,7 @@ static void regpage_save(struct hvsim_vp *vp)
 	rp->cr3 = hvsim_rd(vp, UC_X86_REG_CR3);
 	rp->cr4 = hvsim_rd(vp, UC_X86_REG_CR4);
 	rp->cr8 = hvsim_rd(vp, UC_X86_REG_CR8);
-	rp->efer = hvsim_rd_msr(vp, X86_MSR_EFER) | vp->efer_extra;
+	rp->efer = hvsim_rd_msr(vp, X86_MSR_EFER);
 	rp->dr7 = vp->dr7;
 	rp->pending_interruption = 0;
 	rp->interrupt_state = vp->interrupt_shadow ? 1 : 0;
@@ -420,37 +419,22 @@ static void regpage_apply(struct hvsim_vp *vp)
 
 /* ---- memory exits ---- */
 
-/* A memory exit (unmapped GPA or VTL-protected page). Returns 1 with an exit message. */
+/*
+ * A memory exit (unmapped GPA or VTL-protected page); unicorn 2.1 reports the GPA (stop_addr),
+ * the linear address is recovered from the instruction. Returns 1 with an exit message.
+ */
 int hvsim_handle_mem(struct hvsim_vp *vp, bool prot)
 {
-	uint64_t rip = hvsim_rd(vp, UC_X86_REG_RIP), va = vp->stop_addr;
-	unsigned user = hvsim_vp_cpl(vp) == 3 ? X86_PW_USER : 0;
-	unsigned acc = vp->stop_access == HV_INTERCEPT_ACCESS_WRITE ? X86_PW_WRITE :
-		       vp->stop_access == HV_INTERCEPT_ACCESS_EXECUTE ? X86_PW_FETCH : X86_PW_READ;
-	uint64_t g;
-	uint32_t pf = 0;
-	int rc = hvsim_vp_translate(vp, va, acc | user, &g, &pf);
-	if (rc == -EINVAL)
-		return hvsim_raise_gp(vp); /* non-canonical: unicorn reports it as unmapped */
-	if (rc == -EFAULT)
-		return hvsim_raise_exc(vp, (struct hvsim_fault){ 14, true, pf, va });
-	if (rc)
-		return hvsim_raise_gp(vp);
+	uint64_t rip = hvsim_rd(vp, UC_X86_REG_RIP), g = vp->stop_addr, va = 0;
 	uint8_t bytes[16];
 	unsigned n = hvsim_fetch_insn(vp, rip, bytes), len = 0;
 	struct x86_insn insn;
-	if (n && hvsim_decode(bytes, n, &insn))
+	bool decoded = n && hvsim_decode(bytes, n, &insn);
+	if (decoded)
 		len = insn.len;
+	bool va_ok = hvsim_fault_gva(vp, rip, decoded ? &insn : NULL,
+				     vp->stop_access == HV_INTERCEPT_ACCESS_EXECUTE, g, &va);
 	bool in_ram = g < vp->sim->mem_size;
-	if (in_ram && !prot) {
-		/* RAM reached through a linear address outside RAM: unicorn 2.0.1 would need the
-		 * linear address to be the GPA (identity mapping). Not representable. */
-		hvsim_trace(vp->sim, "hvsim: vp%u access to %#llx maps to RAM GPA %#llx: unicorn "
-			    "2.0.1 needs identity mappings", vp->index, (unsigned long long)va,
-			    (unsigned long long)g);
-		hvsim_exit_unrecoverable(vp);
-		return 1;
-	}
 	bool gpa_icpt = prot && in_ram;
 	struct hv_exit ex = { .kind = HV_EXIT_MEMORY,
 			      .memory_kind = gpa_icpt ? HV_EXIT_MEMORY_GPA_INTERCEPT :
@@ -459,8 +443,9 @@ int hvsim_handle_mem(struct hvsim_vp *vp, bool prot)
 	mi->header = hvsim_icpt_header(vp, len, vp->stop_access, rip);
 	mi->cache_type = in_ram ? HV_CACHE_TYPE_WB : HV_CACHE_TYPE_UC;
 	mi->instruction_byte_count = (uint8_t)n;
-	mi->memory_access_info = 1 | 2; /* GVA valid, GVA->GPA valid */
-	mi->guest_virtual_address = va;
+	mi->memory_access_info = va_ok ? HV_X64_MEM_ACCESS_GVA_VALID |
+					 HV_X64_MEM_ACCESS_GVA_GPA_VALID : 0;
+	mi->guest_virtual_address = va_ok ? va : 0;
 	mi->guest_physical_address = g;
 	memcpy(mi->instruction_bytes, bytes, 16);
 	hvsim_put_msg(vp, &ex);
@@ -594,10 +579,10 @@ void hvsim_vp_ctx_save(struct hvsim_vp *vp)
 }
 
 /*
- * The execution lock: one VP at a time runs inside unicorn. unicorn 2.0.1 translates LOCK-
- * prefixed instructions into plain load/op/store sequences (it is built without parallel TCG),
- * so two engines running at once lose atomic updates (measured: every `lock xadd` of one VP
- * lost). A fair ticket lock plus time slices (the block hook yields after HVSIM_SLICE_BLOCKS
+ * The execution lock: one VP at a time runs inside unicorn. unicorn (2.0.1 and 2.1.4) translates
+ * LOCK-prefixed instructions into plain load/op/store sequences (it is built without parallel
+ * TCG), so two engines running at once lose atomic updates (measured on 2.1.4: two engines
+ * doing `lock xadd` lost 40% of the increments). A fair ticket lock plus time slices (the block hook yields after HVSIM_SLICE_BLOCKS
  * blocks when another VP waits) keeps x86 atomicity at the cost of parallelism.
  */
 static void exec_acquire(struct hvsim *sim)
@@ -730,13 +715,6 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 			r = hvsim_handle_mem(vp, vp->stop == HVSIM_STOP_MEM_PROT);
 			break;
 		case HVSIM_STOP_KICK:
-			break;
-		case HVSIM_STOP_UNSUPPORTED:
-			hvsim_trace(sim, "hvsim: vp%u code at %#llx is mapped to another GPA: unicorn "
-				    "2.0.1 needs identity mappings", vp->index,
-				    (unsigned long long)vp->stop_addr);
-			hvsim_exit_unrecoverable(vp);
-			r = 1;
 			break;
 		case HVSIM_STOP_NONE:
 		default:

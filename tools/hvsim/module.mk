@@ -5,12 +5,26 @@
 # page walker, both in library x86 (third-party decoders are test oracles only, never linked).
 
 HVSIM_LIBS := hvsim hvcall x86
-HVSIM_LDLIBS := $(shell pkg-config --libs unicorn 2>/dev/null || echo -lunicorn) -lpthread
+# unicorn 2.1.4 from the prefix tools/install-deps.sh fills (`make deps`; check/run/bench/fuzz
+# do it first), never Debian's 2.0.1 (docs/hvsim.md). The rpath lets every flavour run without
+# LD_LIBRARY_PATH; -isystem keeps its headers out of -Werror like a system header.
+UNICORN_CFLAGS := -isystem $(UNICORN_PREFIX)/include
+HVSIM_LDLIBS := -L$(UNICORN_PREFIX)/lib -Wl,-rpath,$(UNICORN_PREFIX)/lib -lunicorn -lpthread
+ifeq ($(wildcard $(UNICORN_PREFIX)/include/unicorn/unicorn.h),)
+ifeq ($(filter deps check run bench fuzz clean,$(MAKECMDGOALS)),)
+$(warning unicorn 2.1.4 is not in $(UNICORN_PREFIX): run `make deps` (tools/install-deps.sh) first)
+endif
+endif
 
 hvsim_SRCS := tools/hvsim/hvsim.c tools/hvsim/hvsim_vp.c tools/hvsim/hvsim_exc.c \
               tools/hvsim/hvsim_special.c tools/hvsim/hvsim_hv.c \
               tools/hvsim/hvsim_synic.c
+hvsim_CFLAGS := $(UNICORN_CFLAGS)
 $(eval $(call mezz_lib,hvsim))
+# Objects built against other unicorn headers (an older build dir) are rebuilt once the prefix
+# is (re)installed: its stamp is newer than they are.
+UNICORN_STAMP := $(wildcard $(UNICORN_PREFIX)/WHEEL_SHA256)
+$(foreach f,$(FLAVOURS),$(call mezz_objs,$(f),$(hvsim_SRCS))): $(UNICORN_STAMP)
 
 kif_sim_SRCS := tools/hvsim/kif_sim.c vtl2/kif_allow.c
 $(eval $(call mezz_lib,kif_sim))
@@ -36,7 +50,7 @@ hvsim_guest_fuzz_LIBS := $(HVSIM_LIBS)
 hvsim_guest_fuzz_LDLIBS := $(HVSIM_LDLIBS)
 $(eval $(call mezz_fuzz,hvsim_guest_fuzz))
 
-# unicorn 2.0.1's translator aborts the whole process on some encodings before any hook runs
-# (docs/hvsim.md); the guest-code fuzzer filters the known ones, but a new one would make
-# `make check` flaky. It runs in `make fuzz` only.
+# The guest-code fuzzer no longer filters encodings (unicorn 2.1.4 answers those that aborted
+# 2.0.1 with #UD), but its first 120 s run on 2.1.4 found a hang (docs/hvsim.md, "Not
+# modelled"): until that is fixed it runs in `make fuzz` only.
 FUZZ_CHECK_SKIP += hvsim_guest_fuzz

@@ -34,5 +34,7 @@ BENCH_SCRIPTS += tests/bench/vtl2_icount.sh
 hvsim_bench_SRCS := tests/bench/hvsim_bench.c tools/mezzanine/vm.c tools/mezz-sim/elf_load.c
 hvsim_bench_LIBS := $(MEZZ_SIM_LIBS)
 hvsim_bench_LDLIBS := $(MEZZ_SIM_LDLIBS)
+hvsim_bench_CFLAGS := $(UNICORN_CFLAGS)
 $(eval $(call mezz_bench,hvsim_bench))
+$(call mezz_objs,normal,tests/bench/hvsim_bench.c): $(UNICORN_STAMP)
 endif
