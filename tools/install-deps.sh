@@ -19,6 +19,7 @@ PKGS=(
   clang libclang-rt-14-dev llvm         # libFuzzer, sanitizers
   valgrind                              # instruction counts in `make bench`
   acpica-tools                          # iasl: disassembles the ACPI tables in tests
+  cpio                                  # the Linux guest's initramfs (tools/linux-guest.sh)
 )
 
 missing=()

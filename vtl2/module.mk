@@ -9,7 +9,7 @@ $(eval $(call mezz_lib,kif_mshv))
 # The paravisor core above the seam (same code on hardware and in hvsim). Link it with
 # one seam library (kif_mshv or kif_sim) and hvcall.
 vtl2_SRCS := vtl2/vpreg.c vtl2/iobus.c vtl2/vclock.c vtl2/gmem.c vtl2/cpuid.c vtl2/msr.c \
-             vtl2/partition.c vtl2/vp.c vtl2/errbuf.c
+             vtl2/partition.c vtl2/vp.c vtl2/errbuf.c vtl2/vtl0boot.c
 vtl2_SRCS += vtl2/linux_boot.c vtl2/acpi.c
 $(eval $(call mezz_lib,vtl2))
 

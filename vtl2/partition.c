@@ -356,6 +356,12 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 		.log = p->log,
 	};
 	vclock_timer_init(&p->watchdog, watchdog_fire, p);
+	if (cfg->kernel) {
+		rc = vtl0boot_prepare(&p->mem, cfg, p->vp_count, &p->boot, err, errlen);
+		if (rc < 0)
+			goto bad;
+		p->boot_kernel = true;
+	}
 	*out = p;
 	return 0;
 bad:

@@ -49,6 +49,14 @@ struct partition_config {
 	FILE *trace_out;                   /* NULL = stderr */
 	FILE *log;                         /* warnings (rate-limited); NULL = stderr */
 	unsigned timeout_ms;               /* 0 = none */
+	/* VTL0 direct boot (optional): the paravisor loads a Linux bzImage, an initrd and the
+	   command line into VTL0 RAM with ACPI tables, and starts VP 0 at the kernel's 64-bit
+	   entry (vtl2/vtl0boot.h). NULL kernel: VTL0 was set up by someone else. */
+	const uint8_t *kernel;
+	size_t kernel_size;
+	const uint8_t *initrd;
+	size_t initrd_size;
+	const char *cmdline;
 };
 
 /** Exit counters, one per kind of exit as dispatched. */

@@ -9,6 +9,7 @@
 #include "vtl2/gmem.h"
 #include "vtl2/partition.h"
 #include "vtl2/vpreg.h"
+#include "vtl2/vtl0boot.h"
 
 struct vp {
 	struct partition *p;
@@ -41,6 +42,8 @@ struct partition {
 	struct devctx devctx;
 	struct irq_eoi eoi;
 	struct vp *vps;
+	bool boot_kernel;            /* cfg.kernel: VP 0 starts at the loaded kernel */
+	struct vtl0boot boot;
 	FILE *trace;
 	FILE *log;
 

@@ -724,6 +724,15 @@ void *vp_main(void *arg)
 		fatal(v, "no run page");
 		return NULL;
 	}
+	if (p->boot_kernel && v->index == 0) {
+		rc = vtl0boot_apply(p->kif, v->index, &p->boot);
+		if (rc < 0) {
+			fatal(v, "setting the kernel's entry registers: %s", strerror(-rc));
+			return NULL;
+		}
+		partition_trace(v, "VTL0 starts at the kernel entry 0x%" PRIx64 " (boot_params 0x%"
+				PRIx64 ")", p->boot.regs.rip, p->boot.regs.rsi);
+	}
 	while (!atomic_load(&p->stop)) {
 		rc = kif_vp_run(p->kif);
 		if (rc == -EINTR) {

@@ -32,9 +32,13 @@
 #define MEM_MIN (2ull << 20)
 #define MEM_MAX (3ull << 30)
 #define MAX_ELF_SIZE (64ull << 20)
+#define MAX_KERNEL_SIZE (512ull << 20) /* bzImage or initrd */
 
 struct options {
 	const char *guest;
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
 	uint32_t vps;
 	uint64_t mem;
 	uint64_t vtl2_mem;
@@ -46,7 +50,8 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mezz-sim run --guest ELF [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]\n"
+		"usage: mezz-sim run (--guest ELF | --kernel BZIMAGE [--initrd FILE] [--cmdline STR])\n"
+		"                    [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]\n"
 		"                    [--timeout SECONDS] [--no-test-devices]\n"
 		"       mezz-sim --help | run --help\n");
 }
@@ -59,6 +64,10 @@ static void run_help(void)
 	       "(the same vtl2 core and devices as `mezzanine`, over the simulator's kif seam).\n"
 	       "\n"
 	       "  --guest ELF        ELF64 x86-64 executable linked at 1 MiB (tests/guests/)\n"
+	       "  --kernel BZIMAGE   a Linux kernel the paravisor loads into VTL0 itself (64-bit\n"
+	       "                     boot protocol, ACPI tables, e820); VP 0 starts at its entry\n"
+	       "  --initrd FILE      initramfs for --kernel\n"
+	       "  --cmdline STR      kernel command line for --kernel\n"
 	       "  --vps N            virtual processors, 1..%u (default 1)\n"
 	       "  --mem SIZE         guest RAM at GPA 0, K/M/G suffix, multiple of 4K, 2M..3G\n"
 	       "                     (default 64M)\n"
@@ -93,6 +102,24 @@ static int parse_run(int argc, char **argv, struct options *o)
 		}
 		if (!strcmp(a, "--no-test-devices")) {
 			o->no_test_devices = true;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--kernel", &missing)) || missing) {
+			if (missing || !*v)
+				goto need_value;
+			o->kernel = v;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--initrd", &missing)) || missing) {
+			if (missing || !*v)
+				goto need_value;
+			o->initrd = v;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--cmdline", &missing)) || missing) {
+			if (missing)
+				goto need_value;
+			o->cmdline = v;
 			continue;
 		}
 		if ((v = vm_opt_value(argc, argv, &i, "--guest", &missing)) || missing) {
@@ -147,9 +174,13 @@ need_value:
 		fprintf(stderr, "mezz-sim: run: %s needs a value\n", a);
 		return EXIT_USAGE;
 	}
-	if (!o->guest) {
-		fprintf(stderr, "mezz-sim: run: --guest ELF is required\n");
+	if (!o->guest == !o->kernel) {
+		fprintf(stderr, "mezz-sim: run: give either --guest ELF or --kernel BZIMAGE\n");
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!o->kernel && (o->initrd || o->cmdline)) {
+		fprintf(stderr, "mezz-sim: run: --initrd and --cmdline go with --kernel\n");
 		return EXIT_USAGE;
 	}
 	if (o->vtl2_mem >= o->mem / 2) {
@@ -159,7 +190,7 @@ need_value:
 	return -1;
 }
 
-static int read_file(const char *path, uint8_t **out, size_t *size)
+static int read_file(const char *path, uint64_t max, uint8_t **out, size_t *size)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -170,7 +201,7 @@ static int read_file(const char *path, uint8_t **out, size_t *size)
 		fclose(f);
 		return e;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > MAX_ELF_SIZE) {
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > max) {
 		fclose(f);
 		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
 	}
@@ -198,6 +229,52 @@ static void print_hvsim(const struct hvsim_stats *st)
 	       st->exceptions_delivered);
 }
 
+/* Read a file the user named; a message and -1 when it cannot be used. */
+static int load_input(const char *what, const char *path, uint64_t max, uint8_t **out,
+		      size_t *size)
+{
+	int rc = read_file(path, max, out, size);
+	if (rc < 0) {
+		fprintf(stderr, "mezz-sim: cannot read %s %s: %s\n", what, path,
+			rc == -EFBIG ? "too large" :
+			rc == -EINVAL ? "not a regular, non-empty file" : strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* A test guest: ELF loaded by mezz-sim, every VP set up in long mode by hvsim's loader. */
+static int setup_guest(struct hvsim *sim, const struct options *o)
+{
+	uint8_t *img = NULL;
+	size_t img_size = 0;
+	if (load_input("guest", o->guest, MAX_ELF_SIZE, &img, &img_size) < 0)
+		return -1;
+	struct elf_load_info info;
+	char err[192];
+	int rc = elf_load_parse(img, img_size, o->mem, &info, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "mezz-sim: %s: invalid guest: %s\n", o->guest, err);
+		free(img);
+		return -1;
+	}
+	void *ram = hvsim_gpa_ptr(sim, gpa(0), o->mem);
+	if (!ram || elf_load_copy(img, img_size, &info, ram, o->mem) < 0) {
+		fprintf(stderr, "mezz-sim: cannot load %s into guest RAM\n", o->guest);
+		free(img);
+		return -1;
+	}
+	free(img);
+	for (uint32_t vp = 0; vp < o->vps; vp++) {
+		rc = hvsim_vp_setup_long_mode(sim, vp, info.entry);
+		if (rc < 0) {
+			fprintf(stderr, "mezz-sim: vp%u setup: %s\n", vp, strerror(-rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct options o;
@@ -205,21 +282,13 @@ static int cmd_run(int argc, char **argv)
 	if (st >= 0)
 		return st;
 
-	uint8_t *img = NULL;
-	size_t img_size = 0;
-	int rc = read_file(o.guest, &img, &img_size);
-	if (rc < 0) {
-		fprintf(stderr, "mezz-sim: cannot read %s: %s\n", o.guest,
-			rc == -EFBIG ? "too large for a test guest" :
-			rc == -EINVAL ? "not a regular, non-empty file" : strerror(-rc));
-		return EXIT_ERROR;
-	}
-	struct elf_load_info info;
-	char err[192];
-	rc = elf_load_parse(img, img_size, o.mem, &info, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "mezz-sim: %s: invalid guest: %s\n", o.guest, err);
-		free(img);
+	/* A kernel is loaded by the paravisor itself (vtl2/vtl0boot), not by mezz-sim. */
+	uint8_t *kernel = NULL, *initrd = NULL;
+	size_t kernel_size = 0, initrd_size = 0;
+	if (o.kernel && (load_input("kernel", o.kernel, MAX_KERNEL_SIZE, &kernel, &kernel_size) < 0 ||
+			 (o.initrd && load_input("initrd", o.initrd, MAX_KERNEL_SIZE, &initrd,
+						 &initrd_size) < 0))) {
+		free(kernel);
 		return EXIT_ERROR;
 	}
 
@@ -231,27 +300,16 @@ static int cmd_run(int argc, char **argv)
 		.register_page = true, /* as OpenHCL's kernel offers it: RIP/RFLAGS/RSP there */
 	};
 	struct hvsim *sim = NULL;
-	rc = hvsim_create(&hc, &sim);
+	int rc = hvsim_create(&hc, &sim);
 	if (rc < 0) {
 		fprintf(stderr, "mezz-sim: hvsim_create: %s\n", strerror(-rc));
-		free(img);
+		free(kernel);
+		free(initrd);
 		return EXIT_ERROR;
 	}
-	void *ram = hvsim_gpa_ptr(sim, gpa(0), o.mem);
-	if (!ram || elf_load_copy(img, img_size, &info, ram, o.mem) < 0) {
-		fprintf(stderr, "mezz-sim: cannot load %s into guest RAM\n", o.guest);
+	if (o.guest && setup_guest(sim, &o) < 0) {
 		hvsim_destroy(sim);
-		free(img);
 		return EXIT_ERROR;
-	}
-	free(img);
-	for (uint32_t vp = 0; vp < o.vps; vp++) {
-		rc = hvsim_vp_setup_long_mode(sim, vp, info.entry);
-		if (rc < 0) {
-			fprintf(stderr, "mezz-sim: vp%u setup: %s\n", vp, strerror(-rc));
-			hvsim_destroy(sim);
-			return EXIT_ERROR;
-		}
 	}
 
 	struct vm_config vc = {
@@ -262,6 +320,11 @@ static int cmd_run(int argc, char **argv)
 			.trace = o.trace,
 			.trace_out = stderr,
 			.timeout_ms = o.timeout_s * 1000u,
+			.kernel = kernel,
+			.kernel_size = kernel_size,
+			.initrd = initrd,
+			.initrd_size = initrd_size,
+			.cmdline = o.cmdline,
 		},
 		.test_devices = !o.no_test_devices,
 		.serial_out = stdout,
@@ -275,6 +338,8 @@ static int cmd_run(int argc, char **argv)
 	hvsim_set_current(sim);
 	rc = vm_run(&vc, &rep, verr, sizeof(verr));
 	hvsim_set_current(NULL);
+	free(kernel);
+	free(initrd);
 	if (rc < 0) {
 		fprintf(stderr, "mezz-sim: the paravisor could not start: %s\n", verr);
 		hvsim_destroy(sim);
