@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "tools/hvsim/hvsim.h"
 #include "tools/mezz-sim/elf_load.h"
@@ -190,37 +189,6 @@ need_value:
 	return -1;
 }
 
-static int read_file(const char *path, uint64_t max, uint8_t **out, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -errno;
-	struct stat st;
-	if (fstat(fileno(f), &st) < 0) {
-		int e = -errno;
-		fclose(f);
-		return e;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > max) {
-		fclose(f);
-		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-	}
-	uint8_t *buf = malloc((size_t)st.st_size);
-	if (!buf) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	size_t n = fread(buf, 1, (size_t)st.st_size, f);
-	fclose(f);
-	if (n != (size_t)st.st_size) {
-		free(buf);
-		return -EIO;
-	}
-	*out = buf;
-	*size = n;
-	return 0;
-}
-
 static void print_hvsim(const struct hvsim_stats *st)
 {
 	printf("hvsim: guest instructions %" PRIu64 " (upper bound), blocks %" PRIu64
@@ -229,26 +197,12 @@ static void print_hvsim(const struct hvsim_stats *st)
 	       st->exceptions_delivered);
 }
 
-/* Read a file the user named; a message and -1 when it cannot be used. */
-static int load_input(const char *what, const char *path, uint64_t max, uint8_t **out,
-		      size_t *size)
-{
-	int rc = read_file(path, max, out, size);
-	if (rc < 0) {
-		fprintf(stderr, "mezz-sim: cannot read %s %s: %s\n", what, path,
-			rc == -EFBIG ? "too large" :
-			rc == -EINVAL ? "not a regular, non-empty file" : strerror(-rc));
-		return -1;
-	}
-	return 0;
-}
-
 /* A test guest: ELF loaded by mezz-sim, every VP set up in long mode by hvsim's loader. */
 static int setup_guest(struct hvsim *sim, const struct options *o)
 {
 	uint8_t *img = NULL;
 	size_t img_size = 0;
-	if (load_input("guest", o->guest, MAX_ELF_SIZE, &img, &img_size) < 0)
+	if (vm_load_file("mezz-sim", "guest", o->guest, MAX_ELF_SIZE, &img, &img_size) < 0)
 		return -1;
 	struct elf_load_info info;
 	char err[192];
@@ -285,8 +239,8 @@ static int cmd_run(int argc, char **argv)
 	/* A kernel is loaded by the paravisor itself (vtl2/vtl0boot), not by mezz-sim. */
 	uint8_t *kernel = NULL, *initrd = NULL;
 	size_t kernel_size = 0, initrd_size = 0;
-	if (o.kernel && (load_input("kernel", o.kernel, MAX_KERNEL_SIZE, &kernel, &kernel_size) < 0 ||
-			 (o.initrd && load_input("initrd", o.initrd, MAX_KERNEL_SIZE, &initrd,
+	if (o.kernel && (vm_load_file("mezz-sim", "kernel", o.kernel, MAX_KERNEL_SIZE, &kernel, &kernel_size) < 0 ||
+			 (o.initrd && vm_load_file("mezz-sim", "initrd", o.initrd, MAX_KERNEL_SIZE, &initrd,
 						 &initrd_size) < 0))) {
 		free(kernel);
 		return EXIT_ERROR;

@@ -17,6 +17,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mezzanine --mem-map BASE:SIZE[,BASE:SIZE...] [--vtl2-mem BASE:SIZE[,...]]\n"
+		"                 [--kernel BZIMAGE [--initrd FILE] [--cmdline STR]]\n"
 		"                 [--vps N] [--run-layout upstream|openhcl] [--dev-dir DIR]\n"
 		"                 [--test-devices] [--trace] [--timeout SECONDS]\n"
 		"       mezzanine --help | --version\n");
@@ -33,6 +34,8 @@ static void help(void)
 	       "\n"
 	       "  --mem-map LIST      VTL0 RAM ranges, BASE:SIZE (hex or decimal, SIZE with K/M/G)\n"
 	       "  --vtl2-mem LIST     VTL2's own memory inside the map: VTL0 loses all access\n"
+	       "  --kernel BZIMAGE    load this Linux kernel into VTL0 (boot protocol, ACPI, e820)\n"
+	       "                      and start VP 0 at its entry; --initrd, --cmdline go with it\n"
 	       "  --vps N             VPs to run, 1..%u (default: every CPU of the VTL2 kernel)\n"
 	       "  --run-layout L      the driver's run page: upstream (Linux 6.19) or openhcl\n"
 	       "  --dev-dir DIR       where the mshv device nodes are (default /dev)\n"
@@ -87,6 +90,7 @@ bad:
 
 struct options {
 	struct vm_config vc;
+	const char *kernel, *initrd;
 };
 
 static int parse(int argc, char **argv, struct options *o)
@@ -126,6 +130,24 @@ static int parse(int argc, char **argv, struct options *o)
 			if (parse_ranges("--vtl2-mem", v, pc->vtl2_mem, PARTITION_MAX_VTL2_MEM,
 					 &pc->vtl2_mem_count) < 0)
 				return VM_EXIT_USAGE;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--kernel", &missing)) || missing) {
+			if (missing || !*v)
+				goto need_value;
+			o->kernel = v;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--initrd", &missing)) || missing) {
+			if (missing || !*v)
+				goto need_value;
+			o->initrd = v;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--cmdline", &missing)) || missing) {
+			if (missing)
+				goto need_value;
+			pc->cmdline = v;
 			continue;
 		}
 		if ((v = vm_opt_value(argc, argv, &i, "--vps", &missing)) || missing) {
@@ -178,6 +200,10 @@ need_value:
 		usage(stderr);
 		return VM_EXIT_USAGE;
 	}
+	if (!o->kernel && (o->initrd || pc->cmdline)) {
+		fprintf(stderr, "mezzanine: --initrd and --cmdline go with --kernel\n");
+		return VM_EXIT_USAGE;
+	}
 	return -1;
 }
 
@@ -206,9 +232,24 @@ int main(int argc, char **argv)
 	pthread_t sig_thread;
 	bool have_thread = pthread_create(&sig_thread, NULL, signal_thread, &set) == 0;
 
+	uint8_t *kernel = NULL, *initrd = NULL;
+	if (o.kernel) {
+		struct partition_config *pc = &o.vc.partition;
+		if (vm_load_file("mezzanine", "kernel", o.kernel, 512ull << 20, &kernel,
+				 &pc->kernel_size) < 0 ||
+		    (o.initrd && vm_load_file("mezzanine", "initrd", o.initrd, 2ull << 30, &initrd,
+					      &pc->initrd_size) < 0)) {
+			free(kernel);
+			return VM_EXIT_ERROR;
+		}
+		pc->kernel = kernel;
+		pc->initrd = initrd;
+	}
 	struct vm_report rep;
 	char err[256] = "";
 	int rc = vm_run(&o.vc, &rep, err, sizeof(err));
+	free(kernel);
+	free(initrd);
 	if (have_thread) {
 		pthread_kill(sig_thread, SIGUSR2);
 		pthread_join(sig_thread, NULL);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -216,4 +217,38 @@ void vm_stop(void)
 	struct partition *p = atomic_load(&vm_current);
 	if (p)
 		partition_stop(p);
+}
+
+int vm_load_file(const char *prog, const char *what, const char *path, uint64_t max,
+		 uint8_t **out, size_t *size)
+{
+	int rc = 0;
+	uint8_t *buf = NULL;
+	struct stat st;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		rc = -errno;
+	} else if (fstat(fileno(f), &st) < 0) {
+		rc = -errno;
+	} else if (!S_ISREG(st.st_mode) || st.st_size <= 0) {
+		rc = -EINVAL;
+	} else if ((uint64_t)st.st_size > max) {
+		rc = -EFBIG;
+	} else if (!(buf = malloc((size_t)st.st_size))) {
+		rc = -ENOMEM;
+	} else if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+		rc = -EIO;
+	}
+	if (f)
+		fclose(f);
+	if (rc < 0) {
+		free(buf);
+		fprintf(stderr, "%s: cannot read %s %s: %s\n", prog, what, path,
+			rc == -EFBIG ? "too large" :
+			rc == -EINVAL ? "not a regular, non-empty file" : strerror(-rc));
+		return -1;
+	}
+	*out = buf;
+	*size = (size_t)st.st_size;
+	return 0;
 }

@@ -45,6 +45,13 @@ int vm_exit_status(const struct vm_report *rep);
 void vm_stop(void);
 
 /* Command-line helpers shared by the programs. */
+/**
+ * Read a whole regular, non-empty file of at most `max` bytes the user named (`what`: "kernel",
+ * ...). 0 with a malloc'd *out, or -1 after "PROG: cannot read WHAT PATH: why" on stderr.
+ */
+int vm_load_file(const char *prog, const char *what, const char *path, uint64_t max,
+		 uint8_t **out, size_t *size);
+
 /** A size with an optional K/M/G suffix (powers of 1024, "KiB"/"KB" accepted). */
 int vm_parse_size(const char *s, uint64_t *out);
 /** A decimal number <= max. */
