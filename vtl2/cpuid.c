@@ -76,10 +76,18 @@ void cpuid_apply(uint32_t vp, uint32_t vp_count, uint32_t leaf, uint32_t subleaf
 		r[3] = 0;
 		return;
 	case 0x40000003:
-		r[0] = CPUID_HV_PRIV_SYNIC | CPUID_HV_PRIV_HYPERCALL | CPUID_HV_PRIV_VP_INDEX;
+		r[0] = CPUID_HV_PRIV_SYNIC | CPUID_HV_PRIV_HYPERCALL | CPUID_HV_PRIV_VP_INDEX |
+		       CPUID_HV_PRIV_TIME_REF_COUNT | CPUID_HV_PRIV_SYNTIMER |
+		       CPUID_HV_PRIV_REFERENCE_TSC | CPUID_HV_PRIV_FREQUENCY_MSRS;
 		r[1] = CPUID_HV_PRIV_POST_MSG | CPUID_HV_PRIV_SIGNAL_EVT;
 		r[2] = 0;
-		r[3] = 0;
+		r[3] = CPUID_HV_FEAT_FREQUENCY_MSRS | CPUID_HV_FEAT_STIMER_DIRECT;
+		return;
+	case 0x40000004:
+		/* Only the hypercalls the hypervisor answers itself (flushes, cluster IPIs). */
+		r[0] = CPUID_HV_HINT_REMOTE_TLB_FLUSH | CPUID_HV_HINT_CLUSTER_IPI |
+		       CPUID_HV_HINT_EX_PROC_MASKS;
+		r[1] = r[2] = r[3] = 0;
 		return;
 	case 0x40000005:
 		r[0] = vp_count;
@@ -87,7 +95,7 @@ void cpuid_apply(uint32_t vp, uint32_t vp_count, uint32_t leaf, uint32_t subleaf
 		r[2] = r[3] = 0;
 		return;
 	default:
-		/* 0x40000004 recommendations, 0x40000006-0A: nothing offered. */
+		/* 0x40000006-0A: nothing offered. */
 		if (leaf >= 0x40000004 && leaf <= CPUID_HV_MAX_LEAF)
 			r[0] = r[1] = r[2] = r[3] = 0;
 		return;

@@ -29,6 +29,17 @@ extern const size_t cpuid_leaf_count;
 #define CPUID_HV_PRIV_VP_INDEX   (1u << 6)
 #define CPUID_HV_PRIV_POST_MSG   (1u << 4)  /* EBX */
 #define CPUID_HV_PRIV_SIGNAL_EVT (1u << 5)  /* EBX */
+/* Clocks and timers the hypervisor (hvsim: tools/hvsim/hvsim_synth.c) provides. */
+#define CPUID_HV_PRIV_TIME_REF_COUNT (1u << 1)   /* EAX: MSR 0x40000020 */
+#define CPUID_HV_PRIV_SYNTIMER       (1u << 3)   /* EAX: STIMER0-3 */
+#define CPUID_HV_PRIV_REFERENCE_TSC  (1u << 9)   /* EAX: MSR 0x40000021 */
+#define CPUID_HV_PRIV_FREQUENCY_MSRS (1u << 11)  /* EAX: MSRs 0x40000022/23 */
+#define CPUID_HV_FEAT_FREQUENCY_MSRS (1u << 8)   /* EDX: frequency MSRs available */
+#define CPUID_HV_FEAT_STIMER_DIRECT  (1u << 19)  /* EDX: direct-mode synthetic timers */
+/* Leaf 0x40000004.EAX recommendations for hypercalls the hypervisor answers itself. */
+#define CPUID_HV_HINT_REMOTE_TLB_FLUSH (1u << 2)   /* 0x02 / 0x03 */
+#define CPUID_HV_HINT_CLUSTER_IPI      (1u << 10)  /* 0x0B */
+#define CPUID_HV_HINT_EX_PROC_MASKS    (1u << 11)  /* 0x13 - 0x15 */
 #define CPUID_HV_MAX_LEAF        0x4000000Au
 
 /**

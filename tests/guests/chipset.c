@@ -7,18 +7,20 @@
 
 static volatile unsigned pit_ticks, pic_ticks, rtc_ticks;
 
-static void on_pit(struct rt_frame *f) { (void)f; pit_ticks++; }
+static void on_pit(struct rt_frame *f) { (void)f; pit_ticks++; rt_eoi(); }
 static void on_pic_irq0(struct rt_frame *f)
 {
 	(void)f;
 	pic_ticks++;
 	outb(0x20, 0x20); /* non-specific EOI */
+	rt_eoi();
 }
 static void on_rtc(struct rt_frame *f)
 {
 	(void)f;
 	rtc_ticks++;
 	(void)cmos_read(0x0C); /* reading C acknowledges and lowers IRQ 8 */
+	rt_eoi();
 }
 
 static unsigned bcd(uint8_t v) { return (v >> 4) * 10u + (v & 0xF); }

@@ -7,7 +7,7 @@ static volatile unsigned irq_hits, pit_ticks;
 static uint8_t prot_page[4096] __attribute__((aligned(4096)));
 
 static void irq_handler(struct rt_frame *f) { (void)f; irq_hits++; rt_eoi(); }
-static void pit_handler(struct rt_frame *f) { (void)f; pit_ticks++; }
+static void pit_handler(struct rt_frame *f) { (void)f; pit_ticks++; rt_eoi(); }
 static unsigned bcd(uint8_t v) { return (v >> 4) * 10u + (v & 0xF); }
 
 void guest_main(unsigned vp, unsigned vp_count)

@@ -292,8 +292,9 @@ void rt_set_handler(uint8_t vector, rt_handler_fn fn)
 
 void rt_eoi(void)
 {
-	/* hvsim delivers asserted fixed interrupts edge-style without an in-service register to
-	   clear, so there is nothing to acknowledge yet. */
+	/* The local APIC (xAPIC mode, default base) keeps the vector in service, blocking its own
+	   and lower priority classes, until this write to the EOI register. */
+	*(volatile uint32_t *)(RT_LAPIC_BASE + 0xB0) = 0;
 }
 
 void rt_isr_dispatch(struct rt_frame *frame)

@@ -93,6 +93,7 @@ static inline uint64_t read_rflags(void)
 
 /* ---- the PC chipset (devices/chipset.h) ---- */
 #define RT_IOAPIC_BASE 0xFEC00000ul
+#define RT_LAPIC_BASE 0xFEE00000ul
 static inline void ioapic_write(uint32_t reg, uint32_t v)
 {
 	*(volatile uint32_t *)RT_IOAPIC_BASE = reg;

@@ -24,6 +24,7 @@ static void on_com1(struct rt_frame *f)
 				outb(COM1 + 1, 0x00);  /* all sent: no more THRE interrupts */
 		}
 	}
+	rt_eoi();
 }
 
 void guest_main(unsigned vp, unsigned vp_count)

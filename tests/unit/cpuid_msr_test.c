@@ -112,15 +112,20 @@ static void test_hv_leaves(void **state)
 		/* Version: build 20348, 10.0. */
 		apply(vp, n, 0x40000002, 0, r, 1, 2, 3, 4);
 		assert_regs(r, 20348, 0x000A0000, 0, 0);
-		/* Privileges: SynIC, hypercall MSRs, VP index; post messages, signal events. */
+		/* Privileges: TIME_REF_COUNT, SynIC, synthetic timers, hypercall MSRs, VP index,
+		 * reference TSC, frequency MSRs; post messages, signal events; EDX: frequency MSRs
+		 * available, direct-mode timers (linux-guest-facts 2). */
 		apply(vp, n, 0x40000003, 0, r, ~0u, ~0u, ~0u, ~0u);
-		assert_regs(r, 0x64, 0x30, 0, 0);
+		assert_regs(r, 0xA6E, 0x30, 0, 0x80100);
 		assert_int_equal(r[0], CPUID_HV_PRIV_SYNIC | CPUID_HV_PRIV_HYPERCALL |
-				 CPUID_HV_PRIV_VP_INDEX);
+				 CPUID_HV_PRIV_VP_INDEX | CPUID_HV_PRIV_TIME_REF_COUNT |
+				 CPUID_HV_PRIV_SYNTIMER | CPUID_HV_PRIV_REFERENCE_TSC |
+				 CPUID_HV_PRIV_FREQUENCY_MSRS);
 		assert_int_equal(r[1], CPUID_HV_PRIV_POST_MSG | CPUID_HV_PRIV_SIGNAL_EVT);
-		/* No recommendations. */
+		/* Recommendations: remote TLB flush, cluster IPI, extended processor masks (bits 2,
+		 * 10, 11); the APIC-access MSRs (bit 3) are not offered. */
 		apply(vp, n, 0x40000004, 0, r, ~0u, ~0u, ~0u, ~0u);
-		assert_regs(r, 0, 0, 0, 0);
+		assert_regs(r, 0xC04, 0, 0, 0);
 		/* Limits: max VPs and logical processors = the VP count. */
 		apply(vp, n, 0x40000005, 0, r, ~0u, ~0u, ~0u, ~0u);
 		assert_regs(r, n, n, 0, 0);

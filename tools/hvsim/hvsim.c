@@ -52,6 +52,7 @@ int hvsim_create(const struct hvsim_config *cfg, struct hvsim **out)
 	pthread_mutex_init(&sim->trace_lock, NULL);
 	pthread_mutex_init(&sim->exec_lock, NULL);
 	pthread_cond_init(&sim->exec_cond, NULL);
+	hvsim_synth_init(sim);
 
 	int rc = -ENOMEM;
 	void *ram = mmap(NULL, c.mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
@@ -75,6 +76,9 @@ int hvsim_create(const struct hvsim_config *cfg, struct hvsim **out)
 	rc = hvsim_vp_start_watcher(sim);
 	if (rc)
 		goto fail;
+	rc = hvsim_synth_start(sim);
+	if (rc)
+		goto fail;
 	*out = sim;
 	return 0;
 fail:
@@ -89,6 +93,7 @@ void hvsim_destroy(struct hvsim *sim)
 	struct hvsim *cur = sim;
 	atomic_compare_exchange_strong(&hvsim_current, &cur, NULL);
 	hvsim_vp_stop_watcher(sim);
+	hvsim_synth_fini(sim);
 	for (uint32_t i = 0; i < HVSIM_MAX_VPS; i++)
 		if (sim->vps[i])
 			hvsim_vp_fini(sim->vps[i]);
@@ -241,6 +246,7 @@ static const char *const hvsim_exit_names[HVSIM_EXIT_KIND_COUNT] = {
 	[HVSIM_EXIT_HYPERCALL] = "hypercall",
 	[HVSIM_EXIT_HALT] = "halt",
 	[HVSIM_EXIT_UNRECOVERABLE] = "triple-fault",
+	[HVSIM_EXIT_APIC_EOI] = "apic-eoi",
 	[HVSIM_EXIT_CANCEL] = "cancel",
 };
 

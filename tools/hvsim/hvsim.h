@@ -89,6 +89,7 @@ enum hvsim_exit_kind {
 	HVSIM_EXIT_HALT,
 	HVSIM_EXIT_UNRECOVERABLE,   /* triple fault */
 	HVSIM_EXIT_CANCEL,          /* hvsim_vp_run returned -EINTR */
+	HVSIM_EXIT_APIC_EOI,        /* X64ApicEoi (EOI of a level-triggered vector) */
 	HVSIM_EXIT_KIND_COUNT
 };
 
@@ -114,11 +115,28 @@ const char *hvsim_exit_kind_name(unsigned kind);
 /* ---- VTL0 interrupts ---- */
 
 /**
- * Assert fixed interrupt `vector` (16..255) on VP `vp`'s VTL0 (same path as
- * HvCallAssertVirtualInterrupt): delivered through the guest IDT once RFLAGS.IF = 1 and no
- * interrupt shadow; wakes a VP halted in HLT.
+ * Assert fixed, edge-triggered interrupt `vector` (16..255) on VP `vp`'s VTL0 (same path as
+ * HvCallAssertVirtualInterrupt): pended in the VP's local APIC IRR, delivered through the
+ * guest IDT once its priority class is above the PPR, RFLAGS.IF = 1 and there is no interrupt
+ * shadow; wakes a VP halted in HLT.
  */
 int hvsim_assert_interrupt(struct hvsim *sim, uint32_t vp, uint8_t vector);
+/**
+ * Same, edge- or level-triggered. A level-triggered vector sets its TMR bit; the guest's EOI
+ * of it sends VTL2 an APIC EOI message (HVMSG_X64_APIC_EOI) on that VP.
+ */
+int hvsim_assert_interrupt_ex(struct hvsim *sim, uint32_t vp, uint8_t vector, bool level);
+
+/** Local APIC state of a VP, for tests and diagnostics. */
+struct hvsim_apic_info {
+	bool wait_for_sipi;     /* INIT received, parked until a SIPI */
+	int sipi_vector;        /* last SIPI received in wait-for-SIPI, -1 none (recorded only) */
+	uint32_t sipi_count;
+	uint64_t apic_base;     /* IA32_APIC_BASE */
+	uint32_t tpr;
+	uint8_t isr[32], irr[32];
+};
+int hvsim_apic_get_info(struct hvsim *sim, uint32_t vp, struct hvsim_apic_info *out);
 
 /* ---- the mshv_vtl driver operations (used by kif_sim.c) ---- */
 

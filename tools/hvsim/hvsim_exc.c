@@ -589,9 +589,11 @@ int hvsim_handle_intr(struct hvsim_vp *vp, unsigned vector)
 	return deliver(vp, f, soft, false);
 }
 
-/* Pending PendingEvent0 exception, then the highest pending fixed interrupt if IF=1. */
+/* Pending PendingEvent0 exception, then an NMI IPI, then the local APIC's vector if IF=1. */
 int hvsim_inject_pending(struct hvsim_vp *vp)
 {
+	if (vp->apic.wait_sipi)
+		return 0; /* INIT: parked until a SIPI, nothing is delivered */
 	if (vp->event.pending) {
 		struct hvsim_event e = vp->event;
 		vp->event.pending = false;
@@ -599,21 +601,24 @@ int hvsim_inject_pending(struct hvsim_vp *vp)
 		return deliver(vp, (struct hvsim_fault){ e.vector, e.has_error, e.error, e.param },
 			       false, false);
 	}
+	if (hvsim_apic_take_nmi(vp)) {
+		/* NMI IPI: vector 2 through the IDT regardless of IF (no NMI blocking, docs) */
+		vp->halted = false;
+		return deliver(vp, (struct hvsim_fault){ .vector = 2 }, false, true);
+	}
 	uint64_t rflags = hvsim_rd(vp, UC_X86_REG_RFLAGS);
 	if (!(rflags & HVSIM_RFLAGS_IF) || vp->interrupt_shadow)
 		return 0;
-	for (int v = 255; v >= 16; v--) {
-		if (!(vp->irr[v / 8] & (1u << (v % 8))))
-			continue;
-		vp->irr[v / 8] &= (uint8_t)~(1u << (v % 8));
-		uint64_t rip = hvsim_rd(vp, UC_X86_REG_RIP);
-		uint8_t op;
-		/* `sti; hlt` idiom: the HLT is in the STI shadow, so it executes first. */
-		if (hvsim_vaccess(vp, rip, &op, 1, X86_PW_FETCH | X86_PW_NO_AD, NULL, NULL) == 0 &&
-		    op == 0xF4)
-			hvsim_wr(vp, UC_X86_REG_RIP, rip + 1);
-		vp->halted = false;
-		return deliver(vp, (struct hvsim_fault){ .vector = (uint8_t)v }, false, true);
-	}
-	return 0;
+	/* The local APIC picks the vector (IRR above PPR) and moves it into the ISR. */
+	int v = hvsim_apic_ack(vp);
+	if (v < 0)
+		return 0;
+	uint64_t rip = hvsim_rd(vp, UC_X86_REG_RIP);
+	uint8_t op;
+	/* `sti; hlt` idiom: the HLT is in the STI shadow, so it executes first. */
+	if (hvsim_vaccess(vp, rip, &op, 1, X86_PW_FETCH | X86_PW_NO_AD, NULL, NULL) == 0 &&
+	    op == 0xF4)
+		hvsim_wr(vp, UC_X86_REG_RIP, rip + 1);
+	vp->halted = false;
+	return deliver(vp, (struct hvsim_fault){ .vector = (uint8_t)v }, false, true);
 }

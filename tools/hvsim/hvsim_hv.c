@@ -167,6 +167,12 @@ uint16_t hvsim_hv_get_reg(struct hvsim_vp *vp, uint32_t name, uint8_t v[16])
 		s64(v, HVSIM_MTRR_CAP);
 	} else if (mtrr_msr_of(name)) {
 		s64(v, *hvsim_vp_mtrr_slot(vp, mtrr_msr_of(name)));
+	} else if (name == HV_X64_REGISTER_APIC_BASE) {
+		uint64_t b = 0;
+		hvsim_apic_msr(vp, X86_MSR_APIC_BASE, false, &b); /* the local APIC's, not unicorn's */
+		s64(v, b);
+	} else if (name == HV_X64_REGISTER_TSC) {
+		s64(v, hvsim_vp_tsc(vp));  /* hvsim's clock, not unicorn's MSR (hvsim_synth.c) */
 	} else if (msr_of(name)) {
 		uc_x86_msr m = { .rid = msr_of(name) };
 		uc_reg_read(vp->uc, UC_X86_REG_MSR, &m);
@@ -269,6 +275,12 @@ uint16_t hvsim_hv_set_reg(struct hvsim_vp *vp, uint32_t name, const uint8_t v[16
 			     name == HV_X64_REGISTER_IDTR ? UC_X86_REG_IDTR : UC_X86_REG_GDTR, &m);
 	} else if (mtrr_msr_of(name)) {
 		*hvsim_vp_mtrr_slot(vp, mtrr_msr_of(name)) = lo;
+	} else if (name == HV_X64_REGISTER_APIC_BASE) {
+		uint64_t b = lo;
+		if (hvsim_apic_msr(vp, X86_MSR_APIC_BASE, true, &b) < 0)
+			return HV_STATUS_INVALID_PARAMETER;
+	} else if (name == HV_X64_REGISTER_TSC) {
+		hvsim_vp_set_tsc(vp, lo);
 	} else if (msr_of(name)) {
 		uc_x86_msr m = { .rid = msr_of(name), .value = lo };
 		if (name == HV_X64_REGISTER_EFER && (lo & ~0xD01ull))
@@ -681,7 +693,8 @@ static uint16_t hc_assert_interrupt(struct hc *h)
 		return HV_STATUS_INVALID_PARAMETER;
 	if (dest >= h->sim->vp_count)
 		return HV_STATUS_INVALID_PARAMETER; /* APIC id == VP index in hvsim */
-	hvsim_assert_interrupt(h->sim, (uint32_t)dest, (uint8_t)vector);
+	hvsim_assert_interrupt_ex(h->sim, (uint32_t)dest, (uint8_t)vector,
+				  ctl & HV_INTERRUPT_CONTROL_LEVEL_TRIGGERED);
 	return HV_STATUS_SUCCESS;
 }
 

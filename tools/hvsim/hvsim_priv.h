@@ -1,15 +1,17 @@
 /*
- * hvsim internals shared by hvsim.c, hvsim_vp.c, hvsim_exc.c, hvsim_special.c, hvsim_hv.c and
- * hvsim_synic.c. Not for users.
+ * hvsim internals shared by hvsim.c, hvsim_vp.c, hvsim_exc.c, hvsim_special.c, hvsim_hv.c,
+ * hvsim_synic.c and hvsim_apic.c. Not for users.
  *
  * Locking (documented here because every module follows it):
  *   sim->lock     the shared hypervisor state: intercept tables, VTL protection map and its
  *                 generation, the host queue/callbacks. Held briefly; never while running VTL0
  *                 and never while holding a vp->lock.
- *   vp->lock      one VP's cross-thread state: in_guest, irr, pending event, halted, poll fd,
+ *   vp->lock      one VP's cross-thread state: in_guest, irr and the local APIC (vp->apic),
+ *                 pending event, halted, poll fd,
  *                 and the right to touch vp->uc while the VP is not in the guest. The VP
  *                 thread holds it except inside uc_emu_start/HLT waits. Lock order: a thread
- *                 may take vp->lock and then sim->lock, never the reverse.
+ *                 may take vp->lock and then sim->lock, never the reverse; never two vp->locks
+ *                 (IPIs to other VPs are queued and delivered without the sender's lock).
  *   sint.lock     VTL2's SINT 7 stream (queue, pause state, event fds).
  *   exec_lock     who may run inside unicorn (one VP at a time, see hvsim_vp.c); taken with
  *                 no other hvsim lock held.
@@ -52,7 +54,7 @@ struct hvsim_intercepts {
 	uint32_t exceptions;            /* bit per vector 0..31 */
 	uint32_t cpuid_leaf[HVSIM_MAX_CPUID_ICPT];
 	unsigned cpuid_count;
-	bool hypercall;                 /* VTL0 hypercalls always exit; kept for completeness */
+	bool hypercall;                 /* VTL0 hypercalls exit anyway (but hvsim_synth.c codes) */
 };
 
 /** A pending event to inject (PendingEvent0 / hvsim exceptions). */
@@ -66,15 +68,68 @@ struct hvsim_event {
 
 /* Per-VP translation block scan cache (see the block hook in hvsim_special.c). */
 #define HVSIM_TB_CACHE 4096
-/* flush_tb: recently run blocks only (cheap) / everything (unicorn TB flush, tens of ms) */
+/* flush_tb: recently run blocks only (cheap) / everything (unicorn TB flush, tens of ms) /
+ * the TLB and hvsim's block scans (flush hypercalls: mappings changed under the same CR3) */
 #define HVSIM_FLUSH_RECENT 1u
 #define HVSIM_FLUSH_ALL    2u
+#define HVSIM_FLUSH_TLB    4u
+
+/*
+ * VTL0's clocks (hvsim_synth.c): RDTSC, RDTSCP and IA32_TSC follow hvsim's own clock (host
+ * CLOCK_MONOTONIC since partition creation) at exactly HVSIM_TSC_HZ, not the host TSC that
+ * unicorn would return; TIME_REF_COUNT and the reference TSC page derive from the same clock.
+ * A multiple of 10 MHz keeps the reference TSC page exact (hvsim_synth.c ref_scale).
+ * HVSIM_APIC_HZ is the local APIC timer's input clock (APIC_FREQUENCY MSR).
+ */
+#define HVSIM_TSC_HZ  2000000000ull
+#define HVSIM_APIC_HZ 200000000ull
+#define HVSIM_MSG_TIMER_EXPIRED 0x80000010u
+
+/** One synthetic timer (STIMERn_CONFIG / COUNT), under vp->lock. */
+struct hvsim_stimer {
+	uint64_t config, count;
+	uint64_t deadline_ns;           /* partition ns of the next expiry, 0 = not armed */
+};
 struct hvsim_tb_entry {
 	uint64_t pc, cr3, hash, icpt_gen;
 	const uint8_t *p1, *p2;         /* host bytes of the block (p2: part on the next page) */
 	uint32_t size, len1;
 	uint16_t icount;
 	int16_t special_off;            /* offset of the first special instruction, -1 none */
+};
+
+/* ---- the local APIC (hvsim_apic.c) ---- */
+
+#define HVSIM_APIC_BASE 0xFEE00000ull
+/* The timer counts at HVSIM_APIC_HZ / divide configuration; TSC-deadline uses VTL0's TSC
+ * (hvsim_vp_tsc, HVSIM_TSC_HZ). */
+
+/** An IPI waiting to reach other VPs (sent under the sender's lock, delivered without it). */
+struct hvsim_apic_ipi {
+	uint32_t lo, dest;              /* ICR low, destination (8-bit xAPIC / 32-bit x2APIC) */
+	bool x2;
+};
+#define HVSIM_APIC_OUTQ 16
+
+/** Per-VP local APIC state (vp->lock; the IRR is vp->irr). */
+struct hvsim_apic {
+	uint64_t base;                  /* IA32_APIC_BASE */
+	uint32_t tpr, ldr, dfr, svr, esr, icr_lo, icr_hi;
+	uint32_t lvt[6];                /* timer, thermal, perf, LINT0, LINT1, error */
+	uint32_t timer_init, timer_div;
+	uint8_t isr[32], tmr[32];
+	uint8_t aeoi[32];               /* pending SynIC auto-EOI vectors: skip the ISR */
+	uint64_t timer_start_ns;        /* CLOCK_MONOTONIC of the initial-count write */
+	uint64_t deadline_ns;           /* next timer expiry (CLOCK_MONOTONIC), 0 = none */
+	uint64_t tsc_deadline;          /* IA32_TSC_DEADLINE */
+	bool nmi_pending;
+	bool wait_sipi;                 /* after INIT: parked until a SIPI (not run) */
+	bool in_init, in_sipi;          /* INIT / SIPI received, processed by the VP's thread */
+	int pending_sipi_vector, sipi_vector;  /* -1 none */
+	uint32_t sipi_count;
+	int eoi_msg;                    /* level vector whose EOI VTL2 must hear of, -1 none */
+	struct hvsim_apic_ipi out[HVSIM_APIC_OUTQ];
+	unsigned out_n;
 };
 
 struct hvsim_vp {
@@ -116,11 +171,15 @@ struct hvsim_vp {
 
 	/* VTL0-private state not kept by unicorn. */
 	uint64_t guest_os_id, hypercall_msr;
+	uint64_t tsc_offset;            /* guest TSC - hvsim clock TSC (IA32_TSC writes) */
+	struct hvsim_stimer stimer[4];  /* hvsim_synth.c */
 	/* VTL0's SynIC (synthetic MSRs 0x40000080..0x4000009F), target of *Direct hypercalls. */
 	uint64_t scontrol, siefp, simp, sint[16];
 	uint64_t dr[4], dr6, dr7;       /* unicorn has these but they are inert; see docs */
 	/* MTRRs: stored only (no memory-type effects). var[] in MSR order base0, mask0, ... */
 	uint64_t mtrr_def, mtrr_var[16], mtrr_fix[11];
+
+	struct hvsim_apic apic;
 
 	atomic_uint_fast64_t st_exits[HVSIM_EXIT_KIND_COUNT];
 	atomic_uint_fast64_t st_insns, st_blocks, st_host_io, st_host_msr, st_host_cpuid;
@@ -174,6 +233,15 @@ struct hvsim {
 
 	atomic_uint_fast64_t st_hypercalls;
 	pthread_mutex_t trace_lock;
+
+	/* hvsim_synth.c: the partition clock, REFERENCE_TSC (sim->lock), the stimer thread. */
+	uint64_t t0_ns;
+	uint64_t ref_tsc_msr;
+	pthread_mutex_t timer_lock;     /* after a vp->lock, never before one */
+	pthread_cond_t timer_cond;
+	pthread_t timer_thread;
+	uint64_t timer_gen;
+	bool timer_init, timer_started, timer_stop;
 };
 
 /* ---- shared by the VP modules: hvsim_vp.c, hvsim_exc.c, hvsim_special.c ---- */
@@ -283,6 +351,49 @@ int hvsim_handle_special(struct hvsim_vp *vp, uint64_t rip);
 /** MTRR storage of `vp` for MSR `msr` (0xFE is read-only, NULL for non-MTRR MSRs). */
 uint64_t *hvsim_vp_mtrr_slot(struct hvsim_vp *vp, uint32_t msr);
 #define HVSIM_MTRR_CAP 0x508ull  /* 8 variable ranges, fixed ranges, WC */
+
+/* hvsim_synth.c */
+int hvsim_synth_init(struct hvsim *sim);
+int hvsim_synth_start(struct hvsim *sim);
+void hvsim_synth_fini(struct hvsim *sim);
+/** Reference time (100 ns units since partition creation) and `vp`'s TSC. */
+uint64_t hvsim_ref_time(struct hvsim *sim);
+uint64_t hvsim_vp_tsc(struct hvsim_vp *vp);
+void hvsim_vp_set_tsc(struct hvsim_vp *vp, uint64_t tsc);
+int hvsim_hook_rdtsc(uc_engine *uc, void *user);
+int hvsim_hook_rdtscp(uc_engine *uc, void *user);
+/** Synthetic MSRs, IA32_TSC and the stimers (vp->lock held): 1 handled, 0 not ours, -1 #GP. */
+int hvsim_synth_msr(struct hvsim_vp *vp, uint32_t msr, bool write, uint64_t *val);
+/** VTL0 hypercalls the hypervisor answers (flush, IPI): true = RAX and RIP set. */
+bool hvsim_vtl0_hypercall(struct hvsim_vp *vp, uint64_t rip);
+
+/* hvsim_apic.c (vp->lock held unless said otherwise) */
+void hvsim_apic_init(struct hvsim_vp *vp);
+/** Pend `vector` in the IRR (TMR for level; auto_eoi: delivered without entering the ISR). */
+void hvsim_apic_accept(struct hvsim_vp *vp, unsigned vector, bool level, bool auto_eoi);
+/** The vector the APIC would deliver now (IRR above PPR, APIC enabled), -1 if none. */
+int hvsim_apic_next(const struct hvsim_vp *vp);
+/** Deliver: hvsim_apic_next moved from the IRR into the ISR; -1 if none. */
+int hvsim_apic_ack(struct hvsim_vp *vp);
+/** Take a pending NMI (IPI with delivery mode NMI). */
+bool hvsim_apic_take_nmi(struct hvsim_vp *vp);
+/** Timer expiry and INIT/SIPI processing; call at instruction boundaries. */
+void hvsim_apic_poll(struct hvsim_vp *vp);
+/** The timer deadline has passed (cheap check for the block hook). */
+bool hvsim_apic_due(const struct hvsim_vp *vp);
+/** A halted VP must wake (interrupt deliverable with IF=1, NMI, pending event). */
+bool hvsim_apic_wakeup(struct hvsim_vp *vp);
+/** Sleep on vp->cond until kicked or the timer deadline, then poll. */
+void hvsim_apic_wait(struct hvsim_vp *vp);
+/** IA32_APIC_BASE, IA32_TSC_DEADLINE, x2APIC MSRs: 1 handled, 0 not an APIC MSR, -1 #GP. */
+int hvsim_apic_msr(struct hvsim_vp *vp, uint32_t msr, bool write, uint64_t *val);
+/** Memory exit at vp->stop_addr on the xAPIC page: emulated (0, or 1 with an exit message
+ * or fault delivery result), -1 = not the APIC's (the UnmappedGpa path goes on). */
+int hvsim_apic_mmio(struct hvsim_vp *vp);
+/** After an APIC access retired: the EOI message for a level vector (1) or nothing (0). */
+int hvsim_apic_post(struct hvsim_vp *vp);
+/** Deliver this VP's queued IPIs to other VPs. The VP's thread, no hvsim lock held. */
+void hvsim_apic_flush_ipis(struct hvsim_vp *vp);
 
 #include "tools/hvsim/hvsim_hv.h"
 #include "tools/hvsim/hvsim_synic.h"

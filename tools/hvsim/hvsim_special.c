@@ -176,6 +176,11 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		uc_emu_stop(uc);
 		return;
 	}
+	if (vp->apic.deadline_ns && (vp->slice & 63) == 0 && hvsim_apic_due(vp)) {
+		vp->stop = HVSIM_STOP_KICK; /* APIC timer expired: the run loop fires it */
+		uc_emu_stop(uc);
+		return;
+	}
 	if (size == 0 || size > 8192)
 		return;
 	uint64_t cr3 = vp->cr3;
@@ -311,7 +316,7 @@ static int uc_step_special(struct hvsim_vp *vp, uint64_t rip, unsigned len)
 static bool msr_unicorn(uint32_t msr)
 {
 	switch (msr) {
-	case X86_MSR_TSC: case X86_MSR_APIC_BASE: case X86_MSR_SYSENTER_CS:
+	case X86_MSR_APIC_BASE: case X86_MSR_SYSENTER_CS:
 	case X86_MSR_SYSENTER_ESP: case X86_MSR_SYSENTER_EIP: case X86_MSR_PAT:
 	case X86_MSR_EFER: case X86_MSR_STAR: case X86_MSR_LSTAR: case X86_MSR_CSTAR:
 	case X86_MSR_SFMASK: case X86_MSR_FS_BASE: case X86_MSR_GS_BASE:
@@ -370,19 +375,14 @@ static int msr_synthetic(struct hvsim_vp *vp, uint32_t msr, bool write, uint64_t
 			set_rax_rdx(vp, val);
 		return r;
 	}
+	/* GUEST_OS_ID, HYPERCALL, the clocks, IA32_TSC and the stimers: hvsim_synth.c */
+	int r = hvsim_synth_msr(vp, msr, write, &val);
+	if (r) {
+		if (r > 0 && !write)
+			set_rax_rdx(vp, val);
+		return r;
+	}
 	switch (msr) {
-	case HV_X64_MSR_GUEST_OS_ID:
-		if (write)
-			vp->guest_os_id = val;
-		else
-			set_rax_rdx(vp, vp->guest_os_id);
-		return 1;
-	case HV_X64_MSR_HYPERCALL: /* stored only, no hypercall page overlay (docs) */
-		if (write)
-			vp->hypercall_msr = val & ~2ull;
-		else
-			set_rax_rdx(vp, vp->hypercall_msr);
-		return 1;
 	case HV_X64_MSR_VP_INDEX: /* read-only */
 		if (write)
 			return -1;
@@ -414,6 +414,16 @@ static int handle_msr(struct hvsim_vp *vp, uint64_t rip, bool write, unsigned le
 		}
 		hvsim_wr(vp, UC_X86_REG_RIP, rip + len);
 		return 0;
+	}
+	int a = hvsim_apic_msr(vp, msr, write, &val);
+	if (a) {
+		if (a < 0)
+			return hvsim_raise_gp(vp);
+		atomic_fetch_add_explicit(&vp->st_host_msr, 1, memory_order_relaxed);
+		if (!write)
+			set_rax_rdx(vp, val);
+		hvsim_wr(vp, UC_X86_REG_RIP, rip + len);
+		return hvsim_apic_post(vp); /* x2APIC EOI of a level vector: message */
 	}
 	if (msr_unicorn(msr)) {
 		atomic_fetch_add_explicit(&vp->st_host_msr, 1, memory_order_relaxed);
@@ -721,6 +731,9 @@ int hvsim_handle_special(struct hvsim_vp *vp, uint64_t rip)
 	case SP_VMCALL:
 		if (cpl != 0)
 			return hvsim_raise_ud(vp);
+		/* Flush and IPI calls are the hypervisor's own; the rest go to VTL2. */
+		if (hvsim_vtl0_hypercall(vp, rip))
+			return 0;
 		exit_hypercall(vp, rip);
 		return 1;
 	case SP_SYSCALL:

@@ -425,6 +425,10 @@ static void regpage_apply(struct hvsim_vp *vp)
  */
 int hvsim_handle_mem(struct hvsim_vp *vp, bool prot)
 {
+	/* The xAPIC page is the hypervisor's: emulated here, never an intercept. */
+	int apic = prot ? -1 : hvsim_apic_mmio(vp);
+	if (apic >= 0)
+		return apic;
 	uint64_t rip = hvsim_rd(vp, UC_X86_REG_RIP), g = vp->stop_addr, va = 0;
 	uint8_t bytes[16];
 	unsigned n = hvsim_fetch_insn(vp, rip, bytes), len = 0;
@@ -528,8 +532,7 @@ void hvsim_vp_assert_sint_locked(struct hvsim_vp *vp, unsigned sint)
 	unsigned vec = cfg & 0xFF;
 	if (!(vp->scontrol & 1) || (cfg & (1ull << 16)) || vec < 16)
 		return;
-	vp->irr[vec / 8] |= (uint8_t)(1u << (vec % 8));
-	hvsim_vp_kick(vp);
+	hvsim_apic_accept(vp, vec, false, (cfg >> 17) & 1); /* bit 17: auto-EOI */
 }
 
 int hvsim_vp_synic_msr(struct hvsim_vp *vp, uint32_t msr, bool write, uint64_t *val)
@@ -570,6 +573,7 @@ void hvsim_vp_reset_cpu(struct hvsim_vp *vp)
 	vp->event.pending = false;
 	vp->interrupt_shadow = false;
 	memset(vp->irr, 0, sizeof(vp->irr));
+	hvsim_apic_init(vp);
 }
 
 void hvsim_vp_ctx_save(struct hvsim_vp *vp)
@@ -627,12 +631,10 @@ static void flush_translations(struct hvsim_vp *vp, bool all)
 
 /* ---- the run loop ---- */
 
+/* An interrupt the local APIC would deliver now (above PPR), IF permitting. */
 static bool irr_any(const struct hvsim_vp *vp)
 {
-	for (int i = 2; i < 32; i++)
-		if (vp->irr[i])
-			return true;
-	return false;
+	return hvsim_apic_next(vp) >= 0;
 }
 
 int hvsim_vp_run(struct hvsim *sim, uint32_t index)
@@ -659,6 +661,7 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 			break;
 		}
 		sync_prot(vp);
+		hvsim_apic_poll(vp);
 		if (hvsim_inject_pending(vp)) {
 			rc = 0;
 			break;
@@ -666,17 +669,20 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 		if (vp->halted) {
 			/* HLT: sleep until an interrupt, a pending event or a cancel. */
 			atomic_store(&vp->kick, false);
-			while (vp->halted && !atomic_load(cancel) && !vp->event.pending &&
-			       !(irr_any(vp) &&
-				 (hvsim_rd(vp, UC_X86_REG_RFLAGS) & HVSIM_RFLAGS_IF)))
-				pthread_cond_wait(&vp->cond, &vp->lock);
+			while (vp->halted && !atomic_load(cancel) && !hvsim_apic_wakeup(vp))
+				hvsim_apic_wait(vp); /* also wakes for the APIC timer */
 			continue;
 		}
 		unsigned flush = atomic_exchange(&vp->flush_tb, 0);
 		/* A VP that never ran has nothing translated (and unicorn's TB flush is costly:
 		 * it clears its whole code buffer). */
-		if (flush && vp->ran)
+		if ((flush & (HVSIM_FLUSH_RECENT | HVSIM_FLUSH_ALL)) && vp->ran)
 			flush_translations(vp, flush & HVSIM_FLUSH_ALL);
+		if (flush & HVSIM_FLUSH_TLB) {
+			/* A flush hypercall: mappings changed under the same CR3 (hvsim_synth.c). */
+			uc_ctl_flush_tlb(vp->uc);
+			memset(vp->tb, 0, sizeof(vp->tb));
+		}
 		atomic_store(&vp->kick, false);
 		atomic_store(&vp->want_window, irr_any(vp));
 		vp->in_guest = true;
@@ -686,6 +692,7 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 		vp->slice = 0;
 		vp->ran = true;
 		pthread_mutex_unlock(&vp->lock);
+		hvsim_apic_flush_ipis(vp);
 		exec_acquire(sim);
 		uc_err err = uc_emu_start(vp->uc, rip, until, 0, 0);
 		exec_release(sim);
@@ -743,6 +750,7 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 	ctx_save(vp);
 	regpage_save(vp);
 	pthread_mutex_unlock(&vp->lock);
+	hvsim_apic_flush_ipis(vp);
 	return rc;
 }
 
@@ -769,17 +777,20 @@ int hvsim_vp_cancel(struct hvsim *sim, uint32_t index)
 	return 0;
 }
 
-int hvsim_assert_interrupt(struct hvsim *sim, uint32_t index, uint8_t vector)
+int hvsim_assert_interrupt_ex(struct hvsim *sim, uint32_t index, uint8_t vector, bool level)
 {
 	if (index >= sim->vp_count || vector < 16)
 		return -EINVAL;
 	struct hvsim_vp *vp = sim->vps[index];
 	pthread_mutex_lock(&vp->lock);
-	vp->irr[vector / 8] |= (uint8_t)(1u << (vector % 8));
-	atomic_store(&vp->want_window, true);
-	hvsim_vp_kick(vp);
+	hvsim_apic_accept(vp, vector, level, false);
 	pthread_mutex_unlock(&vp->lock);
 	return 0;
+}
+
+int hvsim_assert_interrupt(struct hvsim *sim, uint32_t index, uint8_t vector)
+{
+	return hvsim_assert_interrupt_ex(sim, index, vector, false);
 }
 
 void *hvsim_vp_run_page(struct hvsim *sim, uint32_t index)
@@ -902,6 +913,7 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 	memset(vp->applied_prot, 0xF, sim->mem_size >> ADDR_PAGE_SHIFT);
 	for (int i = 0; i < 16; i++)
 		vp->sint[i] = 1ull << 16; /* masked at reset */
+	hvsim_apic_init(vp);
 	hvsim_oldexc_init();
 	if (uc_open(UC_ARCH_X86, UC_MODE_64, &vp->uc) != UC_ERR_OK) {
 		vp->uc = NULL;
@@ -926,6 +938,11 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 			UC_X86_INS_IN) ||
 	    uc_hook_add(vp->uc, &h, UC_HOOK_INSN, (void *)hvsim_hook_out, vp, 1, 0,
 			UC_X86_INS_OUT) ||
+	    /* The guest TSC is hvsim's clock at HVSIM_TSC_HZ, not the host's (hvsim_synth.c). */
+	    uc_hook_add(vp->uc, &h, UC_HOOK_INSN, (void *)hvsim_hook_rdtsc, vp, 1, 0,
+			UC_X86_INS_RDTSC) ||
+	    uc_hook_add(vp->uc, &h, UC_HOOK_INSN, (void *)hvsim_hook_rdtscp, vp, 1, 0,
+			UC_X86_INS_RDTSCP) ||
 	    uc_hook_add(vp->uc, &h, UC_HOOK_MEM_INVALID, (void *)hook_mem_invalid, vp, 1, 0) ||
 	    /*
 	     * unicorn reports a stale RIP (the block start) in memory fault hooks unless some

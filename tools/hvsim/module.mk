@@ -18,7 +18,7 @@ endif
 
 hvsim_SRCS := tools/hvsim/hvsim.c tools/hvsim/hvsim_vp.c tools/hvsim/hvsim_exc.c \
               tools/hvsim/hvsim_special.c tools/hvsim/hvsim_hv.c \
-              tools/hvsim/hvsim_synic.c
+              tools/hvsim/hvsim_synic.c tools/hvsim/hvsim_synth.c tools/hvsim/hvsim_apic.c
 hvsim_CFLAGS := $(UNICORN_CFLAGS)
 $(eval $(call mezz_lib,hvsim))
 # Objects built against other unicorn headers (an older build dir) are rebuilt once the prefix
@@ -34,10 +34,20 @@ hvsim_vp_test_LIBS := $(HVSIM_LIBS)
 hvsim_vp_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
 $(eval $(call mezz_test,hvsim_vp_test))
 
+hvsim_apic_test_SRCS := tests/unit/hvsim_apic_test.c
+hvsim_apic_test_LIBS := $(HVSIM_LIBS)
+hvsim_apic_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
+$(eval $(call mezz_test,hvsim_apic_test))
+
 hvsim_hv_test_SRCS := tests/unit/hvsim_hv_test.c
 hvsim_hv_test_LIBS := kif_sim $(HVSIM_LIBS)
 hvsim_hv_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
 $(eval $(call mezz_test,hvsim_hv_test))
+
+hvsim_time_test_SRCS := tests/unit/hvsim_time_test.c
+hvsim_time_test_LIBS := $(HVSIM_LIBS)
+hvsim_time_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
+$(eval $(call mezz_test,hvsim_time_test))
 
 # Fuzz targets: hostile hypercall inputs and hostile VTL0 code.
 hvsim_hvcall_fuzz_SRCS := tests/fuzz/hvsim_hvcall_fuzz.c
