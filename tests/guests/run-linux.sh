@@ -47,6 +47,13 @@ check "it finds our RSDP, FADT and MADT" 'ACPI: APIC 0x00000000000E'
 check "it finds our IOAPIC through the MADT" 'IOAPIC\[0\]: apic_id 0, version 32, address 0xfec00000'
 check "its local APIC timer runs (BogoMIPS from the timer)" 'Calibrating delay loop \(skipped\), value calculated using timer frequency'
 check "ACPICA loads our DSDT" "$last"
+# Every MSR the kernel touches at boot exists (it reports the ones that #GP).
+if grep -q 'unchecked MSR access error' "$log"; then
+  echo "not ok - linux: an MSR the kernel uses is missing: $(grep -m1 'unchecked MSR' "$log")"
+  fails=$((fails + 1))
+else
+  echo "ok - linux: every MSR the kernel uses at boot answers"
+fi
 if grep -Eq '^result: ERROR error|paravisor could not start' "$log"; then
   echo "not ok - linux: the paravisor reported an error"
   fails=$((fails + 1))

@@ -171,6 +171,7 @@ struct hvsim_vp {
 
 	/* VTL0-private state not kept by unicorn. */
 	uint64_t guest_os_id, hypercall_msr;
+	uint64_t vp_assist_msr;      /* HV_X64_MSR_VP_ASSIST_PAGE as written (stored only) */
 	uint64_t tsc_offset;            /* guest TSC - hvsim clock TSC (IA32_TSC writes) */
 	struct hvsim_stimer stimer[4];  /* hvsim_synth.c */
 	/* VTL0's SynIC (synthetic MSRs 0x40000080..0x4000009F), target of *Direct hypercalls. */

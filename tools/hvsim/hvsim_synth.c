@@ -335,6 +335,17 @@ int hvsim_synth_msr(struct hvsim_vp *vp, uint32_t msr, bool write, uint64_t *val
 			hypercall_page_fill(sim, v & ~0xFFFull);
 		vp->hypercall_msr = v;
 		return 1;
+	case HV_X64_MSR_VP_ASSIST_PAGE:
+		/* Linux registers one per CPU at boot; no enlightenment behind it is modelled
+		   (hints advertise none), so the page is only remembered. */
+		if (!write) {
+			*val = vp->vp_assist_msr;
+			return 1;
+		}
+		if ((v & 0xFFEull) || ((v & 1) && !gpn_ok(sim, v)))
+			return -1;
+		vp->vp_assist_msr = v;
+		return 1;
 	case HV_X64_MSR_TIME_REF_COUNT:
 		if (write)
 			return -1;
