@@ -31,13 +31,10 @@
 #define MEM_MIN (2ull << 20)
 #define MEM_MAX (3ull << 30)
 #define MAX_ELF_SIZE (64ull << 20)
-#define MAX_KERNEL_SIZE (512ull << 20) /* bzImage or initrd */
 
 struct options {
 	const char *guest;
-	const char *kernel;
-	const char *initrd;
-	const char *cmdline;
+	struct vm_kernel_args k;
 	uint32_t vps;
 	uint64_t mem;
 	uint64_t vtl2_mem;
@@ -103,24 +100,11 @@ static int parse_run(int argc, char **argv, struct options *o)
 			o->no_test_devices = true;
 			continue;
 		}
-		if ((v = vm_opt_value(argc, argv, &i, "--kernel", &missing)) || missing) {
-			if (missing || !*v)
-				goto need_value;
-			o->kernel = v;
+		int kr = vm_kernel_option("mezz-sim", argc, argv, &i, &o->k);
+		if (kr < 0)
+			return EXIT_USAGE;
+		if (kr > 0)
 			continue;
-		}
-		if ((v = vm_opt_value(argc, argv, &i, "--initrd", &missing)) || missing) {
-			if (missing || !*v)
-				goto need_value;
-			o->initrd = v;
-			continue;
-		}
-		if ((v = vm_opt_value(argc, argv, &i, "--cmdline", &missing)) || missing) {
-			if (missing)
-				goto need_value;
-			o->cmdline = v;
-			continue;
-		}
 		if ((v = vm_opt_value(argc, argv, &i, "--guest", &missing)) || missing) {
 			if (missing || !*v)
 				goto need_value;
@@ -173,15 +157,13 @@ need_value:
 		fprintf(stderr, "mezz-sim: run: %s needs a value\n", a);
 		return EXIT_USAGE;
 	}
-	if (!o->guest == !o->kernel) {
+	if (!o->guest == !o->k.kernel) {
 		fprintf(stderr, "mezz-sim: run: give either --guest ELF or --kernel BZIMAGE\n");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (!o->kernel && (o->initrd || o->cmdline)) {
-		fprintf(stderr, "mezz-sim: run: --initrd and --cmdline go with --kernel\n");
+	if (vm_kernel_check("mezz-sim", &o->k) < 0)
 		return EXIT_USAGE;
-	}
 	if (o->vtl2_mem >= o->mem / 2) {
 		fprintf(stderr, "mezz-sim: --vtl2-mem must be less than half of --mem\n");
 		return EXIT_USAGE;
@@ -237,14 +219,9 @@ static int cmd_run(int argc, char **argv)
 		return st;
 
 	/* A kernel is loaded by the paravisor itself (vtl2/vtl0boot), not by mezz-sim. */
-	uint8_t *kernel = NULL, *initrd = NULL;
-	size_t kernel_size = 0, initrd_size = 0;
-	if (o.kernel && (vm_load_file("mezz-sim", "kernel", o.kernel, MAX_KERNEL_SIZE, &kernel, &kernel_size) < 0 ||
-			 (o.initrd && vm_load_file("mezz-sim", "initrd", o.initrd, MAX_KERNEL_SIZE, &initrd,
-						 &initrd_size) < 0))) {
-		free(kernel);
+	struct partition_config boot = { 0 };
+	if (vm_kernel_load("mezz-sim", &o.k, &boot) < 0)
 		return EXIT_ERROR;
-	}
 
 	struct hvsim_config hc = {
 		.vp_count = o.vps,
@@ -257,8 +234,7 @@ static int cmd_run(int argc, char **argv)
 	int rc = hvsim_create(&hc, &sim);
 	if (rc < 0) {
 		fprintf(stderr, "mezz-sim: hvsim_create: %s\n", strerror(-rc));
-		free(kernel);
-		free(initrd);
+		vm_kernel_free(&boot);
 		return EXIT_ERROR;
 	}
 	if (o.guest && setup_guest(sim, &o) < 0) {
@@ -274,11 +250,11 @@ static int cmd_run(int argc, char **argv)
 			.trace = o.trace,
 			.trace_out = stderr,
 			.timeout_ms = o.timeout_s * 1000u,
-			.kernel = kernel,
-			.kernel_size = kernel_size,
-			.initrd = initrd,
-			.initrd_size = initrd_size,
-			.cmdline = o.cmdline,
+			.kernel = boot.kernel,
+			.kernel_size = boot.kernel_size,
+			.initrd = boot.initrd,
+			.initrd_size = boot.initrd_size,
+			.cmdline = boot.cmdline,
 		},
 		.test_devices = !o.no_test_devices,
 		.serial_out = stdout,
@@ -292,8 +268,7 @@ static int cmd_run(int argc, char **argv)
 	hvsim_set_current(sim);
 	rc = vm_run(&vc, &rep, verr, sizeof(verr));
 	hvsim_set_current(NULL);
-	free(kernel);
-	free(initrd);
+	vm_kernel_free(&boot);
 	if (rc < 0) {
 		fprintf(stderr, "mezz-sim: the paravisor could not start: %s\n", verr);
 		hvsim_destroy(sim);

@@ -90,7 +90,7 @@ bad:
 
 struct options {
 	struct vm_config vc;
-	const char *kernel, *initrd;
+	struct vm_kernel_args k;
 };
 
 static int parse(int argc, char **argv, struct options *o)
@@ -132,24 +132,11 @@ static int parse(int argc, char **argv, struct options *o)
 				return VM_EXIT_USAGE;
 			continue;
 		}
-		if ((v = vm_opt_value(argc, argv, &i, "--kernel", &missing)) || missing) {
-			if (missing || !*v)
-				goto need_value;
-			o->kernel = v;
+		int kr = vm_kernel_option("mezzanine", argc, argv, &i, &o->k);
+		if (kr < 0)
+			return VM_EXIT_USAGE;
+		if (kr > 0)
 			continue;
-		}
-		if ((v = vm_opt_value(argc, argv, &i, "--initrd", &missing)) || missing) {
-			if (missing || !*v)
-				goto need_value;
-			o->initrd = v;
-			continue;
-		}
-		if ((v = vm_opt_value(argc, argv, &i, "--cmdline", &missing)) || missing) {
-			if (missing)
-				goto need_value;
-			pc->cmdline = v;
-			continue;
-		}
 		if ((v = vm_opt_value(argc, argv, &i, "--vps", &missing)) || missing) {
 			unsigned long n;
 			if (missing)
@@ -200,10 +187,8 @@ need_value:
 		usage(stderr);
 		return VM_EXIT_USAGE;
 	}
-	if (!o->kernel && (o->initrd || pc->cmdline)) {
-		fprintf(stderr, "mezzanine: --initrd and --cmdline go with --kernel\n");
+	if (vm_kernel_check("mezzanine", &o->k) < 0)
 		return VM_EXIT_USAGE;
-	}
 	return -1;
 }
 
@@ -232,24 +217,12 @@ int main(int argc, char **argv)
 	pthread_t sig_thread;
 	bool have_thread = pthread_create(&sig_thread, NULL, signal_thread, &set) == 0;
 
-	uint8_t *kernel = NULL, *initrd = NULL;
-	if (o.kernel) {
-		struct partition_config *pc = &o.vc.partition;
-		if (vm_load_file("mezzanine", "kernel", o.kernel, 512ull << 20, &kernel,
-				 &pc->kernel_size) < 0 ||
-		    (o.initrd && vm_load_file("mezzanine", "initrd", o.initrd, 2ull << 30, &initrd,
-					      &pc->initrd_size) < 0)) {
-			free(kernel);
-			return VM_EXIT_ERROR;
-		}
-		pc->kernel = kernel;
-		pc->initrd = initrd;
-	}
+	if (vm_kernel_load("mezzanine", &o.k, &o.vc.partition) < 0)
+		return VM_EXIT_ERROR;
 	struct vm_report rep;
 	char err[256] = "";
 	int rc = vm_run(&o.vc, &rep, err, sizeof(err));
-	free(kernel);
-	free(initrd);
+	vm_kernel_free(&o.vc.partition);
 	if (have_thread) {
 		pthread_kill(sig_thread, SIGUSR2);
 		pthread_join(sig_thread, NULL);

@@ -252,3 +252,60 @@ int vm_load_file(const char *prog, const char *what, const char *path, uint64_t 
 	*size = (size_t)st.st_size;
 	return 0;
 }
+
+int vm_kernel_option(const char *prog, int argc, char **argv, int *i, struct vm_kernel_args *k)
+{
+	static const char *const names[3] = { "--kernel", "--initrd", "--cmdline" };
+	const char **slots[3] = { &k->kernel, &k->initrd, &k->cmdline };
+	for (unsigned n = 0; n < 3; n++) {
+		bool missing;
+		const char *v = vm_opt_value(argc, argv, i, names[n], &missing);
+		if (!v && !missing)
+			continue;
+		/* An empty command line is a value; an empty file name is not. */
+		if (missing || (n < 2 && !*v)) {
+			fprintf(stderr, "%s: %s needs a value\n", prog, names[n]);
+			return -1;
+		}
+		*slots[n] = v;
+		return 1;
+	}
+	return 0;
+}
+
+int vm_kernel_check(const char *prog, const struct vm_kernel_args *k)
+{
+	if (!k->kernel && (k->initrd || k->cmdline)) {
+		fprintf(stderr, "%s: --initrd and --cmdline go with --kernel\n", prog);
+		return -1;
+	}
+	return 0;
+}
+
+/* A bzImage or an initrd: generous for a test guest, bounded against a hostile file name. */
+#define VM_MAX_BOOT_FILE (512ull << 20)
+
+int vm_kernel_load(const char *prog, const struct vm_kernel_args *k, struct partition_config *pc)
+{
+	uint8_t *kernel = NULL, *initrd = NULL;
+	if (!k->kernel)
+		return 0;
+	if (vm_load_file(prog, "kernel", k->kernel, VM_MAX_BOOT_FILE, &kernel, &pc->kernel_size) < 0)
+		return -1;
+	if (k->initrd && vm_load_file(prog, "initrd", k->initrd, VM_MAX_BOOT_FILE, &initrd,
+				      &pc->initrd_size) < 0) {
+		free(kernel);
+		return -1;
+	}
+	pc->kernel = kernel;
+	pc->initrd = initrd;
+	pc->cmdline = k->cmdline;
+	return 0;
+}
+
+void vm_kernel_free(struct partition_config *pc)
+{
+	free((void *)pc->kernel);
+	free((void *)pc->initrd);
+	pc->kernel = pc->initrd = NULL;
+}

@@ -44,6 +44,24 @@ int vm_exit_status(const struct vm_report *rep);
 /** Ask the running VM (if any) to stop; from any thread (not a signal handler). */
 void vm_stop(void);
 
+/* The VTL0 kernel options both programs take (--kernel, --initrd, --cmdline). */
+struct vm_kernel_args {
+	const char *kernel, *initrd, *cmdline;
+};
+/**
+ * Consume one of them at argv[*i]: 1 consumed, 0 not one of them, -1 its value is missing
+ * (message printed).
+ */
+int vm_kernel_option(const char *prog, int argc, char **argv, int *i, struct vm_kernel_args *k);
+/** --initrd/--cmdline without --kernel: -1 with a message, else 0. */
+int vm_kernel_check(const char *prog, const struct vm_kernel_args *k);
+/**
+ * Read the kernel (and initrd) named in k into pc (malloc'd: vm_kernel_free). 0, or -1 with
+ * a message. Nothing to do without --kernel.
+ */
+int vm_kernel_load(const char *prog, const struct vm_kernel_args *k, struct partition_config *pc);
+void vm_kernel_free(struct partition_config *pc);
+
 /* Command-line helpers shared by the programs. */
 /**
  * Read a whole regular, non-empty file of at most `max` bytes the user named (`what`: "kernel",
