@@ -3,10 +3,9 @@
 # as VTL0 under the Mezzanine paravisor in hvsim, loaded by the paravisor itself (64-bit boot
 # protocol, e820, ACPI tables). Checks what the kernel prints about what we gave it, in the
 # order it prints it. Skips (with a message) when Debian's archive cannot be reached.
-# How far it gets today: through ACPI (our DSDT's \_S5 found), IOAPIC interrupt routing and
-# the switch to the Hyper-V reference TSC clocksource; later (about 2.6 s of guest time) a
-# soft lockup in a spinlock stops it short of /init (issue 9), so the run is stopped once the
-# last milestone is printed (or after 150 s).
+# How far it gets today: to "Run /init as init process" (about 11 s of guest time); busybox in
+# ring 3 does not run yet (hvsim cannot enter ring 0 from ring 3: issue 9), so the run is
+# stopped once that line is printed (or after 150 s).
 set -u
 cd "$(dirname "$0")/../.."
 O=${O:-build}
@@ -22,7 +21,7 @@ elif [ $rc -ne 0 ]; then
 fi
 log=$(mktemp)
 trap 'rm -f "$log"; [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null' EXIT
-last='clocksource: Switched to clocksource hyperv_clocksource_tsc_page'
+last='Run /init as init process'
 "$SIM" run --kernel "$O/linux/vmlinuz" --initrd "$O/linux/initrd.img" \
   --cmdline "console=ttyS0 panic=-1" --mem 512M --vtl2-mem 16M --timeout 150 >"$log" 2>&1 &
 pid=$!
@@ -49,15 +48,19 @@ check "it finds our RSDP, FADT and MADT" 'ACPI: APIC 0x00000000000E'
 check "it finds our IOAPIC through the MADT" 'IOAPIC\[0\]: apic_id 0, version 32, address 0xfec00000'
 check "its local APIC timer runs (BogoMIPS from the timer)" 'Calibrating delay loop \(skipped\), value calculated using timer frequency'
 check "ACPICA loads our DSDT" 'ACPI: 1 ACPI AML tables successfully acquired and loaded'
-# Past this point a soft lockup (an hvsim fidelity bug, issue 9) can stop the kernel at a
-# timing-dependent place: these milestones are reported, but only required up to the DSDT.
+# Later milestones depend on interrupt timing more than the early ones: reported, and only
+# required up to the DSDT, so that a slow machine cannot turn CI red.
 later() { # label regex
   if grep -Eq "$2" "$log"; then echo "ok - linux: $1"
-  else echo "ok - linux: $1 # SKIP not reached in this run (timing-dependent stall, issue 9)"; fi
+  else echo "ok - linux: $1 # SKIP not reached in this run (not reached within the limit)"; fi
 }
 later "it finds S5 (power off) in our DSDT" 'ACPI: PM: \(supports S0 S5\)'
 later "it routes interrupts through our IOAPIC" 'ACPI: Using IOAPIC for interrupt routing'
-later "it switches to the Hyper-V reference TSC clocksource" "$last"
+later "it switches to the Hyper-V reference TSC clocksource" 'clocksource: Switched to clocksource hyperv_clocksource_tsc_page'
+later "its own 8250 driver finds our UART (via our DSDT's COM1) and calls it a 16550A" \
+  'ttyS0 at I/O 0x3f8 \(irq = 4, base_baud = 115200\) is a 16550A'
+later "it unpacks our initramfs" 'Trying to unpack rootfs image as initramfs'
+later "it runs /init (user mode next: issue 9)" "$last"
 # Every MSR the kernel touches at boot exists (it reports the ones that #GP).
 if grep -q 'unchecked MSR access error' "$log"; then
   echo "not ok - linux: an MSR the kernel uses is missing: $(grep -m1 'unchecked MSR' "$log")"

@@ -498,9 +498,13 @@ static void sync_prot(struct hvsim_vp *vp)
 
 void hvsim_vp_kick(struct hvsim_vp *vp)
 {
+	/*
+	 * Only the flag: the block hook, which runs before every translation block, stops the VP
+	 * on its own thread. uc_emu_stop from another thread while the VP runs lets unicorn stop
+	 * at a point whose state does not resume correctly (seen: a Debian kernel's spinlocks and
+	 * preempt counts corrupted; unicorn-notes saw the same with uc_emu_start timeouts).
+	 */
 	atomic_store(&vp->kick, true);
-	if (vp->in_guest)
-		uc_emu_stop(vp->uc);
 	pthread_cond_broadcast(&vp->cond);
 }
 
