@@ -27,16 +27,18 @@ struct chipset {
 	struct i8042 *kbc;
 	struct acpi_pm *pm;
 	struct testdev *test;
+	/* Controller inputs behind each ISA line, built once (the PIT may pulse at 10 kHz). */
+	struct irq_line pic_in[16], ioapic_in[16];
 };
 
 /* One ISA interrupt line fans out to the PIC input and the IOAPIC pin. */
 static void isa_set_level(void *ctl, unsigned irq, bool level)
 {
 	struct chipset *c = ctl;
-	struct irq_line pic = pic_line(c->pic, irq);
-	struct irq_line io = ioapic_line(c->ioapic, irq == 0 ? 2 : irq);
-	irq_line_set(&pic, level);
-	irq_line_set(&io, level);
+	if (irq >= 16)
+		return;
+	irq_line_set(&c->pic_in[irq], level);
+	irq_line_set(&c->ioapic_in[irq], level);
 }
 
 static struct irq_line isa_irq(struct chipset *c, unsigned irq)
@@ -66,6 +68,10 @@ int chipset_create(struct iobus *bus, const struct devctx *dc, const struct chip
 	what = "ioapic";
 	if ((rc = ioapic_create(dc, CHIPSET_IOAPIC_ID, &c->ioapic)) < 0)
 		goto bad;
+	for (unsigned irq = 0; irq < 16; irq++) {
+		c->pic_in[irq] = pic_line(c->pic, irq);
+		c->ioapic_in[irq] = ioapic_line(c->ioapic, irq == 0 ? 2 : irq);
+	}
 	what = "pit";
 	if ((rc = pit_create(dc, isa_irq(c, 0), &c->pit)) < 0)
 		goto bad;

@@ -40,7 +40,11 @@ struct chipset_config {
 
 struct chipset;
 
-/** Create every device and register it on `bus` (not frozen yet). 0 or -errno with `err`. */
+/**
+ * Create every device and register it on `bus` (not frozen yet). 0 or -errno with `err`. On
+ * failure the bus may still hold ranges of freed devices (the bus has no unregister): destroy
+ * it, never freeze or use it.
+ */
 int chipset_create(struct iobus *bus, const struct devctx *dc, const struct chipset_config *cfg,
 		   struct chipset **out, char *err, size_t errlen);
 void chipset_destroy(struct chipset *c);

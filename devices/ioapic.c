@@ -37,7 +37,6 @@ struct ioapic {
 	pthread_mutex_t lock;
 	struct irq_sink sink;
 	uint8_t id;          /* 4 bits */
-	uint8_t arb;         /* 4 bits */
 	uint8_t sel;         /* IOREGSEL */
 	uint32_t lines;      /* raw input level per pin */
 	uint64_t rte[IOAPIC_PINS];
@@ -124,7 +123,7 @@ static uint32_t ioapic_reg_read(const struct ioapic *io, uint8_t idx)
 	if (idx == IDX_VER)
 		return IOAPIC_VER_VALUE;
 	if (idx == IDX_ARB)
-		return (uint32_t)io->arb << 24;
+		return (uint32_t)io->id << 24; /* ARB mirrors the ID (reloaded on every ID write) */
 	if (idx >= IDX_REDTBL && idx < IDX_REDTBL + 2 * IOAPIC_PINS) {
 		uint64_t rte = io->rte[(idx - IDX_REDTBL) / 2];
 
@@ -151,7 +150,6 @@ static void ioapic_reg_write(struct ioapic *io, uint8_t idx, uint32_t val)
 {
 	if (idx == IDX_ID) {
 		io->id = (uint8_t)((val >> 24) & 0x0F);
-		io->arb = io->id;
 	} else if (idx >= IDX_REDTBL && idx < IDX_REDTBL + 2 * IOAPIC_PINS) {
 		ioapic_rte_write(io, (idx - IDX_REDTBL) / 2, idx & 1, val);
 	}
@@ -296,7 +294,6 @@ int ioapic_create(const struct devctx *dc, uint8_t id, struct ioapic **out)
 	}
 	io->sink = dc->sink;
 	io->id = id;
-	io->arb = id;
 	for (unsigned pin = 0; pin < IOAPIC_PINS; pin++)
 		io->rte[pin] = RTE_MASK;
 	*out = io;

@@ -38,7 +38,6 @@ struct pci_fn {
 struct pci {
 	pthread_mutex_t lock;
 	struct devctx dc;
-	uint64_t ecam_base;
 	unsigned bus_count;
 	uint32_t config_address;
 	uint8_t rst_cnt;
@@ -398,7 +397,6 @@ int pci_create(const struct devctx *dc, uint64_t ecam_base, unsigned bus_count,
 	}
 	if (dc)
 		p->dc = *dc;
-	p->ecam_base = ecam_base;
 	p->bus_count = bus_count;
 	p->log_budget = PCI_LOG_BUDGET;
 	/* The Q35 host bridge id is chosen for driver familiarity (see pci.h). */

@@ -315,6 +315,17 @@ static void load_count(struct pit_counter *c, uint64_t t)
 	}
 }
 
+
+/* Latch command (plain or read-back): a second latch before the count is read is ignored. */
+static void latch_count(struct pit_counter *c, uint64_t t)
+{
+	if (c->count_latched)
+		return;
+	c->latch = raw_value(c, value_at(c, t));
+	c->count_latched = true;
+	c->latch_msb = false;
+}
+
 static void control_word(struct pit *p, uint8_t v, uint64_t t)
 {
 	unsigned sc = v >> 6, rw = v >> 4 & 3;
@@ -324,11 +335,8 @@ static void control_word(struct pit *p, uint8_t v, uint64_t t)
 			struct pit_counter *c = &p->c[i];
 			if (!(v & (2u << i)))
 				continue;
-			if (!(v & 0x20) && !c->count_latched) {
-				c->latch = raw_value(c, value_at(c, t));
-				c->count_latched = true;
-				c->latch_msb = false;
-			}
+			if (!(v & 0x20))
+				latch_count(c, t);
 			if (!(v & 0x10) && !c->status_latched) {
 				c->status = (uint8_t)((out_at(c, t) ? 0x80 : 0) |
 						      (null_at(c, t) ? 0x40 : 0) | c->rw << 4 |
@@ -340,12 +348,7 @@ static void control_word(struct pit *p, uint8_t v, uint64_t t)
 	}
 	struct pit_counter *c = &p->c[sc];
 	if (rw == 0) {
-		/* Counter latch command; a second latch before the read is ignored. */
-		if (!c->count_latched) {
-			c->latch = raw_value(c, value_at(c, t));
-			c->count_latched = true;
-			c->latch_msb = false;
-		}
+		latch_count(c, t);
 		return;
 	}
 	c->hold = value_at(c, t);

@@ -100,16 +100,16 @@ static enum iobus_action port_read(void *dev, const struct iobus_access *a, uint
 	return IOBUS_NOT_MINE; /* the exit port and the gaps float */
 }
 
-static void irq_request(struct testdev *t, uint32_t vp, uint64_t vector, bool delayed)
+static void irq_request(struct testdev *t, uint32_t vp, uint8_t vector, bool delayed)
 {
-	if (vector < 16 || vector > 255) {
+	if (vector < 16) {
 		if (t->dc->log)
 			fprintf(t->dc->log, "testdev: vector %u refused (reserved)\n",
 				(unsigned)vector);
 		return;
 	}
 	if (!delayed) {
-		deliver(t, vp, (uint8_t)vector);
+		deliver(t, vp, vector);
 		return;
 	}
 	pthread_mutex_lock(&t->lock);
@@ -120,7 +120,7 @@ static void irq_request(struct testdev *t, uint32_t vp, uint64_t vector, bool de
 	if (tt) {
 		tt->busy = true;
 		tt->vp = vp;
-		tt->vector = (uint8_t)vector;
+		tt->vector = vector;
 		vclock_arm(t->dc->clock, &tt->timer, vclock_now(t->dc->clock) + TESTDEV_IRQ_DELAY_NS);
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -143,7 +143,8 @@ static enum iobus_action port_write(void *dev, const struct iobus_access *a, uin
 		return IOBUS_OK;
 	case TESTDEV_PORT_IRQ:
 	case TESTDEV_PORT_IRQ_DELAYED:
-		irq_request(t, a->vp, value & 0xFF, TESTDEV_PORT_BASE + off == TESTDEV_PORT_IRQ_DELAYED);
+		irq_request(t, a->vp, (uint8_t)value,
+			    TESTDEV_PORT_BASE + off == TESTDEV_PORT_IRQ_DELAYED);
 		return IOBUS_OK;
 	case TESTDEV_PORT_PROTECT:
 	case TESTDEV_PORT_UNPROTECT: {
@@ -170,11 +171,20 @@ static uint8_t pattern_byte(uint64_t off)
 	return (uint8_t)(dword >> (8 * (off & 3)));
 }
 
+/* The bus only hands us accesses inside our ranges; checked again because the arrays below
+   are indexed by guest addresses. */
+static bool mmio_in_page(uint64_t off, unsigned size)
+{
+	return off < TESTDEV_MMIO_SIZE && size <= TESTDEV_MMIO_SIZE - off;
+}
+
 static enum iobus_action mmio_read(void *dev, const struct iobus_access *a, uint64_t off,
 				   unsigned size, uint64_t *value)
 {
 	struct testdev *t = dev;
 	(void)a;
+	if (!mmio_in_page(off, size))
+		return IOBUS_BAD_REGISTER;
 	uint64_t v = 0;
 	pthread_mutex_lock(&t->lock);
 	for (unsigned i = 0; i < size; i++) {
@@ -193,6 +203,8 @@ static enum iobus_action mmio_write(void *dev, const struct iobus_access *a, uin
 {
 	struct testdev *t = dev;
 	(void)a;
+	if (!mmio_in_page(off, size))
+		return IOBUS_BAD_REGISTER;
 	pthread_mutex_lock(&t->lock);
 	for (unsigned i = 0; i < size; i++) {
 		uint64_t o = off + i;
@@ -213,6 +225,8 @@ static enum iobus_action msr_read(void *dev, const struct iobus_access *a, uint6
 	struct testdev *t = dev;
 	(void)a;
 	(void)size;
+	if (off >= TESTDEV_MSR_COUNT)
+		return IOBUS_BAD_REGISTER;
 	pthread_mutex_lock(&t->lock);
 	*value = t->msr[off];
 	pthread_mutex_unlock(&t->lock);
@@ -225,6 +239,8 @@ static enum iobus_action msr_write(void *dev, const struct iobus_access *a, uint
 	struct testdev *t = dev;
 	(void)a;
 	(void)size;
+	if (off >= TESTDEV_MSR_COUNT)
+		return IOBUS_BAD_REGISTER;
 	pthread_mutex_lock(&t->lock);
 	t->msr[off] = value;
 	pthread_mutex_unlock(&t->lock);

@@ -356,11 +356,11 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 		.log = p->log,
 	};
 	vclock_timer_init(&p->watchdog, watchdog_fire, p);
+	atomic_init(&p->mmio_to_host, true);
 	if (cfg->kernel) {
 		rc = vtl0boot_prepare(&p->mem, cfg, p->vp_count, &p->boot, err, errlen);
 		if (rc < 0)
 			goto bad;
-		p->boot_kernel = true;
 	}
 	*out = p;
 	return 0;

@@ -42,8 +42,10 @@ struct partition {
 	struct devctx devctx;
 	struct irq_eoi eoi;
 	struct vp *vps;
-	bool boot_kernel;            /* cfg.kernel: VP 0 starts at the loaded kernel */
-	struct vtl0boot boot;
+	struct vtl0boot boot;        /* with cfg.kernel: where VP 0 starts */
+	/* Cleared once the hypervisor refuses to forward unclaimed MMIO (not allowed or not
+	   implemented): the paravisor then answers it itself without asking again per access. */
+	atomic_bool mmio_to_host;
 	FILE *trace;
 	FILE *log;
 

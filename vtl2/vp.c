@@ -4,8 +4,8 @@
  *   loop { kif_vp_run; hv_exit_decode (one copy of the shared message, validated);
  *          exit_table[kind](vp, exit) -> VP_CONTINUE / VP_STOP / VP_FATAL }
  *
- * Completion goes only through vtl2/vpreg (GPRs to the run page's context, RIP and other
- * private registers by hypercall). MMIO and string I/O are executed by the arch/x86_64
+ * Completion goes only through vtl2/vpreg (GPRs to the run page's context, RIP/RFLAGS/RSP to
+ * the register page when the kernel offers it, other private registers by hypercall). MMIO and string I/O are executed by the arch/x86_64
  * emulator with VTL0 memory reached through VTL0's own page tables (gmem) and devices through
  * the I/O bus. Everything in an exit is VTL0's doing: a handler answers it architecturally
  * (a fault injected, all-ones read, write dropped) and only stops the VM for what no
@@ -117,14 +117,32 @@ static uint64_t pio(struct vp *v, uint16_t port, unsigned size, bool write, uint
 	else
 		act = iobus_read(v->p->bus, &v->hint, IOBUS_PIO, port, size, &a, &value);
 	note_action(v, act);
-	if (v->p->cfg.trace)
-		partition_trace(v, "io %s port 0x%x size %u value 0x%" PRIx64 " -> %s %s",
+	partition_trace(v, "io %s port 0x%x size %u value 0x%" PRIx64 " -> %s %s",
 				write ? "out" : "in", port, size, value,
 				range_name(v, IOBUS_PIO, port), iobus_action_name(act));
 	return value;
 }
 
-/* MMIO to the bus; unclaimed accesses go to the host (HvCallMemoryMappedIoRead/Write). */
+/*
+ * Unclaimed MMIO goes to the host (HvCallMemoryMappedIoRead/Write) while the hypervisor takes
+ * it; once it refuses (the call is not allowed or not implemented) the paravisor stops asking
+ * and answers like an empty bus, so a hostile VTL0 cannot turn every access into a hypercall.
+ */
+static bool mmio_to_host(struct vp *v, uint64_t at, void *buf, unsigned size, bool write)
+{
+	if (!atomic_load_explicit(&v->p->mmio_to_host, memory_order_relaxed))
+		return false;
+	int rc = write ? hv_call_mmio_write(&v->p->hc, gpa(at), buf, size)
+		       : hv_call_mmio_read(&v->p->hc, gpa(at), buf, size);
+	if (rc == -EPERM || rc == -EOPNOTSUPP) {
+		atomic_store(&v->p->mmio_to_host, false);
+		partition_log(v->p, "the hypervisor does not forward MMIO (%s): unclaimed MMIO "
+			      "reads all-ones from now on", strerror(-rc));
+	}
+	return rc == 0;
+}
+
+/* MMIO to the bus; unclaimed accesses to the host where it forwards them. */
 static void mmio(struct vp *v, uint64_t at, void *buf, unsigned size, bool write)
 {
 	const struct iobus_access a = { .vp = v->index };
@@ -133,24 +151,17 @@ static void mmio(struct vp *v, uint64_t at, void *buf, unsigned size, bool write
 	if (write) {
 		memcpy(&val, buf, size);
 		act = iobus_write(v->p->bus, &v->hint, IOBUS_MMIO, at, size, &a, val);
-		if (act == IOBUS_NOT_MINE && hv_call_mmio_write(&v->p->hc, gpa(at), buf, size) == 0)
-			act = IOBUS_OK;
 	} else {
 		act = iobus_read(v->p->bus, &v->hint, IOBUS_MMIO, at, size, &a, &val);
-		if (act == IOBUS_NOT_MINE) {
-			uint64_t host = 0;
-			if (hv_call_mmio_read(&v->p->hc, gpa(at), &host, size) == 0) {
-				val = host;
-				act = IOBUS_OK;
-			}
-		}
-		memcpy(buf, &val, size);
 	}
+	if (act == IOBUS_NOT_MINE && mmio_to_host(v, at, write ? buf : (void *)&val, size, write))
+		act = IOBUS_OK;
+	if (!write)
+		memcpy(buf, &val, size);
 	note_action(v, act);
-	if (v->p->cfg.trace)
-		partition_trace(v, "mmio %s gpa 0x%" PRIx64 " size %u value 0x%" PRIx64 " -> %s %s",
-				write ? "write" : "read", at, size, val,
-				range_name(v, IOBUS_MMIO, at), iobus_action_name(act));
+	partition_trace(v, "mmio %s gpa 0x%" PRIx64 " size %u value 0x%" PRIx64 " -> %s %s",
+			write ? "write" : "read", at, size, val, range_name(v, IOBUS_MMIO, at),
+			iobus_action_name(act));
 }
 
 /* Split an MMIO chunk into naturally aligned bus accesses of at most 8 bytes. */
@@ -178,6 +189,7 @@ struct emu_ctx {
 	bool hint;
 	bool hint_write;
 	uint64_t hint_gva, hint_gpa;
+	bool xmm;            /* XMM registers were loaded (SSE forms): write back changes */
 };
 
 /* One access within a page at guest-physical `at`. */
@@ -211,6 +223,36 @@ static void phys_access(struct emu_ctx *ec, uint64_t at, uint8_t *buf, unsigned 
 	mmio_chunk(v, at, buf, size, write);
 }
 
+/* Translate one linear page for the emulator: the intercept's own translation when it is
+   for this page and access kind, else a walk of VTL0's tables. 0, or -EFAULT with *fault. */
+static int translate(struct emu_ctx *ec, gva_t la, unsigned access, bool write, uint64_t *gpa_out,
+		     struct x86_emu_fault *fault)
+{
+	if (ec->hint && (la.v & ~(ADDR_PAGE_SIZE - 1)) == ec->hint_gva &&
+	    write == ec->hint_write && !(access & X86_PW_FETCH)) {
+		*gpa_out = ec->hint_gpa | (la.v & (ADDR_PAGE_SIZE - 1));
+		return 0;
+	}
+	struct x86_pw_result r;
+	unsigned acc = access | (ec->cpl == 3 ? X86_PW_USER : 0);
+	int rc = x86_pw_translate(&ec->pw, la, acc, &gmem_pw_ops, &ec->v->p->mem, &r);
+	if (rc == -EFAULT && r.fault) {
+		*fault = (struct x86_emu_fault){ .vector = X86_EXC_PF, .has_error_code = true,
+						 .error_code = r.pf_error, .cr2 = la.v };
+		return -EFAULT;
+	}
+	if (rc == -EINVAL || rc == -EFAULT) {
+		/* Non-canonical, or page tables outside RAM (hardware would read all-ones or take
+		   a machine check): #GP(0) keeps VTL0 alive and the paravisor sane. */
+		*fault = (struct x86_emu_fault){ .vector = X86_EXC_GP, .has_error_code = true };
+		return -EFAULT;
+	}
+	if (rc < 0)
+		return rc;
+	*gpa_out = r.gpa.v;
+	return 0;
+}
+
 static int linear_access(struct emu_ctx *ec, gva_t la, uint8_t *p, unsigned size,
 			 unsigned access, bool write, struct x86_emu_fault *fault)
 {
@@ -218,35 +260,11 @@ static int linear_access(struct emu_ctx *ec, gva_t la, uint8_t *p, unsigned size
 		unsigned chunk = (unsigned)(ADDR_PAGE_SIZE - (la.v & (ADDR_PAGE_SIZE - 1)));
 		if (chunk > size)
 			chunk = size;
-		if (ec->hint && (la.v & ~(ADDR_PAGE_SIZE - 1)) == ec->hint_gva &&
-		    write == ec->hint_write && !(access & X86_PW_FETCH)) {
-			phys_access(ec, ec->hint_gpa | (la.v & (ADDR_PAGE_SIZE - 1)), p, chunk, write);
-			p += chunk;
-			la = gva_add(la, chunk);
-			size -= chunk;
-			continue;
-		}
-		struct x86_pw_result r;
-		unsigned acc = access | (ec->cpl == 3 ? X86_PW_USER : 0);
-		int rc = x86_pw_translate(&ec->pw, la, acc, &gmem_pw_ops, &ec->v->p->mem, &r);
-		if (rc == -EFAULT && r.fault) {
-			*fault = (struct x86_emu_fault){ .vector = X86_EXC_PF, .has_error_code = true,
-							 .error_code = r.pf_error, .cr2 = la.v };
-			return -EFAULT;
-		}
-		if (rc == -EINVAL) {
-			*fault = (struct x86_emu_fault){ .vector = X86_EXC_GP, .has_error_code = true };
-			return -EFAULT;
-		}
-		if (rc == -EFAULT) {
-			/* Page tables outside RAM: hardware would see all-ones entries or a machine
-			   check; #GP(0) keeps VTL0 alive and the paravisor sane. */
-			*fault = (struct x86_emu_fault){ .vector = X86_EXC_GP, .has_error_code = true };
-			return -EFAULT;
-		}
+		uint64_t at;
+		int rc = translate(ec, la, access, write, &at, fault);
 		if (rc < 0)
 			return rc;
-		phys_access(ec, r.gpa.v, p, chunk, write);
+		phys_access(ec, at, p, chunk, write);
 		p += chunk;
 		la = gva_add(la, chunk);
 		size -= chunk;
@@ -341,7 +359,8 @@ static int load_cpu(struct vp *v, const struct hv_exit *e, const uint8_t *bytes,
 	int rc = vpreg_get_gprs(v->p->kif, v->index, cpu->gpr);
 	if (rc == 0)
 		rc = vpreg_get(v->p->kif, v->index, emu_reg_names, r, EMU_REG_COUNT);
-	if (rc == 0 && needs_xmm(bytes, n)) {
+	bool xmm = rc == 0 && needs_xmm(bytes, n);
+	if (xmm) {
 		uint32_t names[16];
 		union hv_register_value x[16];
 		for (unsigned i = 0; i < 16; i++)
@@ -369,6 +388,7 @@ static int load_cpu(struct vp *v, const struct hv_exit *e, const uint8_t *bytes,
 		.pw = { .cr0 = cpu->cr0, .cr3 = r[R_CR3].reg64, .cr4 = cpu->cr4,
 			.efer = cpu->efer, .rflags = cpu->rflags },
 		.cpl = cpu->cpl,
+		.xmm = xmm,
 	};
 	if (e->kind == HV_EXIT_MEMORY && (e->u.memory.memory_access_info & HV_X64_MEM_ACCESS_GVA_VALID) &&
 	    e->u.header.intercept_access_type != HV_INTERCEPT_ACCESS_EXECUTE) {
@@ -381,7 +401,8 @@ static int load_cpu(struct vp *v, const struct hv_exit *e, const uint8_t *bytes,
 }
 
 /* Write back what the instruction changed: one vpreg_set. */
-static int store_cpu(struct vp *v, const struct x86_emu_cpu *old, const struct x86_emu_cpu *cpu)
+static int store_cpu(struct vp *v, const struct x86_emu_cpu *old, const struct x86_emu_cpu *cpu,
+		     bool xmm)
 {
 	uint32_t names[X86_GPR_COUNT + 16 + 2];
 	union hv_register_value vals[X86_GPR_COUNT + 16 + 2];
@@ -392,7 +413,7 @@ static int store_cpu(struct vp *v, const struct x86_emu_cpu *old, const struct x
 		names[n] = HV_X64_REGISTER_RAX + i;
 		vals[n++] = (union hv_register_value){ .reg64 = cpu->gpr[i] };
 	}
-	for (unsigned i = 0; i < 16; i++) {
+	for (unsigned i = 0; xmm && i < 16; i++) {
 		if (!memcmp(cpu->xmm[i], old->xmm[i], 16))
 			continue;
 		names[n] = HV_X64_REGISTER_XMM0 + i;
@@ -447,7 +468,7 @@ static enum vp_verdict emulate(struct vp *v, const struct hv_exit *e, const uint
 	}
 	if (atomic_load(&v->p->stop))
 		return VP_STOP; /* e.g. an emulated OUT hit the exit or reset port */
-	rc = store_cpu(v, &old, &cpu);
+	rc = store_cpu(v, &old, &cpu, ec.xmm);
 	return rc < 0 ? fatal(v, "SetVpRegisters after %s emulation: %s", what, strerror(-rc))
 		      : VP_CONTINUE;
 }
@@ -724,7 +745,7 @@ void *vp_main(void *arg)
 		fatal(v, "no run page");
 		return NULL;
 	}
-	if (p->boot_kernel && v->index == 0) {
+	if (p->cfg.kernel && v->index == 0) {
 		rc = vtl0boot_apply(p->kif, v->index, &p->boot);
 		if (rc < 0) {
 			fatal(v, "setting the kernel's entry registers: %s", strerror(-rc));

@@ -101,13 +101,17 @@ static struct mshv_abi_cpu_context *vpreg_context(struct kif *kif, uint32_t vp)
 	return run ? &run->cpu_context : NULL;
 }
 
-/* The register page when it holds VTL0's state of the last exit (cap REGISTER_PAGE). */
-static struct hv_x64_register_page *vpreg_page(struct kif *kif, uint32_t vp)
+/* `rp` if it holds VTL0's state of the last exit (cap REGISTER_PAGE), else NULL. */
+static struct hv_x64_register_page *vpreg_valid_page(struct hv_x64_register_page *rp)
 {
-	struct hv_x64_register_page *rp = kif_vp_register_page(kif, vp);
 	if (!rp || !__atomic_load_n(&rp->is_valid, __ATOMIC_ACQUIRE) || rp->vtl != 0)
 		return NULL;
 	return rp;
+}
+
+static struct hv_x64_register_page *vpreg_page(struct kif *kif, uint32_t vp)
+{
+	return vpreg_valid_page(kif_vp_register_page(kif, vp));
 }
 
 /*
@@ -223,11 +227,9 @@ int vpreg_get(struct kif *kif, uint32_t vp, const uint32_t *names,
 	return 0;
 }
 
-/* The route of a name past the cached ones (long lists only). */
-static enum vpreg_route vpreg_route_slow(struct kif *kif, struct hv_x64_register_page *rp,
-					 uint32_t name, bool dr6)
+/* The route of `name` for a write: a hypercall-routed name the valid page holds goes there. */
+static enum vpreg_route vpreg_set_route(struct hv_x64_register_page *rp, uint32_t name, bool dr6)
 {
-	(void)kif;
 	void *slot;
 	size_t size;
 	uint32_t dirty;
@@ -250,49 +252,27 @@ int vpreg_set(struct kif *kif, uint32_t vp, const uint32_t *names,
 	struct hv_x64_register_page *rp = vpreg_page(kif, vp);
 	bool dr6 = kif_get_caps(kif)->dr6_shared;
 	const struct hv_call_ctx hc = { .xfer = vpreg_xfer, .ctx = kif };
-	/* Each name's route, found once (the common short lists fit; longer ones recompute). */
-	uint8_t routes[32];
-	size_t known = count < sizeof(routes) ? count : sizeof(routes);
-	bool need_hv = false, need_ioctl = false;
-	for (size_t i = 0; i < count; i++) {
-		void *slot;
-		size_t size;
-		uint32_t dirty;
-		enum vpreg_route r = vpreg_route_of(names[i], dr6);
-		if (r == VPREG_ROUTE_HVCALL && rp &&
-		    vpreg_page_slot(rp, names[i], true, &slot, &size, &dirty))
-			r = VPREG_ROUTE_PAGE;
-		if (i < known)
-			routes[i] = (uint8_t)r;
-		need_hv |= r == VPREG_ROUTE_HVCALL;
-		need_ioctl |= r == VPREG_ROUTE_IOCTL;
-	}
-#define ROUTE(i) ((i) < known ? (enum vpreg_route)routes[i] : vpreg_route_slow(kif, rp, names[i], dr6))
 
 	/* 1: the hypervisor's part, one hypercall per batch */
-	if (need_hv) {
-		struct hv_register_assoc assocs[VPREG_SET_BATCH];
-		size_t n = 0;
-		for (size_t i = 0; i <= count; i++) {
-			if (n == VPREG_SET_BATCH || (i == count && n)) {
-				int r = hv_call_set_vp_registers(&hc, vp, hv_input_vtl(0), n, assocs);
-				if (r < 0)
-					return r;
-				n = 0;
-			}
-			if (i == count)
-				break;
-			if (ROUTE(i) != VPREG_ROUTE_HVCALL)
-				continue;
-			memset(&assocs[n], 0, sizeof(assocs[n]));
-			assocs[n].name = names[i];
-			assocs[n].value = values[i];
-			n++;
+	struct hv_register_assoc assocs[VPREG_SET_BATCH];
+	size_t n = 0;
+	for (size_t i = 0; i <= count; i++) {
+		if (n == VPREG_SET_BATCH || (i == count && n)) {
+			int r = hv_call_set_vp_registers(&hc, vp, hv_input_vtl(0), n, assocs);
+			if (r < 0)
+				return r;
+			n = 0;
 		}
+		if (i == count || vpreg_set_route(rp, names[i], dr6) != VPREG_ROUTE_HVCALL)
+			continue;
+		memset(&assocs[n], 0, sizeof(assocs[n]));
+		assocs[n].name = names[i];
+		assocs[n].value = values[i];
+		n++;
 	}
 	/* 2: the driver's VTL-shared registers */
-	for (size_t i = 0; need_ioctl && i < count; i++) {
-		if (ROUTE(i) != VPREG_ROUTE_IOCTL)
+	for (size_t i = 0; i < count; i++) {
+		if (vpreg_set_route(rp, names[i], dr6) != VPREG_ROUTE_IOCTL)
 			continue;
 		int r = kif_vp_set_register(kif, names[i], &values[i]);
 		if (r < 0)
@@ -303,7 +283,7 @@ int vpreg_set(struct kif *kif, uint32_t vp, const uint32_t *names,
 		size_t off, size;
 		void *slot;
 		uint32_t dirty;
-		switch (ROUTE(i)) {
+		switch (vpreg_set_route(rp, names[i], dr6)) {
 		case VPREG_ROUTE_CONTEXT:
 			vpreg_context_slot(names[i], &off, &size);
 			memcpy((uint8_t *)ctx + off, &values[i], size);
@@ -318,7 +298,6 @@ int vpreg_set(struct kif *kif, uint32_t vp, const uint32_t *names,
 			break;
 		}
 	}
-#undef ROUTE
 	return 0;
 }
 
@@ -351,8 +330,8 @@ int vpreg_complete(struct kif *kif, uint32_t vp, const struct vpreg_pages *pages
 			return -EINVAL; /* not a context GPR: use vpreg_set */
 		memcpy((uint8_t *)pages->ctx + 8 * idx, &values[i], 8);
 	}
-	struct hv_x64_register_page *rp = pages->reg;
-	if (rp && __atomic_load_n(&rp->is_valid, __ATOMIC_ACQUIRE) && rp->vtl == 0) {
+	struct hv_x64_register_page *rp = vpreg_valid_page(pages->reg);
+	if (rp) {
 		rp->rip = rip;
 		rp->dirty |= HV_X64_REGISTER_PAGE_DIRTY_RIP;
 		return 0;

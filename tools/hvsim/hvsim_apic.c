@@ -693,9 +693,15 @@ static int emu_mem(struct emu_ctx *c, gva_t la, uint8_t *buf, unsigned size, uns
 		mmio(vp, (unsigned)(g & 0xFFF), buf, size, kind == X86_EMU_WRITE);
 		return 0;
 	}
-	/* RAM (an instruction touching both, e.g. MOVS); VTL protections are not re-checked. */
+	/* RAM (an instruction touching both, e.g. MOVS): VTL0 access, so VTL protections apply
+	   (a denied page ends the emulation; the instruction then exits the ordinary way). */
 	if (g >= vp->sim->mem_size || size > vp->sim->mem_size - g ||
 	    (g & 0xFFF) + size > 0x1000)
+		return -EIO;
+	pthread_mutex_lock(&vp->sim->lock);
+	bool allowed = vp->sim->prot[g >> ADDR_PAGE_SHIFT] & (kind == X86_EMU_WRITE ? 2 : 1);
+	pthread_mutex_unlock(&vp->sim->lock);
+	if (!allowed)
 		return -EIO;
 	if (kind == X86_EMU_WRITE)
 		memcpy(vp->sim->ram + g, buf, size);

@@ -304,7 +304,7 @@ uint16_t hvsim_hv_set_reg(struct hvsim_vp *vp, uint32_t name, const uint8_t v[16
 		if (vec > 255)
 			return HV_STATUS_INVALID_PARAMETER;
 		if (type == 0 && vec >= 16) {
-			vp->irr[vec / 8] |= (uint8_t)(1u << (vec % 8));
+			hvsim_apic_accept(vp, vec, false, false); /* through the APIC: TMR, enable */
 		} else if (type == 3 && vec < 32) {
 			vp->event = (struct hvsim_event){ .pending = true, .vector = (uint8_t)vec,
 							  .has_error = (lo >> 4) & 1,
@@ -781,11 +781,11 @@ static uint16_t hc_post_message_direct(struct hc *h)
 		return HV_STATUS_INVALID_PARAMETER;
 	pthread_mutex_lock(&vp->lock);
 	uint16_t r = HV_STATUS_SUCCESS;
-	uint64_t gpa = (vp->simp & ~0xFFFull) + sint * 256u;
-	if (!(vp->simp & 1) || !(vp->scontrol & 1) || gpa + 256 > h->sim->mem_size) {
-		r = HV_STATUS_INVALID_SYNIC_STATE;
+	uint8_t *slot = (vp->simp & 1) && (vp->scontrol & 1) ?
+		hvsim_gpa_ptr(h->sim, gpa((vp->simp & ~0xFFFull) + sint * 256u), 256) : NULL;
+	if (!slot) {
+		r = HV_STATUS_INVALID_SYNIC_STATE; /* SynIC off, or a SIMP outside RAM */
 	} else {
-		uint8_t *slot = h->sim->ram + gpa;
 		uint32_t cur;
 		memcpy(&cur, slot, 4);
 		if (cur != 0) {

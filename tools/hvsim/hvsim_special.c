@@ -546,7 +546,7 @@ static int host_string_io(struct hvsim_vp *vp, const struct x86_insn *insn, bool
 			bool denied = !mmio && !(vp->sim->prot[g >> ADDR_PAGE_SHIFT] & (in ? 2 : 1));
 			pthread_mutex_unlock(&vp->sim->lock);
 			if (mmio || denied) {
-				vp->stop_addr = la;
+				vp->stop_addr = g; /* memory exits report the GPA (hvsim_handle_mem) */
 				vp->stop_access = in ? HV_INTERCEPT_ACCESS_WRITE : HV_INTERCEPT_ACCESS_READ;
 				return hvsim_handle_mem(vp, denied);
 			}

@@ -90,6 +90,19 @@ static void timer_wake(struct hvsim *sim)
 }
 
 /* (Re)arm timer `n` from its config and count (vp->lock held). */
+/*
+ * A timer's COUNT in ns (100 ns units, clamped against overflow). Periodic timers get at least
+ * 100 us: a period of one unit would keep the timer thread firing and taking every VP's lock.
+ */
+#define STIMER_MIN_PERIOD_NS 100000ull
+static uint64_t stimer_span(const struct hvsim_stimer *t)
+{
+	uint64_t span = t->count > UINT64_MAX / 200 ? UINT64_MAX / 2 : t->count * 100;
+	if ((t->config & ST_PERIODIC) && span < STIMER_MIN_PERIOD_NS)
+		span = STIMER_MIN_PERIOD_NS;
+	return span;
+}
+
 static void stimer_arm(struct hvsim_vp *vp, unsigned n)
 {
 	struct hvsim_stimer *t = &vp->stimer[n];
@@ -97,7 +110,7 @@ static void stimer_arm(struct hvsim_vp *vp, unsigned n)
 	if (!(t->config & ST_ENABLE) || t->count == 0)
 		return;
 	/* One-shot: COUNT is the absolute expiry in reference time; periodic: the period. */
-	uint64_t span = t->count > UINT64_MAX / 200 ? UINT64_MAX / 2 : t->count * 100;
+	uint64_t span = stimer_span(t);
 	t->deadline_ns = (t->config & ST_PERIODIC) ? part_ns(vp->sim) + span : span;
 	timer_wake(vp->sim);
 }
@@ -106,10 +119,10 @@ static void stimer_arm(struct hvsim_vp *vp, unsigned n)
 static bool stimer_post(struct hvsim_vp *vp, unsigned n, uint64_t expiry_ref)
 {
 	unsigned sint = (unsigned)(vp->stimer[n].config >> 16) & 15;
-	uint64_t gpa = (vp->simp & ~0xFFFull) + sint * 256u;
-	if (!(vp->simp & 1) || !(vp->scontrol & 1) || gpa + 256 > vp->sim->mem_size)
+	uint8_t *slot = (vp->simp & 1) && (vp->scontrol & 1) ?
+		hvsim_gpa_ptr(vp->sim, gpa((vp->simp & ~0xFFFull) + sint * 256u), 256) : NULL;
+	if (!slot)
 		return true; /* no SynIC to deliver to: the expiry is lost, as on hardware */
-	uint8_t *slot = vp->sim->ram + gpa;
 	if (__atomic_load_n((uint32_t *)slot, __ATOMIC_ACQUIRE) != 0)
 		return false;
 	uint8_t m[256] = { 0 };
@@ -143,8 +156,7 @@ static uint64_t stimer_expire(struct hvsim_vp *vp, uint64_t now, uint8_t vecs[4]
 			if (!done) {
 				t->deadline_ns = now + 1000000; /* slot busy: retry in 1 ms */
 			} else if (t->config & ST_PERIODIC) {
-				uint64_t span = t->count > UINT64_MAX / 200 ? UINT64_MAX / 2 :
-									   t->count * 100;
+				uint64_t span = stimer_span(t);
 				t->deadline_ns += span;
 				if (t->deadline_ns <= now) /* missed periods are not replayed */
 					t->deadline_ns = now + span;
@@ -269,9 +281,10 @@ static void hypercall_page_fill(struct hvsim *sim, uint64_t gpa)
 	memcpy(sim->ram + gpa, stub, sizeof(stub));
 }
 
+/* The page an overlay MSR names is RAM (hvsim_gpa_ptr's check cannot wrap on a hostile GPN). */
 static bool gpn_ok(struct hvsim *sim, uint64_t v)
 {
-	return (v & ~0xFFFull) + ADDR_PAGE_SIZE <= sim->mem_size;
+	return hvsim_gpa_ptr(sim, gpa(v & ~0xFFFull), ADDR_PAGE_SIZE) != NULL;
 }
 
 int hvsim_synth_msr(struct hvsim_vp *vp, uint32_t msr, bool write, uint64_t *val)

@@ -223,7 +223,7 @@ static bool hook_mem_invalid(uc_engine *uc, uc_mem_type type, uint64_t addr, int
 	vp->stop_access = (type == UC_MEM_WRITE_UNMAPPED || type == UC_MEM_WRITE_PROT) ?
 		HV_INTERCEPT_ACCESS_WRITE : (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT) ?
 		HV_INTERCEPT_ACCESS_EXECUTE : HV_INTERCEPT_ACCESS_READ;
-	vp->stop_addr = addr;  /* unicorn reports the linear address */
+	vp->stop_addr = addr;  /* unicorn 2.1 reports the guest-physical address */
 	return false;
 }
 
