@@ -20,6 +20,7 @@ PKGS=(
   valgrind                              # instruction counts in `make bench`
   acpica-tools                          # iasl: disassembles the ACPI tables in tests
   cpio                                  # the Linux guest's initramfs (tools/linux-guest.sh)
+  qemu-system-x86                       # QEMU TCG: the `make bench` peer only (linux_boot.sh)
 )
 
 missing=()

@@ -232,6 +232,7 @@ void hvsim_get_stats(const struct hvsim *sim, struct hvsim_stats *st)
 		st->host_cpuid += atomic_load(&vp->st_host_cpuid);
 		st->exceptions_delivered += atomic_load(&vp->st_exc);
 		st->interrupts_delivered += atomic_load(&vp->st_intr);
+		st->ring0_entries += atomic_load(&vp->st_ring0);
 	}
 	st->hypercalls = atomic_load(&((struct hvsim *)sim)->st_hypercalls);
 }

@@ -400,6 +400,28 @@ static void icr_send(struct hvsim_vp *vp, uint32_t lo, uint32_t dest)
 	a->out[a->out_n++] = (struct hvsim_apic_ipi){ .lo = lo, .dest = dest, .x2 = x2(vp) };
 }
 
+/*
+ * An interrupt from outside the VPs (HvCallAssertVirtualInterrupt): every VP whose APIC takes
+ * `dest` in the given mode gets `vector`; with `lowest`, only the first (hvsim does not model
+ * arbitration). Takes each target's lock. Returns how many VPs accepted it.
+ */
+unsigned hvsim_apic_route(struct hvsim *sim, uint32_t dest, bool logical, bool lowest,
+			  uint8_t vector, bool level)
+{
+	unsigned hits = 0;
+	for (uint32_t i = 0; i < sim->vp_count && !(lowest && hits); i++) {
+		struct hvsim_vp *t = sim->vps[i];
+		pthread_mutex_lock(&t->lock);
+		uint32_t d = x2(t) ? dest : dest & 0xFF;
+		if ((x2(t) || dest <= 0xFF) && dest_match(t, d, logical, x2(t))) {
+			hvsim_apic_accept(t, vector, level, false);
+			hits++;
+		}
+		pthread_mutex_unlock(&t->lock);
+	}
+	return hits;
+}
+
 void hvsim_apic_flush_ipis(struct hvsim_vp *vp)
 {
 	struct hvsim *sim = vp->sim;

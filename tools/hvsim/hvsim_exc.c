@@ -214,6 +214,8 @@ static int try_deliver(struct hvsim_vp *vp, unsigned vector, bool has_err, uint3
 		return 1;
 	}
 	uint64_t new_cs = (sel & ~3u) | new_cpl;
+	if (new_cpl != cpl && (new_cpl != 0 || hvsim_ring_enter_cpl0(vp)))
+		return -1; /* rings 1-2 are not modelled; a failed detour ends the VP */
 	if (new_cpl != cpl) {
 		uint64_t null_ss = new_cpl;
 		uc_reg_write(vp->uc, UC_X86_REG_SS, &null_ss);

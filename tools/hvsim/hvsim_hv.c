@@ -257,7 +257,7 @@ uint16_t hvsim_hv_set_reg(struct hvsim_vp *vp, uint32_t name, const uint8_t v[16
 		/* unicorn loads the hidden part from the GDT: the selector decides. */
 		uint64_t sel = g16(v + 12);
 		if (sel != rdu(vp, seg_regs[name - HV_X64_REGISTER_ES]) &&
-		    uc_reg_write(vp->uc, seg_regs[name - HV_X64_REGISTER_ES], &sel) != UC_ERR_OK)
+		    hvsim_write_selector(vp, seg_regs[name - HV_X64_REGISTER_ES], (uint16_t)sel))
 			return HV_STATUS_INVALID_PARAMETER;
 		if (name == HV_X64_REGISTER_FS)
 			wru(vp, UC_X86_REG_FS_BASE, lo);
@@ -688,13 +688,17 @@ static uint16_t hc_assert_interrupt(struct hc *h)
 	uint64_t ctl = g64(h->in + 8), dest = g64(h->in + 16);
 	uint32_t vector = g32(h->in + 24);
 	uint8_t vtl = h->in[28];
-	if (h->in[29] || g16(h->in + 30) || (ctl >> 34) || (uint32_t)ctl != 0 ||
-	    (ctl & (1ull << 33)) || vtl != 0 || vector < 16 || vector > 255)
+	/* HV_INTERRUPT_CONTROL: type (fixed 0, lowest priority 1), level bit 32, logical 33. */
+	uint32_t type = (uint32_t)ctl;
+	bool logical = (ctl >> 33) & 1;
+	if (h->in[29] || g16(h->in + 30) || (ctl >> 34) || type > 1 || vtl != 0 ||
+	    vector < 16 || vector > 255 || dest > 0xFFFFFFFFull)
 		return HV_STATUS_INVALID_PARAMETER;
-	if (dest >= h->sim->vp_count)
+	if (!logical && dest >= h->sim->vp_count)
 		return HV_STATUS_INVALID_PARAMETER; /* APIC id == VP index in hvsim */
-	hvsim_assert_interrupt_ex(h->sim, (uint32_t)dest, (uint8_t)vector,
-				  ctl & HV_INTERRUPT_CONTROL_LEVEL_TRIGGERED);
+	/* A logical destination may name no VP at all: the interrupt is then dropped. */
+	hvsim_apic_route(h->sim, (uint32_t)dest, logical, type == 1, (uint8_t)vector,
+			 ctl & HV_INTERRUPT_CONTROL_LEVEL_TRIGGERED);
 	return HV_STATUS_SUCCESS;
 }
 

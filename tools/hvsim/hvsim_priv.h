@@ -155,6 +155,8 @@ struct hvsim_vp {
 	uint32_t slice;                 /* blocks run in this slice of the execution lock */
 	bool ran;                       /* unicorn has executed (translated) code */
 	uint64_t cr3;                   /* CR3 while in unicorn: MOV to CRn is a special */
+	uint8_t *ring_mem;              /* hvsim_ring.c: private pages of the CPL 0 detour */
+	bool ring_detour;               /* running that detour: the block hook stands aside */
 
 	/* Set by unicorn hooks during one uc_emu_start, consumed by the run loop. */
 	int stop;                       /* enum hvsim_stop */
@@ -184,7 +186,7 @@ struct hvsim_vp {
 
 	atomic_uint_fast64_t st_exits[HVSIM_EXIT_KIND_COUNT];
 	atomic_uint_fast64_t st_insns, st_blocks, st_host_io, st_host_msr, st_host_cpuid;
-	atomic_uint_fast64_t st_exc, st_intr;
+	atomic_uint_fast64_t st_exc, st_intr, st_ring0;
 };
 
 struct hvsim_sint {
@@ -333,7 +335,14 @@ void hvsim_exit_unrecoverable(struct hvsim_vp *vp);
 /** Raise an exception at the current RIP: exception intercept or delivery through the IDT. */
 int hvsim_raise_exc(struct hvsim_vp *vp, struct hvsim_fault f);
 int hvsim_raise_gp(struct hvsim_vp *vp);
+int hvsim_write_selector(struct hvsim_vp *vp, int reg, uint16_t sel);
 int hvsim_raise_ud(struct hvsim_vp *vp);
+
+/* hvsim_ring.c: CPL 3 -> CPL 0 through a private call gate (the pages sit at HVSIM_RING_PA). */
+#define HVSIM_RING_PA 0xFFFFF00000ull
+int hvsim_ring_init(struct hvsim_vp *vp);
+void hvsim_ring_fini(struct hvsim_vp *vp);
+int hvsim_ring_enter_cpl0(struct hvsim_vp *vp);
 /** The linear address through which `in` at `rip` reached guest-physical `gpa`, if found. */
 bool hvsim_fault_gva(struct hvsim_vp *vp, uint64_t rip, const struct x86_insn *in, bool fetch,
 		     uint64_t gpa, uint64_t *gva);
@@ -372,6 +381,8 @@ bool hvsim_vtl0_hypercall(struct hvsim_vp *vp, uint64_t rip);
 void hvsim_apic_init(struct hvsim_vp *vp);
 /** Pend `vector` in the IRR (TMR for level; auto_eoi: delivered without entering the ISR). */
 void hvsim_apic_accept(struct hvsim_vp *vp, unsigned vector, bool level, bool auto_eoi);
+unsigned hvsim_apic_route(struct hvsim *sim, uint32_t dest, bool logical, bool lowest,
+			  uint8_t vector, bool level);
 /** The vector the APIC would deliver now (IRR above PPR, APIC enabled), -1 if none. */
 int hvsim_apic_next(const struct hvsim_vp *vp);
 /** Deliver: hvsim_apic_next moved from the IRR into the ISR; -1 if none. */

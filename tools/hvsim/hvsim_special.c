@@ -158,6 +158,8 @@ static uint64_t hash_entry(const struct hvsim_tb_entry *e)
 void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
 	struct hvsim_vp *vp = user;
+	if (vp->ring_detour)
+		return; /* hvsim's own two instructions (hvsim_ring.c) */
 	if (atomic_load_explicit(&vp->kick, memory_order_relaxed)) {
 		vp->stop = HVSIM_STOP_KICK;
 		uc_emu_stop(uc);
@@ -305,6 +307,14 @@ static int uc_step_special(struct hvsim_vp *vp, uint64_t rip, unsigned len)
 	vp->allow_special_at = rip;
 	vp->stop = HVSIM_STOP_NONE;
 	uc_ctl_remove_cache(vp->uc, rip, rip + 1);
+	/*
+	 * The block at `until` too: a cached one never checks `until`, and the run would go on
+	 * (seen: MOV CR3 on Linux's return to user ran on into user mode). Only if it translates:
+	 * unicorn's removal walks the page tables and must not fault.
+	 */
+	uint64_t next_gpa;
+	if (hvsim_vp_translate(vp, rip + len, X86_PW_FETCH | X86_PW_NO_AD, &next_gpa, NULL) == 0)
+		uc_ctl_remove_cache(vp->uc, rip + len, rip + len + 1);
 	uc_err e = uc_emu_start(vp->uc, rip, rip + len, 0, 0);
 	vp->allow_special_at = ~0ull;
 	if (vp->stop == HVSIM_STOP_INTR)
@@ -614,6 +624,10 @@ static int handle_syscall(struct hvsim_vp *vp, uint64_t rip, unsigned len)
 	hvsim_wr(vp, UC_X86_REG_RCX, rip + len);
 	hvsim_wr(vp, UC_X86_REG_R11, rflags & ~HVSIM_RFLAGS_RF);
 	uint64_t cs = (star >> 32) & 0xFFFC, ss = cs + 8;
+	if (hvsim_vp_cpl(vp) != 0 && hvsim_ring_enter_cpl0(vp)) {
+		hvsim_exit_unrecoverable(vp);
+		return 1;
+	}
 	hvsim_wr(vp, UC_X86_REG_SS, ss);
 	hvsim_wr(vp, UC_X86_REG_CS, cs);
 	hvsim_wr(vp, UC_X86_REG_RFLAGS, (rflags & ~fmask & ~HVSIM_RFLAGS_RF) | 2);

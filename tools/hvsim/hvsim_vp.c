@@ -324,6 +324,30 @@ uint64_t hvsim_seg_base(struct hvsim_vp *vp, int seg)
 	return 0;
 }
 
+/*
+ * Write a segment selector through unicorn's API, which (for DS/ES/FS/GS) reads the descriptor
+ * and may set its accessed bit. A read or write it cannot do raises an exception with no
+ * handler around it (a crash, found by hvsim_hvcall_fuzz), so the table entry must be present
+ * in the tables and reachable through the guest's page tables first. 0, or -EINVAL.
+ */
+int hvsim_write_selector(struct hvsim_vp *vp, int reg, uint16_t sel)
+{
+	if ((sel & ~3u) != 0) {
+		uc_x86_mmr dt = { 0 };
+		uc_reg_read(vp->uc, (sel & 4) ? UC_X86_REG_LDTR : UC_X86_REG_GDTR, &dt);
+		uint64_t at = dt.base + (sel & ~7u), gpa;
+		uint8_t d[8];
+		if ((uint32_t)(sel & ~7u) + 7 > dt.limit ||
+		    hvsim_vaccess(vp, at, d, 8, X86_PW_READ | X86_PW_IMPLICIT | X86_PW_NO_AD, NULL,
+				  NULL) ||
+		    (!(d[5] & 1) && hvsim_vp_translate(vp, at + 5, X86_PW_WRITE | X86_PW_IMPLICIT |
+							     X86_PW_NO_AD, &gpa, NULL)))
+			return -EINVAL;
+	}
+	uint64_t v = sel;
+	return uc_reg_write(vp->uc, reg, &v) == UC_ERR_OK ? 0 : -EINVAL;
+}
+
 /* ---- cpu_context and register page ---- */
 
 static void ctx_apply(struct hvsim_vp *vp)
@@ -409,7 +433,7 @@ static void regpage_apply(struct hvsim_vp *vp)
 		for (int i = 0; i < 6; i++) {
 			uint64_t sel = rp->segment[i].selector;
 			if (sel != hvsim_rd(vp, uc_segs[i]))
-				uc_reg_write(vp->uc, uc_segs[i], &sel);
+				hvsim_write_selector(vp, uc_segs[i], (uint16_t)sel);
 		}
 		hvsim_wr(vp, UC_X86_REG_FS_BASE, rp->segment[4].base);
 		hvsim_wr(vp, UC_X86_REG_GS_BASE, rp->segment[5].base);
@@ -956,6 +980,9 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 	    uc_hook_add(vp->uc, &h, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, (void *)hook_mem_sync,
 			vp, 0xFFFFFFFFFFFFF000ull, 0xFFFFFFFFFFFFFFFFull))
 		return -EIO;
+	int rc = hvsim_ring_init(vp);
+	if (rc)
+		return rc;
 	/* A fresh context: MXCSR reset value so ctx_apply's "0 = untouched" rule holds. */
 	run_of(vp)->cpu_context.fx_state.mxcsr = 0x1F80;
 	run_of(vp)->cpu_context.fx_state.fcw = 0x37F;
@@ -970,6 +997,7 @@ void hvsim_vp_fini(struct hvsim_vp *vp)
 		uc_context_free(vp->reset_ctx);
 	if (vp->uc)
 		uc_close(vp->uc);
+	hvsim_ring_fini(vp);
 	if (vp->poll_fd >= 0)
 		close(vp->poll_fd);
 	free(vp->run_page);

@@ -29,8 +29,9 @@ EXTRA_ALL += $(O)/bin/mezz-sim $(O)/guests/demo.elf
 SCRIPT_TESTS += tests/guests/run-guests.sh tests/guests/run-linux.sh
 
 
-# `make bench`: hvsim guest instructions/s and exits/s vs raw unicorn.
-BENCH_SCRIPTS += tests/bench/vtl2_icount.sh
+# `make bench`: hvsim guest instructions/s and exits/s vs raw unicorn; Debian's kernel booting
+# to its initramfs marker vs QEMU TCG.
+BENCH_SCRIPTS += tests/bench/vtl2_icount.sh tests/bench/linux_boot.sh
 hvsim_bench_SRCS := tests/bench/hvsim_bench.c tools/mezzanine/vm.c tools/mezz-sim/elf_load.c
 hvsim_bench_LIBS := $(MEZZ_SIM_LIBS)
 hvsim_bench_LDLIBS := $(MEZZ_SIM_LDLIBS)
