@@ -94,6 +94,7 @@ struct hvsim_tb_entry {
 	uint64_t pc, cr3, hash, icpt_gen;
 	const uint8_t *p1, *p2;         /* host bytes of the block (p2: part on the next page) */
 	uint32_t size, len1;
+	uint32_t hashed_run;            /* vp->run_seq when the hash was last checked */
 	uint16_t icount;
 	int16_t special_off;            /* offset of the first special instruction, -1 none */
 };
@@ -153,6 +154,7 @@ struct hvsim_vp {
 	atomic_bool want_window;        /* interrupt pending with IF=0: stop once IF=1 */
 	atomic_uint flush_tb;           /* HVSIM_FLUSH_*: drop translations before the next run */
 	uint32_t slice;                 /* blocks run in this slice of the execution lock */
+	uint32_t run_seq;               /* bumped per uc_emu_start of the run loop (block hashes) */
 	bool ran;                       /* unicorn has executed (translated) code */
 	uint64_t cr3;                   /* CR3 while in unicorn: MOV to CRn is a special */
 	uint8_t *ring_mem;              /* hvsim_ring.c: private pages of the CPL 0 detour */

@@ -718,6 +718,7 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 		uint64_t rip = hvsim_rd(vp, UC_X86_REG_RIP);
 		vp->cr3 = hvsim_rd(vp, UC_X86_REG_CR3);
 		vp->slice = 0;
+		vp->run_seq++;
 		vp->ran = true;
 		pthread_mutex_unlock(&vp->lock);
 		hvsim_apic_flush_ipis(vp);
