@@ -34,10 +34,6 @@ int vtl0boot_prepare(struct gmem *mem, const struct partition_config *cfg, uint3
 {
 	if (!cfg->kernel || !cfg->kernel_size)
 		return errbuf_set(err, errlen, -EINVAL, "no kernel to boot");
-	if (vp_count != 1)
-		return errbuf_set(err, errlen, -ENOTSUP,
-				  "a Linux boot with %u VPs needs INIT/SIPI from a local APIC, which "
-				  "the hypervisor model lacks yet: use 1 VP", vp_count);
 	memset(out, 0, sizeof(*out));
 
 	/* ACPI first: its address goes into boot_params. */

@@ -3,9 +3,9 @@
  * ACPI tables for VTL0 (vtl2/acpi), the Linux 64-bit boot protocol (vtl2/linux_boot), the
  * pieces copied into VTL0 RAM, and VP 0's initial registers set through the seam.
  *
- * Only VP 0 starts at the kernel entry; the others wait for the guest's INIT/SIPI, which needs
- * a local APIC in the hypervisor (hvsim has none yet), so a kernel boot with more than one VP
- * is refused for now with a message saying so.
+ * Only VP 0 starts at the kernel entry; the others stay in the architectural wait-for-SIPI
+ * state until the kernel starts them with INIT/SIPI through its local APIC (the hypervisor's:
+ * the MADT lists every VP).
  */
 #ifndef MEZZ_VTL2_VTL0BOOT_H
 #define MEZZ_VTL2_VTL0BOOT_H

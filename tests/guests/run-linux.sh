@@ -20,9 +20,13 @@ elif [ $rc -ne 0 ]; then
   exit 1
 fi
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-"$SIM" run --kernel "$O/linux/vmlinuz" --initrd "$O/linux/initrd.img" \
-  --cmdline "console=ttyS0 panic=-1" --mem 512M --vtl2-mem 16M --timeout 300 >"$log" 2>&1
+log2=$(mktemp)
+trap 'rm -f "$log" "$log2"' EXIT
+boot() { # vps log -> exit status of mezz-sim
+  "$SIM" run --kernel "$O/linux/vmlinuz" --initrd "$O/linux/initrd.img" --vps "$1" \
+    --cmdline "console=ttyS0 panic=-1" --mem 512M --vtl2-mem 16M --timeout 300 >"$2" 2>&1
+}
+boot 1 "$log"
 status=$?
 fails=0
 check() { # label regex
@@ -70,5 +74,21 @@ fi
 if [ $fails -ne 0 ]; then
   echo "# last lines:"
   tail -30 "$log" | sed 's/^/#   /'
+fi
+# Two VPs: the kernel starts the AP itself with INIT/SIPI through the local APIC; the AP runs
+# Linux's real-mode trampoline, 32-bit and then 64-bit code.
+boot 2 "$log2"
+status2=$?
+log=$log2
+fails_before=$fails
+check "2 VPs: the kernel brings up the second CPU (INIT/SIPI, real-mode trampoline)" \
+  'smpboot: Total of 2 processors activated'
+check "2 VPs: /proc/cpuinfo shows two CPUs" '^mezzanine-initramfs: cpus 2$'
+check "2 VPs: the guest powers off" '^result: POWER-OFF'
+if [ "$status2" -eq 0 ]; then echo "ok - linux: 2 VPs: mezz-sim exits 0"
+else echo "not ok - linux: 2 VPs: mezz-sim exit status $status2"; fails=$((fails + 1)); fi
+if [ $fails -ne $fails_before ]; then
+  echo "# last lines (2 VPs):"
+  tail -30 "$log2" | sed 's/^/#   /'
 fi
 exit $((fails > 0))

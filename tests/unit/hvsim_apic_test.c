@@ -917,6 +917,16 @@ static void test_ipi_between_vps(void **state)
 	gate(sim, 0x56, 0x300);
 	gate(sim, 0x57, 0x400);
 	gate(sim, 2, 0x500);
+	/* What VP 1 runs after INIT and SIPI vector 8: real mode at 0800:0000. */
+	static const uint8_t real_mode[] = {
+		0x8C, 0xC8,                         /* mov ax, cs */
+		0x8E, 0xD8,                         /* mov ds, ax */
+		0xC7, 0x06, 0x00, 0x01, 0x34, 0x12, /* mov word [0x100], 0x1234 */
+		0x66, 0xB8, 0xBB, 0x00, 0x00, 0x00, /* mov eax, 0xBB (operand-size prefix) */
+		0xE6, 0xF4,                         /* out 0xF4, al (IP 0x10) */
+		0xF4,                               /* hlt */
+	};
+	memcpy(hvsim_gpa_ptr(sim, gpa(0x8000), sizeof(real_mode)), real_mode, sizeof(real_mode));
 	struct vp_thread t = { sim, 1, 1 };
 	pthread_t th;
 	pthread_create(&th, NULL, vp_main, &t);
@@ -927,21 +937,22 @@ static void test_ipi_between_vps(void **state)
 	assert_int_equal(seen[1], 0x56);                      /* logical flat */
 	assert_int_equal(seen[2], 0x57);                      /* all excluding self */
 	assert_int_equal(seen[3], 2);                         /* NMI */
-	/* INIT parked VP 1; the SIPI is recorded (real mode is not modelled). */
+	/* INIT parked VP 1; the SIPI started it in real mode, where it wrote DS:0x100 with
+	 * DS = CS = 0x800 and stopped at the OUT. */
+	pthread_join(th, NULL);
+	assert_int_equal(t.rc, 0);
+	const uint8_t *m = msg(sim, 1);
+	assert_int_equal(u64at(m + PL + 24), 0x10);                 /* RIP = IP */
+	assert_int_equal(u64at(m + PL + 8 + 12) & 0xFFFF, 0x800);   /* CS selector */
+	assert_int_equal(reg(sim, 1, RAX), 0xBB);
+	const uint16_t *w = hvsim_gpa_ptr(sim, gpa(0x8100), 2);
+	assert_int_equal(*w, 0x1234);
 	struct hvsim_apic_info info = { 0 };
-	for (int i = 0; i < 1000; i++) {
-		assert_int_equal(hvsim_apic_get_info(sim, 1, &info), 0);
-		if (info.sipi_count)
-			break;
-		usleep(1000);
-	}
-	assert_true(info.wait_for_sipi);
+	assert_int_equal(hvsim_apic_get_info(sim, 1, &info), 0);
+	assert_false(info.wait_for_sipi);
 	assert_int_equal(info.sipi_vector, 8);
 	assert_int_equal(info.sipi_count, 1);
 	assert_int_equal(info.apic_base, 0xFEE00800);         /* not the BSP */
-	hvsim_vp_cancel(sim, 1);
-	pthread_join(th, NULL);
-	assert_int_equal(t.rc, -EINTR);
 	hvsim_destroy(sim);
 }
 

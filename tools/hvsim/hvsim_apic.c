@@ -312,10 +312,13 @@ void hvsim_apic_poll(struct hvsim_vp *vp)
 	if (a->in_sipi) {
 		a->in_sipi = false;
 		if (a->wait_sipi) {
-			/* Recorded only: real-mode execution of the AP is not modelled
-			 * (docs/hvsim.md "Not modelled"); the VP stays parked. */
 			a->sipi_vector = a->pending_sipi_vector;
 			a->sipi_count++;
+			/* The AP starts in real mode at vector << 12 (hvsim_ring.c). */
+			if (hvsim_ring_start_real_mode(vp, (unsigned)a->sipi_vector) == 0) {
+				a->wait_sipi = false;
+				vp->halted = false;
+			}
 		}
 	}
 	if (hvsim_apic_due(vp))
@@ -799,6 +802,8 @@ int hvsim_apic_mmio(struct hvsim_vp *vp)
 
 bool hvsim_apic_wakeup(struct hvsim_vp *vp)
 {
+	if (vp->apic.in_init || vp->apic.in_sipi)
+		return true; /* the run loop's hvsim_apic_poll processes them */
 	if (vp->apic.wait_sipi)
 		return false; /* only INIT/SIPI processing (hvsim_apic_poll) changes this state */
 	if (vp->event.pending || vp->apic.nmi_pending)

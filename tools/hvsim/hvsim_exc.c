@@ -110,6 +110,11 @@ static void oldexc_probe(void)
 	}
 }
 
+void hvsim_clear_old_exception(struct hvsim_vp *vp)
+{
+	clear_old_exception(vp->uc, vp->uc_ctx);
+}
+
 void hvsim_oldexc_init(void)
 {
 	pthread_once(&oldexc_once, oldexc_probe);
@@ -286,7 +291,7 @@ static void exit_exception(struct hvsim_vp *vp, struct hvsim_fault f, bool soft,
 	uint8_t bytes[16];
 	unsigned n = hvsim_fetch_insn(vp, rip, bytes), len = 0;
 	struct x86_insn insn;
-	if (n && hvsim_decode(bytes, n, &insn))
+	if (n && hvsim_decode(vp, bytes, n, &insn))
 		len = insn.len;
 	hvsim_wr(vp, UC_X86_REG_RIP, rip);
 	if (f.vector == 14)
@@ -512,7 +517,7 @@ static uint32_t pf_error_code(struct hvsim_vp *vp, uint64_t rip, uint64_t cr2)
 	if (n == 0 || (cr2 >= rip && cr2 - rip < 16 &&
 		       hvsim_vp_translate(vp, cr2, X86_PW_FETCH | X86_PW_NO_AD | user, &g, NULL))) {
 		kind = X86_PW_FETCH;
-	} else if (hvsim_decode(bytes, n, &insn)) {
+	} else if (hvsim_decode(vp, bytes, n, &insn)) {
 		struct mem_use u = mem_use_of(&insn);
 		bool rm_write = u.rm_write && insn.has_mem;
 		bool wrmem = rm_write || u.push || u.str_write;
@@ -560,7 +565,7 @@ int hvsim_handle_intr(struct hvsim_vp *vp, unsigned vector)
 	/* INT n / INT3 / INT1 report RIP after the instruction (trap); faults at it. */
 	if (vector >= 32 || vector == 3 || vector == 1 || vector == 4) {
 		if (rip >= 2 &&
-		    hvsim_vaccess(vp, rip - 2, b, 2, X86_PW_FETCH | X86_PW_NO_AD |
+		    hvsim_vaccess(vp, hvsim_vp_lin(vp, rip - 2), b, 2, X86_PW_FETCH | X86_PW_NO_AD |
 				  (hvsim_vp_cpl(vp) == 3 ? X86_PW_USER : 0), NULL, NULL) == 0) {
 			if (b[0] == 0xCD && b[1] == vector) {
 				soft = true;

@@ -155,6 +155,12 @@ struct hvsim_vp {
 	atomic_uint flush_tb;           /* HVSIM_FLUSH_*: drop translations before the next run */
 	uint32_t slice;                 /* blocks run in this slice of the execution lock */
 	uint32_t run_seq;               /* bumped per uc_emu_start of the run loop (block hashes) */
+	/* Code mode (16/32/64) and CS base: RIP + cs_base is the linear PC (real mode after a
+	 * SIPI). Recomputed lazily (hvsim_vp_mode) when stale or when CS changed. */
+	uint8_t mode;
+	bool mode_stale;
+	uint16_t mode_cs;
+	uint64_t cs_base;
 	bool ran;                       /* unicorn has executed (translated) code */
 	uint64_t cr3;                   /* CR3 while in unicorn: MOV to CRn is a special */
 	uint8_t *ring_mem;              /* hvsim_ring.c: private pages of the CPL 0 detour */
@@ -339,12 +345,14 @@ int hvsim_raise_exc(struct hvsim_vp *vp, struct hvsim_fault f);
 int hvsim_raise_gp(struct hvsim_vp *vp);
 int hvsim_write_selector(struct hvsim_vp *vp, int reg, uint16_t sel);
 int hvsim_raise_ud(struct hvsim_vp *vp);
+void hvsim_clear_old_exception(struct hvsim_vp *vp);
 
 /* hvsim_ring.c: CPL 3 -> CPL 0 through a private call gate (the pages sit at HVSIM_RING_PA). */
 #define HVSIM_RING_PA 0xFFFFF00000ull
 int hvsim_ring_init(struct hvsim_vp *vp);
 void hvsim_ring_fini(struct hvsim_vp *vp);
 int hvsim_ring_enter_cpl0(struct hvsim_vp *vp);
+int hvsim_ring_start_real_mode(struct hvsim_vp *vp, unsigned vector);
 /** The linear address through which `in` at `rip` reached guest-physical `gpa`, if found. */
 bool hvsim_fault_gva(struct hvsim_vp *vp, uint64_t rip, const struct x86_insn *in, bool fetch,
 		     uint64_t gpa, uint64_t *gva);
@@ -353,7 +361,10 @@ int hvsim_handle_intr(struct hvsim_vp *vp, unsigned vector);
 int hvsim_inject_pending(struct hvsim_vp *vp);
 
 /* hvsim_special.c */
-bool hvsim_decode(const uint8_t *bytes, size_t n, struct x86_insn *insn);
+bool hvsim_decode(struct hvsim_vp *vp, const uint8_t *bytes, size_t n, struct x86_insn *insn);
+/* The VP's code mode (16, 32 or 64) and CS base, refreshed if stale (hvsim_vp.c). */
+unsigned hvsim_vp_mode(struct hvsim_vp *vp);
+uint64_t hvsim_vp_lin(struct hvsim_vp *vp, uint64_t rip);
 uint64_t hvsim_addr_mask(const struct x86_insn *in);
 void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user);
 uint32_t hvsim_hook_in(uc_engine *uc, uint32_t port, int size, void *user);

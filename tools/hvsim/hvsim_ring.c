@@ -163,3 +163,67 @@ int hvsim_ring_enter_cpl0(struct hvsim_vp *vp)
 	atomic_fetch_add_explicit(&vp->st_ring0, 1, memory_order_relaxed);
 	return 0;
 }
+
+/*
+ * Start an AP at a SIPI: real mode, CS = vector << 8 (base vector << 12, limit 0xFFFF), IP 0
+ * (SDM 8.4.3/10.6.1). unicorn's 64-bit engine cannot get there through its API (segment
+ * writes change only selectors), so the VP, in unicorn's reset state after INIT (64-bit, no
+ * paging: linear = physical), runs a detour: load 16-bit data segments and far-jump to a
+ * 16-bit code segment with that base, both from a private GDT; the run stops at the target.
+ * Then CR0 = 0x60000010 (PE off: unicorn drops long mode with it), EFER = 0, and the
+ * real-mode selectors are written (selector-only for CS; DS..GS load base = selector << 4).
+ */
+int hvsim_ring_start_real_mode(struct hvsim_vp *vp, unsigned vector)
+{
+	if (!vp->ring_mem || vector > 0xFF)
+		return -EINVAL;
+	uint8_t *m = vp->ring_mem;
+	uint64_t pg = ADDR_PAGE_SIZE, code_pa = HVSIM_RING_PA + RING_USER * pg;
+	uint64_t gdt_pa = HVSIM_RING_PA + RING_SUPER * pg + SUP_GDT;
+	uint64_t base = (uint64_t)vector << 12;
+	uint64_t code16 = 0xFFFFull | ((base & 0xFFFFFF) << 16) | (0x9Bull << 40);
+	uint64_t data16 = 0xFFFFull | (0x93ull << 40);
+	uint8_t *s = m + RING_SUPER * pg;
+	put64(s + SUP_GDT, 0);
+	put64(s + SUP_GDT + 8, code16);
+	put64(s + SUP_GDT + 16, data16);
+	/* mov eax, 0x10; mov ss/ds/es/fs/gs, eax; jmp far [rip + 0] -> m16:32 = 0008:00000000 */
+	static const uint8_t stub[] = { 0xB8, 0x10, 0x00, 0x00, 0x00, 0x8E, 0xD0, 0x8E, 0xD8,
+					0x8E, 0xC0, 0x8E, 0xE0, 0x8E, 0xE8, 0xFF, 0x2D, 0x00,
+					0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00 };
+	memcpy(m + RING_USER * pg, stub, sizeof(stub));
+	uc_x86_mmr gdtr = { .base = gdt_pa, .limit = 3 * 8 - 1 };
+	uc_reg_write(vp->uc, UC_X86_REG_GDTR, &gdtr);
+	vp->ring_detour = true;
+	vp->stop = HVSIM_STOP_NONE;
+	uc_err uerr = uc_emu_start(vp->uc, code_pa, base, 0, 0);
+	vp->ring_detour = false;
+	vp->stop = HVSIM_STOP_NONE;
+	uint64_t rip = hvsim_rd(vp, UC_X86_REG_RIP), cs = hvsim_rd(vp, UC_X86_REG_CS);
+	if (uerr != UC_ERR_OK || rip != 0 || cs != 0x08) {
+		hvsim_trace(vp->sim, "hvsim: vp%u SIPI detour failed (%s, rip %#llx cs %#llx)",
+			    vp->index, uc_strerror(uerr), (unsigned long long)rip,
+			    (unsigned long long)cs);
+		return -EIO;
+	}
+	uc_x86_msr efer = { .rid = X86_MSR_EFER, .value = 0 };
+	uc_x86_mmr rgdtr = { .base = 0, .limit = 0xFFFF }, ridtr = { .base = 0, .limit = 0x3FF };
+	int err = 0;
+	err |= uc_reg_write(vp->uc, UC_X86_REG_CR0, &(uint64_t){ 0x60000010 });
+	err |= uc_reg_write(vp->uc, UC_X86_REG_MSR, &efer);
+	err |= uc_reg_write(vp->uc, UC_X86_REG_CR4, &(uint64_t){ 0 });
+	err |= uc_reg_write(vp->uc, UC_X86_REG_CR3, &(uint64_t){ 0 });
+	err |= uc_reg_write(vp->uc, UC_X86_REG_GDTR, &rgdtr);
+	err |= uc_reg_write(vp->uc, UC_X86_REG_IDTR, &ridtr);
+	static const int data_segs[] = { UC_X86_REG_DS, UC_X86_REG_ES, UC_X86_REG_SS,
+					 UC_X86_REG_FS, UC_X86_REG_GS };
+	for (unsigned i = 0; i < sizeof(data_segs) / sizeof(data_segs[0]); i++)
+		err |= uc_reg_write(vp->uc, data_segs[i], &(uint64_t){ 0 });
+	err |= uc_reg_write(vp->uc, UC_X86_REG_CS, &(uint64_t){ (uint64_t)vector << 8 });
+	err |= uc_reg_write(vp->uc, UC_X86_REG_RIP, &(uint64_t){ 0 });
+	err |= uc_reg_write(vp->uc, UC_X86_REG_RSP, &(uint64_t){ 0 });
+	err |= uc_reg_write(vp->uc, UC_X86_REG_RFLAGS, &(uint64_t){ 2 });
+	vp->cr3 = 0;
+	vp->mode_stale = true;
+	return err ? -EIO : 0;
+}

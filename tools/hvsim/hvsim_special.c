@@ -19,11 +19,11 @@
 #include "hvcall/hv_exit.h"
 #include "tools/hvsim/hvsim_priv.h"
 
-/* ---- decoding (the project's own decoder, arch/x86_64; unicorn runs in 64-bit mode) ---- */
+/* ---- decoding (the project's own decoder, arch/x86_64, in the VP's current code mode) ---- */
 
-bool hvsim_decode(const uint8_t *bytes, size_t n, struct x86_insn *insn)
+bool hvsim_decode(struct hvsim_vp *vp, const uint8_t *bytes, size_t n, struct x86_insn *insn)
 {
-	return x86_decode(bytes, n, X86_MODE_64, insn) > 0;
+	return x86_decode(bytes, n, (enum x86_mode)hvsim_vp_mode(vp), insn) > 0;
 }
 
 /* The instructions hvsim handles itself. */
@@ -210,6 +210,8 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		return;
 	}
 	if (!(same && e->icpt_gen == gen)) {
+		if ((uint16_t)hvsim_rd(vp, UC_X86_REG_CS) != vp->mode_cs)
+			vp->mode_stale = true; /* a far jump, IRET or SYSRET in this run */
 		unsigned user_acc = hvsim_vp_cpl(vp) == 3 ? X86_PW_USER : 0;
 		e->pc = addr;
 		e->size = size;
@@ -236,7 +238,7 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		pthread_mutex_lock(&vp->sim->lock);
 		while (off < size) {
 			struct x86_insn insn;
-			if (!hvsim_decode(buf + off, size - off, &insn))
+			if (!hvsim_decode(vp, buf + off, size - off, &insn))
 				break; /* invalid: unicorn raises #UD there */
 			if (e->special_off < 0 && needs_stop(vp, &insn))
 				e->special_off = (int16_t)off;
@@ -313,18 +315,20 @@ static bool cpuid_icpt(struct hvsim_vp *vp, uint32_t leaf)
  */
 static int uc_step_special(struct hvsim_vp *vp, uint64_t rip, unsigned len)
 {
-	vp->allow_special_at = rip;
+	uint64_t lin = hvsim_vp_lin(vp, rip); /* `until` and unicorn's cache are linear */
+	vp->allow_special_at = lin;
 	vp->stop = HVSIM_STOP_NONE;
-	uc_ctl_remove_cache(vp->uc, rip, rip + 1);
+	uc_ctl_remove_cache(vp->uc, lin, lin + 1);
 	/*
 	 * The block at `until` too: a cached one never checks `until`, and the run would go on
 	 * (seen: MOV CR3 on Linux's return to user ran on into user mode). Only if it translates:
 	 * unicorn's removal walks the page tables and must not fault.
 	 */
 	uint64_t next_gpa;
-	if (hvsim_vp_translate(vp, rip + len, X86_PW_FETCH | X86_PW_NO_AD, &next_gpa, NULL) == 0)
-		uc_ctl_remove_cache(vp->uc, rip + len, rip + len + 1);
-	uc_err e = uc_emu_start(vp->uc, rip, rip + len, 0, 0);
+	if (hvsim_vp_translate(vp, lin + len, X86_PW_FETCH | X86_PW_NO_AD, &next_gpa, NULL) == 0)
+		uc_ctl_remove_cache(vp->uc, lin + len, lin + len + 1);
+	uc_err e = uc_emu_start(vp->uc, rip, lin + len, 0, 0);
+	vp->mode_stale = true; /* MOV CR0, WRMSR EFER */
 	vp->allow_special_at = ~0ull;
 	if (vp->stop == HVSIM_STOP_INTR)
 		return hvsim_handle_intr(vp, vp->stop_vector);
@@ -671,14 +675,15 @@ int hvsim_handle_special(struct hvsim_vp *vp, uint64_t rip)
 	uint8_t bytes[16];
 	unsigned n = hvsim_fetch_insn(vp, rip, bytes);
 	struct x86_insn insn;
-	if (n == 0 || !hvsim_decode(bytes, n, &insn)) {
+	if (n == 0 || !hvsim_decode(vp, bytes, n, &insn)) {
 		/*
 		 * Unreadable or undecodable now (changed under us, or a fetch fault): let unicorn
 		 * execute exactly this instruction so that it raises the fault / #UD itself.
 		 */
-		vp->allow_special_at = rip;
+		uint64_t lin = hvsim_vp_lin(vp, rip);
+		vp->allow_special_at = lin;
 		vp->stop = HVSIM_STOP_NONE;
-		uc_ctl_remove_cache(vp->uc, rip, rip + 1);
+		uc_ctl_remove_cache(vp->uc, lin, lin + 1);
 		uc_err e = uc_emu_start(vp->uc, rip, 0, 0, 1);
 		vp->allow_special_at = ~0ull;
 		if (vp->stop == HVSIM_STOP_INTR)
