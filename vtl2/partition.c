@@ -359,6 +359,8 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 	atomic_init(&p->mmio_to_host, true);
 	if (cfg->kernel) {
 		rc = vtl0boot_prepare(&p->mem, cfg, p->vp_count, &p->boot, err, errlen);
+		if (rc < 0 && rc != -ENOMEM)
+			rc = -ENOEXEC; /* the kernel, initrd or command line cannot be booted */
 		if (rc < 0)
 			goto bad;
 	}

@@ -104,7 +104,8 @@ struct partition_result {
 
 struct partition;
 
-/** 0 or -errno with `err` saying what failed. */
+/** 0 or -errno with `err` saying what failed; -ENOEXEC: the VTL0 kernel, initrd or command line
+ * given in `cfg` cannot be booted (bad input, not a paravisor failure). */
 int partition_create(const struct partition_config *cfg, struct partition **out, char *err,
 		     size_t errlen);
 /**

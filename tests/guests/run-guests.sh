@@ -128,7 +128,7 @@ cli "--vtl2-mem too large" 2 run --guest "$GUESTS/io.elf" --mem 16M --vtl2-mem 8
 cli "--vtl2-mem 0" 0 run --guest "$GUESTS/io.elf" --vtl2-mem 0
 cli "--guest and --kernel together" 2 run --guest "$GUESTS/io.elf" --kernel "$GUESTS/io.elf"
 cli "--initrd without --kernel" 2 run --guest "$GUESTS/io.elf" --initrd "$GUESTS/io.elf"
-cli "--kernel that is not a bzImage" 3 run --kernel "$GUESTS/io.elf"
+cli "--kernel that is not a bzImage" 2 run --kernel "$GUESTS/io.elf"
 cli "--kernel that does not exist" 3 run --kernel "$tmp/nonexistent"
 
 # mezzanine: the same paravisor over the real driver; this machine has no /dev/mshv.

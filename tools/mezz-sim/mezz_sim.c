@@ -270,6 +270,11 @@ static int cmd_run(int argc, char **argv)
 	rc = vm_run(&vc, &rep, verr, sizeof(verr));
 	hvsim_set_current(NULL);
 	vm_kernel_free(&boot);
+	if (rc == -ENOEXEC) {
+		fprintf(stderr, "mezz-sim: cannot boot %s: %s\n", o.k.kernel, verr);
+		hvsim_destroy(sim);
+		return EXIT_USAGE; /* hostile or broken input gets 2 */
+	}
 	if (rc < 0) {
 		fprintf(stderr, "mezz-sim: the paravisor could not start: %s\n", verr);
 		hvsim_destroy(sim);

@@ -229,7 +229,7 @@ int main(int argc, char **argv)
 	}
 	if (rc < 0) {
 		fprintf(stderr, "mezzanine: %s\n", err);
-		return VM_EXIT_ERROR;
+		return rc == -ENOEXEC ? VM_EXIT_USAGE : VM_EXIT_ERROR;
 	}
 	vm_print_summary(stderr, &rep);
 	return vm_exit_status(&rep);
