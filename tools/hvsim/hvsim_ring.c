@@ -116,9 +116,28 @@ static void ring_write_tables(struct hvsim_vp *vp)
 	put64(s + SUP_TSS + 4, RING_LA_SUPER + SUP_STACK_TOP); /* RSP0 */
 }
 
+/*
+ * Run one of hvsim's detours from `start` (RIP) to `until` (linear) with the block hook
+ * standing aside; it worked if it stopped at `want_rip` in the private ring-0 code segment.
+ */
+static int run_detour(struct hvsim_vp *vp, uint64_t start, uint64_t until, uint64_t want_rip,
+		      const char *what)
+{
+	vp->ring_detour = true;
+	vp->stop = HVSIM_STOP_NONE;
+	uc_err uerr = uc_emu_start(vp->uc, start, until, 0, 0);
+	vp->ring_detour = false;
+	vp->stop = HVSIM_STOP_NONE;
+	uint64_t rip = hvsim_rd(vp, UC_X86_REG_RIP), cs = hvsim_rd(vp, UC_X86_REG_CS);
+	if (uerr == UC_ERR_OK && rip == want_rip && cs == SEL_CODE0)
+		return 0;
+	hvsim_trace(vp->sim, "hvsim: vp%u %s detour failed (%s, rip %#llx cs %#llx)", vp->index,
+		    what, uc_strerror(uerr), (unsigned long long)rip, (unsigned long long)cs);
+	return -EIO;
+}
+
 int hvsim_ring_enter_cpl0(struct hvsim_vp *vp)
 {
-
 	if (!vp->ring_mem)
 		return -ENODEV;
 	uc_x86_mmr gdtr, tr;
@@ -141,12 +160,7 @@ int hvsim_ring_enter_cpl0(struct hvsim_vp *vp)
 	err |= uc_reg_write(vp->uc, UC_X86_REG_GDTR, &pgdtr);
 	err |= uc_reg_write(vp->uc, UC_X86_REG_TR, &ptr);
 	err |= uc_reg_write(vp->uc, UC_X86_REG_RFLAGS, &quiet);
-	vp->ring_detour = true;
-	vp->stop = HVSIM_STOP_NONE;
-	uc_err uerr = err ? UC_ERR_ARG : uc_emu_start(vp->uc, start, until, 0, 0);
-	vp->ring_detour = false;
-	uint64_t rip = hvsim_rd(vp, UC_X86_REG_RIP), cs = hvsim_rd(vp, UC_X86_REG_CS);
-	vp->stop = HVSIM_STOP_NONE;
+	int rc = err ? -EIO : run_detour(vp, start, until, until, "ring-0");
 	/* Put the guest's tables back whatever happened. */
 	uc_reg_write(vp->uc, UC_X86_REG_CR3, &cr3);
 	uc_reg_write(vp->uc, UC_X86_REG_GDTR, &gdtr);
@@ -154,12 +168,8 @@ int hvsim_ring_enter_cpl0(struct hvsim_vp *vp)
 	uc_reg_write(vp->uc, UC_X86_REG_RFLAGS, &rflags);
 	uc_reg_write(vp->uc, UC_X86_REG_RSP, &rsp);
 	uc_reg_write(vp->uc, UC_X86_REG_RIP, &rip0);
-	if (uerr != UC_ERR_OK || rip != until || cs != SEL_CODE0) {
-		hvsim_trace(vp->sim, "hvsim: vp%u ring-0 detour failed (%s, rip %#llx cs %#llx)",
-			    vp->index, uc_strerror(uerr), (unsigned long long)rip,
-			    (unsigned long long)cs);
-		return -EIO;
-	}
+	if (rc)
+		return rc;
 	atomic_fetch_add_explicit(&vp->st_ring0, 1, memory_order_relaxed);
 	return 0;
 }
@@ -185,7 +195,7 @@ int hvsim_ring_start_real_mode(struct hvsim_vp *vp, unsigned vector)
 	uint64_t data16 = 0xFFFFull | (0x93ull << 40);
 	uint8_t *s = m + RING_SUPER * pg;
 	put64(s + SUP_GDT, 0);
-	put64(s + SUP_GDT + 8, code16);
+	put64(s + SUP_GDT + 8, code16); /* SEL_CODE0 */
 	put64(s + SUP_GDT + 16, data16);
 	/* mov eax, 0x10; mov ss/ds/es/fs/gs, eax; jmp far [rip + 0] -> m16:32 = 0008:00000000 */
 	static const uint8_t stub[] = { 0xB8, 0x10, 0x00, 0x00, 0x00, 0x8E, 0xD0, 0x8E, 0xD8,
@@ -194,18 +204,8 @@ int hvsim_ring_start_real_mode(struct hvsim_vp *vp, unsigned vector)
 	memcpy(m + RING_USER * pg, stub, sizeof(stub));
 	uc_x86_mmr gdtr = { .base = gdt_pa, .limit = 3 * 8 - 1 };
 	uc_reg_write(vp->uc, UC_X86_REG_GDTR, &gdtr);
-	vp->ring_detour = true;
-	vp->stop = HVSIM_STOP_NONE;
-	uc_err uerr = uc_emu_start(vp->uc, code_pa, base, 0, 0);
-	vp->ring_detour = false;
-	vp->stop = HVSIM_STOP_NONE;
-	uint64_t rip = hvsim_rd(vp, UC_X86_REG_RIP), cs = hvsim_rd(vp, UC_X86_REG_CS);
-	if (uerr != UC_ERR_OK || rip != 0 || cs != 0x08) {
-		hvsim_trace(vp->sim, "hvsim: vp%u SIPI detour failed (%s, rip %#llx cs %#llx)",
-			    vp->index, uc_strerror(uerr), (unsigned long long)rip,
-			    (unsigned long long)cs);
+	if (run_detour(vp, code_pa, base, 0, "SIPI"))
 		return -EIO;
-	}
 	uc_x86_msr efer = { .rid = X86_MSR_EFER, .value = 0 };
 	uc_x86_mmr rgdtr = { .base = 0, .limit = 0xFFFF }, ridtr = { .base = 0, .limit = 0x3FF };
 	int err = 0;
