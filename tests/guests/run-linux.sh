@@ -96,4 +96,25 @@ if [ $fails -ne 0 ]; then
   echo "# last lines:"
   tail -30 "$log" | sed 's/^/#   /'
 fi
+# Two VPs: the AP starts from our SIPI in real mode, both CPUs run /init's world, and kernel
+# text patched on one CPU (static keys, text_poke_bp) is what the other runs (hvsim_xmod.c).
+log2=$(mktemp)
+trap 'rm -f "$log" "$log2"; rm -rf "$bad"' EXIT
+boot 2 "$log2"
+status2=$?
+smp_fails=0
+check2() { # label regex
+  if grep -Eq "$2" "$log2"; then echo "ok - linux 2 VPs: $1"
+  else echo "not ok - linux 2 VPs: $1 (no /$2/)"; smp_fails=$((smp_fails + 1)); fi
+}
+check2 "the kernel brings up the second CPU" 'smp: Brought up 1 node, 2 CPUs'
+check2 "/init runs and /proc/cpuinfo shows two CPUs" '^mezzanine-initramfs: cpus 2$'
+check2 "the guest powers off" '^result: POWER-OFF'
+if [ "$status2" -eq 0 ]; then echo "ok - linux 2 VPs: mezz-sim exits 0"
+else echo "not ok - linux 2 VPs: mezz-sim exit status $status2"; smp_fails=$((smp_fails + 1)); fi
+if [ $smp_fails -ne 0 ]; then
+  echo "# last lines (2 VPs):"
+  tail -30 "$log2" | sed 's/^/#   /'
+fi
+fails=$((fails + smp_fails))
 exit $((fails > 0))

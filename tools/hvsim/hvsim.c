@@ -48,6 +48,7 @@ int hvsim_create(const struct hvsim_config *cfg, struct hvsim **out)
 	sim->vp_count = c.vp_count;
 	sim->epfd = -1;
 	sim->watcher_stop_efd = -1;
+	sim->xmod_slot = -1;
 	pthread_mutex_init(&sim->lock, NULL);
 	pthread_mutex_init(&sim->trace_lock, NULL);
 	pthread_mutex_init(&sim->exec_lock, NULL);
@@ -66,6 +67,9 @@ int hvsim_create(const struct hvsim_config *cfg, struct hvsim **out)
 	/* Default VTL protection: VTL0 may read, write and execute everything (mask 0xF). */
 	memset(sim->prot, 0xF, c.mem_size >> ADDR_PAGE_SHIFT);
 	rc = hvsim_synic_init(sim);
+	if (rc)
+		goto fail;
+	rc = hvsim_xmod_init(sim);
 	if (rc)
 		goto fail;
 	for (uint32_t i = 0; i < c.vp_count; i++) {
@@ -94,6 +98,7 @@ void hvsim_destroy(struct hvsim *sim)
 	atomic_compare_exchange_strong(&hvsim_current, &cur, NULL);
 	hvsim_vp_stop_watcher(sim);
 	hvsim_synth_fini(sim);
+	hvsim_xmod_fini(sim); /* before the VPs: the fault handler reads their page marks */
 	for (uint32_t i = 0; i < HVSIM_MAX_VPS; i++)
 		if (sim->vps[i])
 			hvsim_vp_fini(sim->vps[i]);
@@ -233,6 +238,7 @@ void hvsim_get_stats(const struct hvsim *sim, struct hvsim_stats *st)
 		st->exceptions_delivered += atomic_load(&vp->st_exc);
 		st->interrupts_delivered += atomic_load(&vp->st_intr);
 		st->ring0_entries += atomic_load(&vp->st_ring0);
+		st->xmodified_pages += atomic_load(&vp->st_xmodify);
 	}
 	st->hypercalls = atomic_load(&((struct hvsim *)sim)->st_hypercalls);
 }

@@ -107,6 +107,7 @@ struct hvsim_stats {
 	uint64_t exceptions_delivered;
 	uint64_t interrupts_delivered;
 	uint64_t ring0_entries;      /* CPL 3 -> 0 transitions (exceptions, interrupts, SYSCALL) */
+	uint64_t xmodified_pages;    /* code pages retranslated after another VP's stores */
 	uint64_t hypercalls;         /* through hvsim_hvcall */
 };
 void hvsim_get_stats(const struct hvsim *sim, struct hvsim_stats *st);

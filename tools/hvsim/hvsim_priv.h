@@ -74,6 +74,10 @@ struct hvsim_event {
 #define HVSIM_FLUSH_ALL    2u
 #define HVSIM_FLUSH_TLB    4u
 
+/* Cross-modifying code between VPs, per VP and guest page (hvsim_xmod.c). */
+#define HVSIM_PG_CODE   1u  /* this VP's translations of the page are current */
+#define HVSIM_PG_XDIRTY 2u  /* written since: drop them before running from it */
+
 /*
  * VTL0's clocks (hvsim_synth.c): RDTSC, RDTSCP and IA32_TSC follow hvsim's own clock (host
  * CLOCK_MONOTONIC since partition creation) at exactly HVSIM_TSC_HZ, not the host TSC that
@@ -94,6 +98,7 @@ struct hvsim_tb_entry {
 	uint64_t pc, cr3, hash, icpt_gen;
 	const uint8_t *p1, *p2;         /* host bytes of the block (p2: part on the next page) */
 	uint32_t size, len1;
+	uint32_t gpn1, gpn2;            /* guest pages of p1 / p2 (gpn2 = gpn1 without p2) */
 	uint32_t hashed_run;            /* vp->run_seq when the hash was last checked */
 	uint16_t icount;
 	int16_t special_off;            /* offset of the first special instruction, -1 none */
@@ -162,6 +167,8 @@ struct hvsim_vp {
 	uint16_t mode_cs;
 	uint64_t cs_base;
 	bool ran;                       /* unicorn has executed (translated) code */
+	bool exec_locked;               /* inside the run loop's uc_emu_start (execution lock) */
+	_Atomic uint8_t *codepg;        /* HVSIM_PG_* per guest page; NULL with one VP */
 	uint64_t cr3;                   /* CR3 while in unicorn: MOV to CRn is a special */
 	uint8_t *ring_mem;              /* hvsim_ring.c: private pages of the CPL 0 detour */
 	bool ring_detour;               /* running that detour: the block hook stands aside */
@@ -194,7 +201,7 @@ struct hvsim_vp {
 
 	atomic_uint_fast64_t st_exits[HVSIM_EXIT_KIND_COUNT];
 	atomic_uint_fast64_t st_insns, st_blocks, st_host_io, st_host_msr, st_host_cpuid;
-	atomic_uint_fast64_t st_exc, st_intr, st_ring0;
+	atomic_uint_fast64_t st_exc, st_intr, st_ring0, st_xmodify;
 };
 
 struct hvsim_sint {
@@ -218,6 +225,10 @@ struct hvsim {
 	pthread_mutex_t lock;
 	struct hvsim_intercepts icpt;
 	uint8_t *prot;                  /* VTL0 protection mask per RAM page (HvMapGpaFlags) */
+	/* hvsim_xmod.c (more than one VP): pages write-protected on the host, under xmod_lock. */
+	uint8_t *xprot;
+	atomic_flag xmod_lock;
+	int xmod_slot;                  /* registry slot for the SIGSEGV handler, -1 none */
 	atomic_uint_fast64_t prot_gen;
 	atomic_uint_fast64_t icpt_gen;  /* bumped by InstallIntercept: block scans are redone */
 	bool vtl_enabled[HVSIM_MAX_VPS];
@@ -422,6 +433,13 @@ void hvsim_apic_flush_ipis(struct hvsim_vp *vp);
 
 #include "tools/hvsim/hvsim_hv.h"
 #include "tools/hvsim/hvsim_synic.h"
+
+/* hvsim_xmod.c: cross-modifying code between VPs. check: before a block from `e` runs under the
+ * execution lock; true = its page(s) were claimed and its translations dropped: stop, re-run. */
+int hvsim_xmod_init(struct hvsim *sim);
+void hvsim_xmod_fini(struct hvsim *sim);
+bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
+		      const struct hvsim_tb_entry *e);
 
 void hvsim_trace(struct hvsim *sim, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

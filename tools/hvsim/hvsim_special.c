@@ -156,97 +156,135 @@ static uint64_t hash_entry(const struct hvsim_tb_entry *e)
  * changed by host-side writes, which unicorn does not see), so the common case costs a few
  * loads and compares.
  */
+/* Stop before the block runs; the run loop re-runs from the same RIP. */
+static void stop_kick(struct hvsim_vp *vp, uc_engine *uc)
+{
+	vp->stop = HVSIM_STOP_KICK;
+	uc_emu_stop(uc);
+}
+
+/* Scan a block that is not in the cache (or whose intercepts changed) into `e`. */
+static bool scan_block(struct hvsim_vp *vp, struct hvsim_tb_entry *e, uint64_t addr, uint32_t size,
+		       uint64_t cr3, uint64_t gen)
+{
+	if ((uint16_t)hvsim_rd(vp, UC_X86_REG_CS) != vp->mode_cs)
+		vp->mode_stale = true; /* a far jump, IRET or SYSRET in this run */
+	unsigned user_acc = hvsim_vp_cpl(vp) == 3 ? X86_PW_USER : 0;
+	e->pc = addr;
+	e->size = size;
+	e->cr3 = cr3;
+	e->icpt_gen = gen;
+	e->len1 = (uint32_t)(ADDR_PAGE_SIZE - (addr & (ADDR_PAGE_SIZE - 1)));
+	if (e->len1 > size)
+		e->len1 = size;
+	e->p1 = code_ptr(vp, addr, user_acc);
+	e->p2 = size > e->len1 ? code_ptr(vp, addr + e->len1, user_acc) : NULL;
+	if (!e->p1 || (size > e->len1 && !e->p2)) {
+		e->p1 = NULL; /* code outside RAM: unicorn cannot run it either */
+		return false;
+	}
+	e->gpn1 = (uint32_t)((uint64_t)(e->p1 - vp->sim->ram) >> ADDR_PAGE_SHIFT);
+	e->gpn2 = e->p2 ? (uint32_t)((uint64_t)(e->p2 - vp->sim->ram) >> ADDR_PAGE_SHIFT) : e->gpn1;
+	uint8_t buf[8192];
+	memcpy(buf, e->p1, e->len1);
+	if (size > e->len1)
+		memcpy(buf + e->len1, e->p2, size - e->len1);
+	e->hash = hash_entry(e);
+	e->hashed_run = vp->run_seq;
+	e->icount = 0;
+	e->special_off = -1;
+	uint32_t off = 0;
+	pthread_mutex_lock(&vp->sim->lock);
+	while (off < size) {
+		struct x86_insn insn;
+		if (!hvsim_decode(vp, buf + off, size - off, &insn))
+			break; /* invalid: unicorn raises #UD there */
+		if (e->special_off < 0 && needs_stop(vp, &insn))
+			e->special_off = (int16_t)off;
+		e->icount++;
+		off += insn.len;
+	}
+	pthread_mutex_unlock(&vp->sim->lock);
+	return true;
+}
+
+/*
+ * Called before every translation block runs. The scan result of a block is cached by
+ * (address, size, CR3) and revalidated once per run with a hash of its current bytes (code
+ * changed by host-side writes, which unicorn does not see), so the common case costs a few
+ * loads and compares. Code changed by another VP is found per page (hvsim_xmod.c).
+ */
 void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
 	struct hvsim_vp *vp = user;
 	if (vp->ring_detour)
 		return; /* hvsim's own two instructions (hvsim_ring.c) */
+	struct hvsim_tb_entry *e = NULL;
+	if (size != 0 && size <= 8192) {
+		uint64_t cr3 = vp->cr3;
+		uint64_t gen = atomic_load_explicit(&vp->sim->icpt_gen, memory_order_relaxed);
+		e = &vp->tb[(addr ^ (addr >> 9)) & (HVSIM_TB_CACHE - 1)];
+		bool same = e->pc == addr && e->size == size && e->cr3 == cr3 && e->p1;
+		/*
+		 * Host-side writes (VTL2, hvsim) happen between runs: one hash check per block per
+		 * run finds them (hashing on every execution cost 15% of a Linux boot).
+		 */
+		if (same && e->hashed_run != vp->run_seq) {
+			e->hashed_run = vp->run_seq;
+			if (hash_entry(e) != e->hash) {
+				/*
+				 * The bytes changed behind unicorn's back (a host-side write through the
+				 * shared mapping does not invalidate its translations): retranslate.
+				 */
+				e->p1 = NULL;
+				uc_ctl_remove_cache(uc, addr, addr + size);
+				stop_kick(vp, uc);
+				return;
+			}
+		}
+		if (same && hvsim_xmod_check(vp, uc, addr, e)) {
+			e->p1 = NULL;
+			stop_kick(vp, uc);
+			return;
+		}
+		if (!(same && e->icpt_gen == gen)) {
+			uint64_t old_hash = e->hash;
+			if (!scan_block(vp, e, addr, size, cr3, gen)) {
+				e = NULL;
+			} else if (hvsim_xmod_check(vp, uc, addr, e)) {
+				e->p1 = NULL;
+				stop_kick(vp, uc);
+				return;
+			} else if (same && e->hash != old_hash) {
+				/* Rescanned for new intercepts, and the bytes changed too. */
+				e->p1 = NULL;
+				uc_ctl_remove_cache(uc, addr, addr + size);
+				stop_kick(vp, uc);
+				return;
+			}
+		}
+	}
 	if (atomic_load_explicit(&vp->kick, memory_order_relaxed)) {
-		vp->stop = HVSIM_STOP_KICK;
-		uc_emu_stop(uc);
+		stop_kick(vp, uc);
 		return;
 	}
 	if (atomic_load_explicit(&vp->want_window, memory_order_relaxed) &&
 	    (hvsim_rd(vp, UC_X86_REG_RFLAGS) & HVSIM_RFLAGS_IF)) {
 		/* Interrupt window opened (STI, POPF, IRET): go deliver the pending interrupt. */
-		vp->stop = HVSIM_STOP_KICK;
-		uc_emu_stop(uc);
+		stop_kick(vp, uc);
 		return;
 	}
 	if (++vp->slice >= HVSIM_SLICE_BLOCKS &&
 	    atomic_load_explicit(&vp->sim->exec_waiters, memory_order_relaxed)) {
-		vp->stop = HVSIM_STOP_KICK; /* yield the execution lock to a waiting VP */
-		uc_emu_stop(uc);
+		stop_kick(vp, uc); /* yield the execution lock to a waiting VP */
 		return;
 	}
 	if (vp->apic.deadline_ns && (vp->slice & 63) == 0 && hvsim_apic_due(vp)) {
-		vp->stop = HVSIM_STOP_KICK; /* APIC timer expired: the run loop fires it */
-		uc_emu_stop(uc);
+		stop_kick(vp, uc); /* APIC timer expired: the run loop fires it */
 		return;
 	}
-	if (size == 0 || size > 8192)
+	if (!e)
 		return;
-	uint64_t cr3 = vp->cr3;
-	uint64_t gen = atomic_load_explicit(&vp->sim->icpt_gen, memory_order_relaxed);
-	struct hvsim_tb_entry *e = &vp->tb[(addr ^ (addr >> 9)) & (HVSIM_TB_CACHE - 1)];
-	bool same = e->pc == addr && e->size == size && e->cr3 == cr3 && e->p1;
-	/*
-	 * Host-side writes (VTL2, hvsim) happen between runs: one hash check per block per run
-	 * finds them (hashing on every execution cost 15% of a Linux boot).
-	 */
-	bool check = same && e->hashed_run != vp->run_seq;
-	uint64_t h = check ? hash_entry(e) : 0;
-	if (check)
-		e->hashed_run = vp->run_seq;
-	if (check && h != e->hash) {
-		/*
-		 * The bytes changed behind unicorn's back (a host-side write through the shared
-		 * mapping does not invalidate its translations): retranslate before running.
-		 */
-		e->p1 = NULL;
-		uc_ctl_remove_cache(uc, addr, addr + size);
-		vp->stop = HVSIM_STOP_KICK;
-		uc_emu_stop(uc);
-		return;
-	}
-	if (!(same && e->icpt_gen == gen)) {
-		if ((uint16_t)hvsim_rd(vp, UC_X86_REG_CS) != vp->mode_cs)
-			vp->mode_stale = true; /* a far jump, IRET or SYSRET in this run */
-		unsigned user_acc = hvsim_vp_cpl(vp) == 3 ? X86_PW_USER : 0;
-		e->pc = addr;
-		e->size = size;
-		e->cr3 = cr3;
-		e->icpt_gen = gen;
-		e->len1 = (uint32_t)(ADDR_PAGE_SIZE - (addr & (ADDR_PAGE_SIZE - 1)));
-		if (e->len1 > size)
-			e->len1 = size;
-		e->p1 = code_ptr(vp, addr, user_acc);
-		e->p2 = size > e->len1 ? code_ptr(vp, addr + e->len1, user_acc) : NULL;
-		if (!e->p1 || (size > e->len1 && !e->p2)) {
-			e->p1 = NULL; /* code outside RAM: unicorn cannot run it either */
-			return;
-		}
-		uint8_t buf[8192];
-		memcpy(buf, e->p1, e->len1);
-		if (size > e->len1)
-			memcpy(buf + e->len1, e->p2, size - e->len1);
-		e->hash = hash_entry(e);
-		e->hashed_run = vp->run_seq;
-		e->icount = 0;
-		e->special_off = -1;
-		uint32_t off = 0;
-		pthread_mutex_lock(&vp->sim->lock);
-		while (off < size) {
-			struct x86_insn insn;
-			if (!hvsim_decode(vp, buf + off, size - off, &insn))
-				break; /* invalid: unicorn raises #UD there */
-			if (e->special_off < 0 && needs_stop(vp, &insn))
-				e->special_off = (int16_t)off;
-			e->icount++;
-			off += insn.len;
-		}
-		pthread_mutex_unlock(&vp->sim->lock);
-	}
 	stat_add(&vp->st_blocks, 1);
 	stat_add(&vp->st_insns, e->icount);
 	if (e->special_off >= 0 && addr + (uint64_t)e->special_off != vp->allow_special_at) {

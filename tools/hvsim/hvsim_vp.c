@@ -773,7 +773,9 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 		hvsim_apic_flush_ipis(vp);
 		exec_acquire(sim);
 		uint64_t cr2 = until ? hvsim_rd(vp, UC_X86_REG_CR2) : 0;
+		vp->exec_locked = true;
 		uc_err err = uc_emu_start(vp->uc, rip, until, 0, 0);
+		vp->exec_locked = false;
 		exec_release(sim);
 		if (until && vp->stop != HVSIM_STOP_INTR) {
 			/*
@@ -1047,6 +1049,11 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 	    uc_hook_add(vp->uc, &h, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, (void *)hook_mem_sync,
 			vp, 0xFFFFFFFFFFFFF000ull, 0xFFFFFFFFFFFFFFFFull))
 		return -EIO;
+	if (sim->vp_count > 1) {
+		vp->codepg = calloc(sim->mem_size >> ADDR_PAGE_SHIFT, 1);
+		if (!vp->codepg)
+			return -ENOMEM;
+	}
 	int rc = hvsim_ring_init(vp);
 	if (rc)
 		return rc;
@@ -1070,6 +1077,7 @@ void hvsim_vp_fini(struct hvsim_vp *vp)
 	free(vp->run_page);
 	free(vp->reg_page);
 	free(vp->applied_prot);
+	free((void *)vp->codepg);
 	pthread_mutex_destroy(&vp->lock);
 	pthread_cond_destroy(&vp->cond);
 	free(vp);

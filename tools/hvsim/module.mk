@@ -19,7 +19,7 @@ endif
 hvsim_SRCS := tools/hvsim/hvsim.c tools/hvsim/hvsim_vp.c tools/hvsim/hvsim_exc.c \
               tools/hvsim/hvsim_special.c tools/hvsim/hvsim_hv.c \
               tools/hvsim/hvsim_synic.c tools/hvsim/hvsim_synth.c tools/hvsim/hvsim_apic.c \
-              tools/hvsim/hvsim_ring.c
+              tools/hvsim/hvsim_ring.c tools/hvsim/hvsim_xmod.c
 hvsim_CFLAGS := $(UNICORN_CFLAGS)
 $(eval $(call mezz_lib,hvsim))
 # Objects built against other unicorn headers (an older build dir) are rebuilt once the prefix

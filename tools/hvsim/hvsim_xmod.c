@@ -1,0 +1,164 @@
+/*
+ * Cross-modifying code between VPs (partitions with more than one VP).
+ *
+ * Each VP is its own unicorn engine with its own translation cache, and an engine notices only
+ * its own stores to code it translated. A VP running code that another VP (or a host thread)
+ * rewrote would run the old bytes forever: seen with Linux's text_poke_bp, one CPU looping on
+ * an INT3 it had translated while the other had long put the new instruction in place.
+ *
+ * Guest pages some VP runs code from are write-protected on the host (mprotect of the shared
+ * RAM mapping). A store to one, from any thread (a VP's generated code or hvsim/VTL2), faults
+ * into xmod_segv: it makes the page writable again and marks it XDIRTY for every VP that ran
+ * code from it (clearing their CODE mark). Before a block runs, a VP whose page is not marked
+ * CODE, or is XDIRTY, protects the page again, drops its translations of the page and re-runs
+ * (hvsim_xmod_check). Protection comes before the retranslation, so a store after it always
+ * faults. Guest kernels write their code rarely (patching), so the steady state costs two byte
+ * loads per block; a per-store hook measured 2x the CPU time of a 2-VP Linux boot.
+ *
+ * Consequence for host code: system calls must not write into guest RAM directly (a protected
+ * page answers EFAULT instead of faulting); copy through a host buffer.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "tools/hvsim/hvsim_priv.h"
+
+#define XMOD_MAX_SIMS 16
+
+static _Atomic(struct hvsim *) xmod_sims[XMOD_MAX_SIMS];
+static struct sigaction xmod_old_segv;
+static pthread_once_t xmod_once = PTHREAD_ONCE_INIT;
+static int xmod_install_rc;
+
+static void xmod_lock(struct hvsim *sim)
+{
+	while (atomic_flag_test_and_set_explicit(&sim->xmod_lock, memory_order_acquire))
+		;
+}
+
+static void xmod_unlock(struct hvsim *sim)
+{
+	atomic_flag_clear_explicit(&sim->xmod_lock, memory_order_release);
+}
+
+/* Async-signal context: atomics, mprotect and the spin lock only (never held while faulting). */
+static bool xmod_fault(struct hvsim *sim, uintptr_t a)
+{
+	uintptr_t base = (uintptr_t)sim->ram;
+	if (a < base || a - base >= sim->mem_size)
+		return false;
+	uint64_t pg = (a - base) >> ADDR_PAGE_SHIFT;
+	xmod_lock(sim);
+	if (sim->xprot[pg]) {
+		mprotect(sim->ram + (pg << ADDR_PAGE_SHIFT), ADDR_PAGE_SIZE, PROT_READ | PROT_WRITE);
+		sim->xprot[pg] = 0;
+		for (uint32_t i = 0; i < sim->vp_count; i++) {
+			struct hvsim_vp *vp = sim->vps[i];
+			if (vp && vp->codepg &&
+			    (atomic_load_explicit(&vp->codepg[pg], memory_order_relaxed) & HVSIM_PG_CODE))
+				atomic_store_explicit(&vp->codepg[pg], HVSIM_PG_XDIRTY,
+						      memory_order_relaxed);
+		}
+	}
+	xmod_unlock(sim);
+	/* Ours either way: RAM is mapped read-write except for this protection, so a store that
+	 * raced with another thread's unprotect simply succeeds when retried. */
+	return true;
+}
+
+static void xmod_segv(int sig, siginfo_t *si, void *uctx)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+	for (unsigned i = 0; i < XMOD_MAX_SIMS; i++) {
+		struct hvsim *sim = atomic_load(&xmod_sims[i]);
+		if (sim && xmod_fault(sim, a))
+			return;
+	}
+	/* Not a protected guest page: whoever handled SIGSEGV before us (sanitizers, default). */
+	if (xmod_old_segv.sa_flags & SA_SIGINFO) {
+		xmod_old_segv.sa_sigaction(sig, si, uctx);
+		return;
+	}
+	if (xmod_old_segv.sa_handler != SIG_DFL && xmod_old_segv.sa_handler != SIG_IGN) {
+		xmod_old_segv.sa_handler(sig);
+		return;
+	}
+	signal(SIGSEGV, SIG_DFL); /* returning re-executes the access: it faults again, fatally */
+}
+
+static void xmod_install(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = xmod_segv;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	xmod_install_rc = sigaction(SIGSEGV, &sa, &xmod_old_segv) ? -errno : 0;
+}
+
+int hvsim_xmod_init(struct hvsim *sim)
+{
+	if (sim->vp_count < 2)
+		return 0;
+	sim->xprot = calloc(sim->mem_size >> ADDR_PAGE_SHIFT, 1);
+	if (!sim->xprot)
+		return -ENOMEM;
+	atomic_flag_clear(&sim->xmod_lock);
+	pthread_once(&xmod_once, xmod_install);
+	if (xmod_install_rc)
+		return xmod_install_rc;
+	for (unsigned i = 0; i < XMOD_MAX_SIMS; i++) {
+		struct hvsim *none = NULL;
+		if (atomic_compare_exchange_strong(&xmod_sims[i], &none, sim)) {
+			sim->xmod_slot = (int)i;
+			return 0;
+		}
+	}
+	return -EBUSY; /* more multi-VP partitions at once than the registry holds */
+}
+
+void hvsim_xmod_fini(struct hvsim *sim)
+{
+	if (sim->xmod_slot >= 0)
+		atomic_store(&xmod_sims[sim->xmod_slot], NULL);
+	sim->xmod_slot = -1;
+	free(sim->xprot);
+	sim->xprot = NULL;
+}
+
+/* Claim guest page `pg` for this VP's translations: CODE, not XDIRTY, write-protected. */
+static void claim(struct hvsim_vp *vp, uint32_t pg)
+{
+	struct hvsim *sim = vp->sim;
+	xmod_lock(sim);
+	atomic_store_explicit(&vp->codepg[pg], HVSIM_PG_CODE, memory_order_relaxed);
+	if (!sim->xprot[pg] &&
+	    mprotect(sim->ram + ((uint64_t)pg << ADDR_PAGE_SHIFT), ADDR_PAGE_SIZE, PROT_READ) == 0)
+		sim->xprot[pg] = 1;
+	xmod_unlock(sim);
+}
+
+bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
+		      const struct hvsim_tb_entry *e)
+{
+	if (!vp->codepg || !vp->exec_locked)
+		return false; /* one VP, or a single step of a just-translated instruction */
+	uint8_t f1 = atomic_load_explicit(&vp->codepg[e->gpn1], memory_order_relaxed);
+	uint8_t f2 = atomic_load_explicit(&vp->codepg[e->gpn2], memory_order_relaxed);
+	if (f1 == HVSIM_PG_CODE && f2 == HVSIM_PG_CODE)
+		return false;
+	/* First code from the page(s), or rewritten since: protect, then retranslate. */
+	claim(vp, e->gpn1);
+	if (e->gpn2 != e->gpn1)
+		claim(vp, e->gpn2);
+	uint64_t page = addr & ~(uint64_t)(ADDR_PAGE_SIZE - 1);
+	uc_ctl_remove_cache(uc, page, page + ADDR_PAGE_SIZE);
+	if (e->gpn2 != e->gpn1)
+		uc_ctl_remove_cache(uc, page + ADDR_PAGE_SIZE, page + 2 * ADDR_PAGE_SIZE);
+	if ((f1 | f2) & HVSIM_PG_XDIRTY)
+		atomic_fetch_add_explicit(&vp->st_xmodify, 1, memory_order_relaxed);
+	return true;
+}
