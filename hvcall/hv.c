@@ -210,6 +210,19 @@ const char *hv_hypercall_code_str(uint16_t code)
 	return hv_name_lookup(hv_hypercall_table, ARRAY_LEN(hv_hypercall_table), code, "HVCALL_UNKNOWN");
 }
 
+uint64_t hv_result_synic_call(int err)
+{
+	switch (err) {
+	case 0: return hv_result_make(HV_STATUS_SUCCESS, 0);
+	case -ENOENT: return hv_result_make(HV_STATUS_INVALID_CONNECTION_ID, 0);
+	case -EAGAIN: return hv_result_make(HV_STATUS_INSUFFICIENT_BUFFERS, 0);
+	case -EFAULT: return hv_result_make(HV_STATUS_INVALID_ALIGNMENT, 0);
+	case -EBADMSG: return hv_result_make(HV_STATUS_INVALID_HYPERCALL_INPUT, 0);
+	case -EACCES: return hv_result_make(HV_STATUS_ACCESS_DENIED, 0);
+	default: return hv_result_make(HV_STATUS_INVALID_PARAMETER, 0);
+	}
+}
+
 uint64_t hv_result_from_errno(int err)
 {
 	if (err == 0)

@@ -1869,6 +1869,13 @@ int hv_status_to_errno(hv_status_t status);
  * How VTL2 answers VTL0's hypercalls without handling Hyper-V status words itself.
  */
 uint64_t hv_result_from_errno(int err);
+/**
+ * The result VTL2 answers for VTL0's HvPostMessage / HvSignalEvent (TLFS: SynIC hypercalls):
+ * 0 success, -ENOENT invalid connection id, -EAGAIN insufficient buffers, -EFAULT invalid
+ * alignment (input unaligned or crossing a page), -EBADMSG invalid hypercall input (control
+ * word), -EACCES access denied (input not in VTL0 RAM), any other error invalid parameter.
+ */
+uint64_t hv_result_synic_call(int err);
 /** Name of a message type ("HVMSG_X64_IO_PORT_INTERCEPT"), "HVMSG_UNKNOWN" if not known. */
 const char *hv_message_type_str(uint32_t message_type);
 /** Name of a hypercall code ("HVCALL_GET_VP_REGISTERS"), "HVCALL_UNKNOWN" if not known. */

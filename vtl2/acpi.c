@@ -196,7 +196,8 @@ _Static_assert(offsetof(struct madt_x2apic, uid) == 12, "ACPI 5.2.12.12: UID at 
 #define AML_EXT 0x5B
 #define AML_DEVICE 0x82 /* after AML_EXT */
 #define AML_ROOT 0x5C
-#define AML_MAX_DSDT 256 /* the body this module emits is far smaller */
+#define AML_STRING 0x0D
+#define AML_MAX_DSDT 512 /* the body this module emits is far smaller */
 
 struct aml {
 	uint8_t b[AML_MAX_DSDT];
@@ -311,6 +312,33 @@ static void aml_com1(struct aml *a)
 	aml_pkg_end(a, sb);
 }
 
+/*
+ * Scope(\_SB) { Device(VMBS) { Name(_ADR, Zero) Name(_CID, "VMBus") } }: Linux's hv_vmbus
+ * matches the id "VMBus" (or "VMBUS") as _HID or _CID; a _HID must be a 7- or 8-character
+ * ACPI/PNP id (iasl refuses "VMBus" there), a _CID string need not be. No _CRS: no MMIO
+ * space for VMBus devices yet.
+ */
+static void aml_vmbus(struct aml *a)
+{
+	aml_byte(a, AML_SCOPE);
+	size_t sb = aml_pkg_begin(a);
+	aml_byte(a, AML_ROOT);
+	aml_seg(a, "_SB_");
+	aml_byte(a, AML_EXT);
+	aml_byte(a, AML_DEVICE);
+	size_t dev = aml_pkg_begin(a);
+	aml_seg(a, "VMBS");
+	aml_byte(a, AML_NAME);
+	aml_seg(a, "_ADR");
+	aml_int(a, 0);
+	aml_byte(a, AML_NAME);
+	aml_seg(a, "_CID");
+	aml_byte(a, AML_STRING);
+	aml_bytes(a, "VMBus", 6); /* with its NUL */
+	aml_pkg_end(a, dev);
+	aml_pkg_end(a, sb);
+}
+
 static void dsdt_body(const struct acpi_config *cfg, struct aml *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -327,6 +355,8 @@ static void dsdt_body(const struct acpi_config *cfg, struct aml *a)
 	aml_pkg_end(a, pkg);
 	if (cfg->com1)
 		aml_com1(a);
+	if (cfg->vmbus)
+		aml_vmbus(a);
 }
 
 /* ---- tables ---- */

@@ -110,6 +110,7 @@ struct acpi_config {
 	bool i8042;            /* IAPC_BOOT_ARCH 8042 bit */
 	bool no_power_button;  /* FADT PWR_BUTTON flag: no fixed-hardware power button */
 	bool com1;             /* describe COM1 (PNP0501) in the DSDT */
+	bool vmbus;            /* describe the VMBus (Device VMBS, _CID "VMBus") */
 };
 
 /** Where each table went: offsets from base, lengths. */

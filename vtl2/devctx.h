@@ -39,6 +39,20 @@ struct devctx {
 	struct irq_sink sink;
 	/** Device log (rate-limited by the device where VTL0 can trigger it); NULL: stderr. */
 	FILE *log;
+	/*
+	 * VTL0's SynIC, for VMBus: post a message (type, payload <= 240 bytes) into SINT `sint`
+	 * of VTL0 VP `vp` (-EAGAIN: its slot is busy, retry later), or set event flag `flag`
+	 * (< 2048) of that SINT. 0 or -errno. NULL when the partition has no SynIC access.
+	 */
+	int (*post_message)(void *ctx, uint32_t vp, uint8_t sint, uint32_t type,
+			    const void *payload, uint32_t len);
+	int (*signal_event)(void *ctx, uint32_t vp, uint8_t sint, uint16_t flag);
+	/*
+	 * VTL0 RAM by guest-physical address (ring buffers, GPADL pages): a host pointer to
+	 * [gpa, gpa + len) when that is ordinary VTL0 RAM in one mapping (never VTL2's or withheld
+	 * pages), else NULL. The memory is shared with VTL0: read each field once.
+	 */
+	void *(*ram_ptr)(void *ctx, gpa_t gpa, uint64_t len);
 };
 
 static inline void devctx_stop(const struct devctx *d, enum devctx_stop why, uint32_t code,

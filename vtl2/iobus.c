@@ -22,6 +22,7 @@ static const uint64_t space_end[IOBUS_SPACE_COUNT] = {
 	[IOBUS_PIO] = 0x10000ull,
 	[IOBUS_MMIO] = 0,               /* 0 = the whole 64-bit space */
 	[IOBUS_MSR] = 0x100000000ull,
+	[IOBUS_CONN] = 0x1000000ull,
 };
 
 int iobus_create(struct iobus **out)
@@ -216,9 +217,27 @@ enum iobus_action iobus_write(const struct iobus *bus, struct iobus_hint *hint,
 	return act;
 }
 
+int iobus_post_message(const struct iobus *bus, const struct iobus_access *a, uint32_t conn,
+		       uint32_t type, const void *payload, uint32_t len)
+{
+	const struct iobus_range *r = iobus_find(bus, NULL, IOBUS_CONN, conn);
+	if (!r || !r->ops->message)
+		return -ENOENT;
+	return r->ops->message(r->dev, a, conn, type, payload, len);
+}
+
+int iobus_signal_event(const struct iobus *bus, const struct iobus_access *a, uint32_t conn,
+		       uint16_t flag)
+{
+	const struct iobus_range *r = iobus_find(bus, NULL, IOBUS_CONN, conn);
+	if (!r || !r->ops->event)
+		return -ENOENT;
+	return r->ops->event(r->dev, a, conn, flag);
+}
+
 const char *iobus_space_name(enum iobus_space space)
 {
-	static const char *const names[IOBUS_SPACE_COUNT] = { "pio", "mmio", "msr" };
+	static const char *const names[IOBUS_SPACE_COUNT] = { "pio", "mmio", "msr", "conn" };
 	return (unsigned)space < IOBUS_SPACE_COUNT ? names[space] : "?";
 }
 

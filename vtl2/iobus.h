@@ -1,7 +1,7 @@
 /*
- * iobus: the one I/O bus of the paravisor. Devices register ranges in three address spaces
- * (port I/O, MMIO, MSR) with a `const` ops table; the exit handlers look the accessed address
- * up here. Every access returns an action:
+ * iobus: the one I/O bus of the paravisor. Devices register ranges in four address spaces
+ * (port I/O, MMIO, MSR, and the SynIC connection ids VTL0's HvPostMessage/HvSignalEvent name)
+ * with a `const` ops table; the exit handlers look the accessed address up here. Every access returns an action:
  *   IOBUS_OK            handled (a read filled *value)
  *   IOBUS_NOT_MINE      nobody (or the device) claims it: forward to the host where that is
  *                       possible; a read has all-ones in *value, a write is dropped
@@ -28,6 +28,7 @@ enum iobus_space {
 	IOBUS_PIO = 0,   /* ports 0..0xFFFF, access sizes 1, 2, 4 */
 	IOBUS_MMIO,      /* guest-physical addresses, sizes 1, 2, 4, 8 */
 	IOBUS_MSR,       /* MSR numbers, size 8 (EDX:EAX) */
+	IOBUS_CONN,      /* SynIC connection ids (TLFS: 24 bits): iobus_post_message/_signal_event */
 	IOBUS_SPACE_COUNT
 };
 
@@ -53,6 +54,15 @@ struct iobus_ops {
 				  unsigned size, uint64_t *value);
 	enum iobus_action (*write)(void *dev, const struct iobus_access *a, uint64_t offset,
 				   unsigned size, uint64_t value);
+	/*
+	 * IOBUS_CONN only. A message VTL0 posted (HvPostMessage) to connection id `conn` (the
+	 * absolute id): its type and payload (len <= 240), copied out of VTL0 memory. An event
+	 * VTL0 signalled (HvSignalEvent) with flag number `flag`. 0, or -errno answered to VTL0:
+	 * -EAGAIN insufficient buffers, -EINVAL invalid parameter, else invalid connection id.
+	 */
+	int (*message)(void *dev, const struct iobus_access *a, uint32_t conn, uint32_t type,
+		       const void *payload, uint32_t len);
+	int (*event)(void *dev, const struct iobus_access *a, uint32_t conn, uint16_t flag);
 };
 
 struct iobus_range {
@@ -104,6 +114,12 @@ enum iobus_action iobus_read(const struct iobus *bus, struct iobus_hint *hint,
 enum iobus_action iobus_write(const struct iobus *bus, struct iobus_hint *hint,
 			      enum iobus_space space, uint64_t addr, unsigned size,
 			      const struct iobus_access *a, uint64_t value);
+
+/** IOBUS_CONN: deliver a posted message / signalled event; -ENOENT: no device has `conn`. */
+int iobus_post_message(const struct iobus *bus, const struct iobus_access *a, uint32_t conn,
+		       uint32_t type, const void *payload, uint32_t len);
+int iobus_signal_event(const struct iobus *bus, const struct iobus_access *a, uint32_t conn,
+		       uint16_t flag);
 
 const char *iobus_space_name(enum iobus_space space);
 const char *iobus_action_name(enum iobus_action action);

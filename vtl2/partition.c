@@ -196,6 +196,50 @@ static uint64_t svc_protect_hits(void *ctx)
 	return atomic_load(&p->gpa_hits);
 }
 
+static int svc_post_message(void *ctx, uint32_t vp, uint8_t sint, uint32_t type,
+			    const void *payload, uint32_t len)
+{
+	struct partition *p = ctx;
+	if (vp >= p->vp_count || sint > 15 || len > HV_MESSAGE_PAYLOAD_SIZE || type == 0 ||
+	    (type & 0x80000000u))
+		return -EINVAL;
+	struct hv_message m;
+	memset(&m, 0, sizeof(m));
+	m.header.message_type = type;
+	m.header.payload_size = (uint8_t)len;
+	memcpy(m.payload, payload, len);
+	return hv_call_post_message_direct(&p->hc, vp, 0, sint, &m);
+}
+
+static int svc_signal_event(void *ctx, uint32_t vp, uint8_t sint, uint16_t flag)
+{
+	struct partition *p = ctx;
+	if (vp >= p->vp_count || sint > 15 || flag >= 2048)
+		return -EINVAL;
+	return hv_call_signal_event_direct(&p->hc, vp, 0, sint, flag, NULL);
+}
+
+static void *svc_ram_ptr(void *ctx, gpa_t a, uint64_t len)
+{
+	struct partition *p = ctx;
+	if (len == 0 || len > (1ull << 30) || !gmem_is_ram(&p->mem, a, len))
+		return NULL;
+	/* Page by page: every page ordinary RAM (not withheld), one contiguous mapping. */
+	uint8_t *first = NULL;
+	for (uint64_t off = 0; off < len;) {
+		uint64_t in_page = ADDR_PAGE_SIZE - ((a.v + off) & (ADDR_PAGE_SIZE - 1));
+		unsigned n = (unsigned)(in_page < len - off ? in_page : len - off);
+		uint8_t *host = NULL;
+		if (gmem_lookup(&p->mem, gpa(a.v + off), n, &host) != GMEM_RAM ||
+		    (first && host != first + off))
+			return NULL;
+		if (!first)
+			first = host;
+		off += n;
+	}
+	return first;
+}
+
 /* Interrupts for VTL0's local APICs: HvCallAssertVirtualInterrupt. */
 static int svc_deliver(void *ctx, const struct irq_msg *m)
 {
@@ -354,6 +398,9 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 		.clock = p->clock,
 		.sink = { .deliver = svc_deliver, .ctx = p },
 		.log = p->log,
+		.post_message = svc_post_message,
+		.signal_event = svc_signal_event,
+		.ram_ptr = svc_ram_ptr,
 	};
 	vclock_timer_init(&p->watchdog, watchdog_fire, p);
 	atomic_init(&p->mmio_to_host, true);

@@ -57,6 +57,7 @@ struct partition_config {
 	const uint8_t *initrd;
 	size_t initrd_size;
 	const char *cmdline;
+	bool vmbus;                        /* VTL0 gets a VMBus (the ACPI device for it) */
 };
 
 /** Exit counters, one per kind of exit as dispatched. */

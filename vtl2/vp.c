@@ -585,15 +585,72 @@ static enum vp_verdict on_cpuid(struct vp *v, const struct hv_exit *e)
 	return complete(v, e, names, vals, 4);
 }
 
+/*
+ * VTL0's HvPostMessage (0x5C, memory input: u32 connection id, u32 reserved, u32 message type,
+ * u32 payload size, 240 bytes payload) and HvSignalEvent (0x5D, fast: RDX = connection id |
+ * flag number << 32; or the same 8 bytes in memory) to connection ids a device registered on
+ * the bus (VMBus). The input is copied out of VTL0 memory once, then checked.
+ */
+static int synic_call(struct vp *v, const struct hv_x64_hypercall_intercept_message *h,
+		      uint16_t code)
+{
+	bool fast = h->rcx & HV_HYPERCALL_FAST_BIT;
+	if (h->rcx & (HV_HYPERCALL_VARHEAD_MASK | HV_HYPERCALL_REP_COUNT_MASK |
+		      HV_HYPERCALL_REP_START_MASK))
+		return -EBADMSG;
+	uint8_t in[256];
+	unsigned need = code == HVCALL_POST_MESSAGE ? 256 : 8;
+	if (fast) {
+		if (code != HVCALL_SIGNAL_EVENT)
+			return -EBADMSG; /* register input is only defined for the 8-byte form */
+		memcpy(in, &h->rdx, 8);
+	} else {
+		uint64_t g = h->rdx;
+		if ((g & 7) || (g & (ADDR_PAGE_SIZE - 1)) + need > ADDR_PAGE_SIZE)
+			return -EFAULT;
+		uint8_t *host = NULL;
+		enum gmem_kind k = gmem_lookup(&v->p->mem, gpa(g), need, &host);
+		if (k != GMEM_RAM && k != GMEM_READONLY)
+			return -EACCES;
+		memcpy(in, host, need);
+	}
+	uint32_t conn, type, len;
+	memcpy(&conn, in, 4);
+	struct iobus_access a = { .vp = v->index };
+	if (code == HVCALL_SIGNAL_EVENT) {
+		uint16_t flag, rsvd;
+		memcpy(&flag, in + 4, 2);
+		memcpy(&rsvd, in + 6, 2);
+		if (rsvd || flag >= 2048)
+			return -EINVAL;
+		return iobus_signal_event(v->p->bus, &a, conn & 0xFFFFFF, flag);
+	}
+	uint32_t rsvd;
+	memcpy(&rsvd, in + 4, 4);
+	memcpy(&type, in + 8, 4);
+	memcpy(&len, in + 12, 4);
+	/* Message types with the high bit are the hypervisor's own. */
+	if (rsvd || type == 0 || (type & 0x80000000u) || len > HV_MESSAGE_PAYLOAD_SIZE)
+		return -EINVAL;
+	return iobus_post_message(v->p->bus, &a, conn & 0xFFFFFF, type, in + 16, len);
+}
+
 static enum vp_verdict on_hypercall(struct vp *v, const struct hv_exit *e)
 {
 	const struct hv_x64_hypercall_intercept_message *h = &e->u.hypercall;
 	count(v, PARTITION_EXIT_HYPERCALL);
 	uint16_t code = (uint16_t)(h->rcx & HV_HYPERCALL_CODE_MASK);
-	/* No VTL0 hypercall is implemented in VTL2 yet (VMBus adds some): every code is unknown
-	   to this hypervisor, which is the TLFS answer for it. */
-	uint64_t result = hv_result_from_errno(-EOPNOTSUPP);
-	partition_trace(v, "hypercall code 0x%x -> unsupported", code);
+	uint64_t result;
+	if (code == HVCALL_POST_MESSAGE || code == HVCALL_SIGNAL_EVENT) {
+		int rc = synic_call(v, h, code);
+		result = hv_result_synic_call(rc);
+		partition_trace(v, "hypercall %s -> %d", code == HVCALL_POST_MESSAGE ?
+				"post message" : "signal event", rc);
+	} else {
+		/* Every other code is unknown to this hypervisor: the TLFS answer for it. */
+		result = hv_result_from_errno(-EOPNOTSUPP);
+		partition_trace(v, "hypercall code 0x%x -> unsupported", code);
+	}
 	static const uint32_t rax = HV_X64_REGISTER_RAX;
 	int rc = vpreg_complete(v->p->kif, v->index, &v->pages, &rax, &result, 1,
 				e->u.header.rip + HV_HYPERCALL_INSN_LEN);

@@ -38,7 +38,7 @@ int vtl0boot_prepare(struct gmem *mem, const struct partition_config *cfg, uint3
 
 	/* ACPI first: its address goes into boot_params. */
 	struct acpi_config ac = { .vp_count = vp_count, .base = gpa(VTL0BOOT_ACPI_BASE),
-				  .com1 = true };
+				  .com1 = true, .vmbus = cfg->vmbus };
 	size_t need = acpi_size(&ac);
 	if (need == 0 || need > VTL0BOOT_ACPI_MAX)
 		return errbuf_set(err, errlen, -E2BIG, "ACPI tables need %zu bytes", need);

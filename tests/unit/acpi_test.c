@@ -50,11 +50,12 @@ struct built {
 	struct acpi_config cfg;
 };
 
-static void build(struct built *b, uint32_t vps, bool com1, uint64_t base)
+static void build_vmbus(struct built *b, uint32_t vps, bool com1, bool vmbus, uint64_t base)
 {
 	char err[160] = "";
 	memset(b, 0, sizeof(*b));
-	b->cfg = (struct acpi_config){ .vp_count = vps, .base = gpa(base), .com1 = com1 };
+	b->cfg = (struct acpi_config){ .vp_count = vps, .base = gpa(base), .com1 = com1,
+				       .vmbus = vmbus };
 	size_t n = acpi_size(&b->cfg);
 	assert_true(n > 0);
 	b->buf = malloc(n);
@@ -66,6 +67,11 @@ static void build(struct built *b, uint32_t vps, bool com1, uint64_t base)
 	assert_int_equal(rc, 0);
 	assert_int_equal(b->t.len, n);
 	assert_int_equal(b->t.rsdp.v, base);
+}
+
+static void build(struct built *b, uint32_t vps, bool com1, uint64_t base)
+{
+	build_vmbus(b, vps, com1, false, base);
 }
 
 /* A table at a GPA inside the buffer: its offset, after checking signature, length, checksum. */
@@ -460,15 +466,47 @@ static void test_errors(void **state)
 	assert_int_equal(sum(x, 5), 0);
 }
 
+/* Scope(\_SB_) { Device(VMBS) { Name(_ADR, 0) Name(_CID, "VMBus") } }: the id hv_vmbus matches. */
+static void test_dsdt_vmbus(void **state)
+{
+	(void)state;
+	struct built b;
+	build_vmbus(&b, 2, false, true, BASE);
+	const uint8_t *d = b.buf + b.t.dsdt_off;
+	uint32_t len = rd32(d + 4), pl;
+	const uint8_t *a = d + 36 + 14; /* after \_S5 */
+	assert_int_equal(a[0], 0x10);
+	size_t n = pkglen(a + 1, &pl);
+	assert_ptr_equal(a + 1 + pl, d + len);
+	const uint8_t *p = a + 1 + n;
+	assert_memory_equal(p, "\\_SB_", 5);
+	p += 5;
+	assert_int_equal(p[0], 0x5B);
+	assert_int_equal(p[1], 0x82);
+	n = pkglen(p + 2, &pl);
+	assert_ptr_equal(p + 2 + pl, d + len);
+	p += 2 + n;
+	assert_memory_equal(p, "VMBS\x08_ADR\x00\x08_CID\x0DVMBus", 4 + 6 + 5 + 1 + 6);
+	assert_ptr_equal(p + 4 + 6 + 5 + 1 + 6, d + len);
+	free(b.buf);
+	/* Without it the DSDT does not mention it. */
+	build_vmbus(&b, 2, false, false, BASE);
+	d = b.buf + b.t.dsdt_off;
+	assert_int_equal(rd32(d + 4), 36 + 14);
+	free(b.buf);
+}
+
 /* --dump DIR: the tables as files, for iasl. */
 static int dump(const char *dir)
 {
+	/* vp300 also describes the VMBus, so iasl checks that device too. */
 	const struct { const char *name; uint32_t vps; bool com1; } cfgs[] = {
 		{ "vp1", 1, true },
 		{ "vp300", 300, false },
 	};
 	for (unsigned i = 0; i < 2; i++) {
-		struct acpi_config cfg = { .vp_count = cfgs[i].vps, .base = gpa(BASE), .com1 = cfgs[i].com1 };
+		struct acpi_config cfg = { .vp_count = cfgs[i].vps, .base = gpa(BASE), .com1 = cfgs[i].com1,
+					   .vmbus = i == 1 };
 		struct acpi_tables t;
 		char err[160];
 		size_t n = acpi_size(&cfg);
@@ -506,6 +544,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_fadt),
 		cmocka_unit_test(test_dsdt_s5),
 		cmocka_unit_test(test_dsdt_com1),
+		cmocka_unit_test(test_dsdt_vmbus),
 		cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -56,8 +56,8 @@ static enum iobus_action fake_write(void *dev, const struct iobus_access *a, uin
 	return f->ret;
 }
 
-static const struct iobus_ops fake_ops = { fake_read, fake_write };
-static const struct iobus_ops null_ops = { NULL, NULL };
+static const struct iobus_ops fake_ops = { .read = fake_read, .write = fake_write };
+static const struct iobus_ops null_ops = { .read = NULL, .write = NULL };
 
 static const struct iobus_access vp3 = { .vp = 3 };
 
@@ -207,11 +207,11 @@ static void test_register_enospc(void **state)
 		assert_int_equal(iobus_register(bus, s, 0x10ull * i, 4, &fake_ops, &f, "r"), 0);
 	}
 	assert_int_equal(iobus_count(bus, IOBUS_PIO) + iobus_count(bus, IOBUS_MMIO) +
-			 iobus_count(bus, IOBUS_MSR), IOBUS_MAX_RANGES);
+			 iobus_count(bus, IOBUS_MSR) + iobus_count(bus, IOBUS_CONN), IOBUS_MAX_RANGES);
 	for (int s = 0; s < IOBUS_SPACE_COUNT; s++)
 		assert_int_equal(iobus_register(bus, (enum iobus_space)s, 0x8000, 1, &fake_ops, &f,
 						"x"), -ENOSPC);
-	assert_int_equal(iobus_count(bus, IOBUS_PIO), 86);
+	assert_int_equal(iobus_count(bus, IOBUS_PIO), IOBUS_MAX_RANGES / IOBUS_SPACE_COUNT);
 	iobus_destroy(bus);
 }
 
@@ -587,8 +587,8 @@ static void test_null_handlers(void **state)
 	(void)state;
 	struct iobus *bus = new_bus();
 	struct fake a = { .base_value = 0x10 };
-	static const struct iobus_ops ro = { fake_read, NULL };
-	static const struct iobus_ops wo = { NULL, fake_write };
+	static const struct iobus_ops ro = { .read = fake_read, .write = NULL };
+	static const struct iobus_ops wo = { .read = NULL, .write = fake_write };
 
 	assert_int_equal(iobus_register(bus, IOBUS_MMIO, 0x10, 2, &null_ops, NULL, "none"), 0);
 	assert_int_equal(iobus_register(bus, IOBUS_MMIO, 0x12, 2, &ro, &a, "ro"), 0);
@@ -629,6 +629,61 @@ static void test_names(void **state)
 	assert_int_equal(iobus_ones(8), UINT64_MAX);
 }
 
+/* SynIC connection ids: 24 bits, checked registration, messages and events to their device. */
+static uint32_t conn_seen, conn_type, conn_len, conn_vp;
+static uint16_t conn_flag;
+
+static int conn_message(void *dev, const struct iobus_access *a, uint32_t conn, uint32_t type,
+			const void *payload, uint32_t len)
+{
+	(void)payload;
+	conn_seen = conn;
+	conn_type = type;
+	conn_len = len;
+	conn_vp = a->vp;
+	return dev ? 0 : -EAGAIN;
+}
+
+static int conn_event(void *dev, const struct iobus_access *a, uint32_t conn, uint16_t flag)
+{
+	(void)dev;
+	(void)a;
+	conn_seen = conn;
+	conn_flag = flag;
+	return 0;
+}
+
+static void test_conn_space(void **state)
+{
+	(void)state;
+	struct iobus *bus = new_bus();
+	static const struct iobus_ops msg_only = { .message = conn_message };
+	static const struct iobus_ops both = { .message = conn_message, .event = conn_event };
+	int dev;
+	assert_int_equal(iobus_register(bus, IOBUS_CONN, 4, 1, &msg_only, &dev, "m"), 0);
+	assert_int_equal(iobus_register(bus, IOBUS_CONN, 0x2001, 64, &both, NULL, "e"), 0);
+	assert_int_equal(iobus_register(bus, IOBUS_CONN, 0x2040, 2, &both, NULL, "x"), -EEXIST);
+	assert_int_equal(iobus_register(bus, IOBUS_CONN, 0xFFFFFF, 2, &both, NULL, "x"), -EINVAL);
+	assert_int_equal(iobus_register(bus, IOBUS_CONN, 0x1000000, 1, &both, NULL, "x"), -EINVAL);
+	iobus_freeze(bus);
+	uint8_t payload[240] = { 0 };
+	assert_int_equal(iobus_post_message(bus, &vp3, 4, 1, payload, 240), 0);
+	assert_int_equal(conn_seen, 4);
+	assert_int_equal(conn_type, 1);
+	assert_int_equal(conn_len, 240);
+	assert_int_equal(conn_vp, 3);
+	/* The device's own error comes back; no device or no handler: -ENOENT. */
+	assert_int_equal(iobus_post_message(bus, &vp3, 0x2005, 1, payload, 8), -EAGAIN);
+	assert_int_equal(iobus_post_message(bus, &vp3, 5, 1, payload, 8), -ENOENT);
+	assert_int_equal(iobus_signal_event(bus, &vp3, 4, 0), -ENOENT);
+	assert_int_equal(iobus_signal_event(bus, &vp3, 0x2040, 7), 0);
+	assert_int_equal(conn_seen, 0x2040);
+	assert_int_equal(conn_flag, 7);
+	assert_int_equal(iobus_signal_event(bus, &vp3, 0x2041, 0), -ENOENT);
+	assert_string_equal(iobus_space_name(IOBUS_CONN), "conn");
+	iobus_destroy(bus);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +703,7 @@ int main(void)
 		cmocka_unit_test(test_bad_sizes),
 		cmocka_unit_test(test_null_handlers),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_conn_space),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -126,9 +126,44 @@ static enum iobus_action rec_msr_write(void *dev, const struct iobus_access *a, 
 	return IOBUS_OK;
 }
 
-static const struct iobus_ops rec_pio_ops = { rec_pio_read, rec_pio_write };
-static const struct iobus_ops rec_mmio_ops = { rec_mmio_read, rec_mmio_write };
-static const struct iobus_ops rec_msr_ops = { rec_msr_read, rec_msr_write };
+static const struct iobus_ops rec_pio_ops = { .read = rec_pio_read, .write = rec_pio_write };
+static const struct iobus_ops rec_mmio_ops = { .read = rec_mmio_read, .write = rec_mmio_write };
+/* SynIC connection ids REC_CONN, REC_CONN + 1: what VTL0 posted / signalled, last one. */
+#define REC_CONN 0x2001u
+static struct {
+	unsigned messages, events;
+	uint32_t conn, type, len, vp;
+	uint16_t flag;
+	uint8_t payload[240];
+} rec_conn;
+
+static int rec_conn_message(void *dev, const struct iobus_access *a, uint32_t conn,
+			    uint32_t type, const void *payload, uint32_t len)
+{
+	(void)dev;
+	rec_conn.messages++;
+	rec_conn.conn = conn;
+	rec_conn.type = type;
+	rec_conn.len = len;
+	rec_conn.vp = a->vp;
+	memcpy(rec_conn.payload, payload, len);
+	return conn == REC_CONN + 1 ? -EAGAIN : 0; /* the second id answers "slot busy" */
+}
+
+static int rec_conn_event(void *dev, const struct iobus_access *a, uint32_t conn, uint16_t flag)
+{
+	(void)dev;
+	(void)a;
+	rec_conn.events++;
+	rec_conn.conn = conn;
+	rec_conn.flag = flag;
+	return 0;
+}
+
+static const struct iobus_ops rec_conn_ops = { .message = rec_conn_message,
+					       .event = rec_conn_event };
+
+static const struct iobus_ops rec_msr_ops = { .read = rec_msr_read, .write = rec_msr_write };
 
 /* ---- the partition under test ---- */
 
@@ -212,6 +247,8 @@ static void make_cfg(uint32_t vps, const struct partition_config *tweak)
 	assert_int_equal(iobus_register(bus, IOBUS_MMIO, REC_MMIO, 0x1000, &rec_mmio_ops, NULL,
 					"rec"), 0);
 	assert_int_equal(iobus_register(bus, IOBUS_MSR, REC_MSR, 4, &rec_msr_ops, NULL, "rec"), 0);
+	assert_int_equal(iobus_register(bus, IOBUS_CONN, REC_CONN, 2, &rec_conn_ops, NULL, "rec"),
+			 0);
 }
 
 static void make(uint32_t vps)
@@ -615,6 +652,78 @@ static void test_hypercall_answered_invalid_code_rip_plus_3(void **state)
 	assert_int_equal(o.ctx.rax, HV_STATUS_INVALID_HYPERCALL_CODE);
 	assert_int_equal(o.rip, step_rip(s) + 3);
 	assert_int_equal(res.exits[PARTITION_EXIT_HYPERCALL], 1);
+}
+
+/* One VMCALL intercept with RCX = control, RDX = input: the status VTL0 got in RAX. */
+static uint64_t synic_hypercall(uint64_t control, uint64_t rdx)
+{
+	struct hv_exit e = hdr(0, HV_EXIT_HYPERCALL, 0, HV_INTERCEPT_ACCESS_EXECUTE);
+	e.u.hypercall.rcx = control;
+	e.u.hypercall.rdx = rdx;
+	struct mshv_abi_cpu_context c = ctx_rax(0x5555);
+	c.rcx = control;
+	c.rdx = rdx;
+	return (uint64_t)push(0, &e, &c);
+}
+
+/*
+ * HvPostMessage / HvSignalEvent from VTL0 go to the device owning the connection id; the
+ * input is checked the TLFS way (alignment, page crossing, reserved fields, 240-byte payload,
+ * control word) and the status comes back in RAX.
+ */
+static void test_synic_hypercalls_routed_by_connection_id(void **state)
+{
+	(void)state;
+	memset(&rec_conn, 0, sizeof(rec_conn));
+	make(1);
+	uint8_t *in = fake_kif_ram(0x5000, 4096);
+	uint32_t hdr4[4] = { REC_CONN, 0, 1, 12 };
+	memcpy(in, hdr4, 16);
+	memcpy(in + 16, "hello, vmbus", 12);
+	uint8_t *in2 = fake_kif_ram(0x6000, 4096);
+	uint32_t busy[4] = { REC_CONN + 1, 0, 1, 0 };
+	memcpy(in2, busy, 16);
+	uint8_t *in3 = fake_kif_ram(0x7000, 4096);
+	uint32_t big[4] = { REC_CONN, 0, 1, 241 };
+	memcpy(in3, big, 16);
+	uint8_t *in4 = fake_kif_ram(0x8000, 4096);
+	uint32_t hv_type[4] = { REC_CONN, 0, 0x80000001u, 8 };
+	memcpy(in4, hv_type, 16);
+	uint8_t *in5 = fake_kif_ram(0x9000, 4096);
+	uint32_t nobody[4] = { 0x4242, 0, 1, 8 };
+	memcpy(in5, nobody, 16);
+	const struct { uint64_t control, rdx, status; } calls[] = {
+		{ HVCALL_POST_MESSAGE, 0x5000, HV_STATUS_SUCCESS },
+		{ HVCALL_POST_MESSAGE, 0x6000, HV_STATUS_INSUFFICIENT_BUFFERS },
+		{ HVCALL_POST_MESSAGE, 0x7000, HV_STATUS_INVALID_PARAMETER },        /* 241 bytes */
+		{ HVCALL_POST_MESSAGE, 0x8000, HV_STATUS_INVALID_PARAMETER },        /* hv's type */
+		{ HVCALL_POST_MESSAGE, 0x9000, HV_STATUS_INVALID_CONNECTION_ID },
+		{ HVCALL_POST_MESSAGE, 0x5004, HV_STATUS_INVALID_ALIGNMENT },
+		{ HVCALL_POST_MESSAGE, 0x5F08, HV_STATUS_INVALID_ALIGNMENT },        /* crosses a page */
+		{ HVCALL_POST_MESSAGE, RAM_SIZE + 0x1000, HV_STATUS_ACCESS_DENIED },
+		{ HVCALL_POST_MESSAGE | HV_HYPERCALL_FAST_BIT, 0x5000, HV_STATUS_INVALID_HYPERCALL_INPUT },
+		{ HVCALL_POST_MESSAGE | (1ull << 32), 0x5000, HV_STATUS_INVALID_HYPERCALL_INPUT },
+		{ HVCALL_SIGNAL_EVENT | HV_HYPERCALL_FAST_BIT, REC_CONN | (7ull << 32), HV_STATUS_SUCCESS },
+		{ HVCALL_SIGNAL_EVENT | HV_HYPERCALL_FAST_BIT, REC_CONN | (2048ull << 32),
+		  HV_STATUS_INVALID_PARAMETER },
+		{ HVCALL_SIGNAL_EVENT | HV_HYPERCALL_FAST_BIT, 0x777, HV_STATUS_INVALID_CONNECTION_ID },
+	};
+	unsigned steps[sizeof(calls) / sizeof(calls[0])];
+	for (unsigned i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+		steps[i] = (unsigned)synic_hypercall(calls[i].control, calls[i].rdx);
+	run_idle();
+	for (unsigned i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		struct fake_kif_obs o = obs(0, steps[i]);
+		if (o.ctx.rax != calls[i].status)
+			fail_msg("call %u: status 0x%llx, want 0x%llx", i,
+				 (unsigned long long)o.ctx.rax, (unsigned long long)calls[i].status);
+		assert_int_equal(o.rip, step_rip(steps[i]) + 3);
+	}
+	/* Two messages reached the device (the first and the busy one), one event. */
+	assert_int_equal(rec_conn.messages, 2);
+	assert_int_equal(rec_conn.events, 1);
+	assert_int_equal(rec_conn.flag, 7);
+	assert_int_equal(res.exits[PARTITION_EXIT_HYPERCALL], sizeof(calls) / sizeof(calls[0]));
 }
 
 static void test_exception_intercept_reflected_to_vtl0(void **state)
@@ -1092,6 +1201,7 @@ int main(void)
 		T(test_msr_read_write_via_bus_and_policy),
 		T(test_msr_unknown_or_refused_injects_gp),
 		T(test_hypercall_answered_invalid_code_rip_plus_3),
+		T(test_synic_hypercalls_routed_by_connection_id),
 		T(test_exception_intercept_reflected_to_vtl0),
 		T(test_mmio_write_read_prot32_no_paging),
 		T(test_mmio_write_read_long_mode_identity_paging),

@@ -64,6 +64,8 @@ static void run_help(void)
 	       "                     boot protocol, ACPI tables, e820); VP 0 starts at its entry\n"
 	       "  --initrd FILE      initramfs for --kernel\n"
 	       "  --cmdline STR      kernel command line for --kernel\n"
+	       "  --vmbus            give VTL0 the paravisor's VMBus (SynIC messages/events, the\n"
+	       "                     ACPI device with --kernel); no channels are offered yet\n"
 	       "  --vps N            virtual processors, 1..%u (default 1)\n"
 	       "  --mem SIZE         guest RAM at GPA 0, K/M/G suffix, multiple of 4K, 2M..3G\n"
 	       "                     (default 64M)\n"
@@ -256,6 +258,7 @@ static int cmd_run(int argc, char **argv)
 			.initrd = boot.initrd,
 			.initrd_size = boot.initrd_size,
 			.cmdline = boot.cmdline,
+			.vmbus = o.k.vmbus,
 		},
 		.test_devices = !o.no_test_devices,
 		.serial_out = stdout,

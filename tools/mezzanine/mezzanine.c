@@ -36,6 +36,7 @@ static void help(void)
 	       "  --vtl2-mem LIST     VTL2's own memory inside the map: VTL0 loses all access\n"
 	       "  --kernel BZIMAGE    load this Linux kernel into VTL0 (boot protocol, ACPI, e820)\n"
 	       "                      and start VP 0 at its entry; --initrd, --cmdline go with it\n"
+	       "  --vmbus             give VTL0 the paravisor's VMBus (no channels offered yet)\n"
 	       "  --vps N             VPs to run, 1..%u (default: every CPU of the VTL2 kernel)\n"
 	       "  --run-layout L      the driver's run page: upstream (Linux 6.19) or openhcl\n"
 	       "  --dev-dir DIR       where the mshv device nodes are (default /dev)\n"

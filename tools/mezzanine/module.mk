@@ -3,6 +3,6 @@
 # mezz-sim links the same vm.c over hvsim's seam (tools/mezz-sim/module.mk).
 VM_SRCS := tools/mezzanine/vm.c
 mezzanine_SRCS := tools/mezzanine/mezzanine.c $(VM_SRCS)
-mezzanine_LIBS := devices vtl2 kif_mshv hvcall x86
+mezzanine_LIBS := vmbus devices vtl2 kif_mshv hvcall x86
 mezzanine_LDLIBS := -lpthread
 $(eval $(call mezz_prog,mezzanine))

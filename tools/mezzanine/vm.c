@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "devices/chipset.h"
+#include "devices/vmbus/vmbus_vtl0.h"
 
 /* The running VM's partition, for vm_stop() from another thread. */
 static struct partition *_Atomic vm_current;
@@ -52,6 +53,18 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 		return rc;
 	}
 	partition_set_eoi(p, chipset_eoi(cs));
+	struct vmbus_vtl0 *vmbus = NULL;
+	if (cfg->partition.vmbus) {
+		rc = vmbus_vtl0_create(partition_bus(p), partition_devctx(p), partition_vp_count(p),
+				       &vmbus);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot create the VMBus: %s", strerror(-rc));
+			partition_quiesce(p);
+			chipset_destroy(cs);
+			partition_destroy(p);
+			return rc;
+		}
+	}
 	size_t heap1 = mallinfo2().uordblks;
 	rep->heap_bytes = heap1 > heap0 ? heap1 - heap0 : 0;
 	rep->vp_count = partition_vp_count(p);
@@ -64,6 +77,7 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 	rep->serial_bytes = atomic_load(&com1.bytes);
 	/* Clock stopped first (no device timer runs any more), devices next, partition last. */
 	partition_quiesce(p);
+	vmbus_vtl0_destroy(vmbus);
 	chipset_destroy(cs);
 	partition_destroy(p);
 	return rc;
@@ -255,6 +269,10 @@ int vm_load_file(const char *prog, const char *what, const char *path, uint64_t 
 
 int vm_kernel_option(const char *prog, int argc, char **argv, int *i, struct vm_kernel_args *k)
 {
+	if (strcmp(argv[*i], "--vmbus") == 0) {
+		k->vmbus = true;
+		return 1;
+	}
 	static const char *const names[3] = { "--kernel", "--initrd", "--cmdline" };
 	const char **slots[3] = { &k->kernel, &k->initrd, &k->cmdline };
 	for (unsigned n = 0; n < 3; n++) {
@@ -288,6 +306,7 @@ int vm_kernel_check(const char *prog, const struct vm_kernel_args *k)
 int vm_kernel_load(const char *prog, const struct vm_kernel_args *k, struct partition_config *pc)
 {
 	uint8_t *kernel = NULL, *initrd = NULL;
+	pc->vmbus = k->vmbus;
 	if (!k->kernel)
 		return 0;
 	if (vm_load_file(prog, "kernel", k->kernel, VM_MAX_BOOT_FILE, &kernel, &pc->kernel_size) < 0)

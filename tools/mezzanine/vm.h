@@ -44,9 +44,10 @@ int vm_exit_status(const struct vm_report *rep);
 /** Ask the running VM (if any) to stop; from any thread (not a signal handler). */
 void vm_stop(void);
 
-/* The VTL0 kernel options both programs take (--kernel, --initrd, --cmdline). */
+/* The VTL0 options both programs take (--kernel, --initrd, --cmdline, --vmbus). */
 struct vm_kernel_args {
 	const char *kernel, *initrd, *cmdline;
+	bool vmbus;                 /* --vmbus: VTL0 gets the paravisor's VMBus */
 };
 /**
  * Consume one of them at argv[*i]: 1 consumed, 0 not one of them, -1 its value is missing

@@ -1,0 +1,324 @@
+/*
+ * storvsp: VMBus synthetic SCSI server for one channel (see storvsp.h for the protocol model).
+ *
+ * Each packet is copied once into a local vstor_packet (never read twice from shared memory),
+ * dispatched on its operation, and the same structure, updated, becomes the completion.
+ */
+#include "devices/vmbus/storvsp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The highest pfn whose page address still fits in 64 bits. */
+#define MAX_PFN (UINT64_MAX / STORVSP_PAGE_SIZE)
+
+struct storvsp {
+	struct scsi_disk *disk;
+	struct storvsp_guest_mem mem;
+	uint32_t max_transfer;
+	enum storvsp_state state;
+	uint16_t version;
+	uint8_t *bounce;                /* max_transfer bytes */
+	struct storvsp_stats stats;
+};
+
+static const uint16_t accepted_versions[] = {
+	STORVSP_VERSION_WIN8, STORVSP_VERSION_WIN81, STORVSP_VERSION_WIN10,
+};
+
+static bool version_ok(uint16_t v)
+{
+	for (size_t i = 0; i < sizeof(accepted_versions) / sizeof(accepted_versions[0]); i++)
+		if (accepted_versions[i] == v)
+			return true;
+	return false;
+}
+
+/* Init operations: the state each one needs and the state it leads to. */
+static uint32_t init_step(struct storvsp *s, enum storvsp_state need, enum storvsp_state next)
+{
+	if (s->state != need)
+		return STORVSP_STATUS_INVALID_DEVICE_STATE;
+	s->state = next;
+	return STORVSP_STATUS_SUCCESS;
+}
+
+static uint32_t query_version(struct storvsp *s, struct storvsp_vstor_packet *p)
+{
+	if (s->state != STORVSP_WAIT_VERSION)
+		return STORVSP_STATUS_INVALID_DEVICE_STATE;
+	if (!version_ok(p->u.version.major_minor))
+		return STORVSP_STATUS_REVISION_MISMATCH;
+	s->version = p->u.version.major_minor;
+	s->state = STORVSP_WAIT_PROPERTIES;
+	return STORVSP_STATUS_SUCCESS;
+}
+
+static uint32_t query_properties(struct storvsp *s, struct storvsp_vstor_packet *p)
+{
+	uint32_t st = init_step(s, STORVSP_WAIT_PROPERTIES, STORVSP_WAIT_END);
+	if (st != STORVSP_STATUS_SUCCESS)
+		return st;
+	memset(&p->u, 0, sizeof(p->u));
+	p->u.properties.max_sub_channels = 0;
+	p->u.properties.flags = 0;
+	p->u.properties.max_transfer_bytes = s->max_transfer;
+	return STORVSP_STATUS_SUCCESS;
+}
+
+static uint32_t create_sub_channels(struct storvsp *s, const struct storvsp_vstor_packet *p)
+{
+	if (s->state != STORVSP_WAIT_END && s->state != STORVSP_READY)
+		return STORVSP_STATUS_INVALID_DEVICE_STATE;
+	return p->u.sub_channel_count == 0 ? STORVSP_STATUS_SUCCESS
+					   : STORVSP_STATUS_INVALID_PARAMETER;
+}
+
+/* ---- EXECUTE_SRB ------------------------------------------------------------------------ */
+
+/* The one range of a GPA-direct packet must describe exactly `len` bytes. */
+static bool range_ok(const struct storvsp_request *rq, uint32_t len)
+{
+	if (rq->range_count != 1 || !rq->ranges)
+		return false;
+	const struct storvsp_gpa_range *r = &rq->ranges[0];
+	if (r->byte_count != len || r->byte_offset >= STORVSP_PAGE_SIZE)
+		return false;
+	uint64_t end = (uint64_t)r->byte_offset + r->byte_count;
+	uint64_t pages = (end + STORVSP_PAGE_SIZE - 1) / STORVSP_PAGE_SIZE;
+	if (r->pfn_count != pages || (pages && !r->pfns))
+		return false;
+	for (size_t i = 0; i < r->pfn_count; i++)
+		if (r->pfns[i] > MAX_PFN)
+			return false;
+	return true;
+}
+
+/* Copy len bytes between buf and the (validated) range, one page piece per callback call. */
+static int guest_copy(struct storvsp *s, const struct storvsp_gpa_range *r, uint8_t *buf,
+		      size_t len, bool to_guest)
+{
+	size_t done = 0, page = 0;
+	uint64_t off = r->byte_offset;
+
+	while (done < len) {
+		size_t piece = STORVSP_PAGE_SIZE - (size_t)off;
+		if (piece > len - done)
+			piece = len - done;
+		uint64_t gpa = r->pfns[page] * STORVSP_PAGE_SIZE + off;
+		int rc = s->mem.copy(s->mem.ctx, gpa, buf + done, piece, to_guest);
+		if (rc != 0)
+			return rc < 0 ? rc : -EFAULT;
+		done += piece;
+		page++;
+		off = 0;
+	}
+	return 0;
+}
+
+/* Reply fields of an SRB that never reached the disk. */
+static uint32_t srb_reject(struct storvsp_vmscsi_request *srb, uint32_t status)
+{
+	srb->srb_status = STORVSP_SRB_INVALID_REQUEST;
+	srb->scsi_status = 0;
+	srb->data_transfer_length = 0;
+	srb->sense_info_length = 0;
+	return status;
+}
+
+static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
+			    struct storvsp_vmscsi_request *srb)
+{
+	if (s->state != STORVSP_READY)
+		return srb_reject(srb, STORVSP_STATUS_INVALID_DEVICE_STATE);
+	if (rq->payload_len < STORVSP_PACKET_SIZE)
+		return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
+
+	uint32_t len = srb->data_transfer_length;
+	bool gpa = rq->type == STORVSP_PKT_GPA_DIRECT;
+	if (srb->cdb_length == 0 || srb->cdb_length > STORVSP_MAX_CDB ||
+	    srb->data_in > STORVSP_SRB_DATA_NONE || len > s->max_transfer ||
+	    (len && srb->data_in == STORVSP_SRB_DATA_NONE) || (!gpa && len) ||
+	    (gpa && !range_ok(rq, len)))
+		return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
+
+	if (srb->path_id != 0 || srb->target_id != 0 || srb->lun != 0) {
+		s->stats.invalid_lun++;
+		srb->srb_status = STORVSP_SRB_INVALID_LUN;
+		srb->scsi_status = 0;
+		srb->data_transfer_length = 0;
+		srb->sense_info_length = 0;
+		return STORVSP_STATUS_SUCCESS;
+	}
+
+	bool data_in = srb->data_in == STORVSP_SRB_DATA_IN;
+	if (len && !data_in) {
+		if (guest_copy(s, &rq->ranges[0], s->bounce, len, false) != 0)
+			return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
+		s->stats.bytes_from_guest += len;
+	}
+
+	uint8_t cdb[STORVSP_MAX_CDB];
+	memcpy(cdb, srb->cdb, srb->cdb_length);
+	struct scsi_result res;
+	scsi_disk_execute(s->disk, cdb, srb->cdb_length, data_in, len ? s->bounce : NULL, len,
+			  &res);
+	s->stats.srbs++;
+
+	if (data_in && res.transferred) {
+		if (guest_copy(s, &rq->ranges[0], s->bounce, res.transferred, true) != 0)
+			return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
+		s->stats.bytes_to_guest += res.transferred;
+	}
+
+	/* The requested sense room, never more than the SRB's area. */
+	size_t room = srb->sense_info_length;
+	if (room > STORVSP_CDB_AREA)
+		room = STORVSP_CDB_AREA;
+	if (srb->srb_flags & STORVSP_SRB_FLAGS_DISABLE_AUTOSENSE)
+		room = 0;
+
+	memset(srb->cdb, 0, sizeof(srb->cdb));
+	srb->sense_info_length = 0;
+	srb->scsi_status = res.status;
+	srb->data_transfer_length = (uint32_t)res.transferred;    /* <= len */
+	if (res.status == SCSI_STATUS_GOOD) {
+		srb->srb_status = STORVSP_SRB_SUCCESS;
+	} else {
+		srb->srb_status = STORVSP_SRB_ERROR;
+		size_t n = res.sense_len < room ? res.sense_len : room;
+		if (n) {
+			memcpy(srb->cdb, res.sense, n);
+			srb->sense_info_length = (uint8_t)n;
+			srb->srb_status |= STORVSP_SRB_AUTOSENSE_VALID;
+		}
+	}
+	return STORVSP_STATUS_SUCCESS;
+}
+
+/* ---- dispatch ---------------------------------------------------------------------------- */
+
+static uint32_t dispatch(struct storvsp *s, const struct storvsp_request *rq,
+			 struct storvsp_vstor_packet *p)
+{
+	if (rq->payload_len < STORVSP_PACKET_SIZE_PRE_WIN8)
+		return STORVSP_STATUS_INVALID_PARAMETER;
+	if (rq->type == STORVSP_PKT_GPA_DIRECT && p->operation != STORVSP_OP_EXECUTE_SRB)
+		return STORVSP_STATUS_INVALID_PARAMETER;
+
+	switch (p->operation) {
+	case STORVSP_OP_BEGIN_INITIALIZATION:
+		return init_step(s, STORVSP_WAIT_BEGIN, STORVSP_WAIT_VERSION);
+	case STORVSP_OP_QUERY_PROTOCOL_VERSION:
+		return query_version(s, p);
+	case STORVSP_OP_QUERY_PROPERTIES:
+		return query_properties(s, p);
+	case STORVSP_OP_END_INITIALIZATION:
+		return init_step(s, STORVSP_WAIT_END, STORVSP_READY);
+	case STORVSP_OP_CREATE_SUB_CHANNELS:
+		return create_sub_channels(s, p);
+	case STORVSP_OP_EXECUTE_SRB:
+		return execute_srb(s, rq, &p->u.srb);
+	case STORVSP_OP_RESET_LUN:
+	case STORVSP_OP_RESET_ADAPTER:
+	case STORVSP_OP_RESET_BUS:
+		return s->state == STORVSP_READY ? STORVSP_STATUS_SUCCESS
+						 : STORVSP_STATUS_INVALID_DEVICE_STATE;
+	default:    /* host-to-guest operations and unknown ones */
+		return STORVSP_STATUS_INVALID_DEVICE_REQUEST;
+	}
+}
+
+int storvsp_handle(struct storvsp *s, const struct storvsp_request *rq,
+		   struct storvsp_reply *reply)
+{
+	if (!s || !rq || !reply || (!rq->payload && rq->payload_len))
+		return -EINVAL;
+	if (rq->type != STORVSP_PKT_INBAND && rq->type != STORVSP_PKT_GPA_DIRECT) {
+		s->stats.bad_packets++;
+		return -EPROTO;
+	}
+
+	struct storvsp_vstor_packet p;
+	memset(&p, 0, sizeof(p));
+	if (rq->payload_len)
+		memcpy(&p, rq->payload, rq->payload_len < sizeof(p) ? rq->payload_len : sizeof(p));
+
+	uint32_t status = dispatch(s, rq, &p);
+	p.operation = STORVSP_OP_COMPLETE_IO;
+	p.status = status;
+
+	s->stats.packets++;
+	if (status != STORVSP_STATUS_SUCCESS)
+		s->stats.errors++;
+	reply->transaction_id = rq->transaction_id;
+	reply->len = rq->payload_len >= STORVSP_PACKET_SIZE ? STORVSP_PACKET_SIZE
+							   : STORVSP_PACKET_SIZE_PRE_WIN8;
+	memset(reply->payload, 0, sizeof(reply->payload));
+	memcpy(reply->payload, &p, reply->len);
+	return 0;
+}
+
+/* ---- lifetime ---------------------------------------------------------------------------- */
+
+int storvsp_create(const struct storvsp_config *cfg, struct storvsp **out)
+{
+	if (!cfg || !out)
+		return -EINVAL;
+	*out = NULL;
+	if (!cfg->disk || !cfg->mem.copy)
+		return -EINVAL;
+	uint32_t max = scsi_disk_max_transfer_bytes(cfg->disk);
+	if (max == 0 || max > STORVSP_MAX_TRANSFER_LIMIT)
+		return -EINVAL;
+
+	struct storvsp *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->bounce = malloc(max);
+	if (!s->bounce) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->disk = cfg->disk;
+	s->mem = cfg->mem;
+	s->max_transfer = max;
+	storvsp_reset(s);
+	*out = s;
+	return 0;
+}
+
+void storvsp_destroy(struct storvsp *s)
+{
+	if (!s)
+		return;
+	free(s->bounce);
+	free(s);
+}
+
+void storvsp_reset(struct storvsp *s)
+{
+	s->state = STORVSP_WAIT_BEGIN;
+	s->version = 0;
+}
+
+enum storvsp_state storvsp_get_state(const struct storvsp *s)
+{
+	return s->state;
+}
+
+uint16_t storvsp_version(const struct storvsp *s)
+{
+	return s->version;
+}
+
+uint32_t storvsp_max_transfer_bytes(const struct storvsp *s)
+{
+	return s->max_transfer;
+}
+
+void storvsp_get_stats(const struct storvsp *s, struct storvsp_stats *st)
+{
+	*st = s->stats;
+}

@@ -1,0 +1,1151 @@
+/* SCSI direct-access disk (devices/vmbus/scsi_disk.c): every command, boundaries, backends. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "devices/vmbus/scsi_disk.h"
+
+#define DISK_BYTES (1u << 20)
+#define DISK_BLOCKS (DISK_BYTES / 512)
+
+/* A memory backend that can be told to fail, and counts flushes. */
+struct fault_be {
+	struct scsi_disk_mem m;
+	int fail_read, fail_write, fail_flush;    /* -errno to return, 0 to work */
+	unsigned reads, writes, flushes;
+};
+
+static int fault_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	struct fault_be *f = ctx;
+	f->reads++;
+	return f->fail_read ? f->fail_read : scsi_disk_mem_ops.read(&f->m, buf, len, off);
+}
+
+static int fault_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	struct fault_be *f = ctx;
+	f->writes++;
+	return f->fail_write ? f->fail_write : scsi_disk_mem_ops.write(&f->m, buf, len, off);
+}
+
+static int fault_flush(void *ctx)
+{
+	struct fault_be *f = ctx;
+	f->flushes++;
+	return f->fail_flush;
+}
+
+static const struct scsi_disk_backend_ops fault_ops = {
+	.read = fault_read, .write = fault_write, .flush = fault_flush,
+};
+
+struct fx {
+	uint8_t *mem;
+	struct fault_be be;
+	struct scsi_disk *d;
+	struct scsi_result r;
+};
+
+static uint8_t pattern(size_t i)
+{
+	return (uint8_t)(i * 7 + i / 512 + 1);
+}
+
+static struct scsi_disk *make_disk(struct fx *f, bool ro, bool with_flush, uint32_t max_xfer)
+{
+	struct scsi_disk_config cfg = {
+		.backend = { .ops = &fault_ops, .ctx = &f->be, .size = DISK_BYTES },
+		.read_only = ro,
+		.serial = "SN-1234",
+		.id = 0xABCDEF0123456789ull,
+		.max_transfer_bytes = max_xfer,
+	};
+	static const struct scsi_disk_backend_ops noflush_ops = {
+		.read = fault_read, .write = fault_write,
+	};
+	if (!with_flush)
+		cfg.backend.ops = &noflush_ops;
+	struct scsi_disk *d = NULL;
+	assert_int_equal(scsi_disk_create(&cfg, &d), 0);
+	assert_non_null(d);
+	return d;
+}
+
+static int setup_common(void **state, bool ro, bool with_flush, uint32_t max_xfer)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	f->mem = malloc(DISK_BYTES);
+	assert_non_null(f->mem);
+	for (size_t i = 0; i < DISK_BYTES; i++)
+		f->mem[i] = pattern(i);
+	struct scsi_disk_backend dummy;
+	scsi_disk_mem_backend(&f->be.m, f->mem, DISK_BYTES, &dummy);
+	f->d = make_disk(f, ro, with_flush, max_xfer);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_common(state, false, true, 0);
+}
+
+static int setup_ro(void **state)
+{
+	return setup_common(state, true, true, 0);
+}
+
+static int setup_noflush(void **state)
+{
+	return setup_common(state, false, false, 0);
+}
+
+/* Maximum transfer large enough that LBA + length overflow is reached before it. */
+static int setup_bigxfer(void **state)
+{
+	return setup_common(state, false, true, 0xFFFFFE00u);
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	scsi_disk_destroy(f->d);
+	free(f->mem);
+	free(f);
+	return 0;
+}
+
+static struct scsi_result *run(struct fx *f, const uint8_t *cdb, size_t cdb_len, bool data_in,
+			       void *buf, size_t len)
+{
+	memset(&f->r, 0xEE, sizeof(f->r));
+	assert_int_equal(scsi_disk_execute(f->d, cdb, cdb_len, data_in, buf, len, &f->r), 0);
+	assert_int_equal(f->r.residual, len - f->r.transferred);
+	assert_true(f->r.transferred <= len);
+	return &f->r;
+}
+
+static void assert_good(const struct scsi_result *r)
+{
+	assert_int_equal(r->status, SCSI_STATUS_GOOD);
+	assert_int_equal(r->sense_len, 0);
+}
+
+static void assert_sense(const struct scsi_result *r, uint8_t key, uint8_t asc, uint8_t ascq)
+{
+	assert_int_equal(r->status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(r->sense_len, SCSI_SENSE_LEN);
+	assert_int_equal(r->sense[0], 0x70);
+	assert_int_equal(r->sense[SCSI_SENSE_OFF_KEY] & 0x0F, key);
+	assert_int_equal(r->sense[SCSI_SENSE_OFF_ADDLEN], 10);
+	assert_int_equal(r->sense[SCSI_SENSE_OFF_ASC], asc);
+	assert_int_equal(r->sense[SCSI_SENSE_OFF_ASCQ], ascq);
+	assert_int_equal(r->transferred, 0);
+}
+
+/* INVALID FIELD IN CDB with its field pointer (SKSV, C/D) at CDB byte `byte`. */
+static void assert_invalid_field(const struct scsi_result *r, unsigned byte)
+{
+	assert_sense(r, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB, 0);
+	assert_int_equal(r->sense[15], 0xC0);
+	assert_int_equal(r->sense[16] << 8 | r->sense[17], byte);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+
+/* CDB builders for the media commands, by CDB size. */
+static size_t rw_cdb(uint8_t *c, uint8_t op, uint64_t lba, uint32_t blocks)
+{
+	memset(c, 0, 16);
+	c[0] = op;
+	switch (op >> 5) {
+	case 0:
+		c[1] = (uint8_t)((lba >> 16) & 0x1F);
+		c[2] = (uint8_t)(lba >> 8);
+		c[3] = (uint8_t)lba;
+		c[4] = (uint8_t)blocks;
+		return 6;
+	case 5:
+		put32(c + 2, (uint32_t)lba);
+		put32(c + 6, blocks);
+		return 12;
+	case 4:
+		put64(c + 2, lba);
+		put32(c + 10, blocks);
+		return 16;
+	default:
+		put32(c + 2, (uint32_t)lba);
+		c[7] = (uint8_t)(blocks >> 8);
+		c[8] = (uint8_t)blocks;
+		return 10;
+	}
+}
+
+static struct scsi_result *rw(struct fx *f, uint8_t op, uint64_t lba, uint32_t blocks,
+			      bool data_in, void *buf, size_t len)
+{
+	uint8_t c[16];
+	size_t n = rw_cdb(c, op, lba, blocks);
+	return run(f, c, n, data_in, buf, len);
+}
+
+/* ---- generic ---------------------------------------------------------------------------- */
+
+static void test_create_validation(void **state)
+{
+	(void)state;
+	uint8_t mem[1024];
+	struct scsi_disk_mem m;
+	struct scsi_disk_config cfg = { 0 };
+	struct scsi_disk *d = (struct scsi_disk *)1;
+
+	scsi_disk_mem_backend(&m, mem, sizeof(mem), &cfg.backend);
+	assert_int_equal(scsi_disk_create(NULL, &d), -EINVAL);
+	cfg.backend.size = 511;
+	assert_int_equal(scsi_disk_create(&cfg, &d), -EINVAL);
+	assert_null(d);
+	cfg.backend.size = sizeof(mem);
+	cfg.serial = "";
+	assert_int_equal(scsi_disk_create(&cfg, &d), -EINVAL);
+	cfg.serial = "123456789012345678901";    /* 21 characters */
+	assert_int_equal(scsi_disk_create(&cfg, &d), -EINVAL);
+	cfg.serial = "bad\nserial";
+	assert_int_equal(scsi_disk_create(&cfg, &d), -EINVAL);
+	cfg.serial = "12345678901234567890";
+	cfg.max_transfer_bytes = 1000;
+	assert_int_equal(scsi_disk_create(&cfg, &d), -EINVAL);
+	cfg.max_transfer_bytes = 0;
+	const struct scsi_disk_backend_ops no_write = { .read = scsi_disk_mem_ops.read };
+	cfg.backend.ops = &no_write;
+	assert_int_equal(scsi_disk_create(&cfg, &d), -EINVAL);
+	cfg.backend.ops = &scsi_disk_mem_ops;
+	cfg.backend.size = 1000;    /* a partial block at the end is not part of the disk */
+	assert_int_equal(scsi_disk_create(&cfg, &d), 0);
+	assert_int_equal(scsi_disk_block_count(d), 1);
+	assert_int_equal(scsi_disk_max_transfer_bytes(d), SCSI_DISK_DEFAULT_MAX_TRANSFER);
+	assert_false(scsi_disk_read_only(d));
+
+	struct scsi_result r;
+	uint8_t tur[6] = { 0 };
+	assert_int_equal(scsi_disk_execute(NULL, tur, 6, false, NULL, 0, &r), -EINVAL);
+	assert_int_equal(scsi_disk_execute(d, tur, 6, false, NULL, 0, NULL), -EINVAL);
+	assert_int_equal(scsi_disk_execute(d, NULL, 6, false, NULL, 0, &r), -EINVAL);
+	assert_int_equal(scsi_disk_execute(d, tur, 6, false, NULL, 4, &r), -EINVAL);
+	scsi_disk_destroy(d);
+	scsi_disk_destroy(NULL);
+}
+
+static void test_tur_and_start_stop(void **state)
+{
+	struct fx *f = *state;
+	uint8_t tur[6] = { 0x00 }, ssu[6] = { 0x1B, 0, 0, 0, 0x01, 0 };
+	uint8_t buf[16];
+
+	assert_good(run(f, tur, 6, false, NULL, 0));
+	/* A buffer given with a no-data command is ignored, in either direction. */
+	struct scsi_result *r = run(f, tur, 6, true, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(r->transferred, 0);
+	assert_int_equal(r->residual, sizeof(buf));
+	assert_good(run(f, ssu, 6, false, NULL, 0));
+	ssu[4] = 0x00;    /* stop: accepted, the disk stays ready */
+	assert_good(run(f, ssu, 6, false, NULL, 0));
+	assert_good(run(f, tur, 6, false, NULL, 0));
+}
+
+static void test_unknown_opcode(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t ops[] = { 0x04 /* FORMAT UNIT */, 0x15 /* MODE SELECT */, 0x41,
+				       0x42 /* UNMAP */, 0x93 /* WRITE SAME 16 */, 0xA3, 0xFF };
+	for (size_t i = 0; i < sizeof(ops); i++) {
+		uint8_t c[16] = { ops[i] };
+		assert_sense(run(f, c, 16, false, NULL, 0), SCSI_SENSE_ILLEGAL_REQUEST,
+			     SCSI_ASC_INVALID_OPCODE, 0);
+	}
+	/* 0x9E with another service action is a known opcode with an invalid field. */
+	uint8_t sai[16] = { 0x9E, 0x11 };
+	uint8_t buf[32];
+	assert_invalid_field(run(f, sai, 16, true, buf, sizeof(buf)), 1);
+
+	struct scsi_disk_stats st;
+	scsi_disk_get_stats(f->d, &st);
+	assert_int_equal(st.commands, sizeof(ops) + 1);
+	assert_int_equal(st.check_conditions, sizeof(ops) + 1);
+}
+
+static void test_cdb_length_and_naca(void **state)
+{
+	struct fx *f = *state;
+	uint8_t c[16] = { 0 };
+	uint8_t buf[512];
+
+	assert_invalid_field(run(f, c, 0, false, NULL, 0), 0);
+	rw_cdb(c, 0x28, 0, 1);
+	assert_invalid_field(run(f, c, 9, true, buf, sizeof(buf)), 9);    /* READ(10) in 9 */
+	rw_cdb(c, 0x88, 0, 1);
+	assert_invalid_field(run(f, c, 12, true, buf, sizeof(buf)), 12);
+	/* Extra bytes after a complete CDB are ignored. */
+	rw_cdb(c, 0x28, 0, 1);
+	assert_good(run(f, c, 16, true, buf, sizeof(buf)));
+	/* NACA in the control byte (the last byte of the opcode's CDB). */
+	uint8_t tur[6] = { 0, 0, 0, 0, 0, 0x04 };
+	assert_invalid_field(run(f, tur, 6, false, NULL, 0), 5);
+	rw_cdb(c, 0x8A, 0, 1);
+	c[15] = 0x04;
+	assert_invalid_field(run(f, c, 16, false, buf, sizeof(buf)), 15);
+}
+
+/* ---- INQUIRY ---------------------------------------------------------------------------- */
+
+static struct scsi_result *inquiry(struct fx *f, bool evpd, uint8_t page, uint16_t alloc,
+				   uint8_t *buf, size_t len)
+{
+	uint8_t c[6] = { 0x12, evpd ? 1 : 0, page, (uint8_t)(alloc >> 8), (uint8_t)alloc, 0 };
+	return run(f, c, 6, true, buf, len);
+}
+
+static void test_inquiry_standard(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[256];
+
+	memset(buf, 0xAA, sizeof(buf));
+	struct scsi_result *r = inquiry(f, false, 0, 255, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(r->transferred, 36);
+	assert_int_equal(r->residual, sizeof(buf) - 36);
+	assert_int_equal(buf[0], 0x00);            /* connected direct-access device */
+	assert_int_equal(buf[2], 0x06);            /* SPC-4 */
+	assert_int_equal(buf[3] & 0x0F, 2);        /* response data format */
+	assert_int_equal(buf[4], 36 - 5);
+	assert_true(buf[7] & 0x02);                /* CMDQUE */
+	assert_memory_equal(buf + 8, "Mezz    ", 8);
+	for (int i = 8; i < 36; i++)
+		assert_true(buf[i] >= 0x20 && buf[i] <= 0x7E);
+	assert_int_equal(buf[36], 0xAA);           /* nothing written past the data */
+
+	/* Allocation length truncates; so does a smaller buffer. */
+	memset(buf, 0xAA, sizeof(buf));
+	r = inquiry(f, false, 0, 5, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(r->transferred, 5);
+	assert_int_equal(buf[4], 31);
+	assert_int_equal(buf[5], 0xAA);
+	r = inquiry(f, false, 0, 255, buf, 10);
+	assert_good(r);
+	assert_int_equal(r->transferred, 10);
+	assert_int_equal(r->residual, 0);
+	r = inquiry(f, false, 0, 0, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(r->transferred, 0);
+	r = inquiry(f, false, 0, 36, NULL, 0);
+	assert_good(r);
+	assert_int_equal(r->transferred, 0);
+	/* Two-byte allocation length: 0x0100 is 256, not 0. */
+	r = inquiry(f, false, 0, 0x100, buf, sizeof(buf));
+	assert_int_equal(r->transferred, 36);
+
+	assert_invalid_field(inquiry(f, false, 0x80, 255, buf, sizeof(buf)), 2);
+	uint8_t cmddt[6] = { 0x12, 0x02, 0, 0, 255, 0 };
+	assert_invalid_field(run(f, cmddt, 6, true, buf, sizeof(buf)), 1);
+	/* A data-in command given a data-out buffer. */
+	r = inquiry(f, false, 0, 255, NULL, 0);
+	assert_good(r);
+	uint8_t c[6] = { 0x12, 0, 0, 0, 255, 0 };
+	assert_sense(run(f, c, 6, false, buf, sizeof(buf)), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_INVALID_FIELD_IN_CDB, 0);
+}
+
+static void test_inquiry_vpd(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[256];
+
+	/* 0x00: supported pages, ascending. */
+	struct scsi_result *r = inquiry(f, true, 0x00, 255, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(buf[1], 0x00);
+	size_t n = (size_t)(buf[2] << 8 | buf[3]);
+	assert_int_equal(r->transferred, n + 4);
+	static const uint8_t want[] = { 0x00, 0x80, 0x83, 0xB0, 0xB1 };
+	assert_int_equal(n, sizeof(want));
+	assert_memory_equal(buf + 4, want, sizeof(want));
+	/* Every listed page answers; the list is the truth. */
+	for (size_t i = 0; i < n; i++) {
+		uint8_t pg[256];
+		r = inquiry(f, true, want[i], 255, pg, sizeof(pg));
+		assert_good(r);
+		assert_int_equal(pg[1], want[i]);
+		assert_int_equal(r->transferred, (size_t)(pg[2] << 8 | pg[3]) + 4);
+	}
+
+	/* 0x80: the configured serial. */
+	r = inquiry(f, true, 0x80, 255, buf, sizeof(buf));
+	assert_int_equal(buf[3], 7);
+	assert_memory_equal(buf + 4, "SN-1234", 7);
+	assert_int_equal(r->transferred, 11);
+
+	/* 0x83: walk the designators; a T10 vendor id and the NAA 3 id. */
+	r = inquiry(f, true, 0x83, 255, buf, sizeof(buf));
+	size_t len = (size_t)(buf[2] << 8 | buf[3]) + 4, off = 4;
+	bool t10 = false, naa = false;
+	while (off + 4 <= len) {
+		uint8_t type = buf[off + 1] & 0x0F, dl = buf[off + 3];
+		assert_true(off + 4 + dl <= len);
+		assert_int_equal((buf[off + 1] >> 4) & 3, 0);    /* association: the LU */
+		if (type == 1) {
+			assert_int_equal(buf[off] & 0x0F, 2);     /* ASCII */
+			assert_memory_equal(buf + off + 4, "Mezz    ", 8);
+			assert_memory_equal(buf + off + 4 + dl - 7, "SN-1234", 7);
+			t10 = true;
+		} else if (type == 3) {
+			assert_int_equal(dl, 8);
+			assert_int_equal(buf[off] & 0x0F, 1);     /* binary */
+			uint64_t v = be64(buf + off + 4);
+			assert_int_equal(v >> 60, 3);
+			const uint64_t low60 = (1ull << 60) - 1;
+			assert_int_equal(v & low60, 0xABCDEF0123456789ull & low60);
+			naa = true;
+		}
+		off += 4 + dl;
+	}
+	assert_int_equal(off, len);
+	assert_true(t10 && naa);
+
+	/* 0xB0: maximum transfer length in blocks. */
+	r = inquiry(f, true, 0xB0, 255, buf, sizeof(buf));
+	assert_int_equal(buf[3], 0x3C);
+	assert_int_equal(be32(buf + 8), SCSI_DISK_DEFAULT_MAX_TRANSFER / 512);
+	/* 0xB1: non-rotating medium. */
+	r = inquiry(f, true, 0xB1, 255, buf, sizeof(buf));
+	assert_int_equal(buf[4] << 8 | buf[5], 1);
+
+	/* Truncation applies to VPD pages too. */
+	memset(buf, 0xAA, sizeof(buf));
+	r = inquiry(f, true, 0xB0, 6, buf, sizeof(buf));
+	assert_int_equal(r->transferred, 6);
+	assert_int_equal(buf[6], 0xAA);
+
+	static const uint8_t bad[] = { 0x01, 0x81, 0x86, 0xB2, 0xFF };
+	for (size_t i = 0; i < sizeof(bad); i++)
+		assert_invalid_field(inquiry(f, true, bad[i], 255, buf, sizeof(buf)), 2);
+}
+
+/* ---- capacity --------------------------------------------------------------------------- */
+
+static int null_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	(void)ctx, (void)buf, (void)len, (void)off;
+	return -EIO;
+}
+
+static int null_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	(void)ctx, (void)buf, (void)len, (void)off;
+	return -EIO;
+}
+
+static const struct scsi_disk_backend_ops null_ops = { .read = null_read, .write = null_write };
+
+static void test_read_capacity(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[64];
+	uint8_t rc10[10] = { 0x25 };
+
+	memset(buf, 0xAA, sizeof(buf));
+	struct scsi_result *r = run(f, rc10, 10, true, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(r->transferred, 8);
+	assert_int_equal(be32(buf), DISK_BLOCKS - 1);
+	assert_int_equal(be32(buf + 4), 512);
+	assert_int_equal(buf[8], 0xAA);
+	/* No allocation length in READ CAPACITY(10): the buffer truncates. */
+	r = run(f, rc10, 10, true, buf, 4);
+	assert_int_equal(r->transferred, 4);
+	rc10[5] = 1;    /* LBA without PMI */
+	assert_invalid_field(run(f, rc10, 10, true, buf, sizeof(buf)), 2);
+	rc10[8] = 1;    /* PMI */
+	assert_good(run(f, rc10, 10, true, buf, sizeof(buf)));
+
+	uint8_t rc16[16] = { 0x9E, 0x10 };
+	put32(rc16 + 10, 32);
+	memset(buf, 0xAA, sizeof(buf));
+	r = run(f, rc16, 16, true, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(r->transferred, 32);
+	assert_int_equal(be64(buf), DISK_BLOCKS - 1);
+	assert_int_equal(be32(buf + 8), 512);
+	assert_int_equal(buf[12], 0);    /* no protection */
+	put32(rc16 + 10, 12);
+	memset(buf, 0xAA, sizeof(buf));
+	r = run(f, rc16, 16, true, buf, sizeof(buf));
+	assert_int_equal(r->transferred, 12);
+	assert_int_equal(buf[12], 0xAA);
+	put32(rc16 + 10, 0);
+	assert_int_equal(run(f, rc16, 16, true, buf, sizeof(buf))->transferred, 0);
+	put32(rc16 + 10, 32);
+	rc16[9] = 1;
+	assert_invalid_field(run(f, rc16, 16, true, buf, sizeof(buf)), 2);
+}
+
+/* A 3 TiB disk: READ CAPACITY(10) saturates, (16) gives the real last LBA. */
+static void test_read_capacity_large(void **state)
+{
+	(void)state;
+	struct scsi_disk_config cfg = {
+		.backend = { .ops = &null_ops, .size = 3ull << 40 },
+	};
+	struct scsi_disk *d;
+	struct scsi_result r;
+	uint8_t buf[32];
+
+	assert_int_equal(scsi_disk_create(&cfg, &d), 0);
+	uint8_t rc10[10] = { 0x25 };
+	assert_int_equal(scsi_disk_execute(d, rc10, 10, true, buf, sizeof(buf), &r), 0);
+	assert_int_equal(r.status, SCSI_STATUS_GOOD);
+	assert_int_equal(be32(buf), 0xFFFFFFFFu);
+	uint8_t rc16[16] = { 0x9E, 0x10, [13] = 32 };
+	assert_int_equal(scsi_disk_execute(d, rc16, 16, true, buf, sizeof(buf), &r), 0);
+	assert_int_equal(r.status, SCSI_STATUS_GOOD);
+	assert_int_equal(be64(buf), (3ull << 40) / 512 - 1);
+
+	/* Short block descriptor saturates too; the long one does not. */
+	uint8_t ms6[6] = { 0x1A, 0, 0x08, 0, 255, 0 };
+	assert_int_equal(scsi_disk_execute(d, ms6, 6, true, buf, sizeof(buf), &r), 0);
+	assert_int_equal(be32(buf + 4), 0xFFFFFFFFu);
+	uint8_t ms10[10] = { 0x5A, 0x10, 0x08, 0, 0, 0, 0, 0, 32, 0 };
+	assert_int_equal(scsi_disk_execute(d, ms10, 10, true, buf, sizeof(buf), &r), 0);
+	assert_int_equal(buf[4] & 1, 1);
+	assert_int_equal(be64(buf + 8), (3ull << 40) / 512);
+
+	/* The backend errors are reported as medium errors. */
+	uint8_t rd[10] = { 0x28, 0, 0, 0, 0, 5, 0, 0, 1, 0 };
+	uint8_t blk[512];
+	assert_int_equal(scsi_disk_execute(d, rd, 10, true, blk, sizeof(blk), &r), 0);
+	assert_int_equal(r.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(r.sense[2], SCSI_SENSE_MEDIUM_ERROR);
+	scsi_disk_destroy(d);
+}
+
+/* ---- READ / WRITE ----------------------------------------------------------------------- */
+
+static void test_read_write_all_sizes(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t rd[] = { 0x08, 0x28, 0xA8, 0x88 };
+	static const uint8_t wr[] = { 0x0A, 0x2A, 0xAA, 0x8A };
+	uint8_t out[8 * 512], in[8 * 512];
+
+	for (size_t w = 0; w < 4; w++) {
+		uint64_t lba = 10 + 40 * w;
+		uint32_t blocks = (uint32_t)(1 + w * 2);
+		size_t bytes = blocks * 512u;
+		for (size_t i = 0; i < bytes; i++)
+			out[i] = (uint8_t)(0x5A ^ (i * 13) ^ w);
+		struct scsi_result *r = rw(f, wr[w], lba, blocks, false, out, bytes);
+		assert_good(r);
+		assert_int_equal(r->transferred, bytes);
+		/* The backing store has exactly this, and its neighbours are untouched. */
+		assert_memory_equal(f->mem + lba * 512, out, bytes);
+		assert_int_equal(f->mem[lba * 512 - 1], pattern(lba * 512 - 1));
+		assert_int_equal(f->mem[lba * 512 + bytes], pattern(lba * 512 + bytes));
+		/* Read back through every read size. */
+		for (size_t rr = 0; rr < 4; rr++) {
+			memset(in, 0, sizeof(in));
+			r = rw(f, rd[rr], lba, blocks, true, in, bytes);
+			assert_good(r);
+			assert_int_equal(r->transferred, bytes);
+			assert_memory_equal(in, out, bytes);
+		}
+	}
+	struct scsi_disk_stats st;
+	scsi_disk_get_stats(f->d, &st);
+	assert_int_equal(st.written_blocks, 1 + 3 + 5 + 7);
+	assert_int_equal(st.read_blocks, 4 * (1 + 3 + 5 + 7));
+}
+
+static void test_read6_zero_means_256(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *buf = malloc(256 * 512);
+	assert_non_null(buf);
+
+	struct scsi_result *r = rw(f, 0x08, 3, 0, true, buf, 256 * 512);
+	assert_good(r);
+	assert_int_equal(r->transferred, 256 * 512);
+	assert_memory_equal(buf, f->mem + 3 * 512, 256 * 512);
+	/* ... and a 255-block buffer is too small for it. */
+	assert_sense(rw(f, 0x08, 3, 0, true, buf, 255 * 512), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_INVALID_FIELD_IN_CDB, 0);
+	/* 21-bit LBA: the top bits of byte 1 are not part of it. */
+	uint8_t c[6] = { 0x08, 0xE0, 0, 2, 1, 0 };
+	r = run(f, c, 6, true, buf, 512);
+	assert_good(r);
+	assert_memory_equal(buf, f->mem + 2 * 512, 512);
+	free(buf);
+}
+
+static void test_lba_boundaries(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[2 * 512];
+	const uint64_t last = DISK_BLOCKS - 1;
+
+	/* The last block reads and writes. */
+	struct scsi_result *r = rw(f, 0x88, last, 1, true, buf, 512);
+	assert_good(r);
+	assert_memory_equal(buf, f->mem + last * 512, 512);
+	memset(buf, 0x33, sizeof(buf));
+	assert_good(rw(f, 0x2A, last, 1, false, buf, 512));
+	assert_int_equal(f->mem[DISK_BYTES - 1], 0x33);
+
+	static const uint8_t ops[] = { 0x28, 0xA8, 0x88, 0x2A, 0xAA, 0x8A };
+	for (size_t i = 0; i < sizeof(ops); i++) {
+		bool in = !(ops[i] & 2);
+		/* One block past the end, starting inside and outside. */
+		assert_sense(rw(f, ops[i], last, 2, in, buf, sizeof(buf)),
+			     SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+		assert_sense(rw(f, ops[i], last + 1, 1, in, buf, sizeof(buf)),
+			     SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+		/* Zero blocks: not an error, no data, but the LBA must exist. */
+		r = rw(f, ops[i], last, 0, in, NULL, 0);
+		assert_good(r);
+		assert_int_equal(r->transferred, 0);
+		assert_sense(rw(f, ops[i], last + 1, 0, in, NULL, 0), SCSI_SENSE_ILLEGAL_REQUEST,
+			     SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+	}
+	/* 32-bit LBAs far beyond a 1 MiB disk. */
+	assert_sense(rw(f, 0x28, 0xFFFFFFFFu, 1, true, buf, 512), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+	/* Read(6) addresses only 21 bits: 0x1FFFFF is out of range here. */
+	assert_sense(rw(f, 0x08, 0x1FFFFF, 1, true, buf, 512), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+	/* Backend not called for any of the refused ones. */
+	assert_int_equal(f->be.writes, 1);
+}
+
+static void test_lba_overflow(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[16 * 512];
+
+	/* lba + blocks wraps around 2^64: must not look like a small range. */
+	uint64_t lbas[] = { UINT64_MAX, UINT64_MAX - 3, UINT64_MAX - 15, 1ull << 63,
+			    (UINT64_MAX / 512) + 1 };
+	for (size_t i = 0; i < sizeof(lbas) / sizeof(lbas[0]); i++) {
+		assert_sense(rw(f, 0x88, lbas[i], 16, true, buf, sizeof(buf)),
+			     SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+		assert_sense(rw(f, 0x8A, lbas[i], 16, false, buf, sizeof(buf)),
+			     SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+		assert_sense(rw(f, 0x8F, lbas[i], 16, false, NULL, 0),
+			     SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+		assert_sense(rw(f, 0x91, lbas[i], 16, false, NULL, 0),
+			     SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+	}
+	/* A huge transfer length from a valid LBA: range error, not an allocation. */
+	assert_sense(rw(f, 0x88, 1, 0x7FFFFF, true, buf, sizeof(buf)), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_INVALID_FIELD_IN_CDB, 0);    /* buffer too small is checked first */
+	uint8_t c[16];
+	rw_cdb(c, 0x8F, 1, 0xFFFFFFFFu);
+	assert_sense(run(f, c, 16, false, NULL, 0), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+	assert_int_equal(f->be.reads + f->be.writes, 0);
+}
+
+static void test_max_transfer_and_protect_fields(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *buf = calloc(1, SCSI_DISK_DEFAULT_MAX_TRANSFER + 512);
+	assert_non_null(buf);
+	uint32_t max = SCSI_DISK_DEFAULT_MAX_TRANSFER / 512;
+
+	assert_good(rw(f, 0x28, 0, max, true, buf, max * 512u));
+	assert_invalid_field(rw(f, 0x28, 0, max + 1, true, buf, (max + 1) * 512u), 7);
+	assert_invalid_field(rw(f, 0xAA, 0, max + 1, false, buf, (max + 1) * 512u), 6);
+	assert_invalid_field(rw(f, 0x88, 0, max + 1, true, buf, (max + 1) * 512u), 10);
+
+	uint8_t c[16];
+	rw_cdb(c, 0x28, 0, 1);
+	c[1] = 0x20;    /* RDPROTECT 1 */
+	assert_invalid_field(run(f, c, 10, true, buf, 512), 1);
+	rw_cdb(c, 0x8A, 0, 1);
+	c[1] = 0xE0;
+	assert_invalid_field(run(f, c, 16, false, buf, 512), 1);
+	free(buf);
+}
+
+static void test_buffer_mismatch(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[4096];
+
+	/* Too small: nothing touched, nothing written. */
+	memset(buf, 0xAA, sizeof(buf));
+	assert_sense(rw(f, 0x28, 4, 2, true, buf, 1023), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_INVALID_FIELD_IN_CDB, 0);
+	assert_int_equal(f->r.sense[15], 0);    /* no field pointer: not a CDB field */
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0xAA);
+	assert_sense(rw(f, 0x2A, 4, 2, false, buf, 1023), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_INVALID_FIELD_IN_CDB, 0);
+	assert_sense(rw(f, 0x2A, 4, 1, false, NULL, 0), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_INVALID_FIELD_IN_CDB, 0);
+	assert_int_equal(f->mem[4 * 512], pattern(4 * 512));
+
+	/* Wrong direction. */
+	assert_sense(rw(f, 0x28, 4, 1, false, buf, 512), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_INVALID_FIELD_IN_CDB, 0);
+	assert_sense(rw(f, 0x2A, 4, 1, true, buf, 512), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_INVALID_FIELD_IN_CDB, 0);
+	assert_int_equal(f->mem[4 * 512], pattern(4 * 512));
+	assert_int_equal(f->be.reads + f->be.writes, 0);
+
+	/* Too large: an underrun, only the transfer length moves. */
+	struct scsi_result *r = rw(f, 0x28, 4, 1, true, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(r->transferred, 512);
+	assert_int_equal(r->residual, sizeof(buf) - 512);
+	assert_memory_equal(buf, f->mem + 4 * 512, 512);
+	assert_int_equal(buf[512], 0xAA);
+	memset(buf, 0x77, sizeof(buf));
+	r = rw(f, 0x2A, 4, 1, false, buf, sizeof(buf));
+	assert_int_equal(r->transferred, 512);
+	assert_int_equal(f->mem[5 * 512], pattern(5 * 512));
+}
+
+static void test_read_only(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[512];
+	static const uint8_t wr[] = { 0x0A, 0x2A, 0xAA, 0x8A };
+
+	assert_true(scsi_disk_read_only(f->d));
+	memset(buf, 0x11, sizeof(buf));
+	for (size_t i = 0; i < sizeof(wr); i++) {
+		assert_sense(rw(f, wr[i], 1, 1, false, buf, sizeof(buf)), SCSI_SENSE_DATA_PROTECT,
+			     SCSI_ASC_WRITE_PROTECTED, 0);
+		assert_sense(rw(f, wr[i], 1, wr[i] == 0x0A ? 1 : 0, false, buf, sizeof(buf)),
+			     SCSI_SENSE_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED, 0);
+	}
+	assert_int_equal(f->be.writes, 0);
+	assert_int_equal(f->mem[512], pattern(512));
+	/* Reads, verify and cache flushes still work. */
+	assert_good(rw(f, 0x28, 1, 1, true, buf, sizeof(buf)));
+	assert_memory_equal(buf, f->mem + 512, 512);
+	assert_good(rw(f, 0x2F, 1, 1, false, NULL, 0));
+	assert_good(rw(f, 0x35, 0, 0, false, NULL, 0));
+
+	/* MODE SENSE shows WP. */
+	uint8_t ms6[6] = { 0x1A, 0x08, 0x3F, 0, 255, 0 };
+	assert_good(run(f, ms6, 6, true, buf, sizeof(buf)));
+	assert_int_equal(buf[2] & 0x80, 0x80);
+	uint8_t ms10[10] = { 0x5A, 0x08, 0x3F, 0, 0, 0, 0, 0, 255, 0 };
+	assert_good(run(f, ms10, 10, true, buf, sizeof(buf)));
+	assert_int_equal(buf[3] & 0x80, 0x80);
+}
+
+static void test_backend_errors(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[1024];
+
+	f->be.fail_read = -EIO;
+	assert_sense(rw(f, 0x28, 0, 2, true, buf, sizeof(buf)), SCSI_SENSE_MEDIUM_ERROR,
+		     SCSI_ASC_UNRECOVERED_READ_ERROR, 0);
+	f->be.fail_read = 0;
+	f->be.fail_write = -ENOSPC;
+	assert_sense(rw(f, 0x2A, 0, 2, false, buf, sizeof(buf)), SCSI_SENSE_MEDIUM_ERROR,
+		     SCSI_ASC_WRITE_ERROR, 0);
+	f->be.fail_write = 0;
+	f->be.fail_flush = -EIO;
+	assert_sense(rw(f, 0x35, 0, 0, false, NULL, 0), SCSI_SENSE_MEDIUM_ERROR,
+		     SCSI_ASC_WRITE_ERROR, 0);
+	assert_sense(rw(f, 0x91, 0, 0, false, NULL, 0), SCSI_SENSE_MEDIUM_ERROR,
+		     SCSI_ASC_WRITE_ERROR, 0);
+	/* WRITE with FUA flushes, and its failure is the write's. */
+	uint8_t c[16];
+	rw_cdb(c, 0x2A, 0, 1);
+	c[1] = 0x08;
+	assert_sense(run(f, c, 10, false, buf, 512), SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_WRITE_ERROR,
+		     0);
+	f->be.fail_flush = 0;
+	unsigned flushes = f->be.flushes;
+	assert_good(run(f, c, 10, false, buf, 512));
+	assert_int_equal(f->be.flushes, flushes + 1);
+	/* WRITE(6) has no FUA, WRITE(10) without it does not flush. */
+	rw_cdb(c, 0x2A, 0, 1);
+	assert_good(run(f, c, 10, false, buf, 512));
+	assert_int_equal(f->be.flushes, flushes + 1);
+
+	struct scsi_disk_stats st;
+	scsi_disk_get_stats(f->d, &st);
+	assert_int_equal(st.backend_errors, 5);
+}
+
+static void test_sync_cache_and_verify(void **state)
+{
+	struct fx *f = *state;
+
+	assert_good(rw(f, 0x35, 0, 0, false, NULL, 0));           /* whole disk */
+	assert_good(rw(f, 0x35, 100, 10, false, NULL, 0));
+	assert_good(rw(f, 0x91, DISK_BLOCKS - 1, 1, false, NULL, 0));
+	assert_int_equal(f->be.flushes, 3);
+	assert_sense(rw(f, 0x35, DISK_BLOCKS, 0, false, NULL, 0), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+	assert_sense(rw(f, 0x91, DISK_BLOCKS - 1, 2, false, NULL, 0), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+	assert_int_equal(f->be.flushes, 3);
+	struct scsi_disk_stats st;
+	scsi_disk_get_stats(f->d, &st);
+	assert_int_equal(st.flushes, 3);
+
+	/* VERIFY: a range check, no I/O; BYTCHK is refused. */
+	assert_good(rw(f, 0x2F, 0, 100, false, NULL, 0));
+	assert_good(rw(f, 0x8F, DISK_BLOCKS - 100, 100, false, NULL, 0));
+	assert_sense(rw(f, 0x8F, DISK_BLOCKS - 100, 101, false, NULL, 0),
+		     SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+	uint8_t c[16];
+	rw_cdb(c, 0x2F, 0, 1);
+	c[1] = 0x02;
+	assert_invalid_field(run(f, c, 10, false, NULL, 0), 1);
+	assert_int_equal(f->be.reads + f->be.writes, 0);
+}
+
+static void test_no_flush_backend(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[64];
+
+	/* Without a flush op: SYNCHRONIZE CACHE is a no-op success, WCE reads 0. */
+	assert_good(rw(f, 0x35, 0, 0, false, NULL, 0));
+	assert_int_equal(f->be.flushes, 0);
+	uint8_t ms6[6] = { 0x1A, 0x08, 0x08, 0, 255, 0 };
+	assert_good(run(f, ms6, 6, true, buf, sizeof(buf)));
+	assert_int_equal(buf[4], 0x08);
+	assert_int_equal(buf[6] & 0x04, 0);
+}
+
+/* ---- REPORT LUNS, MODE SENSE, REQUEST SENSE --------------------------------------------- */
+
+static void test_report_luns(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[64];
+	uint8_t c[12] = { 0xA0 };
+
+	put32(c + 6, sizeof(buf));
+	memset(buf, 0xAA, sizeof(buf));
+	struct scsi_result *r = run(f, c, 12, true, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(r->transferred, 16);
+	assert_int_equal(be32(buf), 8);
+	for (int i = 4; i < 16; i++)
+		assert_int_equal(buf[i], 0);
+	assert_int_equal(buf[16], 0xAA);
+
+	put32(c + 6, 8);    /* truncated to the header: the list length still says 8 */
+	r = run(f, c, 12, true, buf, sizeof(buf));
+	assert_int_equal(r->transferred, 8);
+	assert_int_equal(be32(buf), 8);
+	put32(c + 6, 0);
+	assert_int_equal(run(f, c, 12, true, buf, sizeof(buf))->transferred, 0);
+
+	put32(c + 6, sizeof(buf));
+	c[2] = 0x01;    /* well-known LUNs: none */
+	r = run(f, c, 12, true, buf, sizeof(buf));
+	assert_int_equal(r->transferred, 8);
+	assert_int_equal(be32(buf), 0);
+	c[2] = 0x02;
+	assert_int_equal(run(f, c, 12, true, buf, sizeof(buf))->transferred, 16);
+	c[2] = 0x05;
+	assert_invalid_field(run(f, c, 12, true, buf, sizeof(buf)), 2);
+}
+
+/* Find a mode page after the header and block descriptors. */
+static const uint8_t *find_page(const uint8_t *p, size_t len, size_t start, uint8_t code)
+{
+	size_t off = start;
+	while (off + 2 <= len) {
+		if ((p[off] & 0x3F) == code)
+			return p + off;
+		off += 2 + p[off + 1];
+	}
+	return NULL;
+}
+
+static void test_mode_sense6(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[255];
+	uint8_t c[6] = { 0x1A, 0, 0x3F, 0, 255, 0 };
+
+	memset(buf, 0xAA, sizeof(buf));
+	struct scsi_result *r = run(f, c, 6, true, buf, sizeof(buf));
+	assert_good(r);
+	size_t total = buf[0] + 1u;
+	assert_int_equal(r->transferred, total);
+	assert_int_equal(buf[2], 0x10);           /* DPOFUA, not write-protected */
+	assert_int_equal(buf[3], 8);              /* one short block descriptor */
+	assert_int_equal(be32(buf + 4), DISK_BLOCKS);
+	assert_int_equal(be32(buf + 8) & 0xFFFFFF, 512);
+	const uint8_t *cache = find_page(buf, total, 12, 0x08);
+	const uint8_t *ctl = find_page(buf, total, 12, 0x0A);
+	assert_non_null(cache);
+	assert_non_null(ctl);
+	assert_true(cache < ctl);                 /* ascending page order */
+	assert_int_equal(cache[1], 0x12);
+	assert_int_equal(cache[2] & 0x04, 0x04);  /* WCE: the backend has a flush */
+	assert_int_equal(ctl[1], 0x0A);
+	assert_int_equal(total, 4 + 8 + 20 + 12);
+
+	/* DBD: no block descriptor. */
+	c[1] = 0x08;
+	c[2] = 0x0A;
+	r = run(f, c, 6, true, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(buf[3], 0);
+	assert_int_equal(buf[0] + 1, 4 + 12);
+	assert_int_equal(buf[4], 0x0A);
+
+	/* Allocation length truncates; mode data length stays the full one. */
+	c[1] = 0;
+	c[2] = 0x3F;
+	c[4] = 7;
+	memset(buf, 0xAA, sizeof(buf));
+	r = run(f, c, 6, true, buf, sizeof(buf));
+	assert_int_equal(r->transferred, 7);
+	assert_int_equal(buf[0] + 1, 44);
+	assert_int_equal(buf[7], 0xAA);
+	c[4] = 255;
+
+	/* Changeable values: nothing is. */
+	c[2] = 0x40 | 0x08;
+	r = run(f, c, 6, true, buf, sizeof(buf));
+	assert_good(r);
+	cache = find_page(buf, buf[0] + 1u, 12, 0x08);
+	assert_non_null(cache);
+	for (int i = 2; i < 20; i++)
+		assert_int_equal(cache[i], 0);
+	/* Default values == current. */
+	c[2] = 0x80 | 0x08;
+	r = run(f, c, 6, true, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(buf[12 + 2] & 0x04, 0x04);
+
+	c[2] = 0xC0 | 0x08;    /* saved */
+	assert_sense(run(f, c, 6, true, buf, sizeof(buf)), SCSI_SENSE_ILLEGAL_REQUEST,
+		     SCSI_ASC_SAVING_NOT_SUPPORTED, 0);
+	c[2] = 0x19;
+	assert_invalid_field(run(f, c, 6, true, buf, sizeof(buf)), 2);
+	c[2] = 0x08;
+	c[3] = 0x01;
+	assert_invalid_field(run(f, c, 6, true, buf, sizeof(buf)), 3);
+	c[2] = 0x3F;
+	c[3] = 0xFF;    /* all pages and subpages */
+	assert_good(run(f, c, 6, true, buf, sizeof(buf)));
+}
+
+static void test_mode_sense10(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[255];
+	uint8_t c[10] = { 0x5A, 0, 0x3F, 0, 0, 0, 0, 0, 255, 0 };
+
+	struct scsi_result *r = run(f, c, 10, true, buf, sizeof(buf));
+	assert_good(r);
+	size_t total = (size_t)(buf[0] << 8 | buf[1]) + 2;
+	assert_int_equal(r->transferred, total);
+	assert_int_equal(total, 8 + 8 + 20 + 12);
+	assert_int_equal(buf[4] & 1, 0);
+	assert_int_equal(buf[6] << 8 | buf[7], 8);
+	assert_int_equal(be32(buf + 8), DISK_BLOCKS);
+
+	c[1] = 0x10;    /* LLBAA: 16-byte descriptor */
+	r = run(f, c, 10, true, buf, sizeof(buf));
+	total = (size_t)(buf[0] << 8 | buf[1]) + 2;
+	assert_int_equal(total, 8 + 16 + 20 + 12);
+	assert_int_equal(buf[4] & 1, 1);
+	assert_int_equal(buf[6] << 8 | buf[7], 16);
+	assert_int_equal(be64(buf + 8), DISK_BLOCKS);
+	assert_int_equal(be32(buf + 20), 512);
+	assert_non_null(find_page(buf, total, 24, 0x08));
+
+	c[1] = 0x18;    /* LLBAA + DBD */
+	r = run(f, c, 10, true, buf, sizeof(buf));
+	assert_int_equal(buf[6] << 8 | buf[7], 0);
+	assert_int_equal(buf[4] & 1, 0);
+
+	c[1] = 0;
+	c[7] = 0;
+	c[8] = 3;
+	r = run(f, c, 10, true, buf, sizeof(buf));
+	assert_int_equal(r->transferred, 3);
+	c[8] = 255;
+	c[2] = 0x01;
+	assert_invalid_field(run(f, c, 10, true, buf, sizeof(buf)), 2);
+}
+
+static void test_request_sense(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[32];
+	uint8_t c[6] = { 0x03, 0, 0, 0, 252, 0 };
+
+	/* After an error: autosense already delivered it, REQUEST SENSE says NO SENSE. */
+	rw(f, 0x28, DISK_BLOCKS, 1, true, buf, 512);
+	memset(buf, 0xAA, sizeof(buf));
+	struct scsi_result *r = run(f, c, 6, true, buf, sizeof(buf));
+	assert_good(r);
+	assert_int_equal(r->transferred, 18);
+	assert_int_equal(buf[0], 0x70);
+	assert_int_equal(buf[2], SCSI_SENSE_NO_SENSE);
+	assert_int_equal(buf[7], 10);
+	assert_int_equal(buf[12], 0);
+	assert_int_equal(buf[18], 0xAA);
+	c[4] = 4;
+	assert_int_equal(run(f, c, 6, true, buf, sizeof(buf))->transferred, 4);
+	c[1] = 1;    /* DESC */
+	assert_invalid_field(run(f, c, 6, true, buf, sizeof(buf)), 1);
+}
+
+/* ---- backends --------------------------------------------------------------------------- */
+
+static void test_file_backend(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/mezz-scsi-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(ftruncate(fd, 64 * 1024 + 100), 0);
+
+	struct scsi_disk_config cfg = { .serial = "FILE" };
+	assert_int_equal(scsi_disk_file_backend(fd, &cfg.backend), 0);
+	assert_int_equal(cfg.backend.size, 64 * 1024 + 100);
+	struct scsi_disk *d;
+	assert_int_equal(scsi_disk_create(&cfg, &d), 0);
+	assert_int_equal(scsi_disk_block_count(d), 128);
+
+	uint8_t out[3 * 512], in[3 * 512], raw[3 * 512];
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i ^ 0xC3);
+	struct scsi_result r;
+	uint8_t wr[10] = { 0x2A, 0x08 /* FUA */, 0, 0, 0, 125, 0, 0, 3, 0 };
+	assert_int_equal(scsi_disk_execute(d, wr, 10, false, out, sizeof(out), &r), 0);
+	assert_int_equal(r.status, SCSI_STATUS_GOOD);
+	assert_int_equal(r.transferred, sizeof(out));
+	uint8_t rd[16] = { 0x88, 0, 0, 0, 0, 0, 0, 0, 0, 125, 0, 0, 0, 3, 0, 0 };
+	assert_int_equal(scsi_disk_execute(d, rd, 16, true, in, sizeof(in), &r), 0);
+	assert_int_equal(r.status, SCSI_STATUS_GOOD);
+	assert_memory_equal(in, out, sizeof(out));
+	assert_int_equal(pread(fd, raw, sizeof(raw), 125 * 512), (ssize_t)sizeof(raw));
+	assert_memory_equal(raw, out, sizeof(out));
+	/* The last whole block is 127; 128 would be in the partial tail. */
+	rd[9] = 127;
+	rd[13] = 2;
+	assert_int_equal(scsi_disk_execute(d, rd, 16, true, in, sizeof(in), &r), 0);
+	assert_int_equal(r.sense[12], SCSI_ASC_LBA_OUT_OF_RANGE);
+	uint8_t sync[10] = { 0x35 };
+	assert_int_equal(scsi_disk_execute(d, sync, 10, false, NULL, 0, &r), 0);
+	assert_int_equal(r.status, SCSI_STATUS_GOOD);
+	struct scsi_disk_stats st;
+	scsi_disk_get_stats(d, &st);
+	assert_int_equal(st.flushes, 2);    /* FUA + SYNCHRONIZE CACHE */
+	scsi_disk_destroy(d);
+
+	/* The file shrinking under the disk: a read error, not a short read of garbage. */
+	assert_int_equal(scsi_disk_create(&cfg, &d), 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	rd[9] = 100;
+	rd[13] = 1;
+	assert_int_equal(scsi_disk_execute(d, rd, 16, true, in, sizeof(in), &r), 0);
+	assert_int_equal(r.sense[2], SCSI_SENSE_MEDIUM_ERROR);
+	assert_int_equal(r.sense[12], SCSI_ASC_UNRECOVERED_READ_ERROR);
+	scsi_disk_destroy(d);
+	close(fd);
+
+	/* A closed descriptor. */
+	struct scsi_disk_backend be;
+	assert_int_equal(scsi_disk_file_backend(fd, &be), -EBADF);
+	assert_int_equal(scsi_disk_file_backend(-1, &be), -EINVAL);
+}
+
+static void test_mem_backend_bounds(void **state)
+{
+	(void)state;
+	uint8_t mem[1024], b[16];
+	struct scsi_disk_mem m;
+	struct scsi_disk_backend be;
+
+	scsi_disk_mem_backend(&m, mem, sizeof(mem), &be);
+	assert_int_equal(be.ops->read(be.ctx, b, 16, 1024 - 16), 0);
+	assert_int_equal(be.ops->read(be.ctx, b, 16, 1024 - 15), -EINVAL);
+	assert_int_equal(be.ops->write(be.ctx, b, 1, UINT64_MAX), -EINVAL);
+	assert_null(be.ops->flush);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_validation),
+		cmocka_unit_test_setup_teardown(test_tur_and_start_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_opcode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cdb_length_and_naca, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inquiry_standard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inquiry_vpd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_capacity, setup, teardown),
+		cmocka_unit_test(test_read_capacity_large),
+		cmocka_unit_test_setup_teardown(test_read_write_all_sizes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read6_zero_means_256, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lba_boundaries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lba_overflow, setup_bigxfer, teardown),
+		cmocka_unit_test_setup_teardown(test_max_transfer_and_protect_fields, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_buffer_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_only, setup_ro, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_cache_and_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_flush_backend, setup_noflush, teardown),
+		cmocka_unit_test_setup_teardown(test_report_luns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mode_sense6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mode_sense10, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_sense, setup, teardown),
+		cmocka_unit_test(test_file_backend),
+		cmocka_unit_test(test_mem_backend_bounds),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

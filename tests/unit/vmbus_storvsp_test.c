@@ -1,0 +1,842 @@
+/*
+ * storvsp (devices/vmbus/storvsp.c): init state machine, version negotiation, SRBs through a
+ * fake guest memory (GPA ranges over several scattered pages), bad ranges, LUN addressing,
+ * sense data in the reply. The disk is a scsi_disk over memory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/vmbus/scsi_disk.h"
+#include "devices/vmbus/storvsp.h"
+
+#define DISK_BYTES (1u << 20)
+#define PAGE 4096u
+#define GUEST_PAGES 16u
+#define GUEST_BASE_PFN 0x100u     /* guest RAM: pfns 0x100..0x10F */
+
+struct guest {
+	uint8_t mem[GUEST_PAGES * PAGE];
+	unsigned calls;
+	size_t bytes;
+	bool bad_call;                /* a piece crossed a page or was empty */
+};
+
+static int guest_copy(void *ctx, uint64_t gpa, void *buf, size_t len, bool to_guest)
+{
+	struct guest *g = ctx;
+	const uint64_t base = (uint64_t)GUEST_BASE_PFN * PAGE;
+
+	g->calls++;
+	if (len == 0 || (gpa % PAGE) + len > PAGE)
+		g->bad_call = true;
+	if (gpa < base || gpa - base > sizeof(g->mem) || len > sizeof(g->mem) - (gpa - base))
+		return -EFAULT;
+	uint8_t *p = g->mem + (gpa - base);
+	if (to_guest)
+		memcpy(p, buf, len);
+	else
+		memcpy(buf, p, len);
+	g->bytes += len;
+	return 0;
+}
+
+static uint8_t *gpage(struct guest *g, uint64_t pfn)
+{
+	return g->mem + (pfn - GUEST_BASE_PFN) * PAGE;
+}
+
+struct fx {
+	uint8_t *disk_mem;
+	struct scsi_disk_mem m;
+	struct scsi_disk *d;
+	struct storvsp *s;
+	struct guest g;
+	uint64_t next_tid;
+	struct storvsp_reply rp;
+	struct storvsp_vstor_packet out;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	f->disk_mem = malloc(DISK_BYTES);
+	assert_non_null(f->disk_mem);
+	for (size_t i = 0; i < DISK_BYTES; i++)
+		f->disk_mem[i] = (uint8_t)(i * 31 + (i >> 9));
+	struct scsi_disk_config dc = { .serial = "STORVSP" };
+	scsi_disk_mem_backend(&f->m, f->disk_mem, DISK_BYTES, &dc.backend);
+	assert_int_equal(scsi_disk_create(&dc, &f->d), 0);
+	struct storvsp_config sc = { .disk = f->d, .mem = { .copy = guest_copy, .ctx = &f->g } };
+	assert_int_equal(storvsp_create(&sc, &f->s), 0);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_BEGIN);
+	f->next_tid = 0x1000;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	assert_false(f->g.bad_call);
+	storvsp_destroy(f->s);
+	scsi_disk_destroy(f->d);
+	free(f->disk_mem);
+	free(f);
+	return 0;
+}
+
+/* Send one packet; check the completion's framing and return its status. */
+static uint32_t send(struct fx *f, uint16_t type, const void *payload, size_t len,
+		     const struct storvsp_gpa_range *ranges, size_t nranges)
+{
+	struct storvsp_request rq = {
+		.type = type, .transaction_id = ++f->next_tid, .payload = payload,
+		.payload_len = len, .ranges = ranges, .range_count = nranges,
+	};
+	memset(&f->rp, 0xEE, sizeof(f->rp));
+	assert_int_equal(storvsp_handle(f->s, &rq, &f->rp), 0);
+	assert_int_equal(f->rp.transaction_id, f->next_tid);
+	assert_int_equal(f->rp.len, len >= 64 ? 64 : 48);
+	memset(&f->out, 0, sizeof(f->out));
+	memcpy(&f->out, f->rp.payload, f->rp.len);
+	assert_int_equal(f->out.operation, STORVSP_OP_COMPLETE_IO);
+	return f->out.status;
+}
+
+static uint32_t send_op(struct fx *f, uint32_t op, size_t len)
+{
+	struct storvsp_vstor_packet p = { .operation = op,
+					  .flags = STORVSP_FLAG_REQUEST_COMPLETION };
+	return send(f, STORVSP_PKT_INBAND, &p, len, NULL, 0);
+}
+
+static uint32_t send_version(struct fx *f, uint16_t v, size_t len)
+{
+	struct storvsp_vstor_packet p = { .operation = STORVSP_OP_QUERY_PROTOCOL_VERSION };
+	p.u.version.major_minor = v;
+	return send(f, STORVSP_PKT_INBAND, &p, len, NULL, 0);
+}
+
+/* The Linux-style sequence: the init packets at the pre-WIN8 size until the version is known. */
+static void init(struct fx *f)
+{
+	assert_int_equal(send_op(f, STORVSP_OP_BEGIN_INITIALIZATION, 48), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(send_version(f, STORVSP_VERSION_WIN10, 48), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(send_op(f, STORVSP_OP_QUERY_PROPERTIES, 64), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(send_op(f, STORVSP_OP_END_INITIALIZATION, 64), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_READY);
+}
+
+static void srb_init(struct storvsp_vstor_packet *p, const uint8_t *cdb, size_t cdb_len,
+		     uint8_t data_in, uint32_t dtl)
+{
+	memset(p, 0, sizeof(*p));
+	p->operation = STORVSP_OP_EXECUTE_SRB;
+	p->flags = STORVSP_FLAG_REQUEST_COMPLETION;
+	p->u.srb.length = sizeof(p->u.srb);
+	p->u.srb.cdb_length = (uint8_t)cdb_len;
+	p->u.srb.sense_info_length = STORVSP_CDB_AREA;
+	p->u.srb.data_in = data_in;
+	p->u.srb.data_transfer_length = dtl;
+	p->u.srb.srb_flags = data_in == 1 ? 0x40 : data_in == 0 ? 0x80 : 0;
+	memcpy(p->u.srb.cdb, cdb, cdb_len);
+}
+
+static void rw10(uint8_t *c, uint8_t op, uint32_t lba, uint16_t blocks)
+{
+	memset(c, 0, 10);
+	c[0] = op;
+	c[2] = (uint8_t)(lba >> 24);
+	c[3] = (uint8_t)(lba >> 16);
+	c[4] = (uint8_t)(lba >> 8);
+	c[5] = (uint8_t)lba;
+	c[7] = (uint8_t)(blocks >> 8);
+	c[8] = (uint8_t)blocks;
+}
+
+/* An SRB with data through one GPA range. */
+static uint32_t send_srb_gpa(struct fx *f, struct storvsp_vstor_packet *p, uint32_t off,
+			     const uint64_t *pfns, size_t npfn)
+{
+	struct storvsp_gpa_range r = {
+		.byte_count = p->u.srb.data_transfer_length, .byte_offset = off,
+		.pfns = pfns, .pfn_count = npfn,
+	};
+	return send(f, STORVSP_PKT_GPA_DIRECT, p, sizeof(*p), &r, 1);
+}
+
+static struct scsi_disk_stats disk_stats(struct fx *f)
+{
+	struct scsi_disk_stats st;
+	scsi_disk_get_stats(f->d, &st);
+	return st;
+}
+
+/* ---- lifetime, framing ------------------------------------------------------------------ */
+
+static void test_create_validation(void **state)
+{
+	struct fx *f = *state;
+	struct storvsp *s = (struct storvsp *)1;
+	struct storvsp_config sc = { .disk = f->d };
+
+	assert_int_equal(storvsp_create(&sc, &s), -EINVAL);    /* no copy callback */
+	assert_null(s);
+	sc.mem.copy = guest_copy;
+	sc.disk = NULL;
+	assert_int_equal(storvsp_create(&sc, &s), -EINVAL);
+	assert_int_equal(storvsp_create(NULL, &s), -EINVAL);
+
+	/* A disk whose maximum transfer is beyond what storvsp bounces. */
+	struct scsi_disk_config dc = { .max_transfer_bytes = STORVSP_MAX_TRANSFER_LIMIT + 512 };
+	struct scsi_disk *big;
+	scsi_disk_mem_backend(&f->m, f->disk_mem, DISK_BYTES, &dc.backend);
+	assert_int_equal(scsi_disk_create(&dc, &big), 0);
+	sc.disk = big;
+	assert_int_equal(storvsp_create(&sc, &s), -EINVAL);
+	scsi_disk_destroy(big);
+
+	assert_int_equal(storvsp_max_transfer_bytes(f->s), SCSI_DISK_DEFAULT_MAX_TRANSFER);
+	assert_int_equal(storvsp_version(f->s), 0);
+	storvsp_destroy(NULL);
+}
+
+static void test_framing(void **state)
+{
+	struct fx *f = *state;
+	struct storvsp_vstor_packet p = { .operation = STORVSP_OP_BEGIN_INITIALIZATION };
+	struct storvsp_request rq = { .type = 7, .payload = &p, .payload_len = 64 };
+	struct storvsp_reply rp;
+
+	/* Not inband / GPA direct: no reply at all. */
+	static const uint16_t bad_types[] = { 0, 1, 7, 8, 0xB, 0xFFFF };
+	for (size_t i = 0; i < sizeof(bad_types) / sizeof(bad_types[0]); i++) {
+		rq.type = bad_types[i];
+		assert_int_equal(storvsp_handle(f->s, &rq, &rp), -EPROTO);
+	}
+	rq.type = STORVSP_PKT_INBAND;
+	assert_int_equal(storvsp_handle(NULL, &rq, &rp), -EINVAL);
+	assert_int_equal(storvsp_handle(f->s, NULL, &rp), -EINVAL);
+	assert_int_equal(storvsp_handle(f->s, &rq, NULL), -EINVAL);
+	rq.payload = NULL;
+	assert_int_equal(storvsp_handle(f->s, &rq, &rp), -EINVAL);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_BEGIN);
+
+	/* Too short for even a pre-WIN8 packet: a 48-byte INVALID_PARAMETER completion. */
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 47, NULL, 0),
+			 STORVSP_STATUS_INVALID_PARAMETER);
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, NULL, 0, NULL, 0),
+			 STORVSP_STATUS_INVALID_PARAMETER);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_BEGIN);
+	/* A GPA-direct packet that is not an SRB. */
+	assert_int_equal(send(f, STORVSP_PKT_GPA_DIRECT, &p, 64, NULL, 0),
+			 STORVSP_STATUS_INVALID_PARAMETER);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_BEGIN);
+	/* Longer than a vstor_packet: cut at 64, still works. */
+	uint8_t big[100] = { 0 };
+	memcpy(big, &p, sizeof(p));
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, big, sizeof(big), NULL, 0),
+			 STORVSP_STATUS_SUCCESS);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_VERSION);
+
+	struct storvsp_stats st;
+	storvsp_get_stats(f->s, &st);
+	assert_int_equal(st.bad_packets, 6);
+	assert_int_equal(st.packets, 4);
+	assert_int_equal(st.errors, 3);
+}
+
+/* ---- init -------------------------------------------------------------------------------- */
+
+static void test_init_in_order(void **state)
+{
+	struct fx *f = *state;
+	uint8_t rest[64];
+
+	assert_int_equal(send_op(f, STORVSP_OP_BEGIN_INITIALIZATION, 48), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(f->rp.len, 48);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_VERSION);
+	assert_int_equal(send_version(f, STORVSP_VERSION_WIN10, 48), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(f->out.u.version.major_minor, STORVSP_VERSION_WIN10);
+	assert_int_equal(storvsp_version(f->s), STORVSP_VERSION_WIN10);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_PROPERTIES);
+
+	/* Properties: the reply union is the properties, whatever the request held there. */
+	struct storvsp_vstor_packet p = { .operation = STORVSP_OP_QUERY_PROPERTIES };
+	memset(p.u.raw, 0x5A, sizeof(p.u.raw));
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(f->rp.len, 64);
+	assert_int_equal(f->out.u.properties.max_sub_channels, 0);
+	assert_int_equal(f->out.u.properties.flags, 0);
+	assert_int_equal(f->out.u.properties.max_transfer_bytes, 0x40000);
+	assert_int_equal(f->out.u.properties.reserved, 0);
+	memset(rest, 0, sizeof(rest));
+	assert_memory_equal(f->out.u.raw + sizeof(struct storvsp_channel_properties), rest,
+			    sizeof(f->out.u.raw) - sizeof(struct storvsp_channel_properties));
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_END);
+
+	assert_int_equal(send_op(f, STORVSP_OP_END_INITIALIZATION, 64), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_READY);
+
+	/* Reset for a new channel open: from the start again. */
+	storvsp_reset(f->s);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_BEGIN);
+	assert_int_equal(storvsp_version(f->s), 0);
+	init(f);
+}
+
+static void test_version_negotiation(void **state)
+{
+	struct fx *f = *state;
+	static const uint16_t refused[] = { 0x0000, STORVSP_VERSION_WIN6, STORVSP_VERSION_WIN7,
+					    0x0500, 0x0502, 0x0601, 0x0603, 0x0700, 0xFFFF };
+	static const uint16_t accepted[] = { STORVSP_VERSION_WIN8, STORVSP_VERSION_WIN81,
+					     STORVSP_VERSION_WIN10 };
+
+	for (size_t a = 0; a < 3; a++) {
+		storvsp_reset(f->s);
+		assert_int_equal(send_op(f, STORVSP_OP_BEGIN_INITIALIZATION, 48), 0);
+		for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+			assert_int_equal(send_version(f, refused[i], 48),
+					 STORVSP_STATUS_REVISION_MISMATCH);
+			assert_int_equal(f->out.u.version.major_minor, refused[i]);
+			assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_VERSION);
+			assert_int_equal(storvsp_version(f->s), 0);
+		}
+		assert_int_equal(send_version(f, accepted[a], 48), STORVSP_STATUS_SUCCESS);
+		assert_int_equal(storvsp_version(f->s), accepted[a]);
+		/* Once agreed, another query is out of order. */
+		assert_int_equal(send_version(f, accepted[a], 64),
+				 STORVSP_STATUS_INVALID_DEVICE_STATE);
+		assert_int_equal(storvsp_version(f->s), accepted[a]);
+	}
+}
+
+static void test_init_out_of_order(void **state)
+{
+	struct fx *f = *state;
+	static const uint32_t ops[] = {
+		STORVSP_OP_BEGIN_INITIALIZATION, STORVSP_OP_QUERY_PROTOCOL_VERSION,
+		STORVSP_OP_QUERY_PROPERTIES, STORVSP_OP_END_INITIALIZATION,
+		STORVSP_OP_EXECUTE_SRB, STORVSP_OP_RESET_LUN, STORVSP_OP_RESET_ADAPTER,
+		STORVSP_OP_RESET_BUS, STORVSP_OP_CREATE_SUB_CHANNELS,
+	};
+	/* The one operation each state accepts (index into ops), then the next state. */
+	static const struct { enum storvsp_state st; size_t ok; } steps[] = {
+		{ STORVSP_WAIT_BEGIN, 0 }, { STORVSP_WAIT_VERSION, 1 },
+		{ STORVSP_WAIT_PROPERTIES, 2 }, { STORVSP_WAIT_END, 3 },
+	};
+
+	for (size_t s = 0; s < 4; s++) {
+		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+			if (i == steps[s].ok)
+				continue;
+			/* CREATE_SUB_CHANNELS is allowed once the properties are known. */
+			if (ops[i] == STORVSP_OP_CREATE_SUB_CHANNELS &&
+			    steps[s].st == STORVSP_WAIT_END)
+				continue;
+			struct storvsp_vstor_packet p = { .operation = ops[i] };
+			p.u.version.major_minor = STORVSP_VERSION_WIN8;
+			assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0),
+					 STORVSP_STATUS_INVALID_DEVICE_STATE);
+			assert_int_equal(storvsp_get_state(f->s), steps[s].st);
+		}
+		struct storvsp_vstor_packet p = { .operation = ops[steps[s].ok] };
+		p.u.version.major_minor = STORVSP_VERSION_WIN8;
+		assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), 0);
+	}
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_READY);
+	/* Ready: every init operation is out of order now. */
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(send_op(f, ops[i], 64), STORVSP_STATUS_INVALID_DEVICE_STATE);
+		assert_int_equal(storvsp_get_state(f->s), STORVSP_READY);
+	}
+	/* And the resets succeed. */
+	for (size_t i = 5; i < 8; i++)
+		assert_int_equal(send_op(f, ops[i], 64), STORVSP_STATUS_SUCCESS);
+}
+
+static void test_unknown_operations(void **state)
+{
+	struct fx *f = *state;
+	static const uint32_t ops[] = {
+		0, STORVSP_OP_COMPLETE_IO, STORVSP_OP_REMOVE_DEVICE, STORVSP_OP_ENUMERATE_BUS,
+		STORVSP_OP_FC_HBA_DATA, STORVSP_OP_EVENT_NOTIFICATION, 15, 0x100, 0xFFFFFFFF,
+	};
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+			assert_int_equal(send_op(f, ops[i], 64),
+					 STORVSP_STATUS_INVALID_DEVICE_REQUEST);
+		if (pass == 0) {
+			assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_BEGIN);
+			init(f);
+		}
+	}
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_READY);
+}
+
+static void test_sub_channels(void **state)
+{
+	struct fx *f = *state;
+	struct storvsp_vstor_packet p = { .operation = STORVSP_OP_CREATE_SUB_CHANNELS };
+
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0),
+			 STORVSP_STATUS_INVALID_DEVICE_STATE);
+	assert_int_equal(send_op(f, STORVSP_OP_BEGIN_INITIALIZATION, 48), 0);
+	assert_int_equal(send_version(f, STORVSP_VERSION_WIN8, 48), 0);
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0),
+			 STORVSP_STATUS_INVALID_DEVICE_STATE);
+	assert_int_equal(send_op(f, STORVSP_OP_QUERY_PROPERTIES, 64), 0);
+	/* None offered: 0 is fine, any other count is refused. */
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), STORVSP_STATUS_SUCCESS);
+	p.u.sub_channel_count = 1;
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0),
+			 STORVSP_STATUS_INVALID_PARAMETER);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_WAIT_END);
+	assert_int_equal(send_op(f, STORVSP_OP_END_INITIALIZATION, 64), 0);
+	p.u.sub_channel_count = 0xFFFF;
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0),
+			 STORVSP_STATUS_INVALID_PARAMETER);
+	p.u.sub_channel_count = 0;
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(storvsp_get_state(f->s), STORVSP_READY);
+}
+
+/* ---- SRBs -------------------------------------------------------------------------------- */
+
+static void assert_rejected(struct fx *f, uint32_t status, uint32_t want)
+{
+	assert_int_equal(status, want);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_INVALID_REQUEST);
+	assert_int_equal(f->out.u.srb.scsi_status, 0);
+	assert_int_equal(f->out.u.srb.data_transfer_length, 0);
+}
+
+static void test_srb_before_ready(void **state)
+{
+	struct fx *f = *state;
+	struct storvsp_vstor_packet p;
+	uint8_t tur[6] = { 0 };
+
+	srb_init(&p, tur, 6, 2, 0);
+	assert_rejected(f, send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0),
+			STORVSP_STATUS_INVALID_DEVICE_STATE);
+	assert_int_equal(send_op(f, STORVSP_OP_BEGIN_INITIALIZATION, 48), 0);
+	assert_int_equal(send_version(f, STORVSP_VERSION_WIN8, 48), 0);
+	assert_int_equal(send_op(f, STORVSP_OP_QUERY_PROPERTIES, 64), 0);
+	assert_rejected(f, send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0),
+			STORVSP_STATUS_INVALID_DEVICE_STATE);
+	assert_int_equal(disk_stats(f).commands, 0);
+	assert_int_equal(send_op(f, STORVSP_OP_END_INITIALIZATION, 64), 0);
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	assert_int_equal(disk_stats(f).commands, 1);
+}
+
+static void test_srb_inband(void **state)
+{
+	struct fx *f = *state;
+	struct storvsp_vstor_packet p;
+	uint8_t tur[6] = { 0 };
+	uint8_t inq[6] = { 0x12, 0, 0, 0, 36, 0 };
+
+	init(f);
+	srb_init(&p, tur, 6, 2, 0);
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	assert_int_equal(f->out.u.srb.scsi_status, 0);
+	assert_int_equal(f->out.u.srb.sense_info_length, 0);
+	assert_int_equal(f->out.flags, STORVSP_FLAG_REQUEST_COMPLETION);
+	assert_int_equal(f->out.u.srb.cdb_length, 6);    /* untouched fields are echoed */
+
+	/* A data-in command without data: succeeds, nothing moved. */
+	srb_init(&p, inq, 6, 1, 0);
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	assert_int_equal(f->out.u.srb.data_transfer_length, 0);
+	assert_int_equal(f->g.calls, 0);
+
+	/* Inband with a data length: there is no buffer to move it through. */
+	srb_init(&p, inq, 6, 1, 36);
+	assert_rejected(f, send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0),
+			STORVSP_STATUS_INVALID_PARAMETER);
+	/* A pre-WIN8 sized SRB after a WIN8+ negotiation. */
+	srb_init(&p, tur, 6, 2, 0);
+	assert_rejected(f, send(f, STORVSP_PKT_INBAND, &p, 48, NULL, 0),
+			STORVSP_STATUS_INVALID_PARAMETER);
+	assert_int_equal(f->rp.len, 48);
+	/* CDB length and direction limits. */
+	srb_init(&p, tur, 6, 2, 0);
+	p.u.srb.cdb_length = 0;
+	assert_rejected(f, send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0),
+			STORVSP_STATUS_INVALID_PARAMETER);
+	p.u.srb.cdb_length = 17;
+	assert_rejected(f, send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0),
+			STORVSP_STATUS_INVALID_PARAMETER);
+	p.u.srb.cdb_length = 16;    /* a 6-byte CDB in a 16-byte field: the rest is ignored */
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	p.u.srb.cdb_length = 6;
+	p.u.srb.data_in = 3;
+	assert_rejected(f, send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0),
+			STORVSP_STATUS_INVALID_PARAMETER);
+	assert_int_equal(disk_stats(f).commands, 3);
+}
+
+static void test_srb_write_read_round_trip(void **state)
+{
+	struct fx *f = *state;
+	struct storvsp_vstor_packet p;
+	uint8_t c[10];
+	/* 16 blocks from byte 0x234 of the first page: three pages, scattered and out of order. */
+	const uint32_t off = 0x234, len = 16 * 512;
+	const uint64_t wpfn[3] = { 0x105, 0x102, 0x10A };
+	const uint64_t rpfn[3] = { 0x10F, 0x100, 0x107 };
+	const uint32_t lba = 77;
+
+	init(f);
+	/* Different on every page, so a piece copied from the wrong page shows. */
+	for (size_t i = 0; i < sizeof(f->g.mem); i++)
+		f->g.mem[i] = (uint8_t)(i * 13 + 5 + (i / PAGE) * 0x35);
+	/* What the guest means to write: the bytes of its buffer, page piece by page piece. */
+	uint8_t want[16 * 512];
+	size_t w = 0;
+	for (size_t pg = 0; pg < 3; pg++) {
+		size_t start = pg == 0 ? off : 0;
+		size_t n = PAGE - start;
+		if (n > len - w)
+			n = len - w;
+		memcpy(want + w, gpage(&f->g, wpfn[pg]) + start, n);
+		w += n;
+	}
+	assert_int_equal(w, len);
+
+	rw10(c, 0x2A, lba, 16);
+	srb_init(&p, c, 10, 0, len);
+	assert_int_equal(send_srb_gpa(f, &p, off, wpfn, 3), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	assert_int_equal(f->out.u.srb.scsi_status, 0);
+	assert_int_equal(f->out.u.srb.data_transfer_length, len);
+	assert_memory_equal(f->disk_mem + lba * 512, want, len);
+	assert_int_equal(f->g.calls, 3);
+	assert_int_equal(f->g.bytes, len);
+
+	/* Read it back into other pages, at the same offset. */
+	uint8_t before[GUEST_PAGES * PAGE];
+	memcpy(before, f->g.mem, sizeof(before));
+	rw10(c, 0x28, lba, 16);
+	srb_init(&p, c, 10, 1, len);
+	assert_int_equal(send_srb_gpa(f, &p, off, rpfn, 3), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	assert_int_equal(f->out.u.srb.data_transfer_length, len);
+	uint8_t got[16 * 512];
+	size_t r = 0;
+	for (size_t pg = 0; pg < 3; pg++) {
+		size_t start = pg == 0 ? off : 0;
+		size_t n = PAGE - start;
+		if (n > len - r)
+			n = len - r;
+		memcpy(got + r, gpage(&f->g, rpfn[pg]) + start, n);
+		r += n;
+	}
+	assert_memory_equal(got, want, len);
+	/* Bytes outside the range are untouched: before the offset, after the end, other pages. */
+	assert_memory_equal(gpage(&f->g, 0x10F), before + 0xF * PAGE, off);
+	size_t tail = off + len - 2 * PAGE;
+	assert_memory_equal(gpage(&f->g, 0x107) + tail, before + 7 * PAGE + tail, PAGE - tail);
+	for (uint64_t pfn = GUEST_BASE_PFN; pfn < GUEST_BASE_PFN + GUEST_PAGES; pfn++) {
+		if (pfn == 0x10F || pfn == 0x100 || pfn == 0x107)
+			continue;
+		size_t at = (pfn - GUEST_BASE_PFN) * PAGE;
+		assert_memory_equal(gpage(&f->g, pfn), before + at, PAGE);
+	}
+
+	struct storvsp_stats st;
+	storvsp_get_stats(f->s, &st);
+	assert_int_equal(st.bytes_from_guest, len);
+	assert_int_equal(st.bytes_to_guest, len);
+	assert_int_equal(st.srbs, 2);
+}
+
+static void test_srb_underrun(void **state)
+{
+	struct fx *f = *state;
+	struct storvsp_vstor_packet p;
+	uint8_t inq[6] = { 0x12, 0, 0, 0, 255, 0 };
+	const uint64_t pfn[1] = { 0x103 };
+
+	init(f);
+	memset(f->g.mem, 0xAA, sizeof(f->g.mem));
+	srb_init(&p, inq, 6, 1, 255);
+	assert_int_equal(send_srb_gpa(f, &p, 0x10, pfn, 1), 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	assert_int_equal(f->out.u.srb.data_transfer_length, 36);
+	uint8_t *g = gpage(&f->g, 0x103) + 0x10;
+	assert_memory_equal(g + 8, "Mezz    ", 8);
+	assert_int_equal(g[36], 0xAA);    /* only what was moved is copied */
+
+	/* REPORT LUNS through the SRB path: LUN 0 only. */
+	uint8_t rl[12] = { 0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0 };
+	srb_init(&p, rl, 12, 1, 64);
+	assert_int_equal(send_srb_gpa(f, &p, 0, pfn, 1), 0);
+	assert_int_equal(f->out.u.srb.data_transfer_length, 16);
+	g = gpage(&f->g, 0x103);
+	assert_int_equal(g[3], 8);
+}
+
+/* A GPA-direct SRB the transport checks must refuse. */
+static void assert_bad_gpa(struct fx *f, const struct storvsp_vstor_packet *p,
+			   const struct storvsp_gpa_range *r, size_t nr)
+{
+	assert_rejected(f, send(f, STORVSP_PKT_GPA_DIRECT, p, 64, r, nr),
+			STORVSP_STATUS_INVALID_PARAMETER);
+}
+
+static void test_srb_bad_ranges(void **state)
+{
+	struct fx *f = *state;
+	struct storvsp_vstor_packet p;
+	uint8_t c[10];
+	const uint64_t pfns[4] = { 0x101, 0x102, 0x103, 0x104 };
+	struct storvsp_gpa_range r;
+	const uint8_t saved = f->disk_mem[5 * 512];
+
+	init(f);
+	memset(f->g.mem, 0x42, sizeof(f->g.mem));
+	rw10(c, 0x2A, 5, 8);    /* 4096 bytes */
+	srb_init(&p, c, 10, 0, 4096);
+
+	/* byte_count != data_transfer_length (both ways). */
+	r = (struct storvsp_gpa_range){ .byte_count = 4095, .pfns = pfns, .pfn_count = 1 };
+	assert_bad_gpa(f, &p, &r, 1);
+	r.byte_count = 4097;
+	r.pfn_count = 2;
+	assert_bad_gpa(f, &p, &r, 1);
+	/* pfn count: offset 0 needs 1, offset 1 needs 2. */
+	r.byte_count = 4096;
+	r.pfn_count = 2;
+	assert_bad_gpa(f, &p, &r, 1);
+	r.byte_offset = 1;
+	r.pfn_count = 1;
+	assert_bad_gpa(f, &p, &r, 1);
+	r.pfn_count = 3;
+	assert_bad_gpa(f, &p, &r, 1);
+	r.pfn_count = 2;
+	r.pfns = NULL;
+	assert_bad_gpa(f, &p, &r, 1);
+	r.pfns = pfns;
+	/* Offset must be inside the first page. */
+	r.byte_offset = 4096;
+	r.pfn_count = 2;
+	assert_bad_gpa(f, &p, &r, 1);
+	r.byte_offset = 0xFFFFFFFF;
+	r.pfn_count = 1;
+	assert_bad_gpa(f, &p, &r, 1);
+	/* Range count must be exactly one. */
+	r = (struct storvsp_gpa_range){ .byte_count = 4096, .pfns = pfns, .pfn_count = 1 };
+	struct storvsp_gpa_range two[2] = { r, r };
+	assert_bad_gpa(f, &p, two, 2);
+	assert_bad_gpa(f, &p, NULL, 0);
+	/* A pfn whose address does not fit in 64 bits never reaches the callback. */
+	const uint64_t huge[1] = { 1ull << 52 };
+	r.pfns = huge;
+	assert_bad_gpa(f, &p, &r, 1);
+	assert_int_equal(f->g.calls, 0);
+	/* Transfer longer than the advertised maximum (the range matches it). */
+	uint64_t many[66];
+	for (size_t i = 0; i < 66; i++)
+		many[i] = 0x100 + (i % 16);
+	srb_init(&p, c, 10, 0, 0x40000 + 512);
+	r = (struct storvsp_gpa_range){ .byte_count = 0x40000 + 512, .pfns = many,
+					.pfn_count = 65 };
+	assert_bad_gpa(f, &p, &r, 1);
+	/* Data with the no-data direction. */
+	srb_init(&p, c, 10, 2, 4096);
+	r = (struct storvsp_gpa_range){ .byte_count = 4096, .pfns = pfns, .pfn_count = 1 };
+	assert_bad_gpa(f, &p, &r, 1);
+	assert_int_equal(f->g.calls, 0);
+	assert_int_equal(disk_stats(f).commands, 0);
+
+	/* A pfn outside guest memory, as the callback reports: write never reaches the disk. */
+	srb_init(&p, c, 10, 0, 4096);
+	const uint64_t outside[2] = { 0x101, 0x200 };
+	r = (struct storvsp_gpa_range){ .byte_count = 4096, .byte_offset = 0x800, .pfns = outside,
+					.pfn_count = 2 };
+	assert_bad_gpa(f, &p, &r, 1);
+	assert_int_equal(disk_stats(f).commands, 0);
+	assert_int_equal(f->disk_mem[5 * 512], saved);
+	/* Read into it: the disk ran, the completion still reports the failure. */
+	rw10(c, 0x28, 5, 8);
+	srb_init(&p, c, 10, 1, 4096);
+	assert_bad_gpa(f, &p, &r, 1);
+	/* The first piece (before the failing page) was delivered, as documented. */
+	assert_memory_equal(gpage(&f->g, 0x101) + 0x800, f->disk_mem + 5 * 512, 0x800);
+
+	/* A consistent empty range with no data is fine. */
+	uint8_t tur[6] = { 0 };
+	srb_init(&p, tur, 6, 2, 0);
+	r = (struct storvsp_gpa_range){ .byte_count = 0, .pfns = NULL, .pfn_count = 0 };
+	assert_int_equal(send(f, STORVSP_PKT_GPA_DIRECT, &p, 64, &r, 1), 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	/* The instance still works. */
+	rw10(c, 0x28, 5, 8);
+	srb_init(&p, c, 10, 1, 4096);
+	r = (struct storvsp_gpa_range){ .byte_count = 4096, .pfns = pfns + 3, .pfn_count = 1 };
+	assert_int_equal(send(f, STORVSP_PKT_GPA_DIRECT, &p, 64, &r, 1), 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	assert_memory_equal(gpage(&f->g, 0x104), f->disk_mem + 5 * 512, 4096);
+}
+
+static void test_srb_invalid_lun(void **state)
+{
+	struct fx *f = *state;
+	struct storvsp_vstor_packet p;
+	uint8_t inq[6] = { 0x12, 0, 0, 0, 36, 0 };
+	const uint64_t pfn[1] = { 0x100 };
+
+	init(f);
+	memset(f->g.mem, 0xAA, sizeof(f->g.mem));
+	for (int which = 0; which < 4; which++) {
+		srb_init(&p, inq, 6, 1, 36);
+		if (which == 0)
+			p.u.srb.lun = 1;
+		else if (which == 1)
+			p.u.srb.target_id = 1;
+		else if (which == 2)
+			p.u.srb.path_id = 1;
+		else
+			p.u.srb.lun = 0xFF;
+		assert_int_equal(send_srb_gpa(f, &p, 0, pfn, 1), STORVSP_STATUS_SUCCESS);
+		assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_INVALID_LUN);
+		assert_int_equal(f->out.u.srb.scsi_status, 0);
+		assert_int_equal(f->out.u.srb.data_transfer_length, 0);
+	}
+	assert_int_equal(disk_stats(f).commands, 0);
+	assert_int_equal(f->g.calls, 0);
+	assert_int_equal(f->g.mem[0], 0xAA);
+	/* port_number is not an address here. */
+	srb_init(&p, inq, 6, 1, 36);
+	p.u.srb.port_number = 3;
+	assert_int_equal(send_srb_gpa(f, &p, 0, pfn, 1), 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	struct storvsp_stats st;
+	storvsp_get_stats(f->s, &st);
+	assert_int_equal(st.invalid_lun, 4);
+}
+
+static void test_srb_sense(void **state)
+{
+	struct fx *f = *state;
+	struct storvsp_vstor_packet p;
+	uint8_t c[10];
+	const uint64_t pfn[1] = { 0x100 };
+
+	init(f);
+	/* READ past the end: CHECK CONDITION with autosense in the SRB's sense area. */
+	rw10(c, 0x28, DISK_BYTES / 512, 1);
+	srb_init(&p, c, 10, 1, 512);
+	assert_int_equal(send_srb_gpa(f, &p, 0, pfn, 1), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_ERROR | STORVSP_SRB_AUTOSENSE_VALID);
+	assert_int_equal(f->out.u.srb.scsi_status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(f->out.u.srb.data_transfer_length, 0);
+	assert_int_equal(f->out.u.srb.sense_info_length, 18);
+	const uint8_t *sense = f->rp.payload + 12 + 16;    /* vstor_packet union + SRB offset 16 */
+	assert_int_equal(sense[0], 0x70);
+	assert_int_equal(sense[2], SCSI_SENSE_ILLEGAL_REQUEST);
+	assert_int_equal(sense[7], 10);
+	assert_int_equal(sense[12], SCSI_ASC_LBA_OUT_OF_RANGE);
+	assert_int_equal(sense[13], 0);
+	assert_int_equal(sense[18], 0);    /* the rest of the 20-byte area is cleared */
+	assert_int_equal(sense[19], 0);
+
+	/* Unknown opcode. */
+	uint8_t bad[6] = { 0x04 };
+	srb_init(&p, bad, 6, 2, 0);
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_ERROR | STORVSP_SRB_AUTOSENSE_VALID);
+	assert_int_equal(f->out.u.srb.cdb[12], SCSI_ASC_INVALID_OPCODE);
+
+	/* Less sense room than 18 bytes: only that much. */
+	srb_init(&p, bad, 6, 2, 0);
+	p.u.srb.sense_info_length = 8;
+	memset(p.u.srb.cdb + 6, 0x77, sizeof(p.u.srb.cdb) - 6);
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), 0);
+	assert_int_equal(f->out.u.srb.sense_info_length, 8);
+	assert_int_equal(f->out.u.srb.cdb[0], 0x70);
+	assert_int_equal(f->out.u.srb.cdb[8], 0);
+	assert_int_equal(f->out.u.srb.cdb[12], 0);
+	/* A claim of more room than the area has: capped at the sense length. */
+	p.u.srb.sense_info_length = 255;
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), 0);
+	assert_int_equal(f->out.u.srb.sense_info_length, 18);
+	/* No room, or autosense disabled: ERROR without AUTOSENSE_VALID. */
+	p.u.srb.sense_info_length = 0;
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_ERROR);
+	assert_int_equal(f->out.u.srb.scsi_status, SCSI_STATUS_CHECK_CONDITION);
+	p.u.srb.sense_info_length = 20;
+	p.u.srb.srb_flags = STORVSP_SRB_FLAGS_DISABLE_AUTOSENSE;
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_ERROR);
+	assert_int_equal(f->out.u.srb.sense_info_length, 0);
+	for (size_t i = 0; i < sizeof(f->out.u.srb.cdb); i++)
+		assert_int_equal(f->out.u.srb.cdb[i], 0);
+
+	/* A success clears the echo of the CDB from the sense area. */
+	uint8_t tur[6] = { 0 };
+	srb_init(&p, tur, 6, 2, 0);
+	assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, 64, NULL, 0), 0);
+	assert_int_equal(f->out.u.srb.sense_info_length, 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+}
+
+static void test_srb_direction_mismatch(void **state)
+{
+	struct fx *f = *state;
+	struct storvsp_vstor_packet p;
+	uint8_t c[10];
+	const uint64_t pfn[1] = { 0x100 };
+	const uint8_t saved = f->disk_mem[9 * 512];
+
+	init(f);
+	memset(f->g.mem, 0x99, sizeof(f->g.mem));
+	/* WRITE with data_in = 1: the disk refuses, the guest buffer is not written. */
+	rw10(c, 0x2A, 9, 1);
+	srb_init(&p, c, 10, 1, 512);
+	assert_int_equal(send_srb_gpa(f, &p, 0, pfn, 1), 0);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_ERROR | STORVSP_SRB_AUTOSENSE_VALID);
+	assert_int_equal(f->out.u.srb.cdb[12], SCSI_ASC_INVALID_FIELD_IN_CDB);
+	assert_int_equal(f->disk_mem[9 * 512], saved);
+	assert_int_equal(f->g.mem[0], 0x99);
+	assert_int_equal(f->g.calls, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_framing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_init_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_negotiation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_init_out_of_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_operations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sub_channels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srb_before_ready, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srb_inband, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srb_write_read_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srb_underrun, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srb_bad_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srb_invalid_lun, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srb_sense, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srb_direction_mismatch, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
