@@ -144,11 +144,49 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 		return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
 
 	if (srb->path_id != 0 || srb->target_id != 0 || srb->lun != 0) {
+		/*
+		 * No device at this address: answer as a SCSI target does for a LUN it lacks
+		 * (SPC-4 6.6.2, 4.5.6), not with srb_status INVALID_LUN: Linux's storvsc turns
+		 * that into "remove LUN n of target 0" (dropping the real disk) and turns a failed
+		 * INQUIRY into success, adding a device for whatever the buffer held.
+		 */
 		s->stats.invalid_lun++;
-		srb->srb_status = STORVSP_SRB_INVALID_LUN;
-		srb->scsi_status = 0;
-		srb->data_transfer_length = 0;
+		uint8_t op = srb->cdb[0], evpd = srb->cdb[1] & 1;
+		uint32_t alloc = (uint32_t)srb->cdb[3] << 8 | srb->cdb[4];
+		size_t room = srb->sense_info_length;
+		if (room > STORVSP_CDB_AREA)
+			room = STORVSP_CDB_AREA;
+		if (srb->srb_flags & STORVSP_SRB_FLAGS_DISABLE_AUTOSENSE)
+			room = 0;
+		memset(srb->cdb, 0, sizeof(srb->cdb));
 		srb->sense_info_length = 0;
+		srb->data_transfer_length = 0;
+		if (op == 0x12 && !evpd && srb->cdb_length >= 6 &&
+		    srb->data_in == STORVSP_SRB_DATA_IN) {
+			/* Standard INQUIRY: peripheral qualifier 011b, device type 1Fh. */
+			uint8_t inq[36] = { 0x7F, 0x00, 0x06, 0x02, 31 };
+			uint32_t n = len < alloc ? len : alloc;
+			if (n > sizeof(inq))
+				n = sizeof(inq);
+			if (n && guest_copy(s, &rq->ranges[0], inq, n, true) != 0)
+				return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
+			srb->srb_status = STORVSP_SRB_SUCCESS;
+			srb->scsi_status = SCSI_STATUS_GOOD;
+			srb->data_transfer_length = n;
+			s->stats.bytes_to_guest += n;
+			return STORVSP_STATUS_SUCCESS;
+		}
+		/* Anything else: CHECK CONDITION, ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED. */
+		srb->scsi_status = SCSI_STATUS_CHECK_CONDITION;
+		srb->srb_status = STORVSP_SRB_ERROR;
+		const uint8_t sense[SCSI_SENSE_LEN] = { 0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0,
+							0x25, 0x00 };
+		size_t n = room < sizeof(sense) ? room : sizeof(sense);
+		if (n) {
+			memcpy(srb->cdb, sense, n);
+			srb->sense_info_length = (uint8_t)n;
+			srb->srb_status |= STORVSP_SRB_AUTOSENSE_VALID;
+		}
 		return STORVSP_STATUS_SUCCESS;
 	}
 

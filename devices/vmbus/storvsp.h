@@ -46,8 +46,13 @@
  *   too: for a write nothing reaches the disk; for a read the guest pages before the failing
  *   piece have been written. All of these reply srb_status STORVSP_SRB_INVALID_REQUEST,
  *   scsi_status 0, data_transfer_length 0.
- * - path_id, target_id or lun != 0: status success, srb_status STORVSP_SRB_INVALID_LUN
- *   (port_number is ignored: the channel is the port).
+ * - path_id, target_id or lun != 0 (no device there), answered as a SCSI target answers for
+ *   a LUN it lacks (SPC-4 6.6.2), never with srb_status INVALID_LUN (Linux's storvsc would
+ *   remove LUN n of target 0, the real disk): a standard INQUIRY succeeds with peripheral
+ *   qualifier 011b / type 1Fh (36 bytes at most, within the allocation length); anything
+ *   else is CHECK CONDITION, ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED (25h/00h), srb_status
+ *   STORVSP_SRB_ERROR (+ AUTOSENSE_VALID as below). port_number is ignored (the channel is
+ *   the port).
  * - Otherwise the disk runs the CDB over a bounce buffer of data_transfer_length bytes
  *   (written data is copied in first, read data copied out after, only what was moved).
  *   Status success; scsi_status from the disk; srb_status STORVSP_SRB_SUCCESS for GOOD (an

@@ -243,12 +243,7 @@ static void check_srb_reply(const struct storvsp_vstor_packet *rq,
 			abort();
 		}
 		break;
-	case STORVSP_SRB_INVALID_LUN:
-		if (b->srb_status != STORVSP_SRB_INVALID_LUN || b->data_transfer_length ||
-		    (a->path_id == 0 && a->target_id == 0 && a->lun == 0))
-			abort();
-		break;
-	default:
+	default: /* no INVALID_LUN: absent LUNs are answered the SPC way */
 		abort();
 	}
 }

@@ -126,6 +126,9 @@ cli "--mem 16384K" 0 run --guest "$GUESTS/io.elf" --mem 16384K
 cli "--vtl2-mem not 4K aligned" 2 run --guest "$GUESTS/io.elf" --vtl2-mem 1000
 cli "--vtl2-mem too large" 2 run --guest "$GUESTS/io.elf" --mem 16M --vtl2-mem 8M
 cli "--vtl2-mem 0" 0 run --guest "$GUESTS/io.elf" --vtl2-mem 0
+cli "--disk that does not exist" 2 run --guest "$GUESTS/io.elf" --disk /nonexistent/disk.img
+cli "--disk that is a directory" 2 run --guest "$GUESTS/io.elf" --disk /
+cli "--disk without a value" 2 run --guest "$GUESTS/io.elf" --disk
 cli "--guest and --kernel together" 2 run --guest "$GUESTS/io.elf" --kernel "$GUESTS/io.elf"
 cli "--initrd without --kernel" 2 run --guest "$GUESTS/io.elf" --initrd "$GUESTS/io.elf"
 cli "--kernel that is not a bzImage" 2 run --kernel "$GUESTS/io.elf"

@@ -700,36 +700,55 @@ static void test_srb_invalid_lun(void **state)
 	struct fx *f = *state;
 	struct storvsp_vstor_packet p;
 	uint8_t inq[6] = { 0x12, 0, 0, 0, 36, 0 };
+	uint8_t tur[6] = { 0 };
+	uint8_t rl[12] = { 0xA0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0 };
 	const uint64_t pfn[1] = { 0x100 };
 
 	init(f);
-	memset(f->g.mem, 0xAA, sizeof(f->g.mem));
 	for (int which = 0; which < 4; which++) {
+		memset(f->g.mem, 0xAA, sizeof(f->g.mem));
 		srb_init(&p, inq, 6, 1, 36);
-		if (which == 0)
-			p.u.srb.lun = 1;
-		else if (which == 1)
-			p.u.srb.target_id = 1;
-		else if (which == 2)
-			p.u.srb.path_id = 1;
-		else
-			p.u.srb.lun = 0xFF;
+		uint8_t *addr = which == 0 ? &p.u.srb.lun : which == 1 ? &p.u.srb.target_id :
+				which == 2 ? &p.u.srb.path_id : &p.u.srb.lun;
+		*addr = which == 3 ? 0xFF : 1;
+		/* INQUIRY: no device here (qualifier 011b, type 1Fh), not a failure. */
 		assert_int_equal(send_srb_gpa(f, &p, 0, pfn, 1), STORVSP_STATUS_SUCCESS);
-		assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_INVALID_LUN);
-		assert_int_equal(f->out.u.srb.scsi_status, 0);
+		assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+		assert_int_equal(f->out.u.srb.scsi_status, SCSI_STATUS_GOOD);
+		assert_int_equal(f->out.u.srb.data_transfer_length, 36);
+		assert_int_equal(gpage(&f->g, 0x100)[0], 0x7F);
+		/* Anything else: CHECK CONDITION, LOGICAL UNIT NOT SUPPORTED, never INVALID_LUN. */
+		uint8_t a = p.u.srb.path_id, t = p.u.srb.target_id, l = p.u.srb.lun;
+		srb_init(&p, tur, 6, 2, 0);
+		p.u.srb.path_id = a;
+		p.u.srb.target_id = t;
+		p.u.srb.lun = l;
+		assert_int_equal(send(f, STORVSP_PKT_INBAND, &p, sizeof(p), NULL, 0), 0);
+		assert_int_equal(f->out.u.srb.srb_status,
+				 STORVSP_SRB_ERROR | STORVSP_SRB_AUTOSENSE_VALID);
+		assert_int_equal(f->out.u.srb.scsi_status, SCSI_STATUS_CHECK_CONDITION);
+		assert_int_equal(f->out.u.srb.cdb[0], 0x70);
+		assert_int_equal(f->out.u.srb.cdb[2] & 0xF, 0x05);
+		assert_int_equal(f->out.u.srb.cdb[12], 0x25);
+		assert_int_equal(f->out.u.srb.sense_info_length, 18);
+		srb_init(&p, rl, 12, 1, 16);
+		p.u.srb.target_id = 1;
+		p.u.srb.srb_flags |= STORVSP_SRB_FLAGS_DISABLE_AUTOSENSE;
+		assert_int_equal(send_srb_gpa(f, &p, 0, pfn, 1), 0);
+		assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_ERROR);
+		assert_int_equal(f->out.u.srb.sense_info_length, 0);
 		assert_int_equal(f->out.u.srb.data_transfer_length, 0);
 	}
 	assert_int_equal(disk_stats(f).commands, 0);
-	assert_int_equal(f->g.calls, 0);
-	assert_int_equal(f->g.mem[0], 0xAA);
 	/* port_number is not an address here. */
 	srb_init(&p, inq, 6, 1, 36);
 	p.u.srb.port_number = 3;
 	assert_int_equal(send_srb_gpa(f, &p, 0, pfn, 1), 0);
 	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	assert_int_equal(gpage(&f->g, 0x100)[0], 0x00); /* the disk: direct access */
 	struct storvsp_stats st;
 	storvsp_get_stats(f->s, &st);
-	assert_int_equal(st.invalid_lun, 4);
+	assert_int_equal(st.invalid_lun, 12);
 }
 
 static void test_srb_sense(void **state)

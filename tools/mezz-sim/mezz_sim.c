@@ -65,7 +65,9 @@ static void run_help(void)
 	       "  --initrd FILE      initramfs for --kernel\n"
 	       "  --cmdline STR      kernel command line for --kernel\n"
 	       "  --vmbus            give VTL0 the paravisor's VMBus (SynIC messages/events, the\n"
-	       "                     ACPI device with --kernel); no channels are offered yet\n"
+	       "                     ACPI device with --kernel)\n"
+	       "  --disk IMAGE       offer the raw IMAGE (read-write) to VTL0 as a VMBus SCSI disk\n"
+	       "                     (storvsp; implies --vmbus)\n"
 	       "  --vps N            virtual processors, 1..%u (default 1)\n"
 	       "  --mem SIZE         guest RAM at GPA 0, K/M/G suffix, multiple of 4K, 2M..3G\n"
 	       "                     (default 64M)\n"
@@ -258,10 +260,11 @@ static int cmd_run(int argc, char **argv)
 			.initrd = boot.initrd,
 			.initrd_size = boot.initrd_size,
 			.cmdline = boot.cmdline,
-			.vmbus = o.k.vmbus,
+			.vmbus = o.k.vmbus || o.k.disk,
 		},
 		.test_devices = !o.no_test_devices,
 		.serial_out = stdout,
+		.disk = o.k.disk,
 	};
 	if (o.vtl2_mem) {
 		vc.partition.vtl2_mem[0] = (struct partition_mem){ gpa(o.mem - o.vtl2_mem), o.vtl2_mem };

@@ -26,7 +26,7 @@ $(eval $(call mezz_prog,mezz-sim))
 MEZZ_SIM_DEMO := $(O)/bin/mezz-sim run --guest $(O)/guests/demo.elf --vps 2
 EXTRA_ALL += $(O)/bin/mezz-sim $(O)/guests/demo.elf
 
-SCRIPT_TESTS += tests/guests/run-guests.sh tests/guests/run-linux.sh
+SCRIPT_TESTS += tests/guests/run-guests.sh tests/guests/run-linux.sh tests/guests/run-linux-vmbus.sh
 
 
 # `make bench`: hvsim guest instructions/s and exits/s vs raw unicorn; Debian's kernel booting

@@ -36,7 +36,8 @@ static void help(void)
 	       "  --vtl2-mem LIST     VTL2's own memory inside the map: VTL0 loses all access\n"
 	       "  --kernel BZIMAGE    load this Linux kernel into VTL0 (boot protocol, ACPI, e820)\n"
 	       "                      and start VP 0 at its entry; --initrd, --cmdline go with it\n"
-	       "  --vmbus             give VTL0 the paravisor's VMBus (no channels offered yet)\n"
+	       "  --vmbus             give VTL0 the paravisor's VMBus\n"
+	       "  --disk IMAGE        offer IMAGE to VTL0 as a VMBus SCSI disk (implies --vmbus)\n"
 	       "  --vps N             VPs to run, 1..%u (default: every CPU of the VTL2 kernel)\n"
 	       "  --run-layout L      the driver's run page: upstream (Linux 6.19) or openhcl\n"
 	       "  --dev-dir DIR       where the mshv device nodes are (default /dev)\n"
@@ -218,6 +219,7 @@ int main(int argc, char **argv)
 	pthread_t sig_thread;
 	bool have_thread = pthread_create(&sig_thread, NULL, signal_thread, &set) == 0;
 
+	o.vc.disk = o.k.disk;
 	if (vm_kernel_load("mezzanine", &o.k, &o.vc.partition) < 0)
 		return VM_EXIT_ERROR;
 	struct vm_report rep;

@@ -2,6 +2,8 @@
 #include "tools/mezzanine/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <limits.h>
 #include <malloc.h>
 #include <sys/stat.h>
@@ -11,6 +13,8 @@
 #include <string.h>
 
 #include "devices/chipset.h"
+#include "devices/vmbus/scsi_disk.h"
+#include "devices/vmbus/vmbus_scsi.h"
 #include "devices/vmbus/vmbus_vtl0.h"
 
 /* The running VM's partition, for vm_stop() from another thread. */
@@ -30,6 +34,48 @@ static void serial_tx(void *ctx, uint8_t byte)
 	fputc(byte, s->out);
 	if (byte == '\n')
 		fflush(s->out);
+}
+
+/* A raw image offered to VTL0 as a VMBus SCSI disk (served by VTL2 itself for now). */
+struct vm_disk {
+	int fd;
+	struct scsi_disk *disk;
+	struct vmbus_scsi *chan;
+};
+
+static int disk_open(struct vm_disk *d, const char *path, struct vmbus_vtl0 *vmbus,
+		     const struct devctx *dc, char *err, size_t errlen)
+{
+	d->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (d->fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot open disk %s: %s", path, strerror(e));
+		return -e;
+	}
+	struct scsi_disk_config dcfg = { 0 };
+	int rc = scsi_disk_file_backend(d->fd, &dcfg.backend);
+	if (rc == 0)
+		rc = scsi_disk_create(&dcfg, &d->disk);
+	if (rc < 0) {
+		snprintf(err, errlen, "disk %s: %s (a raw image of at least 512 bytes)", path,
+			 strerror(-rc));
+		return rc;
+	}
+	rc = vmbus_scsi_create(vmbus_vtl0_server(vmbus), dc, d->disk, 0, &d->chan);
+	if (rc < 0)
+		snprintf(err, errlen, "cannot offer disk %s on the VMBus: %s", path, strerror(-rc));
+	return rc;
+}
+
+static void disk_close(struct vm_disk *d)
+{
+	vmbus_scsi_destroy(d->chan);
+	scsi_disk_destroy(d->disk);
+	if (d->fd >= 0) {
+		fdatasync(d->fd);
+		close(d->fd);
+	}
+	*d = (struct vm_disk){ .fd = -1 };
 }
 
 int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t errlen)
@@ -54,12 +100,18 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 	}
 	partition_set_eoi(p, chipset_eoi(cs));
 	struct vmbus_vtl0 *vmbus = NULL;
+	struct vm_disk disk = { .fd = -1 };
 	if (cfg->partition.vmbus) {
 		rc = vmbus_vtl0_create(partition_bus(p), partition_devctx(p), partition_vp_count(p),
 				       &vmbus);
-		if (rc < 0) {
+		if (rc < 0)
 			snprintf(err, errlen, "cannot create the VMBus: %s", strerror(-rc));
+		if (rc == 0 && cfg->disk)
+			rc = disk_open(&disk, cfg->disk, vmbus, partition_devctx(p), err, errlen);
+		if (rc < 0) {
 			partition_quiesce(p);
+			disk_close(&disk);
+			vmbus_vtl0_destroy(vmbus);
 			chipset_destroy(cs);
 			partition_destroy(p);
 			return rc;
@@ -77,6 +129,7 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 	rep->serial_bytes = atomic_load(&com1.bytes);
 	/* Clock stopped first (no device timer runs any more), devices next, partition last. */
 	partition_quiesce(p);
+	disk_close(&disk);
 	vmbus_vtl0_destroy(vmbus);
 	chipset_destroy(cs);
 	partition_destroy(p);
@@ -273,15 +326,15 @@ int vm_kernel_option(const char *prog, int argc, char **argv, int *i, struct vm_
 		k->vmbus = true;
 		return 1;
 	}
-	static const char *const names[3] = { "--kernel", "--initrd", "--cmdline" };
-	const char **slots[3] = { &k->kernel, &k->initrd, &k->cmdline };
-	for (unsigned n = 0; n < 3; n++) {
+	static const char *const names[4] = { "--kernel", "--initrd", "--cmdline", "--disk" };
+	const char **slots[4] = { &k->kernel, &k->initrd, &k->cmdline, &k->disk };
+	for (unsigned n = 0; n < 4; n++) {
 		bool missing;
 		const char *v = vm_opt_value(argc, argv, i, names[n], &missing);
 		if (!v && !missing)
 			continue;
 		/* An empty command line is a value; an empty file name is not. */
-		if (missing || (n < 2 && !*v)) {
+		if (missing || (n != 2 && !*v)) {
 			fprintf(stderr, "%s: %s needs a value\n", prog, names[n]);
 			return -1;
 		}
@@ -297,6 +350,23 @@ int vm_kernel_check(const char *prog, const struct vm_kernel_args *k)
 		fprintf(stderr, "%s: --initrd and --cmdline go with --kernel\n", prog);
 		return -1;
 	}
+	if (k->disk) {
+		/* Checked up front so that a bad image is a usage error, not a failed run. */
+		struct stat st;
+		int fd = open(k->disk, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "%s: --disk %s: %s\n", prog, k->disk, strerror(errno));
+			return -1;
+		}
+		bool ok = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+		off_t size = ok ? lseek(fd, 0, SEEK_END) : -1;
+		close(fd);
+		if (!ok || size < 512) {
+			fprintf(stderr, "%s: --disk %s: not a raw image of at least 512 bytes\n",
+				prog, k->disk);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -306,7 +376,7 @@ int vm_kernel_check(const char *prog, const struct vm_kernel_args *k)
 int vm_kernel_load(const char *prog, const struct vm_kernel_args *k, struct partition_config *pc)
 {
 	uint8_t *kernel = NULL, *initrd = NULL;
-	pc->vmbus = k->vmbus;
+	pc->vmbus = k->vmbus || k->disk;
 	if (!k->kernel)
 		return 0;
 	if (vm_load_file(prog, "kernel", k->kernel, VM_MAX_BOOT_FILE, &kernel, &pc->kernel_size) < 0)

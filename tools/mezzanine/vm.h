@@ -15,6 +15,7 @@
 
 struct vm_config {
 	struct partition_config partition;
+	const char *disk;           /* raw image offered to VTL0 as a VMBus SCSI disk (needs vmbus) */
 	bool test_devices;          /* the test guests' device (devices/testdev.h) */
 	FILE *serial_out;           /* COM1 bytes; NULL = stdout */
 };
@@ -44,10 +45,11 @@ int vm_exit_status(const struct vm_report *rep);
 /** Ask the running VM (if any) to stop; from any thread (not a signal handler). */
 void vm_stop(void);
 
-/* The VTL0 options both programs take (--kernel, --initrd, --cmdline, --vmbus). */
+/* The VTL0 options both programs take (--kernel, --initrd, --cmdline, --vmbus, --disk). */
 struct vm_kernel_args {
 	const char *kernel, *initrd, *cmdline;
 	bool vmbus;                 /* --vmbus: VTL0 gets the paravisor's VMBus */
+	const char *disk;           /* --disk IMAGE: a SCSI disk on it (implies --vmbus) */
 };
 /**
  * Consume one of them at argv[*i]: 1 consumed, 0 not one of them, -1 its value is missing

@@ -1,0 +1,48 @@
+/*
+ * vmbus_scsi: a synthetic SCSI controller channel on the paravisor's VMBus for VTL0: one
+ * storvsp instance (storvsp.h) with one disk at path 0, target 0, LUN 0, offered with the SCSI
+ * class GUID. Today the disk is served by VTL2 itself (termination, e.g. an image file);
+ * relaying it from the host's storvsp comes with the VMBus client.
+ *
+ * Data plane: on open the ring GPADL's pages must be ordinary VTL0 RAM; each half's data pages
+ * must be contiguous in VTL2's view of VTL0 memory (pages that follow each other in guest-
+ * physical memory, as Linux allocates its rings), else the open fails. A signal from VTL0 on
+ * the channel's connection id drains the client-to-server ring on the signalling VP's thread:
+ * every packet is copied out, handed to storvsp and completed (type 0xB, same transaction id)
+ * when the client asked for it; the server-to-client ring's consumer is signalled per the ring
+ * rules. When that ring is full the completion is kept (storvsp already executed the request),
+ * pending_send_sz asks the client to signal when there is room, and draining stops until then.
+ * A ring that breaks the protocol stops the channel (nothing more is read or written until the
+ * client closes and reopens it).
+ */
+#ifndef MEZZ_DEVICES_VMBUS_VMBUS_SCSI_H
+#define MEZZ_DEVICES_VMBUS_VMBUS_SCSI_H
+
+#include <stdint.h>
+
+#include "devices/vmbus/scsi_disk.h"
+#include "devices/vmbus/vmbus_server.h"
+#include "vtl2/devctx.h"
+
+struct vmbus_scsi;
+
+struct vmbus_scsi_stats {
+	uint64_t packets;           /* handed to storvsp */
+	uint64_t completions;       /* written back */
+	uint64_t ring_full;         /* a completion had to wait for room */
+	uint64_t bad_packets;       /* types storvsp does not take, oversized payloads */
+	uint64_t broken;            /* rings that broke the protocol */
+};
+
+/**
+ * Offer a SCSI controller with `disk` (not owned; it must outlive the channel) on `srv`.
+ * `dc` gives VTL0 RAM (ram_ptr) and the log. `instance` distinguishes controllers (0, 1, ...).
+ * 0, -EINVAL, -ENOMEM or the server's offer error.
+ */
+int vmbus_scsi_create(struct vmbus_server *srv, const struct devctx *dc, struct scsi_disk *disk,
+		      uint32_t instance, struct vmbus_scsi **out);
+/** After the partition is stopped (no VP can signal any more). */
+void vmbus_scsi_destroy(struct vmbus_scsi *s);
+void vmbus_scsi_get_stats(struct vmbus_scsi *s, struct vmbus_scsi_stats *st);
+
+#endif
