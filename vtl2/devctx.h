@@ -8,6 +8,7 @@
 #define MEZZ_VTL2_DEVCTX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -20,6 +21,14 @@ enum devctx_stop {
 	DEVCTX_STOP_RESET = 0,      /* reset control 0xCF9, i8042 pulse */
 	DEVCTX_STOP_POWER_OFF,      /* ACPI power off */
 	DEVCTX_STOP_TEST_EXIT,      /* test device exit port: `code` 0 = pass */
+};
+
+/** What a device hears from the host's VMBus (VTL2's SINT 7), on the partition's host thread. */
+struct devctx_host_ops {
+	/** A message the host sent (its type and payload, <= 240 bytes, copied). */
+	void (*message)(void *dev, uint32_t type, const void *payload, uint32_t len);
+	/** An event flag the device watches (host_watch) fired; which one is not told. */
+	void (*event)(void *dev);
 };
 
 struct devctx {
@@ -53,6 +62,19 @@ struct devctx {
 	 * pages), else NULL. The memory is shared with VTL0: read each field once.
 	 */
 	void *(*ram_ptr)(void *ctx, gpa_t gpa, uint64_t len);
+	/*
+	 * The host's VMBus, seen from VTL2 (the seam's SINT 7 stream): post a message to a host
+	 * connection id, signal a host event, listen (one listener, set before the partition
+	 * runs) and watch event flags, and memory the host can reach (rings toward the host:
+	 * contiguous pages and their guest-physical numbers). 0 or -errno; -EOPNOTSUPP where
+	 * the kernel interface has no such memory (kif_shared_alloc).
+	 */
+	int (*host_post)(void *ctx, uint32_t conn, uint32_t type, const void *payload,
+			 uint32_t len);
+	int (*host_signal)(void *ctx, uint32_t conn, uint32_t flag);
+	int (*host_listen)(void *ctx, const struct devctx_host_ops *ops, void *dev);
+	int (*host_watch)(void *ctx, uint32_t flag);
+	int (*shared_alloc)(void *ctx, size_t pages, void **host, uint64_t *pfns);
 };
 
 static inline void devctx_stop(const struct devctx *d, enum devctx_stop why, uint32_t code,

@@ -142,6 +142,17 @@ int kif_sint_signal_event(struct kif *kif, uint32_t connection_id, uint32_t flag
 /** MSHV_SINT_SET_EVENTFD: `fd` is signalled when SINT 7 event flag `flag` fires; -1 removes. */
 int kif_sint_set_eventfd(struct kif *kif, uint32_t flag, int fd);
 
+/* ---- memory shared with the host (VMBus rings and buffers toward the host) ---- */
+
+/**
+ * `pages` pages of VTL2 memory the host may read and write, contiguous in the paravisor
+ * (*host) and guest-physically (pfns[i] = pfns[0] + i): what VTL2's VMBus client describes in
+ * its GPADLs. -ENOMEM when none is left. On the mshv_vtl driver: -EOPNOTSUPP (the pool comes
+ * with the boot shim's memory layout, issue 11; a usermode page has no stable physical
+ * address). Never freed: channels to the host live as long as the paravisor.
+ */
+int kif_shared_alloc(struct kif *kif, size_t pages, void **host, uint64_t *pfns);
+
 /* ---- VTL0 memory (/dev/mshv_vtl_low, MSHV_ADD_VTL0_MEMORY) ---- */
 
 /**

@@ -525,6 +525,15 @@ int kif_sint_set_eventfd(struct kif *kif, uint32_t flag, int fd)
 
 /* ---- VTL0 memory ---- */
 
+int kif_shared_alloc(struct kif *kif, size_t pages, void **host, uint64_t *pfns)
+{
+	(void)pages;
+	(void)host;
+	(void)pfns;
+	/* The driver offers no memory with guest-physical addresses to usermode (kif.h). */
+	return kif ? -EOPNOTSUPP : -EINVAL;
+}
+
 int kif_vtl0_map(struct kif *kif, gpa_t base, size_t len, void **out)
 {
 	if (!kif || !out || len == 0 || (base.v & (MSHV_ABI_PAGE_SIZE - 1)) ||

@@ -5,6 +5,9 @@
 #include "vtl2/partition.h"
 
 #include <errno.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -240,6 +243,107 @@ static void *svc_ram_ptr(void *ctx, gpa_t a, uint64_t len)
 	return first;
 }
 
+static int svc_host_post(void *ctx, uint32_t conn, uint32_t type, const void *payload,
+			 uint32_t len)
+{
+	struct partition *p = ctx;
+	if (len > HV_MESSAGE_PAYLOAD_SIZE)
+		return -EINVAL;
+	return kif_sint_post_message(p->kif, conn, type, payload, len);
+}
+
+static int svc_host_signal(void *ctx, uint32_t conn, uint32_t flag)
+{
+	struct partition *p = ctx;
+	return kif_sint_signal_event(p->kif, conn, flag);
+}
+
+static int svc_host_listen(void *ctx, const struct devctx_host_ops *ops, void *dev)
+{
+	struct partition *p = ctx;
+	if (!ops || !ops->message)
+		return -EINVAL;
+	if (p->host_ops)
+		return -EBUSY;
+	p->host_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	p->host_stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->host_efd < 0 || p->host_stop_efd < 0)
+		return -errno;
+	p->host_ops = ops;
+	p->host_dev = dev;
+	return 0;
+}
+
+static int svc_host_watch(void *ctx, uint32_t flag)
+{
+	struct partition *p = ctx;
+	return p->host_ops ? kif_sint_set_eventfd(p->kif, flag, p->host_efd) : -EINVAL;
+}
+
+static int svc_shared_alloc(void *ctx, size_t pages, void **host, uint64_t *pfns)
+{
+	struct partition *p = ctx;
+	return kif_shared_alloc(p->kif, pages, host, pfns);
+}
+
+/* The host thread: SINT 7 messages and watched event flags to the listener, until stopped. */
+static void *host_main(void *arg)
+{
+	struct partition *p = arg;
+	for (;;) {
+		struct pollfd fds[3] = {
+			{ .fd = kif_sint_poll_fd(p->kif), .events = POLLIN },
+			{ .fd = p->host_efd, .events = POLLIN },
+			{ .fd = p->host_stop_efd, .events = POLLIN },
+		};
+		if (poll(fds, 3, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[2].revents)
+			break;
+		if (fds[1].revents) {
+			uint64_t v;
+			if (read(p->host_efd, &v, 8) == 8)
+				p->host_ops->event(p->host_dev);
+		}
+		if (fds[0].revents) {
+			struct hv_message m;
+			while (kif_sint_read(p->kif, &m, false) == 1) {
+				uint32_t len = m.header.payload_size;
+				if (len > HV_MESSAGE_PAYLOAD_SIZE)
+					len = HV_MESSAGE_PAYLOAD_SIZE; /* the host's header: bounded */
+				p->host_ops->message(p->host_dev, m.header.message_type, m.payload,
+						     len);
+			}
+		}
+	}
+	return NULL;
+}
+
+static int host_start(struct partition *p)
+{
+	if (!p->host_ops)
+		return 0;
+	int rc = kif_sint_pause(p->kif, false);
+	if (rc < 0)
+		return rc;
+	if (pthread_create(&p->host_thread, NULL, host_main, p) != 0)
+		return -EAGAIN;
+	p->host_running = true;
+	return 0;
+}
+
+static void host_stop(struct partition *p)
+{
+	if (!p->host_running)
+		return;
+	uint64_t one = 1;
+	if (write(p->host_stop_efd, &one, 8) != 8)
+		return; /* cannot fail for an eventfd below its maximum */
+	pthread_join(p->host_thread, NULL);
+	p->host_running = false;
+	kif_sint_pause(p->kif, true);
+}
+
 /* Interrupts for VTL0's local APICs: HvCallAssertVirtualInterrupt. */
 static int svc_deliver(void *ctx, const struct irq_msg *m)
 {
@@ -321,6 +425,7 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 	struct partition *p = calloc(1, sizeof(*p));
 	if (!p)
 		return errbuf_set(err, errlen, -ENOMEM, "out of memory");
+	p->host_efd = p->host_stop_efd = -1;
 	p->cfg = *cfg;
 	p->trace = cfg->trace_out ? cfg->trace_out : stderr;
 	p->log = cfg->log ? cfg->log : stderr;
@@ -401,6 +506,11 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 		.post_message = svc_post_message,
 		.signal_event = svc_signal_event,
 		.ram_ptr = svc_ram_ptr,
+		.host_post = svc_host_post,
+		.host_signal = svc_host_signal,
+		.host_listen = svc_host_listen,
+		.host_watch = svc_host_watch,
+		.shared_alloc = svc_shared_alloc,
 	};
 	vclock_timer_init(&p->watchdog, watchdog_fire, p);
 	atomic_init(&p->mmio_to_host, true);
@@ -428,6 +538,11 @@ void partition_destroy(struct partition *p)
 {
 	if (!p)
 		return;
+	host_stop(p);
+	if (p->host_efd >= 0)
+		close(p->host_efd);
+	if (p->host_stop_efd >= 0)
+		close(p->host_stop_efd);
 	vclock_destroy(p->clock);
 	iobus_destroy(p->bus);
 	for (unsigned i = 0; i < p->map_count; i++)
@@ -518,6 +633,13 @@ int partition_run(struct partition *p, struct partition_result *res)
 		res->outcome = PARTITION_ERROR;
 		return rc;
 	}
+	rc = host_start(p);
+	if (rc < 0) {
+		res->outcome = PARTITION_ERROR;
+		snprintf(res->message, sizeof(res->message), "cannot listen to the host: %s",
+			 strerror(-rc));
+		return rc;
+	}
 	if (p->cfg.timeout_ms)
 		vclock_arm(p->clock, &p->watchdog,
 			   vclock_now(p->clock) + (uint64_t)p->cfg.timeout_ms * 1000000ull);
@@ -547,6 +669,7 @@ int partition_run(struct partition *p, struct partition_result *res)
 		}
 	}
 	vclock_cancel(p->clock, &p->watchdog);
+	host_stop(p);
 	pthread_mutex_lock(&p->lock);
 	if (!p->result_set) {
 		res->outcome = PARTITION_ERROR;

@@ -61,6 +61,13 @@ struct partition {
 	unsigned log_lines;          /* lines in that window */
 	uint64_t log_dropped;
 
+	/* VTL2's SINT 7 (the host's VMBus): one listener, served by host_thread while running. */
+	const struct devctx_host_ops *host_ops;
+	void *host_dev;
+	int host_efd, host_stop_efd;
+	pthread_t host_thread;
+	bool host_running;
+
 	atomic_uint_fast64_t exits[PARTITION_EXIT_KIND_COUNT];
 	atomic_uint_fast64_t bad_accesses, unclaimed, injected, gpa_hits;
 };

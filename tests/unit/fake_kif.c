@@ -663,6 +663,15 @@ int kif_sint_set_eventfd(struct kif *kif, uint32_t flag, int fd)
 
 /* ---- VTL0 memory ---- */
 
+int kif_shared_alloc(struct kif *kif, size_t pages, void **host, uint64_t *pfns)
+{
+	(void)kif;
+	(void)pages;
+	(void)host;
+	(void)pfns;
+	return -EOPNOTSUPP;
+}
+
 int kif_vtl0_map(struct kif *kif, gpa_t base, size_t len, void **out)
 {
 	(void)kif;

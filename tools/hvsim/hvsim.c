@@ -223,6 +223,33 @@ int hvsim_vp_setup_long_mode(struct hvsim *sim, uint32_t vp_index, uint64_t rip)
 	return err ? -EIO : 0;
 }
 
+int hvsim_set_vtl2_pool(struct hvsim *sim, gpa_t base, uint64_t size)
+{
+	if (!sim || (base.v & (ADDR_PAGE_SIZE - 1)) || (size & (ADDR_PAGE_SIZE - 1)) ||
+	    base.v > sim->mem_size || size > sim->mem_size - base.v)
+		return -EINVAL;
+	pthread_mutex_lock(&sim->lock);
+	sim->vtl2_pool_next = base.v;
+	sim->vtl2_pool_end = base.v + size;
+	pthread_mutex_unlock(&sim->lock);
+	return 0;
+}
+
+int hvsim_vtl2_alloc(struct hvsim *sim, size_t pages, gpa_t *first)
+{
+	if (!sim || !first || pages == 0)
+		return -EINVAL;
+	int rc = -ENOMEM;
+	pthread_mutex_lock(&sim->lock);
+	if (pages <= (sim->vtl2_pool_end - sim->vtl2_pool_next) >> ADDR_PAGE_SHIFT) {
+		*first = gpa(sim->vtl2_pool_next);
+		sim->vtl2_pool_next += (uint64_t)pages << ADDR_PAGE_SHIFT;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
 void hvsim_get_stats(const struct hvsim *sim, struct hvsim_stats *st)
 {
 	memset(st, 0, sizeof(*st));

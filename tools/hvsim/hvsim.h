@@ -185,6 +185,15 @@ int hvsim_sint_signal_event(struct hvsim *sim, uint32_t connection_id, uint32_t 
 /** Signal `fd` when SINT 7 event flag `flag` (< 2048) fires; fd -1 removes. */
 int hvsim_sint_set_eventfd(struct hvsim *sim, uint32_t flag, int fd);
 
+/*
+ * VTL2's own memory the host can reach (kif_shared_alloc in kif_sim): a range of partition
+ * RAM that is VTL2's (withheld from VTL0), set by whoever lays the partition out (mezz-sim:
+ * the --vtl2-mem range). Pages are handed out front to back, never taken back. alloc:
+ * -ENOMEM when the range is used up or was never set.
+ */
+int hvsim_set_vtl2_pool(struct hvsim *sim, gpa_t base, uint64_t size);
+int hvsim_vtl2_alloc(struct hvsim *sim, size_t pages, gpa_t *first);
+
 /* ---- the "host" side (tests, later the VMBus host) ---- */
 
 #define HVSIM_SINT_QUEUE_LEN 64

@@ -197,6 +197,20 @@ int kif_sint_set_eventfd(struct kif *kif, uint32_t flag, int fd)
 	return kif ? hvsim_sint_set_eventfd(kif->sim, flag, fd) : -EINVAL;
 }
 
+int kif_shared_alloc(struct kif *kif, size_t pages, void **host, uint64_t *pfns)
+{
+	if (!kif || !host || !pfns || pages == 0)
+		return -EINVAL;
+	gpa_t first;
+	int rc = hvsim_vtl2_alloc(kif->sim, pages, &first);
+	if (rc)
+		return rc;
+	*host = hvsim_gpa_ptr(kif->sim, first, pages * ADDR_PAGE_SIZE);
+	for (size_t i = 0; i < pages; i++)
+		pfns[i] = (first.v >> ADDR_PAGE_SHIFT) + i;
+	return *host ? 0 : -EFAULT;
+}
+
 int kif_vtl0_map(struct kif *kif, gpa_t base, size_t len, void **out)
 {
 	if (!kif || !out || len == 0 || (base.v & (ADDR_PAGE_SIZE - 1)))

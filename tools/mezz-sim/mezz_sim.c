@@ -268,6 +268,8 @@ static int cmd_run(int argc, char **argv)
 	};
 	if (o.vtl2_mem) {
 		vc.partition.vtl2_mem[0] = (struct partition_mem){ gpa(o.mem - o.vtl2_mem), o.vtl2_mem };
+		/* VTL2's memory is also where its rings toward the host live (kif_shared_alloc). */
+		hvsim_set_vtl2_pool(sim, gpa(o.mem - o.vtl2_mem), o.vtl2_mem);
 		vc.partition.vtl2_mem_count = 1;
 	}
 	struct vm_report rep;
