@@ -279,6 +279,25 @@ static uint32_t eisa_id(const char id[7])
 	       (uint32_t)(product & 0xFF) << 24;
 }
 
+/* Scope(\_SB_) { Device(name) { ...: the body follows; close with aml_sb_device_end. */
+static void aml_sb_device_begin(struct aml *a, const char *name, size_t *sb, size_t *dev)
+{
+	aml_byte(a, AML_SCOPE);
+	*sb = aml_pkg_begin(a);
+	aml_byte(a, AML_ROOT);
+	aml_seg(a, "_SB_");
+	aml_byte(a, AML_EXT);
+	aml_byte(a, AML_DEVICE);
+	*dev = aml_pkg_begin(a);
+	aml_seg(a, name);
+}
+
+static void aml_sb_device_end(struct aml *a, size_t sb, size_t dev)
+{
+	aml_pkg_end(a, dev);
+	aml_pkg_end(a, sb);
+}
+
 static void aml_com1(struct aml *a)
 {
 	/* Resource template (6.4.2): I/O port descriptor, IRQ descriptor without flags, end tag. */
@@ -287,14 +306,8 @@ static void aml_com1(struct aml *a)
 		0x22, 0x10, 0x00,                               /* IRQNoFlags() {4} */
 		0x79, 0x00,                                     /* end tag, checksum 0 = not used */
 	};
-	aml_byte(a, AML_SCOPE);
-	size_t sb = aml_pkg_begin(a);
-	aml_byte(a, AML_ROOT);
-	aml_seg(a, "_SB_");
-	aml_byte(a, AML_EXT);
-	aml_byte(a, AML_DEVICE);
-	size_t dev = aml_pkg_begin(a);
-	aml_seg(a, "COM1");
+	size_t sb, dev;
+	aml_sb_device_begin(a, "COM1", &sb, &dev);
 	aml_byte(a, AML_NAME);
 	aml_seg(a, "_HID");
 	aml_int(a, eisa_id("PNP0501"));
@@ -308,8 +321,7 @@ static void aml_com1(struct aml *a)
 	aml_int(a, sizeof(crs));
 	aml_bytes(a, crs, sizeof(crs));
 	aml_pkg_end(a, buf);
-	aml_pkg_end(a, dev);
-	aml_pkg_end(a, sb);
+	aml_sb_device_end(a, sb, dev);
 }
 
 /*
@@ -320,14 +332,8 @@ static void aml_com1(struct aml *a)
  */
 static void aml_vmbus(struct aml *a)
 {
-	aml_byte(a, AML_SCOPE);
-	size_t sb = aml_pkg_begin(a);
-	aml_byte(a, AML_ROOT);
-	aml_seg(a, "_SB_");
-	aml_byte(a, AML_EXT);
-	aml_byte(a, AML_DEVICE);
-	size_t dev = aml_pkg_begin(a);
-	aml_seg(a, "VMBS");
+	size_t sb, dev;
+	aml_sb_device_begin(a, "VMBS", &sb, &dev);
 	aml_byte(a, AML_NAME);
 	aml_seg(a, "_ADR");
 	aml_int(a, 0);
@@ -335,8 +341,7 @@ static void aml_vmbus(struct aml *a)
 	aml_seg(a, "_CID");
 	aml_byte(a, AML_STRING);
 	aml_bytes(a, "VMBus", 6); /* with its NUL */
-	aml_pkg_end(a, dev);
-	aml_pkg_end(a, sb);
+	aml_sb_device_end(a, sb, dev);
 }
 
 static void dsdt_body(const struct acpi_config *cfg, struct aml *a)

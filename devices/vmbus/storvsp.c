@@ -127,6 +127,37 @@ static uint32_t srb_reject(struct storvsp_vmscsi_request *srb, uint32_t status)
 	return status;
 }
 
+/*
+ * Fill the SRB of the completion: SCSI status, bytes moved, srb_status, and the sense data in
+ * the CDB area when the status is not GOOD and the request left room for it (its
+ * sense_info_length, at most the 20-byte area; none with DISABLE_AUTOSENSE).
+ */
+static uint32_t complete_srb(struct storvsp_vmscsi_request *srb, uint8_t status,
+			     uint32_t transferred, const uint8_t *sense, size_t sense_len)
+{
+	size_t room = srb->sense_info_length;
+	if (room > STORVSP_CDB_AREA)
+		room = STORVSP_CDB_AREA;
+	if (srb->srb_flags & STORVSP_SRB_FLAGS_DISABLE_AUTOSENSE)
+		room = 0;
+	memset(srb->cdb, 0, sizeof(srb->cdb));
+	srb->sense_info_length = 0;
+	srb->scsi_status = status;
+	srb->data_transfer_length = transferred;
+	if (status == SCSI_STATUS_GOOD) {
+		srb->srb_status = STORVSP_SRB_SUCCESS;
+		return STORVSP_STATUS_SUCCESS;
+	}
+	srb->srb_status = STORVSP_SRB_ERROR;
+	size_t n = sense_len < room ? sense_len : room;
+	if (n) {
+		memcpy(srb->cdb, sense, n);
+		srb->sense_info_length = (uint8_t)n;
+		srb->srb_status |= STORVSP_SRB_AUTOSENSE_VALID;
+	}
+	return STORVSP_STATUS_SUCCESS;
+}
+
 static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 			    struct storvsp_vmscsi_request *srb)
 {
@@ -151,17 +182,8 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 		 * INQUIRY into success, adding a device for whatever the buffer held.
 		 */
 		s->stats.invalid_lun++;
-		uint8_t op = srb->cdb[0], evpd = srb->cdb[1] & 1;
 		uint32_t alloc = (uint32_t)srb->cdb[3] << 8 | srb->cdb[4];
-		size_t room = srb->sense_info_length;
-		if (room > STORVSP_CDB_AREA)
-			room = STORVSP_CDB_AREA;
-		if (srb->srb_flags & STORVSP_SRB_FLAGS_DISABLE_AUTOSENSE)
-			room = 0;
-		memset(srb->cdb, 0, sizeof(srb->cdb));
-		srb->sense_info_length = 0;
-		srb->data_transfer_length = 0;
-		if (op == 0x12 && !evpd && srb->cdb_length >= 6 &&
+		if (srb->cdb[0] == 0x12 && !(srb->cdb[1] & 1) && srb->cdb_length >= 6 &&
 		    srb->data_in == STORVSP_SRB_DATA_IN) {
 			/* Standard INQUIRY: peripheral qualifier 011b, device type 1Fh. */
 			uint8_t inq[36] = { 0x7F, 0x00, 0x06, 0x02, 31 };
@@ -170,24 +192,14 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 				n = sizeof(inq);
 			if (n && guest_copy(s, &rq->ranges[0], inq, n, true) != 0)
 				return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
-			srb->srb_status = STORVSP_SRB_SUCCESS;
-			srb->scsi_status = SCSI_STATUS_GOOD;
-			srb->data_transfer_length = n;
 			s->stats.bytes_to_guest += n;
-			return STORVSP_STATUS_SUCCESS;
+			return complete_srb(srb, SCSI_STATUS_GOOD, n, NULL, 0);
 		}
 		/* Anything else: CHECK CONDITION, ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED. */
-		srb->scsi_status = SCSI_STATUS_CHECK_CONDITION;
-		srb->srb_status = STORVSP_SRB_ERROR;
-		const uint8_t sense[SCSI_SENSE_LEN] = { 0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0,
-							0x25, 0x00 };
-		size_t n = room < sizeof(sense) ? room : sizeof(sense);
-		if (n) {
-			memcpy(srb->cdb, sense, n);
-			srb->sense_info_length = (uint8_t)n;
-			srb->srb_status |= STORVSP_SRB_AUTOSENSE_VALID;
-		}
-		return STORVSP_STATUS_SUCCESS;
+		static const uint8_t lun_sense[SCSI_SENSE_LEN] = { 0x70, 0, 0x05, 0, 0, 0, 0, 10,
+								   0, 0, 0, 0, 0x25, 0x00 };
+		return complete_srb(srb, SCSI_STATUS_CHECK_CONDITION, 0, lun_sense,
+				    sizeof(lun_sense));
 	}
 
 	bool data_in = srb->data_in == STORVSP_SRB_DATA_IN;
@@ -209,30 +221,7 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 			return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
 		s->stats.bytes_to_guest += res.transferred;
 	}
-
-	/* The requested sense room, never more than the SRB's area. */
-	size_t room = srb->sense_info_length;
-	if (room > STORVSP_CDB_AREA)
-		room = STORVSP_CDB_AREA;
-	if (srb->srb_flags & STORVSP_SRB_FLAGS_DISABLE_AUTOSENSE)
-		room = 0;
-
-	memset(srb->cdb, 0, sizeof(srb->cdb));
-	srb->sense_info_length = 0;
-	srb->scsi_status = res.status;
-	srb->data_transfer_length = (uint32_t)res.transferred;    /* <= len */
-	if (res.status == SCSI_STATUS_GOOD) {
-		srb->srb_status = STORVSP_SRB_SUCCESS;
-	} else {
-		srb->srb_status = STORVSP_SRB_ERROR;
-		size_t n = res.sense_len < room ? res.sense_len : room;
-		if (n) {
-			memcpy(srb->cdb, res.sense, n);
-			srb->sense_info_length = (uint8_t)n;
-			srb->srb_status |= STORVSP_SRB_AUTOSENSE_VALID;
-		}
-	}
-	return STORVSP_STATUS_SUCCESS;
+	return complete_srb(srb, res.status, (uint32_t)res.transferred, res.sense, res.sense_len);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------- */

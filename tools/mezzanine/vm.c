@@ -108,14 +108,8 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 			snprintf(err, errlen, "cannot create the VMBus: %s", strerror(-rc));
 		if (rc == 0 && cfg->disk)
 			rc = disk_open(&disk, cfg->disk, vmbus, partition_devctx(p), err, errlen);
-		if (rc < 0) {
-			partition_quiesce(p);
-			disk_close(&disk);
-			vmbus_vtl0_destroy(vmbus);
-			chipset_destroy(cs);
-			partition_destroy(p);
-			return rc;
-		}
+		if (rc < 0)
+			goto out;
 	}
 	size_t heap1 = mallinfo2().uordblks;
 	rep->heap_bytes = heap1 > heap0 ? heap1 - heap0 : 0;
@@ -127,6 +121,7 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 		snprintf(err, errlen, "%s", rep->result.message);
 	fflush(com1.out);
 	rep->serial_bytes = atomic_load(&com1.bytes);
+out:
 	/* Clock stopped first (no device timer runs any more), devices next, partition last. */
 	partition_quiesce(p);
 	disk_close(&disk);
