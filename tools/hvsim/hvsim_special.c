@@ -242,7 +242,7 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 				return;
 			}
 		}
-		if (same && hvsim_xmod_check(vp, uc, addr, e)) {
+		if (same && vp->codepg && hvsim_xmod_check(vp, uc, addr, e)) {
 			e->p1 = NULL;
 			stop_kick(vp, uc);
 			return;
@@ -251,7 +251,7 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 			uint64_t old_hash = e->hash;
 			if (!scan_block(vp, e, addr, size, cr3, gen)) {
 				e = NULL;
-			} else if (hvsim_xmod_check(vp, uc, addr, e)) {
+			} else if (vp->codepg && hvsim_xmod_check(vp, uc, addr, e)) {
 				e->p1 = NULL;
 				stop_kick(vp, uc);
 				return;
