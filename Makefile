@@ -15,7 +15,8 @@
 #
 # Knobs: O=build (output directory), ARCH=x86_64, FUZZ_SECONDS (per target in check),
 # FUZZ_LONG_SECONDS (per target in `make fuzz`), V=1 (show commands), UNICORN_PREFIX (where
-# tools/install-deps.sh unpacks unicorn 2.1.4; hvsim links it with an rpath).
+# tools/install-deps.sh builds unicorn 2.1.4 with tools/unicorn-patches/; hvsim links it with
+# an rpath).
 
 O       ?= build
 ARCH    ?= x86_64
@@ -26,7 +27,7 @@ CLANG   ?= clang
 AR      ?= ar
 FUZZ_SECONDS      ?= 10
 FUZZ_LONG_SECONDS ?= 300
-UNICORN_PREFIX    ?= $(CURDIR)/.deps/unicorn-2.1.4
+UNICORN_PREFIX    ?= $(CURDIR)/.deps/unicorn-2.1.4-p1
 
 ifneq ($(ARCH),x86_64)
 $(error ARCH=$(ARCH) is not supported yet (x86_64 only; aarch64 later))

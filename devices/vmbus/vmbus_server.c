@@ -266,10 +266,18 @@ static uint32_t channel_conn_id(const struct vmbus_channel *ch)
 	return ch->signal_conn_id ? ch->signal_conn_id : default_conn_id(ch->srv, ch->relid);
 }
 
+/* Where the client may post channel messages: 1 and 4, or the one configured id. */
+static bool is_msg_conn_id(const struct vmbus_server *s, uint32_t id)
+{
+	if (s->cfg.msg_conn_id)
+		return id == s->cfg.msg_conn_id;
+	return id == VMBUS_CONN_ID_MESSAGE || id == VMBUS_CONN_ID_MESSAGE_4;
+}
+
 /* A guest-specified signal connection id must not be mistaken for anything else. */
 static bool conn_id_free(const struct vmbus_server *s, uint32_t id)
 {
-	if (id <= VMBUS_CONN_ID_MESSAGE_4)
+	if (id <= VMBUS_CONN_ID_MESSAGE_4 || id == s->cfg.msg_conn_id)
 		return false;
 	if (id > s->cfg.conn_id_base && id <= s->cfg.conn_id_base + VMBUS_SERVER_MAX_CHANNELS)
 		return false;
@@ -553,19 +561,23 @@ static int on_initiate_contact(struct vmbus_server *s, uint32_t conn_id, const u
 
 	uint32_t ver = ic.version_requested;
 	bool v5 = ver >= VMBUS_VERSION_WIN10_V5;
+	/* Below 5.0 the message does not name the SINT: the fixed one (or the configured one). */
+	uint8_t old_sint = s->cfg.client_sint ? s->cfg.client_sint : VMBUS_MESSAGE_SINT;
 	struct vmbus_server_target t = {
 		.vp = ic.target_vcpu,
-		.sint = v5 ? ic.msg_sint : VMBUS_MESSAGE_SINT,
+		.sint = v5 ? ic.msg_sint : old_sint,
 		.vtl = v5 ? ic.msg_vtl : s->cfg.client_vtl,
 	};
-	if (t.vp >= s->cfg.vp_count || t.sint >= SINT_COUNT || t.vtl != s->cfg.client_vtl)
+	if (t.vp >= s->cfg.vp_count || t.sint >= SINT_COUNT || t.vtl != s->cfg.client_vtl ||
+	    (s->cfg.client_sint && t.sint != s->cfg.client_sint))
 		return refuse(s, VMBUS_SERVER_REJECT_PARAM, -EINVAL,
 			      "InitiateContact target vp %u sint %u vtl %u", t.vp, t.sint, t.vtl);
 
 	memset(&vr, 0, sizeof(vr));
 	size_t vr_len = ver >= VMBUS_VERSION_WIN10_V6_0 ? VMBUS_VERSION_RESPONSE_SIZE_V6
 						       : VMBUS_VERSION_RESPONSE_SIZE_V1;
-	uint32_t want_conn = v5 ? VMBUS_CONN_ID_MESSAGE_4 : VMBUS_CONN_ID_MESSAGE;
+	uint32_t want_conn = s->cfg.msg_conn_id ? s->cfg.msg_conn_id
+		: v5 ? VMBUS_CONN_ID_MESSAGE_4 : VMBUS_CONN_ID_MESSAGE;
 	int rc = 0;
 
 	if (s->state != CONN_DISCONNECTED) {
@@ -575,7 +587,8 @@ static int on_initiate_contact(struct vmbus_server *s, uint32_t conn_id, const u
 	} else if (conn_id != want_conn) {
 		rc = refuse(s, VMBUS_SERVER_REJECT_CONN_ID, -EINVAL,
 			    "InitiateContact %#x on connection %u", ver, conn_id);
-	} else if (!version_spoken(s, ver)) {
+	} else if (!version_spoken(s, ver) || (s->cfg.msg_conn_id && !v5)) {
+		/* A redirected client must name its SINT and VTL: only the >= 5.0 form. */
 		rc = refuse(s, VMBUS_SERVER_REJECT_VERSION, -EPROTONOSUPPORT,
 			    "InitiateContact version %#x", ver);
 	} else if (!page_ok(s, ic.monitor_page1) || !page_ok(s, ic.monitor_page2) ||
@@ -1075,7 +1088,15 @@ int vmbus_server_create(const struct vmbus_server_ops *ops, void *ctx,
 	bool known = false;
 	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
 		known |= versions[i] == c.max_version;
-	if (!known)
+	if (!known || c.client_sint >= SINT_COUNT)
+		return -EINVAL;
+	/* A redirected message connection: not the event/monitor ids, not a channel's signal id,
+	 * and some version that names the SINT must be allowed. */
+	if (c.msg_conn_id &&
+	    (c.msg_conn_id == VMBUS_CONN_ID_EVENT || c.msg_conn_id == VMBUS_CONN_ID_MONITOR ||
+	     (c.msg_conn_id > c.conn_id_base &&
+	      c.msg_conn_id <= c.conn_id_base + VMBUS_SERVER_MAX_CHANNELS) ||
+	     c.max_version < VMBUS_VERSION_WIN10_V5))
 		return -EINVAL;
 
 	struct vmbus_server *s = calloc(1, sizeof(*s));
@@ -1121,7 +1142,7 @@ int vmbus_server_handle_message(struct vmbus_server *srv, uint32_t conn_id, cons
 		return -EINVAL;
 	pthread_mutex_lock(&srv->lock);
 	srv->stats.messages++;
-	if (conn_id != VMBUS_CONN_ID_MESSAGE && conn_id != VMBUS_CONN_ID_MESSAGE_4) {
+	if (!is_msg_conn_id(srv, conn_id)) {
 		rc = refuse(srv, VMBUS_SERVER_REJECT_CONN_ID, -ENOENT, "post to connection %#x",
 			    conn_id);
 	} else if (!msg || len < sizeof(struct vmbus_msg_header) || len > sizeof(m)) {

@@ -1,6 +1,7 @@
 /*
  * vmbus_server: the server side of the VMBus channel protocol (hyperv-abi-facts §3.1-3.5), the
- * "host" that a VMBus client in VTL0 (Linux's hv_vmbus, or a test client) connects to. Device
+ * "host" that a VMBus client in VTL0 (Linux's hv_vmbus, or a test client) connects to, or
+ * hvsim's simulated host that VTL2's own client connects to (tools/hvsim/hvsim_vmbus.h). Device
  * code offers channels here; the client negotiates a version, asks for the offers, describes
  * its ring buffers as GPADLs and opens channels.
  *
@@ -21,6 +22,15 @@
  *   target VP must be < config.vp_count, the SINT < 16, the VTL the client's own (config
  *   client_vtl): a client cannot steer messages into another VTL. Every later message must come
  *   on the id of the VersionResponse (msg_conn_id: 4 for >= 5.0, 1 below).
+ * - Redirected client (config.msg_conn_id != 0, e.g. the host serving VTL2's client, which
+ *   posts to VMBUS_CONN_ID_VTL2_REDIRECT 0x800074 and is answered on VTL2's SINT 7, facts
+ *   §3.1): that id is the only message connection. InitiateContact and every later message
+ *   come on it, VersionResponse names it, ids 1 and 4 are not listened on (-ENOENT). Only the
+ *   >= 5.0 InitiateContact is accepted, the form that names the answering SINT and VTL: an
+ *   older version gets version_supported 0 (the client tries another). With
+ *   config.client_sint != 0 the named SINT must be that one (else the message is dropped like
+ *   any other unusable target), and the answers to a refused pre-5.0 request go there instead
+ *   of SINT 2. The id may not be one a channel signals on (see conn_id_base).
  * - The monitor page GPAs (and the interrupt page below 5.0) are recorded after checks: page
  *   aligned, inside the 52-bit physical space, client RAM if ops->check_pages says so. They are
  *   not used: offers never allocate a monitor id (monitored notification is not modelled), so
@@ -58,13 +68,13 @@
  * leaves at least 2 pages (control page + data) on each side, target_vp < vp_count. With 6.0 the
  * OpenChannel2 fields are read when the message carries them: flags must be 0 (redirection is not
  * granted); with GUEST_SPECIFIED_SIGNAL granted, a non-zero connection_id replaces the channel's
- * signal connection id while it is open (it must not be 1..4, inside the channel id range, or in
- * use) and event_flag (< 2048) replaces the relid as the SIEF flag the server sets. Then the
- * channel's open op runs; its failure is answered with a non-zero status. CloseChannel calls the
- * close op. ModifyChannel (>= 4.1) moves an open channel's interrupts to another VP; >= 5.3
- * answers ModifyChannelResponse. Unload closes every channel, drops every GPADL (no
- * GpadlTorndown), releases rescinded channels, forgets which offers were sent and answers
- * UnloadResponse; InitiateContact may follow.
+ * signal connection id while it is open (it must not be 1..4, the message connection, inside
+ * the channel id range, or in use) and event_flag (< 2048) replaces the relid as the SIEF flag
+ * the server sets. Then the channel's open op runs; its failure is answered with a non-zero
+ * status. CloseChannel calls the close op. ModifyChannel (>= 4.1) moves an open channel's
+ * interrupts to another VP; >= 5.3 answers ModifyChannelResponse. Unload closes every channel,
+ * drops every GPADL (no GpadlTorndown), releases rescinded channels, forgets which offers were
+ * sent and answers UnloadResponse; InitiateContact may follow.
  *
  * Hostile client: every message is copied to a local buffer first, lengths are checked against
  * the type (a message may be longer than its type needs: the extra bytes are ignored, except for
@@ -161,7 +171,15 @@ struct vmbus_server_config {
 	uint32_t vp_count;      /* VPs of the client partition: targets must be below it (>= 1) */
 	uint8_t client_vtl;     /* the client's VTL (0); the only VTL it may name */
 	uint32_t conn_id_base;  /* channel relid n signals on conn_id_base + n; 0: the default */
-	uint32_t max_version;   /* newest version accepted; 0: 6.0 */
+	uint32_t max_version;   /* newest version accepted; 0: 6.0 (>= 5.0 with msg_conn_id) */
+	/*
+	 * 0: the standard message connections (1 and 4). Else the client's only message
+	 * connection (VMBUS_CONN_ID_VTL2_REDIRECT for VTL2's client of the host): see
+	 * "Redirected client" above. Not 2, 3 or a channel's signal id.
+	 */
+	uint32_t msg_conn_id;
+	/* 0: the client may name any SINT below 16. Else the SINT it must name (1..15). */
+	uint8_t client_sint;
 };
 
 /** What the device is offering (copied into OfferChannel). */
@@ -268,7 +286,9 @@ struct vmbus_server_gpadl_desc {
 
 /**
  * Create a disconnected server. `ops` (post_message and signal_event required) must outlive it;
- * `cfg` is copied. 0, -EINVAL (bad ops/config) or -ENOMEM.
+ * `cfg` is copied. 0, -EINVAL (bad ops/config: no VP, VTL or SINT >= 16, a channel id range
+ * reaching ids 1..4 or wrapping, an unknown max_version, a msg_conn_id that is 2, 3 or inside
+ * the channel id range, or with max_version below 5.0) or -ENOMEM.
  */
 int vmbus_server_create(const struct vmbus_server_ops *ops, void *ctx,
 			const struct vmbus_server_config *cfg, struct vmbus_server **out);
@@ -281,7 +301,8 @@ void vmbus_server_destroy(struct vmbus_server *srv);
 /**
  * A message the client posted on connection `conn_id` (`len` bytes, already copied out of guest
  * memory; the caller checked HvPostMessage's message type is 1). 0: accepted. -ENOENT: not a
- * VMBus message connection id (the transport answers HV_STATUS_INVALID_CONNECTION_ID). Other
+ * message connection id of this server (1 and 4, or config.msg_conn_id alone; the transport
+ * answers HV_STATUS_INVALID_CONNECTION_ID). Other
  * -errno: refused and counted (the transport still answers success: it was delivered).
  * May call channel ops and ops->post_message (without the lock).
  */

@@ -72,10 +72,12 @@ static int on_message(void *dev, const struct iobus_access *a, uint32_t conn, ui
 	struct vmbus_vtl0 *v = dev;
 	if (type != VMBUS_MESSAGE_TYPE)
 		return -EINVAL;
-	int rc = vmbus_server_handle_message(v->srv, conn, payload, len);
-	/* A refused message is the protocol's business (counted by the server), not a failed
-	 * hypercall; only an id the server does not listen on is. */
-	return rc == -ENOENT ? -ENOENT : 0;
+	/*
+	 * The bus routes only our message ids here, so the hypercall succeeded; what the server
+	 * makes of the message (refused, counted, maybe answered) is the protocol's business.
+	 */
+	vmbus_server_handle_message(v->srv, conn, payload, len);
+	return 0;
 }
 
 static int on_event(void *dev, const struct iobus_access *a, uint32_t conn, uint16_t flag)

@@ -78,6 +78,14 @@ run_guest "reset through the i8042 stops the VM" "$SIM" stop_kbd 1 4 'result: ST
 run_guest "ACPI S5 powers the VM off" "$SIM" stop_poweroff 2 0 'result: POWER-OFF'
 # Interrupt-driven UART transmit reaches the host console.
 run_guest "uart THRE interrupt transmit" "$SIM" uart 1 0 'this line was sent from the THRE interrupt handler'
+# COM1 over VMBus: VTL0's 16550 bytes go through the paravisor's client of the host's VMBus
+# (vmbus_host) to hvsim's host serial device, which prints them.
+run_guest "COM1 reaches the host over VMBus (--host-serial)" "$SIM" demo 2 0 '^host-serial: PASS' \
+  --host-serial
+run_guest "the paravisor's host VMBus client connects and opens the serial channel" "$SIM" io 1 0 \
+  '^host VMBus: connected \(version 6\.0\), COM1 relay open, [1-9][0-9]* bytes to the host, 0 dropped' \
+  --host-serial
+
 # --trace shows the VTL2's view of each exit.
 run_guest "trace shows the protection intercept" "$SIM" vtlprot 1 0 \
   'vtl protection intercept: write gpa 0x[0-9a-f]+' --trace

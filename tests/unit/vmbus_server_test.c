@@ -1816,6 +1816,205 @@ static void test_signals_race_open_close(void **state)
 	check_ok(f);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Redirected client: the host serving VTL2's client on 0x800074, answers on VTL2 SINT 7      */
+/* ------------------------------------------------------------------------------------------ */
+
+#define REDIR       VMBUS_CONN_ID_VTL2_REDIRECT
+#define RCONN(relid) (vmbus_conn_id_channel(0, VMBUS_VTL2_SINT, 2) + (relid))
+
+static struct fx *new_redirect_fx(void)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	pthread_mutex_init(&f->fake.lock, NULL);
+	struct vmbus_server_config cfg = {
+		.vp_count = VPS, .client_vtl = 2, .msg_conn_id = REDIR,
+		.client_sint = VMBUS_VTL2_SINT,
+		.conn_id_base = vmbus_conn_id_channel(0, VMBUS_VTL2_SINT, 2),
+	};
+	assert_int_equal(vmbus_server_create(&fake_ops, &f->fake, &cfg, &f->s), 0);
+	for (int i = 0; i < 4; i++)
+		f->dev[i].fx = f;
+	return f;
+}
+
+static int setup_redirect(void **state)
+{
+	*state = new_redirect_fx();
+	return 0;
+}
+
+static struct vmbus_msg_initiate_contact redirect_contact_msg(uint32_t version, uint32_t vp)
+{
+	struct vmbus_msg_initiate_contact ic = contact_msg(version, vp);
+	if (version >= VMBUS_VERSION_WIN10_V5) {
+		ic.msg_sint = VMBUS_VTL2_SINT;
+		ic.msg_vtl = 2;
+	}
+	return ic;
+}
+
+static void test_redirect_config(void **state)
+{
+	(void)state;
+	struct fake fk = { 0 };
+	struct vmbus_server *s = (struct vmbus_server *)1;
+	uint32_t base = vmbus_conn_id_channel(0, VMBUS_VTL2_SINT, 2);
+	struct vmbus_server_config ok = { .vp_count = 1, .client_vtl = 2, .msg_conn_id = REDIR,
+					  .client_sint = VMBUS_VTL2_SINT, .conn_id_base = base };
+	struct vmbus_server_config c = ok;
+	assert_int_equal(vmbus_server_create(&fake_ops, &fk, &c, &s), 0);
+	vmbus_server_destroy(s);
+	/* The message id may not be a channel's signal id, nor the event/monitor ids. */
+	static const uint32_t bad_ids[] = { 2, 3, 0x27001, 0x27040 };
+	for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+		c = ok;
+		c.msg_conn_id = bad_ids[i];
+		assert_int_equal(vmbus_server_create(&fake_ops, &fk, &c, &s), -EINVAL);
+		assert_null(s);
+	}
+	c = ok;
+	c.msg_conn_id = 0x27041;        /* just past the channel ids: fine */
+	assert_int_equal(vmbus_server_create(&fake_ops, &fk, &c, &s), 0);
+	vmbus_server_destroy(s);
+	/* No version below 5.0 can name the SINT. */
+	c = ok;
+	c.max_version = VMBUS_VERSION_WIN10_V4_1;
+	assert_int_equal(vmbus_server_create(&fake_ops, &fk, &c, &s), -EINVAL);
+	c.max_version = VMBUS_VERSION_WIN10_V5;
+	assert_int_equal(vmbus_server_create(&fake_ops, &fk, &c, &s), 0);
+	vmbus_server_destroy(s);
+	c = ok;
+	c.client_sint = 16;
+	assert_int_equal(vmbus_server_create(&fake_ops, &fk, &c, &s), -EINVAL);
+}
+
+static void test_redirect_contact(void **state)
+{
+	struct fx *f = *state;
+	struct vmbus_msg_version_response vr;
+	struct vmbus_server_target t;
+	offer(f, 0, 0);
+
+	/* The standard ids are not listened on; nor is any other id. */
+	struct vmbus_msg_initiate_contact ic = redirect_contact_msg(VMBUS_VERSION_WIN10_V5_3, 0);
+	assert_int_equal(post(f, VMBUS_CONN_ID_MESSAGE_4, &ic, 40), -ENOENT);
+	assert_int_equal(post(f, VMBUS_CONN_ID_MESSAGE, &ic, 40), -ENOENT);
+	assert_int_equal(post(f, REDIR + 0x100, &ic, 40), -ENOENT);   /* vp 1's encoding */
+	expect_none(f);
+	assert_int_equal(rejects(f, VMBUS_SERVER_REJECT_CONN_ID), 3);
+
+	/* Targets the client may not name: VTL0's SINT 2, VTL 0, another VTL2 SINT: dropped. */
+	ic.msg_sint = VMBUS_MESSAGE_SINT;
+	assert_int_equal(post(f, REDIR, &ic, 40), -EINVAL);
+	ic = redirect_contact_msg(VMBUS_VERSION_WIN10_V5_3, 0);
+	ic.msg_vtl = 0;
+	assert_int_equal(post(f, REDIR, &ic, 40), -EINVAL);
+	ic = redirect_contact_msg(VMBUS_VERSION_WIN10_V5_3, VPS);
+	assert_int_equal(post(f, REDIR, &ic, 40), -EINVAL);
+	expect_none(f);
+	assert_int_equal(rejects(f, VMBUS_SERVER_REJECT_PARAM), 3);
+
+	/* A version without SINT/VTL: refused, the answer on SINT 7 of VTL 2. */
+	ic = redirect_contact_msg(VMBUS_VERSION_WIN10_V4_1, 1);
+	assert_int_equal(contact_as(f, REDIR, &ic, 40, &vr), 0);
+	ic = redirect_contact_msg(VMBUS_VERSION_WIN8, 1);
+	(void)post(f, REDIR, &ic, 40);
+	pop(f, VMBUS_MSG_VERSION_RESPONSE, &vr, sizeof(vr), &t);
+	assert_int_equal(vr.version_supported, 0);
+	assert_int_equal(t.sint, VMBUS_VTL2_SINT);
+	assert_int_equal(t.vtl, 2);
+	assert_int_equal(t.vp, 1);
+	assert_int_equal(rejects(f, VMBUS_SERVER_REJECT_VERSION), 2);
+
+	/* 6.0 from VP 1: accepted, later messages on the same id. */
+	ic = redirect_contact_msg(VMBUS_VERSION_WIN10_V6_0, 1);
+	ic.feature_flags = VMBUS_FEATURE_GUEST_SPECIFIED_SIGNAL;
+	(void)post(f, REDIR, &ic, sizeof(ic));
+	pop(f, VMBUS_MSG_VERSION_RESPONSE, &vr, sizeof(vr), &t);
+	assert_int_equal(vr.version_supported, 1);
+	assert_int_equal(vr.connection_state, VMBUS_CONNECTION_OK);
+	assert_int_equal(vr.msg_conn_id, REDIR);
+	assert_int_equal(vr.supported_features, VMBUS_FEATURE_GUEST_SPECIFIED_SIGNAL);
+	assert_int_equal(t.vp, 1);
+	assert_int_equal(t.sint, VMBUS_VTL2_SINT);
+	assert_int_equal(t.vtl, 2);
+	struct vmbus_server_connection c;
+	vmbus_server_get_connection(f->s, &c);
+	assert_true(c.connected);
+	assert_int_equal(c.msg_conn_id, REDIR);
+
+	send_empty(f, VMBUS_CONN_ID_MESSAGE_4, VMBUS_MSG_REQUEST_OFFERS, -ENOENT);
+	expect_none(f);
+	send_empty(f, REDIR, VMBUS_MSG_REQUEST_OFFERS, 0);
+	struct vmbus_msg_offer_channel o;
+	pop(f, VMBUS_MSG_OFFER_CHANNEL, &o, sizeof(o), &t);
+	assert_int_equal(o.child_relid, 1);
+	assert_int_equal(o.connection_id, RCONN(1));
+	assert_int_equal(t.sint, VMBUS_VTL2_SINT);
+	assert_int_equal(t.vtl, 2);
+	struct vmbus_msg_empty e;
+	assert_int_equal(pop(f, VMBUS_MSG_ALL_OFFERS_DELIVERED, &e, sizeof(e), NULL), 8);
+
+	/* A channel: its signal id, its events on SINT 7 of VTL 2. */
+	make_gpadl(f, REDIR, 1, 0x10, 4);
+	assert_int_equal(open_ch(f, REDIR, 1, 1, 0x10, 2, 3), 0);
+	assert_int_equal(vmbus_server_channel_conn_id(f->dev[0].ch), RCONN(1));
+	assert_int_equal(vmbus_server_signal(f->s, RCONN(1)), 0);
+	assert_int_equal(vmbus_server_signal(f->s, CONN(1)), -ENOENT);
+	assert_int_equal(f->dev[0].signals, 1);
+	assert_int_equal(vmbus_server_channel_signal(f->dev[0].ch), 0);
+	assert_int_equal(f->fake.nev, 1);
+	assert_int_equal(f->fake.ev[0].t.vp, 3);
+	assert_int_equal(f->fake.ev[0].t.sint, VMBUS_VTL2_SINT);
+	assert_int_equal(f->fake.ev[0].t.vtl, 2);
+	assert_int_equal(f->fake.ev[0].flag, 1);
+	send_relid_msg(f, REDIR, VMBUS_MSG_CLOSE_CHANNEL, 1, 0);
+	/* The message connection cannot become a guest-specified signal id. */
+	struct vmbus_msg_open_channel op = open_msg(1, 2, 0x10, 2, 0);
+	op.connection_id = REDIR;
+	assert_int_equal(open_raw(f, REDIR, &op, sizeof(op)), VMBUS_STATUS_INVALID_PARAMETER);
+	op.connection_id = 0x9000;
+	op.event_flag = 9;
+	assert_int_equal(open_raw(f, REDIR, &op, sizeof(op)), 0);
+	assert_int_equal(vmbus_server_signal(f->s, 0x9000), 0);
+	check_ok(f);
+
+	/* Unload on the same id, then contact again. */
+	send_empty(f, REDIR, VMBUS_MSG_UNLOAD, 0);
+	pop(f, VMBUS_MSG_UNLOAD_RESPONSE, &e, sizeof(e), &t);
+	assert_int_equal(t.sint, VMBUS_VTL2_SINT);
+	assert_int_equal(t.vtl, 2);
+	ic = redirect_contact_msg(VMBUS_VERSION_WIN10_V5_3, 0);
+	assert_int_equal(contact_as(f, REDIR, &ic, 40, &vr), 1);
+	assert_int_equal(vr.msg_conn_id, REDIR);
+	expect_none(f);
+}
+
+/* A VTL0 server with a fixed SINT: the pre-5.0 answers go there too. */
+static void test_fixed_sint(void **state)
+{
+	(void)state;
+	struct fx *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	pthread_mutex_init(&f->fake.lock, NULL);
+	struct vmbus_server_config cfg = { .vp_count = VPS, .client_sint = 5 };
+	assert_int_equal(vmbus_server_create(&fake_ops, &f->fake, &cfg, &f->s), 0);
+	struct vmbus_msg_version_response vr;
+	struct vmbus_server_target t;
+	struct vmbus_msg_initiate_contact ic = contact_msg(VMBUS_VERSION_WIN10_V5, 0);
+	assert_int_equal(post(f, 4, &ic, 40), -EINVAL);         /* names SINT 2 */
+	expect_none(f);
+	ic = contact_msg(VMBUS_VERSION_WIN10, 0);
+	(void)post(f, 1, &ic, 40);
+	pop(f, VMBUS_MSG_VERSION_RESPONSE, &vr, sizeof(vr), &t);
+	assert_int_equal(vr.version_supported, 1);
+	assert_int_equal(vr.msg_conn_id, VMBUS_CONN_ID_MESSAGE);
+	assert_int_equal(t.sint, 5);
+	free_fx(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1850,6 +2049,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reentrant_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_waits_for_signal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signals_race_open_close, setup, teardown),
+		cmocka_unit_test(test_redirect_config),
+		cmocka_unit_test_setup_teardown(test_redirect_contact, setup_redirect, teardown),
+		cmocka_unit_test(test_fixed_sint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

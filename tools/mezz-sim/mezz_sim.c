@@ -3,7 +3,7 @@
  * library and devices as `mezzanine`, linked with the simulator's seam (kif_sim).
  *
  *   mezz-sim run --guest ELF [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]
- *                [--timeout SECONDS] [--no-test-devices]
+ *                [--timeout SECONDS] [--no-test-devices] [--host-disk IMAGE] [--host-serial]
  *
  * Exit status: 0 guest passed (or powered off), 1 guest failed, 2 bad arguments, 3 could not
  * run (bad ELF, simulator error, paravisor error, timeout), 4 the guest stopped the VM
@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "tools/hvsim/hvsim.h"
+#include "tools/hvsim/hvsim_vmbus.h"
 #include "tools/mezz-sim/elf_load.h"
 #include "tools/mezzanine/vm.h"
 
@@ -41,6 +42,8 @@ struct options {
 	bool trace;
 	bool no_test_devices;
 	unsigned timeout_s;
+	const char *host_disk;  /* the simulated host's SCSI disk (hvsim_vmbus) */
+	bool host_serial;       /* the simulated host's serial channel */
 };
 
 static void usage(FILE *f)
@@ -49,6 +52,7 @@ static void usage(FILE *f)
 		"usage: mezz-sim run (--guest ELF | --kernel BZIMAGE [--initrd FILE] [--cmdline STR])\n"
 		"                    [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]\n"
 		"                    [--timeout SECONDS] [--no-test-devices]\n"
+		"                    [--host-disk IMAGE] [--host-serial]\n"
 		"       mezz-sim --help | run --help\n");
 }
 
@@ -76,6 +80,10 @@ static void run_help(void)
 	       "  --trace            one line per exit (VTL2 view) and per hvsim event, on stderr\n"
 	       "  --timeout SECONDS  give up after this long (default 0: no limit)\n"
 	       "  --no-test-devices  leave out the test device (ports 0xF0-0xFC, MMIO 0xFE000000)\n"
+	       "  --host-disk IMAGE  the simulated Hyper-V host offers VTL2 the raw IMAGE\n"
+	       "                     (read-write) as a VMBus SCSI disk on its own VMBus\n"
+	       "  --host-serial      the simulated host offers VTL2 a VMBus serial port (COM1);\n"
+	       "                     it prints what VTL2 sends, lines prefixed 'host-serial: '\n"
 	       "  -h, --help         this text\n"
 	       "\n"
 	       "Guest serial output (COM1) goes to stdout, then a summary: result, exits by kind,\n"
@@ -104,11 +112,21 @@ static int parse_run(int argc, char **argv, struct options *o)
 			o->no_test_devices = true;
 			continue;
 		}
+		if (!strcmp(a, "--host-serial")) {
+			o->host_serial = true;
+			continue;
+		}
 		int kr = vm_kernel_option("mezz-sim", argc, argv, &i, &o->k);
 		if (kr < 0)
 			return EXIT_USAGE;
 		if (kr > 0)
 			continue;
+		if ((v = vm_opt_value(argc, argv, &i, "--host-disk", &missing)) || missing) {
+			if (missing || !*v)
+				goto need_value;
+			o->host_disk = v;
+			continue;
+		}
 		if ((v = vm_opt_value(argc, argv, &i, "--guest", &missing)) || missing) {
 			if (missing || !*v)
 				goto need_value;
@@ -184,6 +202,36 @@ static void print_hvsim(const struct hvsim_stats *st)
 	       st->exceptions_delivered, st->ring0_entries, st->xmodified_pages);
 }
 
+/*
+ * The simulated host's VMBus for VTL2 (--host-disk / --host-serial); *hv stays NULL without
+ * them. -1 after a message: a bad image is the user's input (exit 2), the rest is an error.
+ */
+static int setup_host(struct hvsim *sim, const struct options *o, struct hvsim_vmbus **hv,
+		      int *status)
+{
+	*hv = NULL;
+	if (!o->host_disk && !o->host_serial)
+		return 0;
+	struct hvsim_vmbus_config cfg = {
+		.serial = o->host_serial,
+		.serial_out = stdout,
+		.disk_path = o->host_disk,
+		.log = stderr,
+	};
+	int rc = hvsim_vmbus_create(sim, &cfg, hv);
+	if (rc == 0)
+		return 0;
+	if (o->host_disk && rc != -ENOMEM) {
+		fprintf(stderr, "mezz-sim: --host-disk %s: %s\n", o->host_disk,
+			rc == -EINVAL ? "not a raw image of at least 512 bytes" : strerror(-rc));
+		*status = EXIT_USAGE;
+	} else {
+		fprintf(stderr, "mezz-sim: host VMBus: %s\n", strerror(-rc));
+		*status = EXIT_ERROR;
+	}
+	return -1;
+}
+
 /* A test guest: ELF loaded by mezz-sim, every VP set up in long mode by hvsim's loader. */
 static int setup_guest(struct hvsim *sim, const struct options *o)
 {
@@ -246,6 +294,12 @@ static int cmd_run(int argc, char **argv)
 		hvsim_destroy(sim);
 		return EXIT_ERROR;
 	}
+	struct hvsim_vmbus *host = NULL;
+	if (setup_host(sim, &o, &host, &st) < 0) {
+		vm_kernel_free(&boot);
+		hvsim_destroy(sim);
+		return st;
+	}
 
 	struct vm_config vc = {
 		.partition = {
@@ -265,6 +319,8 @@ static int cmd_run(int argc, char **argv)
 		.test_devices = !o.no_test_devices,
 		.serial_out = stdout,
 		.disk = o.k.disk,
+		/* The paravisor connects to the host's VMBus when there is one (COM1 relay). */
+		.host_vmbus = o.host_serial || o.host_disk,
 	};
 	if (o.vtl2_mem) {
 		vc.partition.vtl2_mem[0] = (struct partition_mem){ gpa(o.mem - o.vtl2_mem), o.vtl2_mem };
@@ -278,20 +334,27 @@ static int cmd_run(int argc, char **argv)
 	rc = vm_run(&vc, &rep, verr, sizeof(verr));
 	hvsim_set_current(NULL);
 	vm_kernel_free(&boot);
-	if (rc == -ENOEXEC) {
-		fprintf(stderr, "mezz-sim: cannot boot %s: %s\n", o.k.kernel, verr);
-		hvsim_destroy(sim);
-		return EXIT_USAGE; /* hostile or broken input gets 2 */
-	}
 	if (rc < 0) {
-		fprintf(stderr, "mezz-sim: the paravisor could not start: %s\n", verr);
+		if (rc == -ENOEXEC)
+			fprintf(stderr, "mezz-sim: cannot boot %s: %s\n", o.k.kernel, verr);
+		else
+			fprintf(stderr, "mezz-sim: the paravisor could not start: %s\n", verr);
+		hvsim_vmbus_destroy(host);
 		hvsim_destroy(sim);
-		return EXIT_ERROR;
+		/* hostile or broken input gets 2 */
+		return rc == -ENOEXEC ? EXIT_USAGE : EXIT_ERROR;
 	}
 	struct hvsim_stats stats;
 	hvsim_get_stats(sim, &stats);
+	struct hvsim_vmbus_stats host_stats;
+	if (host)
+		hvsim_vmbus_get_stats(host, &host_stats);
+	/* VTL2 has stopped: the host goes first (it ends an unfinished serial line). */
+	hvsim_vmbus_destroy(host);
 	vm_print_summary(stdout, &rep);
 	print_hvsim(&stats);
+	if (host)
+		hvsim_vmbus_print_stats(&host_stats, stdout);
 	hvsim_destroy(sim);
 	fflush(stdout);
 	int status = vm_exit_status(&rep);

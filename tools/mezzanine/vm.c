@@ -14,6 +14,7 @@
 
 #include "devices/chipset.h"
 #include "devices/vmbus/scsi_disk.h"
+#include "devices/vmbus/vmbus_host.h"
 #include "devices/vmbus/vmbus_scsi.h"
 #include "devices/vmbus/vmbus_vtl0.h"
 
@@ -23,12 +24,17 @@ static struct partition *_Atomic vm_current;
 struct serial_sink {
 	FILE *out;
 	atomic_uint_fast64_t bytes;
+	struct vmbus_host *relay;   /* set: COM1 goes to the host's VMBus serial device instead */
 };
 
 static void serial_tx(void *ctx, uint8_t byte)
 {
 	struct serial_sink *s = ctx;
 	atomic_fetch_add_explicit(&s->bytes, 1, memory_order_relaxed);
+	if (s->relay) {
+		vmbus_host_serial_tx(s->relay, byte);
+		return;
+	}
 	if (byte == '\r')
 		return; /* guests send CRLF; the host terminal wants LF */
 	fputc(byte, s->out);
@@ -100,6 +106,7 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 	}
 	partition_set_eoi(p, chipset_eoi(cs));
 	struct vmbus_vtl0 *vmbus = NULL;
+	struct vmbus_host *relay = NULL;
 	struct vm_disk disk = { .fd = -1 };
 	if (cfg->partition.vmbus) {
 		rc = vmbus_vtl0_create(partition_bus(p), partition_devctx(p), partition_vp_count(p),
@@ -111,6 +118,14 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 		if (rc < 0)
 			goto out;
 	}
+	if (cfg->host_vmbus) {
+		rc = vmbus_host_create(partition_devctx(p), NULL, &relay);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot reach the host's VMBus: %s", strerror(-rc));
+			goto out;
+		}
+		com1.relay = relay;
+	}
 	size_t heap1 = mallinfo2().uordblks;
 	rep->heap_bytes = heap1 > heap0 ? heap1 - heap0 : 0;
 	rep->vp_count = partition_vp_count(p);
@@ -121,9 +136,20 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 		snprintf(err, errlen, "%s", rep->result.message);
 	fflush(com1.out);
 	rep->serial_bytes = atomic_load(&com1.bytes);
+	if (relay) {
+		struct vmbus_host_stats hs;
+		vmbus_host_get_stats(relay, &hs);
+		rep->host_vmbus = true;
+		rep->host_connect_err = hs.connect_err;
+		rep->host_version = hs.version;
+		rep->host_serial_open = hs.serial_open;
+		rep->host_serial_bytes = hs.serial_bytes_out;
+		rep->host_serial_dropped = hs.serial_dropped;
+	}
 out:
 	/* Clock stopped first (no device timer runs any more), devices next, partition last. */
 	partition_quiesce(p);
+	vmbus_host_destroy(relay);
 	disk_close(&disk);
 	vmbus_vtl0_destroy(vmbus);
 	chipset_destroy(cs);
@@ -175,6 +201,17 @@ void vm_print_summary(FILE *f, const struct vm_report *rep)
 		rep->vp_count);
 	fprintf(f, "paravisor heap %.1f KiB, VP stacks %u x %u KiB\n", rep->heap_bytes / 1024.0,
 		rep->vp_count, PARTITION_VP_STACK >> 10);
+	if (rep->host_vmbus) {
+		if (rep->host_connect_err == 0)
+			fprintf(f, "host VMBus: connected (version %u.%u), COM1 relay %s, %" PRIu64
+				" bytes to the host, %" PRIu64 " dropped\n",
+				rep->host_version >> 16, rep->host_version & 0xFFFF,
+				rep->host_serial_open ? "open" : "not open", rep->host_serial_bytes,
+				rep->host_serial_dropped);
+		else
+			fprintf(f, "host VMBus: not connected (%s)\n", rep->host_connect_err > 0 ?
+				"no answer" : strerror(-rep->host_connect_err));
+	}
 	fprintf(f, "wall time %.3f s\n", r->wall_seconds);
 }
 

@@ -16,6 +16,7 @@
 struct vm_config {
 	struct partition_config partition;
 	const char *disk;           /* raw image offered to VTL0 as a VMBus SCSI disk (needs vmbus) */
+	bool host_vmbus;            /* connect to the host's VMBus; COM1 goes to its serial device */
 	bool test_devices;          /* the test guests' device (devices/testdev.h) */
 	FILE *serial_out;           /* COM1 bytes; NULL = stdout */
 };
@@ -25,6 +26,11 @@ struct vm_report {
 	uint64_t serial_bytes;      /* COM1 bytes VTL0 sent */
 	uint32_t vp_count;
 	uint64_t heap_bytes;        /* malloc'd by partition + devices (mallinfo2 delta at set-up) */
+	bool host_vmbus;            /* the host relay ran: host_* below are valid */
+	int host_connect_err;       /* 0 connected, -errno, 1 never answered */
+	uint32_t host_version;
+	bool host_serial_open;
+	uint64_t host_serial_bytes, host_serial_dropped;
 };
 
 /* Exit statuses shared by the programs (README conventions). */
