@@ -12,6 +12,7 @@
  * order is kept (the host must see GpadlHeader before its bodies).
  */
 #include "devices/vmbus/vmbus_client.h"
+#include "devices/vmbus/vmbus_outbox.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -100,12 +101,6 @@ struct gpadl {
 	uint32_t pages;
 };
 
-struct out_msg {
-	uint32_t conn_id;
-	uint16_t len;
-	uint8_t data[VMBUS_MSG_MAX_SIZE];
-};
-
 struct vmbus_client {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;        /* some slot's busy count went down */
@@ -130,9 +125,7 @@ struct vmbus_client {
 	uint32_t next_gpadl_id;
 	uint32_t next_open_id;
 
-	struct out_msg out[OUTBOX_SLOTS];
-	unsigned out_head, out_count;
-	bool draining;
+	struct vmbus_outbox ob;
 
 	struct vmbus_client_stats stats;
 };
@@ -190,25 +183,15 @@ static int refuse(struct vmbus_client *cl, enum vmbus_client_reject why, int err
 
 static bool room(const struct vmbus_client *cl, unsigned n)
 {
-	return cl->out_count + n <= VMBUS_CLIENT_OUTBOX;
+	return cl->ob.count + n <= VMBUS_CLIENT_OUTBOX;
 }
 
 /* Queue a message (type written into its header). User requests checked room() first. */
 static void queue(struct vmbus_client *cl, uint32_t conn_id, void *msg, size_t len,
 		  uint32_t type)
 {
-	struct vmbus_msg_header *h = msg;
-	h->msgtype = type;
-	h->padding = 0;
-	if (cl->out_count == OUTBOX_SLOTS) {
+	if (!vmbus_outbox_put(&cl->ob, &conn_id, sizeof(conn_id), msg, len, type))
 		cl->stats.out_dropped++;
-		return;
-	}
-	struct out_msg *m = &cl->out[(cl->out_head + cl->out_count) % OUTBOX_SLOTS];
-	m->conn_id = conn_id;
-	m->len = (uint16_t)len;
-	memcpy(m->data, msg, len);
-	cl->out_count++;
 }
 
 static void send_msg(struct vmbus_client *cl, void *msg, size_t len, uint32_t type)
@@ -216,36 +199,18 @@ static void send_msg(struct vmbus_client *cl, void *msg, size_t len, uint32_t ty
 	queue(cl, cl->msg_conn_id, msg, len, type);
 }
 
+static int post_one(void *ctx, const void *dest, const void *data, size_t len)
+{
+	struct vmbus_client *cl = ctx;
+	uint32_t conn_id;
+	memcpy(&conn_id, dest, sizeof(conn_id));
+	return cl->ops->post_message(cl->ctx, conn_id, data, len);
+}
+
 /* Without the lock: post the queued messages in order until empty or the host's queue is full. */
 static void drain(struct vmbus_client *cl)
 {
-	struct out_msg m;
-
-	pthread_mutex_lock(&cl->lock);
-	if (cl->draining) {
-		/* The drainer posts what we queued: order needs a single poster. */
-		pthread_mutex_unlock(&cl->lock);
-		return;
-	}
-	cl->draining = true;
-	while (cl->out_count) {
-		m = cl->out[cl->out_head];
-		pthread_mutex_unlock(&cl->lock);
-		int rc = cl->ops->post_message(cl->ctx, m.conn_id, m.data, m.len);
-		pthread_mutex_lock(&cl->lock);
-		if (rc == -EAGAIN) {
-			cl->stats.post_retries++;
-			break;
-		}
-		if (rc)
-			cl->stats.post_errors++;
-		else
-			cl->stats.posted++;
-		cl->out_head = (cl->out_head + 1) % OUTBOX_SLOTS;
-		cl->out_count--;
-	}
-	cl->draining = false;
-	pthread_mutex_unlock(&cl->lock);
+	vmbus_outbox_drain(&cl->ob, &cl->lock, post_one, cl);
 }
 
 /* Without the lock. */
@@ -746,6 +711,12 @@ int vmbus_client_create(const struct vmbus_client_ops *ops, void *ctx,
 		free(cl);
 		return -ENOMEM;
 	}
+	if (vmbus_outbox_init(&cl->ob, OUTBOX_SLOTS)) {
+		pthread_cond_destroy(&cl->idle);
+		pthread_mutex_destroy(&cl->lock);
+		free(cl);
+		return -ENOMEM;
+	}
 	cl->ops = ops;
 	cl->ctx = ctx;
 	cl->cfg = *cfg;
@@ -768,6 +739,7 @@ void vmbus_client_destroy(struct vmbus_client *cl)
 {
 	if (!cl)
 		return;
+	vmbus_outbox_fini(&cl->ob);
 	pthread_cond_destroy(&cl->idle);
 	pthread_mutex_destroy(&cl->lock);
 	free(cl);
@@ -886,7 +858,7 @@ unsigned vmbus_client_pending(struct vmbus_client *cl)
 	if (!cl)
 		return 0;
 	pthread_mutex_lock(&cl->lock);
-	unsigned n = cl->out_count;
+	unsigned n = cl->ob.count;
 	pthread_mutex_unlock(&cl->lock);
 	return n;
 }
@@ -1183,6 +1155,9 @@ void vmbus_client_get_stats(struct vmbus_client *cl, struct vmbus_client_stats *
 {
 	pthread_mutex_lock(&cl->lock);
 	*st = cl->stats;
+	st->posted = cl->ob.posted;
+	st->post_retries = cl->ob.retries;
+	st->post_errors = cl->ob.errors;
 	pthread_mutex_unlock(&cl->lock);
 }
 
@@ -1299,9 +1274,9 @@ static int check_locked(struct vmbus_client *cl, char *why, size_t n)
 	}
 	if (gpadls != cl->gpadl_count)
 		return broken(why, n, "gpadl count %u != %u", cl->gpadl_count, gpadls);
-	if (cl->out_count > OUTBOX_SLOTS || cl->out_head >= OUTBOX_SLOTS || cl->draining)
-		return broken(why, n, "outbox %u at %u draining %d", cl->out_count, cl->out_head,
-			      cl->draining);
+	if (cl->ob.count > OUTBOX_SLOTS || cl->ob.head >= OUTBOX_SLOTS || cl->ob.draining)
+		return broken(why, n, "outbox %u at %u draining %d", cl->ob.count, cl->ob.head,
+			      cl->ob.draining);
 	uint64_t sum = 0;
 	for (int i = 0; i < VMBUS_CLIENT_REJECT_COUNT; i++)
 		sum += cl->stats.rejects[i];

@@ -10,6 +10,7 @@
  * the lock and posted by drain() without it, one drainer at a time so the order is kept.
  */
 #include "devices/vmbus/vmbus_server.h"
+#include "devices/vmbus/vmbus_outbox.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -106,12 +107,6 @@ struct vmbus_channel {
 	uint32_t signal_conn_id;    /* guest-specified (6.0), 0: conn_id_base + relid */
 };
 
-struct out_msg {
-	struct vmbus_server_target t;
-	uint16_t len;
-	uint8_t data[VMBUS_MSG_MAX_SIZE];
-};
-
 struct vmbus_server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;        /* some channel's busy count went down */
@@ -135,9 +130,7 @@ struct vmbus_server {
 	uint32_t pending_count;     /* GPADLs waiting for bodies */
 	uint64_t gpadl_pages;       /* pages of complete GPADLs */
 
-	struct out_msg out[VMBUS_SERVER_OUTBOX];
-	unsigned out_head, out_count;
-	bool draining;
+	struct vmbus_outbox ob;
 
 	struct vmbus_server_stats stats;
 };
@@ -165,21 +158,14 @@ static int refuse(struct vmbus_server *s, enum vmbus_server_reject why, int err,
 	return err;
 }
 
+_Static_assert(sizeof(struct vmbus_server_target) <= sizeof(((struct vmbus_outbox_msg *)0)->dest),
+	       "a target fits an outbox destination");
+
 static void queue_to(struct vmbus_server *s, const struct vmbus_server_target *t, void *msg,
 		     size_t len, uint32_t type)
 {
-	struct vmbus_msg_header *h = msg;
-	h->msgtype = type;
-	h->padding = 0;
-	if (s->out_count == VMBUS_SERVER_OUTBOX) {
+	if (!vmbus_outbox_put(&s->ob, t, sizeof(*t), msg, len, type))
 		s->stats.outbox_overflows++;
-		return;
-	}
-	struct out_msg *m = &s->out[(s->out_head + s->out_count) % VMBUS_SERVER_OUTBOX];
-	m->t = *t;
-	m->len = (uint16_t)len;
-	memcpy(m->data, msg, len);
-	s->out_count++;
 }
 
 static void reply(struct vmbus_server *s, void *msg, size_t len, uint32_t type)
@@ -187,36 +173,18 @@ static void reply(struct vmbus_server *s, void *msg, size_t len, uint32_t type)
 	queue_to(s, &s->target, msg, len, type);
 }
 
+static int post_one(void *ctx, const void *dest, const void *data, size_t len)
+{
+	struct vmbus_server *s = ctx;
+	struct vmbus_server_target t;
+	memcpy(&t, dest, sizeof(t));
+	return s->ops->post_message(s->ctx, &t, data, len);
+}
+
 /* Without the lock: post the queued messages in order until empty or the client's slot is full. */
 static void drain(struct vmbus_server *s)
 {
-	struct out_msg m;
-
-	pthread_mutex_lock(&s->lock);
-	if (s->draining) {
-		/* The drainer posts what we queued: order needs a single poster. */
-		pthread_mutex_unlock(&s->lock);
-		return;
-	}
-	s->draining = true;
-	while (s->out_count) {
-		m = s->out[s->out_head];
-		pthread_mutex_unlock(&s->lock);
-		int rc = s->ops->post_message(s->ctx, &m.t, m.data, m.len);
-		pthread_mutex_lock(&s->lock);
-		if (rc == -EAGAIN) {
-			s->stats.post_retries++;
-			break;
-		}
-		if (rc)
-			s->stats.post_errors++;
-		else
-			s->stats.posted++;
-		s->out_head = (s->out_head + 1) % VMBUS_SERVER_OUTBOX;
-		s->out_count--;
-	}
-	s->draining = false;
-	pthread_mutex_unlock(&s->lock);
+	vmbus_outbox_drain(&s->ob, &s->lock, post_one, s);
 }
 
 static bool version_spoken(const struct vmbus_server *s, uint32_t v)
@@ -1111,6 +1079,12 @@ int vmbus_server_create(const struct vmbus_server_ops *ops, void *ctx,
 		free(s);
 		return -ENOMEM;
 	}
+	if (vmbus_outbox_init(&s->ob, VMBUS_SERVER_OUTBOX)) {
+		pthread_cond_destroy(&s->idle);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return -ENOMEM;
+	}
 	s->ops = ops;
 	s->ctx = ctx;
 	s->cfg = c;
@@ -1127,6 +1101,7 @@ void vmbus_server_destroy(struct vmbus_server *srv)
 		gpadl_remove(srv, srv->gpadl[srv->gpadl_count - 1]);
 	for (uint32_t r = 1; r <= VMBUS_SERVER_MAX_CHANNELS; r++)
 		free(srv->ch[r]);
+	vmbus_outbox_fini(&srv->ob);
 	pthread_cond_destroy(&srv->idle);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
@@ -1194,7 +1169,7 @@ unsigned vmbus_server_pending(struct vmbus_server *srv)
 	if (!srv)
 		return 0;
 	pthread_mutex_lock(&srv->lock);
-	unsigned n = srv->out_count;
+	unsigned n = srv->ob.count;
 	pthread_mutex_unlock(&srv->lock);
 	return n;
 }
@@ -1367,6 +1342,9 @@ void vmbus_server_get_stats(struct vmbus_server *srv, struct vmbus_server_stats 
 {
 	pthread_mutex_lock(&srv->lock);
 	*st = srv->stats;
+	st->posted = srv->ob.posted;
+	st->post_retries = srv->ob.retries;
+	st->post_errors = srv->ob.errors;
 	pthread_mutex_unlock(&srv->lock);
 }
 
@@ -1547,8 +1525,8 @@ int vmbus_server_check(struct vmbus_server *srv, char *why, size_t why_len)
 		rc = broken(why, why_len, "unloading while idle");
 		goto out;
 	}
-	if (s->out_count > VMBUS_SERVER_OUTBOX || s->draining) {
-		rc = broken(why, why_len, "outbox %u draining %d", s->out_count, s->draining);
+	if (s->ob.count > VMBUS_SERVER_OUTBOX || s->ob.draining) {
+		rc = broken(why, why_len, "outbox %u draining %d", s->ob.count, s->ob.draining);
 		goto out;
 	}
 out:
