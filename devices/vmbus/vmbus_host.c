@@ -7,12 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/vmbus/storvsc.h"
 #include "devices/vmbus/vmbus_client.h"
 #include "devices/vmbus/vmbus_ring.h"
 #include "hvcall/vmbus_abi.h"
 #include "hvcall/vmbus_ring_abi.h"
 
 #define RING_PAGES 8u           /* 4 per direction: control page + 3 data pages */
+/* SCSI: one request in flight, so small rings; the bounce buffer bounds one request. */
+#define SCSI_RING_PAGES 8u
+#define SCSI_BOUNCE_PAGES 64u   /* 256 KiB per request, larger I/O is split */
 
 enum serial_state { SER_NONE, SER_GPADL, SER_OPENING, SER_OPEN, SER_DEAD };
 
@@ -33,11 +37,18 @@ struct vmbus_host {
 	size_t backlog_len;
 	size_t line_end;            /* backlog bytes up to the last newline */
 	uint64_t bytes_out, packets_out, dropped, bytes_in, bad_packets, broken;
+	/* The SCSI channel (lock; storvsc has its own). */
+	enum serial_state scsi;
+	uint32_t scsi_relid, scsi_gpadl;
+	uint8_t *scsi_mem;          /* ring pages, then bounce pages */
+	uint64_t scsi_pfns[SCSI_RING_PAGES + SCSI_BOUNCE_PAGES];
+	struct storvsc *sc;
 	_Alignas(8) uint8_t rx_buf[sizeof(struct vmbus_serial_hdr) + VMBUS_SERIAL_MAX_BYTES + 8];
 };
 
 static const struct vmbus_guid serial_class = VMBUS_GUID_SERIAL;
 static const struct vmbus_guid com1_instance = VMBUS_GUID_SERIAL_COM1;
+static const struct vmbus_guid scsi_class = VMBUS_GUID_SCSI;
 
 static void log_line(struct vmbus_host *h, const char *what)
 {
@@ -174,6 +185,106 @@ void vmbus_host_serial_tx(struct vmbus_host *h, uint8_t byte)
 		vmbus_client_signal(h->cl, relid);
 }
 
+/* ---- the SCSI channel: storvsc over it, the disk to vm.c ---- */
+
+static int scsi_signal(void *ctx)
+{
+	struct vmbus_host *h = ctx;
+	return vmbus_client_signal(h->cl, h->scsi_relid);
+}
+
+static void scsi_log(void *ctx, const char *line)
+{
+	struct vmbus_host *h = ctx;
+	fprintf(h->dc.log ? h->dc.log : stderr, "vmbus-host: storvsc: %s\n", line);
+}
+
+static void scsi_ready(void *ctx, int err, const struct scsi_disk_backend *be)
+{
+	struct vmbus_host *h = ctx;
+	if (err == 0 && h->cfg.disk_ready)
+		h->cfg.disk_ready(h->cfg.disk_ctx, be);
+}
+
+/* An offered SCSI controller: memory and a GPADL over its ring pages (once). */
+static void scsi_setup(struct vmbus_host *h)
+{
+	pthread_mutex_lock(&h->lock);
+	if (h->scsi != SER_NONE || !h->scsi_relid) {
+		pthread_mutex_unlock(&h->lock);
+		return;
+	}
+	void *mem = NULL;
+	int rc = h->dc.shared_alloc(h->dc.ctx, SCSI_RING_PAGES + SCSI_BOUNCE_PAGES, &mem,
+				    h->scsi_pfns);
+	if (rc == 0) {
+		h->scsi_mem = mem;
+		memset(mem, 0, SCSI_RING_PAGES * 4096);
+	}
+	h->scsi = rc == 0 ? SER_GPADL : SER_DEAD;
+	uint32_t relid = h->scsi_relid;
+	pthread_mutex_unlock(&h->lock);
+	if (rc == 0)
+		rc = vmbus_client_gpadl_create(h->cl, relid, h->scsi_pfns, SCSI_RING_PAGES,
+					       &h->scsi_gpadl);
+	if (rc) {
+		pthread_mutex_lock(&h->lock);
+		h->scsi = SER_DEAD;
+		pthread_mutex_unlock(&h->lock);
+		log_line(h, "no memory the host can reach for the SCSI channel: disk relay off");
+	}
+}
+
+/* True when the GPADL was the SCSI ring's. */
+static bool scsi_gpadl_created(struct vmbus_host *h, uint32_t relid, uint32_t gpadl_id, int err)
+{
+	pthread_mutex_lock(&h->lock);
+	bool ours = h->scsi == SER_GPADL && relid == h->scsi_relid && gpadl_id == h->scsi_gpadl;
+	if (ours)
+		h->scsi = err ? SER_DEAD : SER_OPENING;
+	pthread_mutex_unlock(&h->lock);
+	if (!ours || err)
+		return ours;
+	struct vmbus_client_open_params op = { .ring_gpadl = gpadl_id,
+					       .downstream_offset = SCSI_RING_PAGES / 2,
+					       .chan_ctx = h };
+	if (h->dc.host_watch(h->dc.ctx, relid) || vmbus_client_open(h->cl, relid, &op)) {
+		pthread_mutex_lock(&h->lock);
+		h->scsi = SER_DEAD;
+		pthread_mutex_unlock(&h->lock);
+	}
+	return true;
+}
+
+/* True when the channel was the SCSI one: storvsc starts its init. */
+static bool scsi_opened(struct vmbus_host *h, uint32_t relid, int err)
+{
+	pthread_mutex_lock(&h->lock);
+	bool ours = h->scsi == SER_OPENING && relid == h->scsi_relid;
+	struct storvsc *sc = NULL;
+	if (ours && !err) {
+		struct storvsc_config sc_cfg = {
+			.ring = h->scsi_mem,
+			.ring_pages = SCSI_RING_PAGES,
+			.bounce = h->scsi_mem + SCSI_RING_PAGES * 4096,
+			.bounce_pfns = h->scsi_pfns + SCSI_RING_PAGES,
+			.bounce_pages = SCSI_BOUNCE_PAGES,
+			.signal = scsi_signal,
+			.ready = scsi_ready,
+			.log = scsi_log,
+			.ctx = h,
+		};
+		if (storvsc_create(&sc_cfg, &h->sc) == 0)
+			sc = h->sc;
+	}
+	if (ours)
+		h->scsi = sc ? SER_OPEN : SER_DEAD;
+	pthread_mutex_unlock(&h->lock);
+	if (sc && storvsc_start(sc))
+		log_line(h, "cannot start the SCSI channel's init: disk relay off");
+	return ours;
+}
+
 /* ---- the client's callbacks (host thread, without the client's lock) ---- */
 
 static void cl_connected(void *ctx, int err, uint32_t version)
@@ -197,12 +308,17 @@ static void cl_offer(void *ctx, const struct vmbus_client_offer *o)
 	if (h->ser == SER_NONE && !memcmp(&o->interface_type, &serial_class, sizeof(serial_class)) &&
 	    !memcmp(&o->instance, &com1_instance, sizeof(com1_instance)))
 		h->ser_relid = o->relid;
+	/* The first SCSI controller only (storvsc.h: one disk). */
+	if (h->scsi == SER_NONE && !h->scsi_relid && o->relid &&
+	    !memcmp(&o->interface_type, &scsi_class, sizeof(scsi_class)))
+		h->scsi_relid = o->relid;
 	pthread_mutex_unlock(&h->lock);
 }
 
 static void cl_offers_done(void *ctx)
 {
 	struct vmbus_host *h = ctx;
+	scsi_setup(h);
 	pthread_mutex_lock(&h->lock);
 	if (h->ser != SER_NONE || !h->ser_relid) {
 		pthread_mutex_unlock(&h->lock);
@@ -232,6 +348,8 @@ static void cl_gpadl_created(void *ctx, uint32_t relid, uint32_t gpadl_id, int e
 {
 	(void)status;
 	struct vmbus_host *h = ctx;
+	if (scsi_gpadl_created(h, relid, gpadl_id, err))
+		return;
 	pthread_mutex_lock(&h->lock);
 	bool ours = h->ser == SER_GPADL && relid == h->ser_relid && gpadl_id == h->ser_gpadl;
 	if (ours)
@@ -253,6 +371,8 @@ static void cl_opened(void *ctx, uint32_t relid, void *chan_ctx, int err, uint32
 	(void)chan_ctx;
 	(void)status;
 	struct vmbus_host *h = ctx;
+	if (scsi_opened(h, relid, err))
+		return;
 	pthread_mutex_lock(&h->lock);
 	bool signal = false;
 	if (h->ser == SER_OPENING && relid == h->ser_relid) {
@@ -275,9 +395,15 @@ static void cl_opened(void *ctx, uint32_t relid, void *chan_ctx, int err, uint32
 
 static void cl_event(void *ctx, uint32_t relid, void *chan_ctx)
 {
-	(void)relid;
 	(void)chan_ctx;
-	serial_event(ctx);
+	struct vmbus_host *h = ctx;
+	pthread_mutex_lock(&h->lock);
+	struct storvsc *sc = relid == h->scsi_relid && h->scsi == SER_OPEN ? h->sc : NULL;
+	pthread_mutex_unlock(&h->lock);
+	if (sc)
+		storvsc_event(sc);
+	else
+		serial_event(h);
 }
 
 static void cl_rescinded(void *ctx, uint32_t relid, void *chan_ctx)
@@ -288,6 +414,13 @@ static void cl_rescinded(void *ctx, uint32_t relid, void *chan_ctx)
 	bool ours = relid == h->ser_relid;
 	if (ours)
 		h->ser = SER_DEAD; /* the ring pages stay ours; the relay ends */
+	if (relid == h->scsi_relid && h->scsi != SER_DEAD) {
+		/* VTL0's disk stays, its I/O fails or times out: hot removal is not done. */
+		h->scsi = SER_DEAD;
+		pthread_mutex_unlock(&h->lock);
+		log_line(h, "the host withdrew its SCSI controller: disk relay stopped");
+		return;
+	}
 	pthread_mutex_unlock(&h->lock);
 	if (ours) {
 		vmbus_client_close(h->cl, relid);
@@ -323,9 +456,13 @@ static void host_event(void *dev)
 	struct vmbus_host *h = dev;
 	pthread_mutex_lock(&h->lock);
 	uint32_t relid = h->ser == SER_OPEN ? h->ser_relid : 0;
+	uint32_t scsi = h->scsi == SER_OPEN ? h->scsi_relid : 0;
 	pthread_mutex_unlock(&h->lock);
+	/* Which flag fired is not told: every open channel looks at its ring. */
 	if (relid)
 		vmbus_client_handle_event(h->cl, relid);
+	if (scsi)
+		vmbus_client_handle_event(h->cl, scsi);
 	vmbus_client_flush(h->cl);
 }
 
@@ -372,6 +509,7 @@ void vmbus_host_destroy(struct vmbus_host *h)
 	if (!h)
 		return;
 	vmbus_client_destroy(h->cl);
+	storvsc_destroy(h->sc);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -390,5 +528,16 @@ void vmbus_host_get_stats(struct vmbus_host *h, struct vmbus_host_stats *st)
 		.serial_bad_packets = h->bad_packets,
 		.serial_broken = h->broken,
 	};
+	struct storvsc *sc = h->sc;
 	pthread_mutex_unlock(&h->lock);
+	if (sc) {
+		struct storvsc_stats ss;
+		storvsc_get_stats(sc, &ss);
+		st->disk_ready = ss.ready;
+		st->disk_bytes = ss.disk_bytes;
+		st->disk_requests = ss.requests;
+		st->disk_errors = ss.errors;
+		st->disk_timeouts = ss.timeouts;
+		st->disk_bad_packets = ss.bad_packets;
+	}
 }

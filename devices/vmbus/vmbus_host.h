@@ -19,14 +19,20 @@
  *   views every index and descriptor; a serial packet that is not well framed is counted and
  *   skipped; a broken ring stops the relay (counted).
  *
- * Not yet: storage relay (VTL0's storvsc -> this client's storvsc to the host's disk),
- * rescind handling beyond forgetting the channel, reconnect after Unload.
+ * - The host's SCSI controller (class VMBUS_GUID_SCSI, the first one offered): a GPADL over
+ *   8 ring pages, OpenChannel, then storvsc (storvsc.h) initialises it over 64 bounce pages;
+ *   when the disk is ready, cfg.disk_ready gets a scsi_disk_backend for it, which the caller
+ *   serves to VTL0 (vm.c: scsi_disk + vmbus_scsi on VTL0's VMBus: the storage relay).
+ *
+ * Not yet: hot removal of the host's disk (a rescind stops the relay, VTL0's disk then fails
+ * its I/O), rescind handling beyond forgetting the channel, reconnect after Unload.
  */
 #ifndef MEZZ_DEVICES_VMBUS_VMBUS_HOST_H
 #define MEZZ_DEVICES_VMBUS_VMBUS_HOST_H
 
 #include <stdint.h>
 
+#include "devices/vmbus/scsi_disk.h"
 #include "vtl2/devctx.h"
 
 /** The serial channel's framing, both directions: this header, then byte_count raw bytes. */
@@ -45,6 +51,13 @@ struct vmbus_host_config {
 	/** Bytes from the host's serial channel (NULL: counted and dropped). Host thread. */
 	void (*rx)(void *ctx, const uint8_t *bytes, size_t len);
 	void *rx_ctx;
+	/**
+	 * The host's SCSI disk is ready (storvsc.h): `be` reads and writes it (valid until
+	 * vmbus_host_destroy; calls block until the host answers, up to the timeout). Host thread,
+	 * once. NULL: the channel is still opened and initialised, the disk unused.
+	 */
+	void (*disk_ready)(void *ctx, const struct scsi_disk_backend *be);
+	void *disk_ctx;
 };
 
 struct vmbus_host_stats {
@@ -53,6 +66,8 @@ struct vmbus_host_stats {
 	bool serial_open;
 	uint64_t serial_bytes_out, serial_packets_out, serial_dropped;
 	uint64_t serial_bytes_in, serial_bad_packets, serial_broken;
+	bool disk_ready;
+	uint64_t disk_bytes, disk_requests, disk_errors, disk_timeouts, disk_bad_packets;
 };
 
 /**

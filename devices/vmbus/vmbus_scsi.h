@@ -1,8 +1,8 @@
 /*
  * vmbus_scsi: a synthetic SCSI controller channel on the paravisor's VMBus for VTL0: one
  * storvsp instance (storvsp.h) with one disk at path 0, target 0, LUN 0, offered with the SCSI
- * class GUID. Today the disk is served by VTL2 itself (termination, e.g. an image file);
- * relaying it from the host's storvsp comes with the VMBus client.
+ * class GUID. The disk is served by VTL2 itself (termination, e.g. an image file) or is the
+ * host's, reached through storvsc (storvsc.h) on the host's VMBus: the storage relay.
  *
  * Data plane: on open the ring GPADL's pages must be ordinary VTL0 RAM; each half's data pages
  * must be contiguous in VTL2's view of VTL0 memory (pages that follow each other in guest-

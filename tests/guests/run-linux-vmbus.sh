@@ -11,6 +11,10 @@
 # 2048*512 afterwards (a regular-file image has those 4 KiB zeroed before the boot, so a
 # previous run cannot pass for this one). NODISK=1: boot with --vmbus and no disk (hv_vmbus
 # must connect; no /dev/sda expected).
+# Then a second boot (unless NODISK=1 or HOSTDISK=0) with --host-disk instead of --disk: the
+# simulated host offers the image to VTL2, the paravisor's storvsc opens it and relays it to
+# VTL0 through its own storvsp channel (the storage relay); the same checks, TAP labels
+# "linux vmbus host-disk: ...". HOSTDISK=1: only that boot.
 # TAP lines on stdout, the /init's report and the boot time as "#" comments. Exit 0 when
 # every check passed (or skipped: Debian's archive is not reachable), 1 otherwise.
 set -u
@@ -19,6 +23,7 @@ O=${O:-build}
 SIM=$O/bin/mezz-sim
 DISK=${DISK:-}
 NODISK=${NODISK:-}
+HOSTDISK=${HOSTDISK:-}
 tmpdisk=
 O="$O" tools/linux-guest.sh
 rc=$?
@@ -42,26 +47,30 @@ if [ -z "$DISK" ] && [ -z "$NODISK" ]; then
 fi
 if [ -n "$DISK" ]; then
   [ -e "$DISK" ] || { echo "not ok - linux vmbus: DISK=$DISK does not exist"; exit 1; }
-  if [ -f "$DISK" ]; then
-    dd if=/dev/zero of="$DISK" bs=512 seek=2048 count=8 conv=notrunc 2>/dev/null ||
-      { echo "not ok - linux vmbus: cannot clear the pattern's sectors in $DISK"; exit 1; }
-  fi
 fi
 log=$(mktemp)
 trap 'rm -f "$log" ${tmpdisk:+"$tmpdisk"}' EXIT
+fails=0
+# One boot: $1 is the label's prefix, $2 the option giving VTL0 the disk (--disk, --host-disk).
+boot() {
+local name=$1 disk_opt=$2
+if [ -n "$DISK" ] && [ -f "$DISK" ]; then
+  dd if=/dev/zero of="$DISK" bs=512 seek=2048 count=8 conv=notrunc 2>/dev/null ||
+    { echo "not ok - $name: cannot clear the pattern's sectors in $DISK"; fails=$((fails + 1)); return; }
+fi
 disk_args=(--vmbus)
-[ -n "$DISK" ] && disk_args=(--disk "$DISK")
+[ -n "$DISK" ] && disk_args=("$disk_opt" "$DISK")
 start=$(date +%s.%N)
+fails0=$fails
 "$SIM" run --kernel "$O/linux/vmlinuz" --initrd "$O/linux/initrd-vmbus.img" --vps 1 \
   --cmdline "console=ttyS0 panic=-1" --mem 512M --vtl2-mem 16M --timeout 300 \
   "${disk_args[@]}" >"$log" 2>&1
 status=$?
 end=$(date +%s.%N)
-echo "# boot took $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s wall${DISK:+ (DISK=$DISK)}"
+echo "# $name: boot took $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s wall${DISK:+ (DISK=$DISK)}"
 grep -E '^mezzanine-vmbus: ' "$log" | sed 's/^/# /'
-fails=0
-pass() { echo "ok - linux vmbus: $1"; }
-fail() { echo "not ok - linux vmbus: $1"; fails=$((fails + 1)); }
+pass() { echo "ok - $name: $1"; }
+fail() { echo "not ok - $name: $1"; fails=$((fails + 1)); }
 check() { # label regex
   if grep -Eq "$2" "$log"; then pass "$1"; else fail "$1 (no /$2/)"; fi
 }
@@ -107,8 +116,18 @@ fi
 if grep -Eq '^result: ERROR error|paravisor could not start|^mezzanine: AssertVirtualInterrupt' "$log"; then
   fail "the paravisor reported an error"
 fi
-if [ $fails -ne 0 ]; then
+if [ "$disk_opt" = --host-disk ]; then
+  check "the paravisor relays the host's disk to VTL0" '^host disk relay: offered to VTL0, [0-9]+ bytes, [0-9]+ requests to the host, 0 failed'
+fi
+if [ $fails -ne $fails0 ]; then
   echo "# last lines:"
   tail -30 "$log" | sed 's/^/#   /'
+fi
+}
+if [ "$HOSTDISK" != 1 ] || [ -n "$NODISK" ]; then
+  boot "linux vmbus" --disk
+fi
+if [ -z "$NODISK" ] && [ "$HOSTDISK" != 0 ]; then
+  boot "linux vmbus host-disk" --host-disk
 fi
 exit $((fails > 0))

@@ -314,13 +314,16 @@ static int cmd_run(int argc, char **argv)
 			.initrd = boot.initrd,
 			.initrd_size = boot.initrd_size,
 			.cmdline = boot.cmdline,
-			.vmbus = o.k.vmbus || o.k.disk,
+			/* --host-disk reaches VTL0 through the paravisor's VMBus (a kernel's). */
+			.vmbus = o.k.vmbus || o.k.disk || (o.host_disk && o.k.kernel),
 		},
 		.test_devices = !o.no_test_devices,
 		.serial_out = stdout,
 		.disk = o.k.disk,
 		/* The paravisor connects to the host's VMBus when there is one (COM1 relay). */
 		.host_vmbus = o.host_serial || o.host_disk,
+		.host_serial = o.host_serial,
+		.host_disk = o.host_disk && o.k.kernel,
 	};
 	if (o.vtl2_mem) {
 		vc.partition.vtl2_mem[0] = (struct partition_mem){ gpa(o.mem - o.vtl2_mem), o.vtl2_mem };

@@ -84,6 +84,37 @@ static void disk_close(struct vm_disk *d)
 	*d = (struct vm_disk){ .fd = -1 };
 }
 
+/*
+ * The host's SCSI disk relayed to VTL0: vmbus_host's storvsc reaches it, a scsi_disk over that
+ * backend is offered on VTL0's VMBus once the host's disk is ready (on the partition's host
+ * thread, possibly after VTL0 connected: the server sends a late offer at once).
+ */
+struct vm_relay_disk {
+	struct vmbus_vtl0 *vmbus;
+	const struct devctx *dc;
+	uint32_t instance;
+	struct scsi_disk *disk;     /* set once, by the host thread; read after the run */
+	struct vmbus_scsi *chan;
+};
+
+static void relay_disk_ready(void *ctx, const struct scsi_disk_backend *be)
+{
+	struct vm_relay_disk *r = ctx;
+	FILE *log = r->dc->log ? r->dc->log : stderr;
+	if (r->disk)
+		return;
+	struct scsi_disk_config dcfg = { .backend = *be, .serial = "MEZZ-HOST" };
+	int rc = scsi_disk_create(&dcfg, &r->disk);
+	if (rc == 0)
+		rc = vmbus_scsi_create(vmbus_vtl0_server(r->vmbus), r->dc, r->disk, r->instance,
+				       &r->chan);
+	if (rc < 0)
+		fprintf(log, "vm: cannot offer the host's disk to VTL0: %s\n", strerror(-rc));
+	else
+		fprintf(log, "vm: the host's disk (%" PRIu64 " bytes) is offered to VTL0\n",
+			be->size);
+}
+
 int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t errlen)
 {
 	memset(rep, 0, sizeof(*rep));
@@ -108,6 +139,7 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 	struct vmbus_vtl0 *vmbus = NULL;
 	struct vmbus_host *relay = NULL;
 	struct vm_disk disk = { .fd = -1 };
+	struct vm_relay_disk hdisk = { .dc = partition_devctx(p), .instance = cfg->disk ? 1 : 0 };
 	if (cfg->partition.vmbus) {
 		rc = vmbus_vtl0_create(partition_bus(p), partition_devctx(p), partition_vp_count(p),
 				       &vmbus);
@@ -119,12 +151,18 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 			goto out;
 	}
 	if (cfg->host_vmbus) {
-		rc = vmbus_host_create(partition_devctx(p), NULL, &relay);
+		hdisk.vmbus = vmbus;
+		struct vmbus_host_config hc = {
+			.disk_ready = cfg->host_disk && vmbus ? relay_disk_ready : NULL,
+			.disk_ctx = &hdisk,
+		};
+		rc = vmbus_host_create(partition_devctx(p), &hc, &relay);
 		if (rc < 0) {
 			snprintf(err, errlen, "cannot reach the host's VMBus: %s", strerror(-rc));
 			goto out;
 		}
-		com1.relay = relay;
+		if (cfg->host_serial)
+			com1.relay = relay;
 	}
 	size_t heap1 = mallinfo2().uordblks;
 	rep->heap_bytes = heap1 > heap0 ? heap1 - heap0 : 0;
@@ -145,10 +183,18 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 		rep->host_serial_open = hs.serial_open;
 		rep->host_serial_bytes = hs.serial_bytes_out;
 		rep->host_serial_dropped = hs.serial_dropped;
+		rep->host_disk = cfg->host_disk;
+		rep->host_disk_offered = hdisk.chan != NULL;
+		rep->host_disk_bytes = hs.disk_bytes;
+		rep->host_disk_requests = hs.disk_requests;
+		rep->host_disk_errors = hs.disk_errors;
 	}
 out:
 	/* Clock stopped first (no device timer runs any more), devices next, partition last. */
 	partition_quiesce(p);
+	/* The relayed disk's backend is vmbus_host's: gone before it. */
+	vmbus_scsi_destroy(hdisk.chan);
+	scsi_disk_destroy(hdisk.disk);
 	vmbus_host_destroy(relay);
 	disk_close(&disk);
 	vmbus_vtl0_destroy(vmbus);
@@ -211,6 +257,12 @@ void vm_print_summary(FILE *f, const struct vm_report *rep)
 		else
 			fprintf(f, "host VMBus: not connected (%s)\n", rep->host_connect_err > 0 ?
 				"no answer" : strerror(-rep->host_connect_err));
+		if (rep->host_disk)
+			fprintf(f, "host disk relay: %s, %" PRIu64 " bytes, %" PRIu64
+				" requests to the host, %" PRIu64 " failed\n",
+				rep->host_disk_offered ? "offered to VTL0" : "not ready",
+				rep->host_disk_bytes, rep->host_disk_requests,
+				rep->host_disk_errors);
 	}
 	fprintf(f, "wall time %.3f s\n", r->wall_seconds);
 }

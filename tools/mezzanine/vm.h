@@ -16,7 +16,9 @@
 struct vm_config {
 	struct partition_config partition;
 	const char *disk;           /* raw image offered to VTL0 as a VMBus SCSI disk (needs vmbus) */
-	bool host_vmbus;            /* connect to the host's VMBus; COM1 goes to its serial device */
+	bool host_vmbus;            /* connect to the host's VMBus */
+	bool host_serial;           /* COM1 goes to the host's VMBus serial device (host_vmbus) */
+	bool host_disk;             /* relay the host's SCSI disk to VTL0 (needs vmbus, host_vmbus) */
 	bool test_devices;          /* the test guests' device (devices/testdev.h) */
 	FILE *serial_out;           /* COM1 bytes; NULL = stdout */
 };
@@ -31,6 +33,8 @@ struct vm_report {
 	uint32_t host_version;
 	bool host_serial_open;
 	uint64_t host_serial_bytes, host_serial_dropped;
+	bool host_disk, host_disk_offered;
+	uint64_t host_disk_bytes, host_disk_requests, host_disk_errors;
 };
 
 /* Exit statuses shared by the programs (README conventions). */
