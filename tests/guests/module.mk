@@ -2,7 +2,7 @@
 # end-to-end test script. Not built with the mezz_* templates: own toolchain flags and rules.
 GUEST_NAMES := io mmio cpuid msr hypercall halt pagefault interrupt vtlprot smp demo fail \
                chipset uart stop_cf9 stop_kbd stop_poweroff hostile hostile_rep \
-               bench_compute bench_exits bench_uart bench_ioapic bench_cpuid
+               bench_compute bench_exits bench_uart bench_ioapic bench_cpuid vmbus
 GUEST_CFLAGS := -std=c11 -O2 -g -I. -ffreestanding -fno-pic -fno-pie -mno-red-zone -nostdlib \
                 -fno-stack-protector -mgeneral-regs-only -mcmodel=small \
                 -fno-asynchronous-unwind-tables -fno-omit-frame-pointer $(WARNINGS)

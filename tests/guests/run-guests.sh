@@ -85,6 +85,24 @@ run_guest "COM1 reaches the host over VMBus (--host-serial)" "$SIM" demo 2 0 '^h
 run_guest "the paravisor's host VMBus client connects and opens the serial channel" "$SIM" io 1 0 \
   '^host VMBus: connected \(version 6\.0\), COM1 relay open, [1-9][0-9]* bytes to the host, 0 dropped' \
   --host-serial
+# Our own VMBus + storvsc client (tests/guests/vmbus.c) on a fresh 1 MiB disk: it writes
+# sectors 100..107 with byte i = (i * 7 + 3) & 0xFF, reads them back, and the image must hold
+# that pattern afterwards.
+vmbus_disk="$tmp/vmbus-disk.img"
+rm -f "$vmbus_disk"
+truncate -s 1M "$vmbus_disk"
+run_guest "guest vmbus: storvsc client writes and reads back its disk (--disk)" "$SIM" vmbus 1 0 \
+  '^vmbus: sectors 100\.\.107 written and read back equal' --disk "$vmbus_disk"
+vmbus_pattern= vmbus_oct=
+for ((i = 0; i < 4096; i++)); do
+  printf -v vmbus_oct '\\%03o' $(((i * 7 + 3) & 255))
+  vmbus_pattern+=$vmbus_oct
+done
+printf "$vmbus_pattern" >"$tmp/vmbus-pattern.bin"
+dd if="$vmbus_disk" bs=512 skip=100 count=8 status=none 2>"$tmp/vmbus-cmp.log" |
+  cmp - "$tmp/vmbus-pattern.bin" >>"$tmp/vmbus-cmp.log" 2>&1
+report "guest vmbus: the image holds the pattern at byte 100*512" $? "$tmp/vmbus-cmp.log"
+rm -f "$vmbus_disk" "$tmp/vmbus-pattern.bin"
 
 # --trace shows the VTL2's view of each exit.
 run_guest "trace shows the protection intercept" "$SIM" vtlprot 1 0 \
