@@ -118,6 +118,41 @@ static void ring_get(const struct vmbus_ring *r, uint32_t off, void *dst, uint32
 	}
 }
 
+static uint8_t *map_page(vmbus_ring_page_fn page, void *ctx, uint64_t pfn)
+{
+	return pfn < (1ull << 40) ? page(ctx, pfn) : NULL;
+}
+
+/* The host view of `n` pages that must follow each other, or NULL. */
+static uint8_t *map_run(vmbus_ring_page_fn page, void *ctx, const uint64_t *pfns, uint32_t n)
+{
+	uint8_t *first = map_page(page, ctx, pfns[0]);
+	for (uint32_t i = 1; first && i < n; i++)
+		if (map_page(page, ctx, pfns[i]) != first + (uint64_t)i * VMBUS_RING_PAGE_SIZE)
+			return NULL;
+	return first;
+}
+
+int vmbus_ring_map_channel(struct vmbus_ring *in, struct vmbus_ring *out, const uint64_t *pfns,
+			   uint32_t count, uint32_t downstream, vmbus_ring_page_fn page, void *ctx)
+{
+	if (!in || !out || !pfns || !page || downstream < 2 || count < downstream ||
+	    count - downstream < 2)
+		return -EINVAL;
+	uint8_t *in_ctl = map_page(page, ctx, pfns[0]);
+	uint8_t *in_data = map_run(page, ctx, pfns + 1, downstream - 1);
+	uint8_t *out_ctl = map_page(page, ctx, pfns[downstream]);
+	uint8_t *out_data = map_run(page, ctx, pfns + downstream + 1, count - downstream - 1);
+	if (!in_ctl || !in_data || !out_ctl || !out_data)
+		return -EINVAL;
+	int rc = vmbus_ring_init(in, VMBUS_RING_CONSUMER, in_ctl, in_data,
+				 (size_t)(downstream - 1) * VMBUS_RING_PAGE_SIZE);
+	if (rc == 0)
+		rc = vmbus_ring_init(out, VMBUS_RING_PRODUCER, out_ctl, out_data,
+				     (size_t)(count - downstream - 1) * VMBUS_RING_PAGE_SIZE);
+	return rc;
+}
+
 int vmbus_ring_init(struct vmbus_ring *r, enum vmbus_ring_role role, void *control, void *data,
 		    size_t data_size)
 {

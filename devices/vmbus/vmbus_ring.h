@@ -120,6 +120,20 @@ struct vmbus_ring_packet {
 int vmbus_ring_init(struct vmbus_ring *r, enum vmbus_ring_role role, void *control, void *data,
 		    size_t data_size);
 
+/** Host address of one guest page (NULL: not memory the caller may use), for map_channel. */
+typedef void *(*vmbus_ring_page_fn)(void *ctx, uint64_t pfn);
+
+/**
+ * The server's two views of a channel's ring GPADL (doc 3.6): pages [0, downstream) are the
+ * client's outgoing ring, which the server consumes (`in`), pages [downstream, count) the
+ * server's own, which it produces (`out`); each half a control page, then data pages that must
+ * follow each other in the caller's mapping (the data area is one contiguous view). PFNs at or
+ * above 2^40 are refused without asking `page`. 0, -EINVAL (a half under 2 pages, a page not
+ * mapped, data pages not contiguous) or vmbus_ring_init's error.
+ */
+int vmbus_ring_map_channel(struct vmbus_ring *in, struct vmbus_ring *out, const uint64_t *pfns,
+			   uint32_t count, uint32_t downstream, vmbus_ring_page_fn page, void *ctx);
+
 /** True once the view is broken; `vmbus_ring_broken_reason()` says why (NULL if not broken). */
 bool vmbus_ring_is_broken(const struct vmbus_ring *r);
 const char *vmbus_ring_broken_reason(const struct vmbus_ring *r);

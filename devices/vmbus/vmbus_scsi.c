@@ -32,21 +32,10 @@ struct vmbus_scsi {
 	uint64_t pfns[MAX_PACKET / 8];
 };
 
-static void *page_ptr(struct vmbus_scsi *s, uint64_t pfn)
+static void *page_ptr(void *ctx, uint64_t pfn)
 {
-	if (pfn >= (1ull << 40))
-		return NULL;
+	struct vmbus_scsi *s = ctx;
 	return s->dc.ram_ptr(s->dc.ctx, gpa(pfn << ADDR_PAGE_SHIFT), ADDR_PAGE_SIZE);
-}
-
-/* The host view of `count` pages that must follow each other in VTL2's mapping, or NULL. */
-static uint8_t *contiguous(struct vmbus_scsi *s, const uint64_t *pfns, uint32_t count)
-{
-	uint8_t *first = page_ptr(s, pfns[0]);
-	for (uint32_t i = 1; first && i < count; i++)
-		if (page_ptr(s, pfns[i]) != first + (uint64_t)i * ADDR_PAGE_SIZE)
-			return NULL;
-	return first;
 }
 
 static int guest_copy(void *ctx, uint64_t g, void *buf, size_t len, bool to_guest)
@@ -66,21 +55,9 @@ static int ch_open(void *ctx, struct vmbus_channel *ch, const struct vmbus_chann
 {
 	(void)ch;
 	struct vmbus_scsi *s = ctx;
-	uint32_t n = info->ring_page_count, d = info->downstream_offset;
-	if (d < 2 || n < d + 2)
-		return -EINVAL; /* the server checked this; defence in depth */
-	uint8_t *c2s_ctl = page_ptr(s, info->ring_pfns[0]);
-	uint8_t *c2s_data = contiguous(s, info->ring_pfns + 1, d - 1);
-	uint8_t *s2c_ctl = page_ptr(s, info->ring_pfns[d]);
-	uint8_t *s2c_data = contiguous(s, info->ring_pfns + d + 1, n - d - 1);
-	if (!c2s_ctl || !c2s_data || !s2c_ctl || !s2c_data)
-		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	int rc = vmbus_ring_init(&s->in, VMBUS_RING_CONSUMER, c2s_ctl, c2s_data,
-				 (size_t)(d - 1) * ADDR_PAGE_SIZE);
-	if (rc == 0)
-		rc = vmbus_ring_init(&s->out, VMBUS_RING_PRODUCER, s2c_ctl, s2c_data,
-				     (size_t)(n - d - 1) * ADDR_PAGE_SIZE);
+	int rc = vmbus_ring_map_channel(&s->in, &s->out, info->ring_pfns, info->ring_page_count,
+					info->downstream_offset, page_ptr, s);
 	if (rc == 0) {
 		storvsp_reset(s->sv);
 		s->open = true;

@@ -85,21 +85,9 @@ static void *ram(struct hvsim_vmbus *hv, uint64_t gpa_v, uint64_t len)
 	return hvsim_gpa_ptr(hv->sim, gpa(gpa_v), (size_t)len);
 }
 
-static void *page_ptr(struct hvsim_vmbus *hv, uint64_t pfn)
+static void *page_ptr(void *ctx, uint64_t pfn)
 {
-	if (pfn >= (1ull << 40))
-		return NULL;
-	return ram(hv, pfn << 12, PAGE);
-}
-
-/* The host view of `n` pages that must follow each other in partition RAM, or NULL. */
-static uint8_t *contiguous(struct hvsim_vmbus *hv, const uint64_t *pfns, uint32_t n)
-{
-	uint8_t *first = page_ptr(hv, pfns[0]);
-	for (uint32_t i = 1; first && i < n; i++)
-		if (page_ptr(hv, pfns[i]) != first + (uint64_t)i * PAGE)
-			return NULL;
-	return first;
+	return ram(ctx, pfn << 12, PAGE);
 }
 
 static void *dc_ram_ptr(void *ctx, gpa_t a, uint64_t len)
@@ -280,21 +268,10 @@ static int serial_open(void *ctx, struct vmbus_channel *ch,
 {
 	(void)ch;
 	struct serial *s = ctx;
-	uint32_t n = info->ring_page_count, d = info->downstream_offset;
-	if (d < 2 || n < d + 2)
-		return -EINVAL; /* the server checked this; defence in depth */
-	uint8_t *in_ctl = page_ptr(s->hv, info->ring_pfns[0]);
-	uint8_t *in_data = contiguous(s->hv, info->ring_pfns + 1, d - 1);
-	uint8_t *out_ctl = page_ptr(s->hv, info->ring_pfns[d]);
-	uint8_t *out_data = contiguous(s->hv, info->ring_pfns + d + 1, n - d - 1);
-	if (!in_ctl || !in_data || !out_ctl || !out_data)
-		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	int rc = vmbus_ring_init(&s->in, VMBUS_RING_CONSUMER, in_ctl, in_data,
-				 (size_t)(d - 1) * PAGE);
-	if (rc == 0)
-		rc = vmbus_ring_init(&s->out_ring, VMBUS_RING_PRODUCER, out_ctl, out_data,
-				     (size_t)(n - d - 1) * PAGE);
+	int rc = vmbus_ring_map_channel(&s->in, &s->out_ring, info->ring_pfns,
+					info->ring_page_count, info->downstream_offset, page_ptr,
+					s->hv);
 	if (rc == 0) {
 		s->open = true;
 		s->broken = false;
