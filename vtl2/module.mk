@@ -10,7 +10,7 @@ $(eval $(call mezz_lib,kif_mshv))
 # one seam library (kif_mshv or kif_sim) and hvcall.
 vtl2_SRCS := vtl2/vpreg.c vtl2/iobus.c vtl2/vclock.c vtl2/gmem.c vtl2/cpuid.c vtl2/msr.c \
              vtl2/partition.c vtl2/vp.c vtl2/errbuf.c vtl2/vtl0boot.c
-vtl2_SRCS += vtl2/linux_boot.c vtl2/acpi.c
+vtl2_SRCS += vtl2/linux_boot.c vtl2/acpi.c vtl2/bootcfg.c
 $(eval $(call mezz_lib,vtl2))
 
 kif_mshv_test_SRCS := tests/unit/kif_mshv_test.c
@@ -74,3 +74,14 @@ acpi_test_LDLIBS := -lcmocka
 $(eval $(call mezz_test,acpi_test))
 # iasl (acpica-tools) disassembles the tables acpi_test writes out.
 SCRIPT_TESTS += tests/unit/acpi_iasl.sh
+
+# The paravisor's configuration from the boot shim's device tree (libfdt).
+bootcfg_test_SRCS := tests/unit/bootcfg_test.c
+bootcfg_test_LIBS := vtl2
+bootcfg_test_LDLIBS := -lcmocka -lfdt
+$(eval $(call mezz_test,bootcfg_test))
+bootcfg_fuzz_SRCS := tests/fuzz/bootcfg_fuzz.c
+bootcfg_fuzz_LIBS := vtl2
+bootcfg_fuzz_LDLIBS := -lfdt
+bootcfg_fuzz_SEEDS := tests/fuzz/seeds/bootcfg
+$(eval $(call mezz_fuzz,bootcfg_fuzz))

@@ -148,8 +148,9 @@ void *hvsim_vp_run_page(struct hvsim *sim, uint32_t vp);
 void *hvsim_vp_register_page(struct hvsim *sim, uint32_t vp);
 /**
  * MSHV_RETURN_TO_LOWER_VTL: apply the run page's cpu_context to VTL0, run it until an
- * intercept. Returns 0 with the message in the exit slot and cpu_context filled, or -EINTR
- * (cancel flag set / poll file signalled / kicked).
+ * intercept. Returns 0 with the message in the exit slot and cpu_context filled, -EINTR
+ * (cancel flag set / poll file signalled / kicked), or HVSIM_RUN_BREAK (the VP reached its
+ * breakpoint, hvsim_vp_set_breakpoint; no message).
  */
 int hvsim_vp_run(struct hvsim *sim, uint32_t vp);
 /** Set `vp`'s cancel flag and force it out of hvsim_vp_run. Any thread. */
@@ -228,5 +229,26 @@ struct hvsim_host_ops {
 void hvsim_set_host_ops(struct hvsim *sim, const struct hvsim_host_ops *ops, void *ctx);
 /** Take the oldest queued post/signal: 1 with *msg filled, 0 when none. */
 int hvsim_host_take(struct hvsim *sim, struct hvsim_host_msg *msg);
+
+/**
+ * The host's port devices: IN/OUT (and INS/OUTS) that no intercept covers go to the host, as
+ * on Hyper-V where the worker process emulates them (VTL2's COM port, for example). `in`
+ * returns the value (size 1, 2 or 4 bytes, low bits); without ops every read gives all ones
+ * and writes are dropped. Called from the VP's thread inside hvsim_vp_run; must not call back
+ * into hvsim for that VP.
+ */
+struct hvsim_host_io_ops {
+	uint32_t (*in)(void *ctx, uint32_t vp, uint16_t port, unsigned size);
+	void (*out)(void *ctx, uint32_t vp, uint16_t port, unsigned size, uint32_t value);
+};
+void hvsim_set_host_io(struct hvsim *sim, const struct hvsim_host_io_ops *ops, void *ctx);
+
+/**
+ * Stop VP `vp` when it is about to execute the instruction at linear address `rip` (0
+ * removes the breakpoint): hvsim_vp_run then returns HVSIM_RUN_BREAK with RIP = rip and the
+ * instruction not executed. For loaders and tests (e.g. the end of a boot stage).
+ */
+#define HVSIM_RUN_BREAK 1
+int hvsim_vp_set_breakpoint(struct hvsim *sim, uint32_t vp, uint64_t rip);
 
 #endif

@@ -146,6 +146,8 @@ struct hvsim_vp {
 	uc_context *reset_ctx;          /* the engine's state right after creation */
 	void *run_page;                 /* 4096 bytes, page aligned */
 	void *reg_page;                 /* NULL without the capability */
+	uc_hook bp_hook;                /* hvsim_vp_set_breakpoint (vp->lock), 0 none */
+	uint64_t bp_rip;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -240,6 +242,8 @@ struct hvsim {
 	void *host_ctx;
 	struct hvsim_host_msg host_q[HVSIM_SINT_QUEUE_LEN];
 	unsigned host_head, host_count;
+	struct hvsim_host_io_ops io_ops;  /* set before VPs run; read without the lock */
+	void *io_ctx;
 
 	struct hvsim_sint sint;
 
@@ -280,6 +284,7 @@ enum hvsim_stop {
 	HVSIM_STOP_INTR,      /* stop_vector */
 	HVSIM_STOP_MEM_UNMAPPED,
 	HVSIM_STOP_MEM_PROT,
+	HVSIM_STOP_BREAK,     /* hvsim_vp_set_breakpoint */
 };
 
 #define HVSIM_RFLAGS_TF (1ull << 8)

@@ -295,23 +295,36 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 }
 
 /* IN/OUT that no intercept covers (the block scan let them run): the host answers. */
+static uint32_t host_in(struct hvsim_vp *vp, uint32_t port, unsigned size)
+{
+	uint32_t mask = size == 1 ? 0xFFu : size == 2 ? 0xFFFFu : 0xFFFFFFFFu;
+	const struct hvsim *sim = vp->sim;
+	if (!sim->io_ops.in)
+		return mask;
+	return sim->io_ops.in(sim->io_ctx, vp->index, (uint16_t)port, size) & mask;
+}
+
+static void host_out(struct hvsim_vp *vp, uint32_t port, unsigned size, uint32_t value)
+{
+	const struct hvsim *sim = vp->sim;
+	if (sim->io_ops.out)
+		sim->io_ops.out(sim->io_ctx, vp->index, (uint16_t)port, size, value);
+}
+
 uint32_t hvsim_hook_in(uc_engine *uc, uint32_t port, int size, void *user)
 {
 	(void)uc;
-	(void)port;
 	struct hvsim_vp *vp = user;
 	stat_add(&vp->st_host_io, 1);
-	return size == 1 ? 0xFF : size == 2 ? 0xFFFF : 0xFFFFFFFFu;
+	return host_in(vp, port, (unsigned)size);
 }
 
 void hvsim_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user)
 {
 	(void)uc;
-	(void)port;
-	(void)size;
-	(void)value;
 	struct hvsim_vp *vp = user;
 	stat_add(&vp->st_host_io, 1);
+	host_out(vp, port, (unsigned)size, value);
 }
 
 /* ---- special instructions ---- */
@@ -580,7 +593,7 @@ static void set_acc(struct hvsim_vp *vp, unsigned size, uint64_t v)
 	hvsim_wr(vp, UC_X86_REG_RAX, rax);
 }
 
-/* Host-side string I/O: INS stores all-ones, OUTS reads and drops. Bounded per step. */
+/* Host-side string I/O through the host's port devices (hvsim_set_host_io). Bounded per step. */
 static int host_string_io(struct hvsim_vp *vp, const struct x86_insn *insn, bool in,
 			  unsigned size, uint64_t rip)
 {
@@ -612,11 +625,16 @@ static int host_string_io(struct hvsim_vp *vp, const struct x86_insn *insn, bool
 				return hvsim_handle_mem(vp, denied);
 			}
 		}
+		uint16_t port = (uint16_t)hvsim_rd(vp, UC_X86_REG_RDX);
+		if (in)
+			ones = host_in(vp, port, size);
 		int rc = hvsim_vaccess(vp, la, &ones, size, acc, &pf, &fva);
 		if (rc == -EFAULT)
 			return hvsim_raise_exc(vp, (struct hvsim_fault){ 14, true, pf, fva });
 		if (rc)
 			return hvsim_raise_gp(vp);
+		if (!in)
+			host_out(vp, port, size, size == 4 ? ones : ones & ((1u << (8 * size)) - 1));
 		hvsim_wr(vp, idx, (ptr & ~amask) | ((ptr + (uint64_t)step) & amask));
 		done++;
 		if (rep) {
@@ -755,8 +773,12 @@ int hvsim_handle_special(struct hvsim_vp *vp, uint64_t rip)
 			return 1;
 		}
 		atomic_fetch_add_explicit(&vp->st_host_io, 1, memory_order_relaxed);
-		if (!out)
-			set_acc(vp, size, 0xFFFFFFFFu);
+		if (!out) {
+			set_acc(vp, size, host_in(vp, port, size));
+		} else {
+			uint32_t v = (uint32_t)hvsim_rd(vp, UC_X86_REG_RAX);
+			host_out(vp, port, size, size == 4 ? v : v & ((1u << (8 * size)) - 1));
+		}
 		hvsim_wr(vp, UC_X86_REG_RIP, rip + len);
 		return 0;
 	}

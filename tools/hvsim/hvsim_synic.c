@@ -238,6 +238,14 @@ void hvsim_set_host_ops(struct hvsim *sim, const struct hvsim_host_ops *ops, voi
 	pthread_mutex_unlock(&sim->lock);
 }
 
+void hvsim_set_host_io(struct hvsim *sim, const struct hvsim_host_io_ops *ops, void *ctx)
+{
+	pthread_mutex_lock(&sim->lock);
+	sim->io_ops = ops ? *ops : (struct hvsim_host_io_ops){ 0 };
+	sim->io_ctx = ctx;
+	pthread_mutex_unlock(&sim->lock);
+}
+
 int hvsim_host_take(struct hvsim *sim, struct hvsim_host_msg *msg)
 {
 	pthread_mutex_lock(&sim->lock);

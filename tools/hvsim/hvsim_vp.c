@@ -793,6 +793,7 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 		until = 0;
 		vp->interrupt_shadow = false;
 		int r = 0;
+		bool brk = false;
 		switch (vp->stop) {
 		case HVSIM_STOP_SPECIAL: {
 			uint64_t now = hvsim_rd(vp, UC_X86_REG_RIP), lin = hvsim_vp_lin(vp, now);
@@ -800,6 +801,11 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 				/* Re-run the block up to the special instruction only. */
 				uc_ctl_remove_cache(vp->uc, lin, lin + 1);
 				until = vp->stop_addr;
+				break;
+			}
+			if (vp->bp_hook && lin == vp->bp_rip) {
+				/* The block hook stopped first; the breakpoint wins. */
+				brk = true;
 				break;
 			}
 			r = hvsim_handle_special(vp, now);
@@ -813,6 +819,10 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 			r = hvsim_handle_mem(vp, vp->stop == HVSIM_STOP_MEM_PROT);
 			break;
 		case HVSIM_STOP_KICK:
+			break;
+		case HVSIM_STOP_BREAK:
+			if (hvsim_vp_lin(vp, hvsim_rd(vp, UC_X86_REG_RIP)) == vp->bp_rip)
+				brk = true;
 			break;
 		case HVSIM_STOP_NONE:
 		default:
@@ -833,6 +843,10 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 			}
 			break;
 		}
+		if (brk) {
+			rc = HVSIM_RUN_BREAK;
+			break;
+		}
 		if (r) {
 			rc = 0;
 			break;
@@ -842,6 +856,49 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 	regpage_save(vp);
 	pthread_mutex_unlock(&vp->lock);
 	hvsim_apic_flush_ipis(vp);
+	return rc;
+}
+
+/* The instruction at the breakpoint has not run: uc_emu_stop from a code hook stops before it. */
+static void hook_breakpoint(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+	(void)size;
+	struct hvsim_vp *vp = user;
+	if (addr != vp->bp_rip)
+		return;
+	vp->stop = HVSIM_STOP_BREAK;
+	uc_emu_stop(uc);
+}
+
+int hvsim_vp_set_breakpoint(struct hvsim *sim, uint32_t index, uint64_t rip)
+{
+	if (index >= sim->vp_count)
+		return -EINVAL;
+	struct hvsim_vp *vp = sim->vps[index];
+	pthread_mutex_lock(&vp->lock);
+	int rc = 0;
+	if (vp->in_guest) {
+		rc = -EBUSY;
+		goto out;
+	}
+	if (vp->bp_hook) {
+		uc_hook_del(vp->uc, vp->bp_hook);
+		vp->bp_hook = 0;
+		uc_ctl_remove_cache(vp->uc, vp->bp_rip, vp->bp_rip + 1);
+	}
+	vp->bp_rip = rip;
+	if (rip) {
+		/* A block translated before the hook existed would not call it. */
+		uc_ctl_remove_cache(vp->uc, rip, rip + 1);
+		if (uc_hook_add(vp->uc, &vp->bp_hook, UC_HOOK_CODE, (void *)hook_breakpoint, vp, rip,
+				rip) != UC_ERR_OK) {
+			vp->bp_hook = 0;
+			vp->bp_rip = 0;
+			rc = -EIO;
+		}
+	}
+out:
+	pthread_mutex_unlock(&vp->lock);
 	return rc;
 }
 

@@ -6,13 +6,14 @@
 # The host's VMBus (hvsim_vmbus.c) is the project's vmbus_server with the storvsp disk: library
 # vmbus (and devices, vtl2 below it) after hvsim.
 
-HVSIM_LIBS := hvsim vmbus devices vtl2 hvcall x86
+HVSIM_LIBS := hvsim vmbus devices vtl2 igvm hvcall x86
 # unicorn 2.1.4 built with tools/unicorn-patches/ into the prefix tools/install-deps.sh fills
 # (`make deps`; check/run/bench/fuzz do it first), never Debian's 2.0.1 nor the unpatched
 # release (docs/hvsim.md, "Which unicorn"). The rpath lets every flavour run without
 # LD_LIBRARY_PATH; -isystem keeps its headers out of -Werror like a system header.
 UNICORN_CFLAGS := -isystem $(UNICORN_PREFIX)/include
-HVSIM_LDLIBS := -L$(UNICORN_PREFIX)/lib -Wl,-rpath,$(UNICORN_PREFIX)/lib -lunicorn -lpthread
+HVSIM_LDLIBS := -L$(UNICORN_PREFIX)/lib -Wl,-rpath,$(UNICORN_PREFIX)/lib -lunicorn -lpthread -lfdt \
+                -lmbedcrypto
 ifeq ($(wildcard $(UNICORN_PREFIX)/include/unicorn/unicorn.h),)
 ifeq ($(filter deps check run bench fuzz clean,$(MAKECMDGOALS)),)
 $(warning unicorn 2.1.4 is not in $(UNICORN_PREFIX): run `make deps` (tools/install-deps.sh) first)
@@ -22,7 +23,8 @@ endif
 hvsim_SRCS := tools/hvsim/hvsim.c tools/hvsim/hvsim_vp.c tools/hvsim/hvsim_exc.c \
               tools/hvsim/hvsim_special.c tools/hvsim/hvsim_hv.c \
               tools/hvsim/hvsim_synic.c tools/hvsim/hvsim_synth.c tools/hvsim/hvsim_apic.c \
-              tools/hvsim/hvsim_ring.c tools/hvsim/hvsim_xmod.c tools/hvsim/hvsim_vmbus.c
+              tools/hvsim/hvsim_ring.c tools/hvsim/hvsim_xmod.c tools/hvsim/hvsim_vmbus.c \
+              tools/hvsim/hvsim_igvm.c
 hvsim_CFLAGS := $(UNICORN_CFLAGS)
 $(eval $(call mezz_lib,hvsim))
 # Objects built against other unicorn headers (an older build dir) are rebuilt once the prefix
@@ -80,3 +82,9 @@ hvsim_vmbus_fuzz_SRCS := tests/fuzz/hvsim_vmbus_fuzz.c
 hvsim_vmbus_fuzz_LIBS := $(HVSIM_LIBS)
 hvsim_vmbus_fuzz_LDLIBS := $(HVSIM_LDLIBS)
 $(eval $(call mezz_fuzz,hvsim_vmbus_fuzz))
+
+# The host loader's part for IGVM images, host port devices, VP breakpoints.
+hvsim_igvm_test_SRCS := tests/unit/hvsim_igvm_test.c
+hvsim_igvm_test_LIBS := $(HVSIM_LIBS)
+hvsim_igvm_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
+$(eval $(call mezz_test,hvsim_igvm_test))

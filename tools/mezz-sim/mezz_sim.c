@@ -4,6 +4,11 @@
  *
  *   mezz-sim run --guest ELF [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]
  *                [--timeout SECONDS] [--no-test-devices] [--host-disk IMAGE] [--host-serial]
+ *                [--igvm FILE [--host-cmdline STR] [--no-kernel-check] [--igvm-param T=FILE]]
+ *
+ * With --igvm the Mezzanine image boots first: the host loads it, the boot shim runs in VTL2,
+ * the VTL2 kernel checks the handover, and the shim's device tree configures the paravisor
+ * (tools/mezz-sim/vtl2_boot.h); then the VTL0 guest runs as without it.
  *
  * Exit status: 0 guest passed (or powered off), 1 guest failed, 2 bad arguments, 3 could not
  * run (bad ELF, simulator error, paravisor error, timeout), 4 the guest stopped the VM
@@ -20,7 +25,9 @@
 
 #include "tools/hvsim/hvsim.h"
 #include "tools/hvsim/hvsim_vmbus.h"
+#include "igvm/igvm_format.h"
 #include "tools/mezz-sim/elf_load.h"
+#include "tools/mezz-sim/vtl2_boot.h"
 #include "tools/mezzanine/vm.h"
 
 #define EXIT_PASS VM_EXIT_PASS
@@ -32,6 +39,8 @@
 #define MEM_MIN (2ull << 20)
 #define MEM_MAX (3ull << 30)
 #define MAX_ELF_SIZE (64ull << 20)
+#define MAX_IGVM_SIZE (512ull << 20)
+#define MAX_PARAM_FILE (1ull << 20)
 
 struct options {
 	const char *guest;
@@ -44,6 +53,12 @@ struct options {
 	unsigned timeout_s;
 	const char *host_disk;  /* the simulated host's SCSI disk (hvsim_vmbus) */
 	bool host_serial;       /* the simulated host's serial channel */
+	bool mem_set;
+	const char *igvm;       /* the Mezzanine IGVM image to boot VTL2 from */
+	const char *host_cmdline;
+	bool no_kernel_check;
+	struct { uint32_t type; const char *path; } params[HVSIM_IGVM_MAX_OVERRIDES];
+	unsigned param_count;
 };
 
 static void usage(FILE *f)
@@ -53,6 +68,8 @@ static void usage(FILE *f)
 		"                    [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]\n"
 		"                    [--timeout SECONDS] [--no-test-devices]\n"
 		"                    [--host-disk IMAGE] [--host-serial]\n"
+		"                    [--igvm FILE [--host-cmdline STR] [--no-kernel-check]\n"
+		"                     [--igvm-param TYPE=FILE]...]\n"
 		"       mezz-sim --help | run --help\n");
 }
 
@@ -84,6 +101,18 @@ static void run_help(void)
 	       "                     (read-write) as a VMBus SCSI disk on its own VMBus\n"
 	       "  --host-serial      the simulated host offers VTL2 a VMBus serial port (COM1);\n"
 	       "                     it prints what VTL2 sends, lines prefixed 'host-serial: '\n"
+	       "  --igvm FILE        boot VTL2 from the Mezzanine IGVM image first: the host loads\n"
+	       "                     it (NATIVE platform, parameters filled), the boot shim runs\n"
+	       "                     in VTL2 to the kernel entry, the VTL2 kernel prints its E820\n"
+	       "                     map and command line (compared with the shim's handover),\n"
+	       "                     and the shim's device tree configures the paravisor. --mem\n"
+	       "                     is then the partition's RAM (default: up to the image's\n"
+	       "                     VTL2 memory); VTL0 gets the rest\n"
+	       "  --host-cmdline STR the host's command line for the image (IGVM COMMAND_LINE\n"
+	       "                     parameter and /chosen/bootargs)\n"
+	       "  --no-kernel-check  stop VTL2 at the kernel entry (no kernel run)\n"
+	       "  --igvm-param TYPE=FILE  a hostile host: FILE's bytes replace parameter TYPE\n"
+	       "                     (vp_count, memory_map, command_line, device_tree)\n"
 	       "  -h, --help         this text\n"
 	       "\n"
 	       "Guest serial output (COM1) goes to stdout, then a summary: result, exits by kind,\n"
@@ -114,6 +143,47 @@ static int parse_run(int argc, char **argv, struct options *o)
 		}
 		if (!strcmp(a, "--host-serial")) {
 			o->host_serial = true;
+			continue;
+		}
+		if (!strcmp(a, "--no-kernel-check")) {
+			o->no_kernel_check = true;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--igvm", &missing)) || missing) {
+			if (missing || !*v)
+				goto need_value;
+			o->igvm = v;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--host-cmdline", &missing)) || missing) {
+			if (missing)
+				goto need_value;
+			o->host_cmdline = v;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--igvm-param", &missing)) || missing) {
+			if (missing)
+				goto need_value;
+			static const struct { const char *name; uint32_t type; } types[] = {
+				{ "vp_count", IGVM_VHT_VP_COUNT_PARAMETER },
+				{ "memory_map", IGVM_VHT_MEMORY_MAP },
+				{ "command_line", IGVM_VHT_COMMAND_LINE },
+				{ "device_tree", IGVM_VHT_DEVICE_TREE },
+			};
+			const char *eq = strchr(v, '=');
+			uint32_t t = 0;
+			for (unsigned k = 0; eq && k < sizeof(types) / sizeof(types[0]); k++)
+				if (strlen(types[k].name) == (size_t)(eq - v) &&
+				    !strncmp(v, types[k].name, (size_t)(eq - v)))
+					t = types[k].type;
+			if (!t || !eq[1] || o->param_count == HVSIM_IGVM_MAX_OVERRIDES) {
+				fprintf(stderr, "mezz-sim: --igvm-param: '%s' is not TYPE=FILE with TYPE "
+					"vp_count, memory_map, command_line or device_tree (at most "
+					"%d)\n", v, HVSIM_IGVM_MAX_OVERRIDES);
+				return EXIT_USAGE;
+			}
+			o->params[o->param_count].type = t;
+			o->params[o->param_count++].path = eq + 1;
 			continue;
 		}
 		int kr = vm_kernel_option("mezz-sim", argc, argv, &i, &o->k);
@@ -151,6 +221,7 @@ static int parse_run(int argc, char **argv, struct options *o)
 					"to 3G (suffix K, M or G)\n", v);
 				return EXIT_USAGE;
 			}
+			o->mem_set = true;
 			continue;
 		}
 		if ((v = vm_opt_value(argc, argv, &i, "--vtl2-mem", &missing)) || missing) {
@@ -186,6 +257,13 @@ need_value:
 	}
 	if (vm_kernel_check("mezz-sim", &o->k) < 0)
 		return EXIT_USAGE;
+	if (!o->igvm && (o->host_cmdline || o->no_kernel_check || o->param_count)) {
+		fprintf(stderr, "mezz-sim: run: --host-cmdline, --no-kernel-check and --igvm-param "
+			"need --igvm\n");
+		return EXIT_USAGE;
+	}
+	if (o->igvm)
+		return -1; /* VTL2's memory comes from the image */
 	if (o->vtl2_mem >= o->mem / 2) {
 		fprintf(stderr, "mezz-sim: --vtl2-mem must be less than half of --mem\n");
 		return EXIT_USAGE;
@@ -232,6 +310,104 @@ static int setup_host(struct hvsim *sim, const struct options *o, struct hvsim_v
 	return -1;
 }
 
+/*
+ * --igvm: read the image and size the partition around its VTL2 memory. 0, or an exit status.
+ */
+static int igvm_prepare(struct options *o, uint8_t **img, size_t *size,
+			struct hvsim_igvm_layout *lay)
+{
+	if (vm_load_file("mezz-sim", "IGVM image", o->igvm, MAX_IGVM_SIZE, img, size) < 0)
+		return EXIT_USAGE;
+	char err[256];
+	if (hvsim_igvm_scan(*img, *size, lay, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mezz-sim: --igvm %s: %s\n", o->igvm, err);
+		return EXIT_USAGE;
+	}
+	if (!o->mem_set)
+		o->mem = lay->vtl2_end;
+	if (o->mem < lay->vtl2_end || lay->vtl2_end > MEM_MAX) {
+		fprintf(stderr, "mezz-sim: --igvm %s: its VTL2 memory ends at 0x%llx, beyond --mem "
+			"(0x%llx, at most 3G)\n", o->igvm, (unsigned long long)lay->vtl2_end,
+			(unsigned long long)o->mem);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Boot VTL2 from the image; on success *cfg is the paravisor's part of the shim's tree. */
+static int igvm_boot(struct hvsim *sim, const struct options *o, const uint8_t *img,
+		     size_t size, struct vtl2_boot_result *res)
+{
+	struct vtl2_boot_opts bo = {
+		.image = img,
+		.image_size = size,
+		.host = {
+			.command_line = o->host_cmdline,
+			.vmbus = true,
+			/* Hyper-V's message connection for VTL2's VMBus client (hvsim_vmbus). */
+			.vmbus_connection_id = 0x800074,
+			.vmbus_vtl = 2,
+		},
+		.kernel_check = !o->no_kernel_check,
+		.out = stdout,
+	};
+	uint8_t *bufs[HVSIM_IGVM_MAX_OVERRIDES] = { 0 };
+	int status = 0;
+	for (unsigned i = 0; i < o->param_count; i++) {
+		size_t n;
+		if (vm_load_file("mezz-sim", "--igvm-param file", o->params[i].path, MAX_PARAM_FILE,
+				 &bufs[i], &n) < 0) {
+			status = EXIT_USAGE;
+			goto out;
+		}
+		bo.host.overrides[i].type = o->params[i].type;
+		bo.host.overrides[i].bytes = bufs[i];
+		bo.host.overrides[i].len = n;
+		bo.host.override_count++;
+	}
+	status = vtl2_boot_run(sim, &bo, res);
+out:
+	for (unsigned i = 0; i < o->param_count; i++)
+		free(bufs[i]);
+	return status;
+}
+
+/* The paravisor's memory from the shim's device tree. 0, or -1 with a message. */
+static int igvm_configure(struct hvsim *sim, const struct bootcfg *cfg, struct vm_config *vc,
+			  uint32_t vps)
+{
+	if (cfg->vp_count != vps || cfg->vtl0.count == 0 || cfg->vtl0.count > PARTITION_MAX_RAM ||
+	    cfg->vtl2.count > PARTITION_MAX_VTL2_MEM) {
+		fprintf(stderr, "mezz-sim: the shim's device tree: %u VPs (the partition has %u), "
+			"%u VTL0 ranges (1..%d), %u VTL2 ranges (at most %d)\n", cfg->vp_count, vps,
+			cfg->vtl0.count, PARTITION_MAX_RAM, cfg->vtl2.count,
+			PARTITION_MAX_VTL2_MEM);
+		return -1;
+	}
+	for (unsigned i = 0; i < cfg->vtl0.count; i++)
+		vc->partition.ram[i] = (struct partition_mem){ cfg->vtl0.r[i].gpa,
+							       cfg->vtl0.r[i].size };
+	vc->partition.ram_count = cfg->vtl0.count;
+	for (unsigned i = 0; i < cfg->vtl2.count; i++)
+		vc->partition.vtl2_mem[i] = (struct partition_mem){ cfg->vtl2.r[i].gpa,
+								    cfg->vtl2.r[i].size };
+	vc->partition.vtl2_mem_count = cfg->vtl2.count;
+	/* The paravisor's shared pool (kif_shared_alloc): the largest free VTL2 range. */
+	const struct bootcfg_range *best = NULL;
+	for (unsigned i = 0; i < cfg->vtl2_free.count; i++)
+		if (!best || cfg->vtl2_free.r[i].size > best->size)
+			best = &cfg->vtl2_free.r[i];
+	if (best)
+		hvsim_set_vtl2_pool(sim, best->gpa, best->size);
+	printf("mezz-sim: [4/4] paravisor configured from the shim's device tree: %u VPs, "
+	       "isolation %s, VTL0 RAM %u range(s) from 0x%llx, VTL2 RAM %u range(s), shared pool "
+	       "%llu KiB; VTL0 guest next\n", cfg->vp_count, cfg->isolation, cfg->vtl0.count,
+	       (unsigned long long)cfg->vtl0.r[0].gpa.v, cfg->vtl2.count,
+	       best ? (unsigned long long)(best->size >> 10) : 0ull);
+	fflush(stdout);
+	return 0;
+}
+
 /* A test guest: ELF loaded by mezz-sim, every VP set up in long mode by hvsim's loader. */
 static int setup_guest(struct hvsim *sim, const struct options *o)
 {
@@ -271,10 +447,19 @@ static int cmd_run(int argc, char **argv)
 	if (st >= 0)
 		return st;
 
+	uint8_t *igvm_img = NULL;
+	size_t igvm_size = 0;
+	struct hvsim_igvm_layout lay;
+	if (o.igvm && (st = igvm_prepare(&o, &igvm_img, &igvm_size, &lay)) != 0) {
+		free(igvm_img);
+		return st;
+	}
 	/* A kernel is loaded by the paravisor itself (vtl2/vtl0boot), not by mezz-sim. */
 	struct partition_config boot = { 0 };
-	if (vm_kernel_load("mezz-sim", &o.k, &boot) < 0)
+	if (vm_kernel_load("mezz-sim", &o.k, &boot) < 0) {
+		free(igvm_img);
 		return EXIT_ERROR;
+	}
 
 	struct hvsim_config hc = {
 		.vp_count = o.vps,
@@ -290,7 +475,27 @@ static int cmd_run(int argc, char **argv)
 		vm_kernel_free(&boot);
 		return EXIT_ERROR;
 	}
+	struct vtl2_boot_result vres;
+	if (o.igvm) {
+		st = igvm_boot(sim, &o, igvm_img, igvm_size, &vres);
+		free(igvm_img);
+		if (st == 0) {
+			/* VTL0's ELF must load below the VTL2 region (the first VTL0 range). */
+			const struct bootcfg_ranges *v0 = &vres.cfg.vtl0;
+			if (v0->count && v0->r[0].gpa.v == 0 && v0->r[0].size < o.mem)
+				o.mem = v0->r[0].size;
+			/* VP 0 starts over for VTL0 whoever loads it. */
+			hvsim_vp_setup_long_mode(sim, 0, 0);
+		} else {
+			vtl2_boot_free(&vres);
+			vm_kernel_free(&boot);
+			hvsim_destroy(sim);
+			return st;
+		}
+	}
 	if (o.guest && setup_guest(sim, &o) < 0) {
+		if (o.igvm)
+			vtl2_boot_free(&vres);
 		hvsim_destroy(sim);
 		return EXIT_ERROR;
 	}
@@ -325,7 +530,15 @@ static int cmd_run(int argc, char **argv)
 		.host_serial = o.host_serial,
 		.host_disk = o.host_disk && o.k.kernel,
 	};
-	if (o.vtl2_mem) {
+	if (o.igvm) {
+		int crc = igvm_configure(sim, &vres.cfg, &vc, o.vps);
+		vtl2_boot_free(&vres);
+		if (crc < 0) {
+			vm_kernel_free(&boot);
+			hvsim_destroy(sim);
+			return EXIT_ERROR;
+		}
+	} else if (o.vtl2_mem) {
 		vc.partition.vtl2_mem[0] = (struct partition_mem){ gpa(o.mem - o.vtl2_mem), o.vtl2_mem };
 		/* VTL2's memory is also where its rings toward the host live (kif_shared_alloc). */
 		hvsim_set_vtl2_pool(sim, gpa(o.mem - o.vtl2_mem), o.vtl2_mem);

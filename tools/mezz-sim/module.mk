@@ -13,7 +13,8 @@ $(eval $(call mezz_fuzz,elf_load_fuzz))
 # The command needs the simulator (tools/hvsim/module.mk, included before this fragment, sets
 # HVSIM_LIBS/HVSIM_LDLIBS), the vpreg library (vtl2/, included after: test for its source),
 # hvcall and x86; while they are not there yet, only the parts above are built.
-MEZZ_SIM_SRCS := tools/mezz-sim/mezz_sim.c tools/mezzanine/vm.c tools/mezz-sim/elf_load.c
+MEZZ_SIM_SRCS := tools/mezz-sim/mezz_sim.c tools/mezzanine/vm.c tools/mezz-sim/elf_load.c \
+                 tools/mezz-sim/vtl2_boot.c
 MEZZ_SIM_LIBS := vmbus devices vtl2 kif_sim $(HVSIM_LIBS) hvcall x86
 MEZZ_SIM_LDLIBS := $(HVSIM_LDLIBS)
 ifneq ($(and $(HVSIM_LIBS),$(wildcard tools/hvsim/kif_sim.c),$(wildcard vtl2/vpreg.c),$(wildcard hvcall/hv_call.c),$(wildcard arch/x86_64/x86_emu.c)),)
