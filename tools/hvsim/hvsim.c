@@ -229,10 +229,19 @@ int hvsim_set_vtl2_pool(struct hvsim *sim, gpa_t base, uint64_t size)
 	    base.v > sim->mem_size || size > sim->mem_size - base.v)
 		return -EINVAL;
 	pthread_mutex_lock(&sim->lock);
+	sim->vtl2_pool_base = base.v;
 	sim->vtl2_pool_next = base.v;
 	sim->vtl2_pool_end = base.v + size;
 	pthread_mutex_unlock(&sim->lock);
 	return 0;
+}
+
+uint64_t hvsim_vtl2_pool_used(struct hvsim *sim)
+{
+	pthread_mutex_lock(&sim->lock);
+	uint64_t used = sim->vtl2_pool_next - sim->vtl2_pool_base;
+	pthread_mutex_unlock(&sim->lock);
+	return used;
 }
 
 int hvsim_vtl2_alloc(struct hvsim *sim, size_t pages, gpa_t *first)

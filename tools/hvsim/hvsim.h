@@ -194,6 +194,8 @@ int hvsim_sint_set_eventfd(struct hvsim *sim, uint32_t flag, int fd);
  */
 int hvsim_set_vtl2_pool(struct hvsim *sim, gpa_t base, uint64_t size);
 int hvsim_vtl2_alloc(struct hvsim *sim, size_t pages, gpa_t *first);
+/** Bytes handed out of the pool so far. */
+uint64_t hvsim_vtl2_pool_used(struct hvsim *sim);
 
 /* ---- the "host" side (tests, later the VMBus host) ---- */
 

@@ -227,7 +227,7 @@ struct hvsim {
 	pthread_mutex_t lock;
 	struct hvsim_intercepts icpt;
 	uint8_t *prot;                  /* VTL0 protection mask per RAM page (HvMapGpaFlags) */
-	uint64_t vtl2_pool_next, vtl2_pool_end;  /* hvsim_vtl2_alloc, under lock */
+	uint64_t vtl2_pool_base, vtl2_pool_next, vtl2_pool_end;  /* hvsim_vtl2_alloc, under lock */
 	/* hvsim_xmod.c (more than one VP): pages write-protected on the host, under xmod_lock. */
 	uint8_t *xprot;
 	atomic_flag xmod_lock;

@@ -57,6 +57,7 @@ struct options {
 	const char *igvm;       /* the Mezzanine IGVM image to boot VTL2 from */
 	const char *host_cmdline;
 	bool no_kernel_check;
+	const char *dt_out;     /* write the shim's device tree here */
 	struct { uint32_t type; const char *path; } params[HVSIM_IGVM_MAX_OVERRIDES];
 	unsigned param_count;
 };
@@ -69,7 +70,7 @@ static void usage(FILE *f)
 		"                    [--timeout SECONDS] [--no-test-devices]\n"
 		"                    [--host-disk IMAGE] [--host-serial]\n"
 		"                    [--igvm FILE [--host-cmdline STR] [--no-kernel-check]\n"
-		"                     [--igvm-param TYPE=FILE]...]\n"
+		"                     [--igvm-param TYPE=FILE]... [--vtl2-dt-out FILE]]\n"
 		"       mezz-sim --help | run --help\n");
 }
 
@@ -113,6 +114,7 @@ static void run_help(void)
 	       "  --no-kernel-check  stop VTL2 at the kernel entry (no kernel run)\n"
 	       "  --igvm-param TYPE=FILE  a hostile host: FILE's bytes replace parameter TYPE\n"
 	       "                     (vp_count, memory_map, command_line, device_tree)\n"
+	       "  --vtl2-dt-out FILE write the device tree the shim built (DTB) to FILE\n"
 	       "  -h, --help         this text\n"
 	       "\n"
 	       "Guest serial output (COM1) goes to stdout, then a summary: result, exits by kind,\n"
@@ -153,6 +155,12 @@ static int parse_run(int argc, char **argv, struct options *o)
 			if (missing || !*v)
 				goto need_value;
 			o->igvm = v;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--vtl2-dt-out", &missing)) || missing) {
+			if (missing || !*v)
+				goto need_value;
+			o->dt_out = v;
 			continue;
 		}
 		if ((v = vm_opt_value(argc, argv, &i, "--host-cmdline", &missing)) || missing) {
@@ -257,9 +265,9 @@ need_value:
 	}
 	if (vm_kernel_check("mezz-sim", &o->k) < 0)
 		return EXIT_USAGE;
-	if (!o->igvm && (o->host_cmdline || o->no_kernel_check || o->param_count)) {
-		fprintf(stderr, "mezz-sim: run: --host-cmdline, --no-kernel-check and --igvm-param "
-			"need --igvm\n");
+	if (!o->igvm && (o->host_cmdline || o->no_kernel_check || o->param_count || o->dt_out)) {
+		fprintf(stderr, "mezz-sim: run: --host-cmdline, --no-kernel-check, --igvm-param and "
+			"--vtl2-dt-out need --igvm\n");
 		return EXIT_USAGE;
 	}
 	if (o->igvm)
@@ -366,6 +374,15 @@ static int igvm_boot(struct hvsim *sim, const struct options *o, const uint8_t *
 		bo.host.override_count++;
 	}
 	status = vtl2_boot_run(sim, &bo, res);
+	if (status == 0 && o->dt_out) {
+		FILE *f = fopen(o->dt_out, "wb");
+		if (!f || fwrite(res->dtb, 1, res->dtb_size, f) != res->dtb_size) {
+			fprintf(stderr, "mezz-sim: --vtl2-dt-out %s: cannot write\n", o->dt_out);
+			status = EXIT_ERROR;
+		}
+		if (f && fclose(f) != 0)
+			status = EXIT_ERROR;
+	}
 out:
 	for (unsigned i = 0; i < o->param_count; i++)
 		free(bufs[i]);
@@ -569,6 +586,9 @@ static int cmd_run(int argc, char **argv)
 	hvsim_vmbus_destroy(host);
 	vm_print_summary(stdout, &rep);
 	print_hvsim(&stats);
+	if (o.igvm)
+		printf("mezz-sim: VTL2 shared pool used %" PRIu64 " KiB\n",
+		       hvsim_vtl2_pool_used(sim) >> 10);
 	if (host)
 		hvsim_vmbus_print_stats(&host_stats, stdout);
 	hvsim_destroy(sim);

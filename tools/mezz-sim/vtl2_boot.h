@@ -62,6 +62,13 @@ struct vtl2_boot_result {
 	bool kernel_checked;
 	struct bootcfg cfg;         /* the paravisor's configuration from dtb */
 	uint64_t shim_log_bytes;    /* text in the shim's in-memory log */
+	/* VTL2 memory by use, from the shim's parameter page (bytes). */
+	uint64_t mem_region;        /* the image's VTL2 region */
+	uint64_t mem_shim;          /* the shim's ELF segments */
+	uint64_t mem_loader;        /* parameter page, GDT + tables, parameter areas, log, heap,
+				       kernel setup bytes */
+	uint64_t mem_kernel;        /* kernel span (the VTL2 kernel's, reported apart) */
+	uint64_t mem_initrd;
 	char shim_error[256];       /* the shim's last line when it halted */
 };
 
