@@ -393,22 +393,16 @@ out:
 static int igvm_configure(struct hvsim *sim, const struct bootcfg *cfg, struct vm_config *vc,
 			  uint32_t vps)
 {
-	if (cfg->vp_count != vps || cfg->vtl0.count == 0 || cfg->vtl0.count > PARTITION_MAX_RAM ||
-	    cfg->vtl2.count > PARTITION_MAX_VTL2_MEM) {
-		fprintf(stderr, "mezz-sim: the shim's device tree: %u VPs (the partition has %u), "
-			"%u VTL0 ranges (1..%d), %u VTL2 ranges (at most %d)\n", cfg->vp_count, vps,
-			cfg->vtl0.count, PARTITION_MAX_RAM, cfg->vtl2.count,
-			PARTITION_MAX_VTL2_MEM);
+	char err[256];
+	if (cfg->vp_count != vps) {
+		fprintf(stderr, "mezz-sim: the shim's device tree has %u VPs, the partition %u\n",
+			cfg->vp_count, vps);
 		return -1;
 	}
-	for (unsigned i = 0; i < cfg->vtl0.count; i++)
-		vc->partition.ram[i] = (struct partition_mem){ cfg->vtl0.r[i].gpa,
-							       cfg->vtl0.r[i].size };
-	vc->partition.ram_count = cfg->vtl0.count;
-	for (unsigned i = 0; i < cfg->vtl2.count; i++)
-		vc->partition.vtl2_mem[i] = (struct partition_mem){ cfg->vtl2.r[i].gpa,
-								    cfg->vtl2.r[i].size };
-	vc->partition.vtl2_mem_count = cfg->vtl2.count;
+	if (vm_config_from_boot(cfg, &vc->partition, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mezz-sim: the shim's device tree: %s\n", err);
+		return -1;
+	}
 	/* The paravisor's shared pool (kif_shared_alloc): the largest free VTL2 range. */
 	const struct bootcfg_range *best = NULL;
 	for (unsigned i = 0; i < cfg->vtl2_free.count; i++)

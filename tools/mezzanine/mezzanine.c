@@ -16,7 +16,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mezzanine --mem-map BASE:SIZE[,BASE:SIZE...] [--vtl2-mem BASE:SIZE[,...]]\n"
+		"usage: mezzanine (--boot-dt FILE | --mem-map BASE:SIZE[,BASE:SIZE...]\n"
+		"                  [--vtl2-mem BASE:SIZE[,...]])\n"
 		"                 [--kernel BZIMAGE [--initrd FILE] [--cmdline STR]]\n"
 		"                 [--vps N] [--run-layout upstream|openhcl] [--dev-dir DIR]\n"
 		"                 [--test-devices] [--trace] [--timeout SECONDS]\n"
@@ -32,6 +33,8 @@ static void help(void)
 	       "emulates the PC chipset for VTL0 (PIC, IOAPIC, PIT, RTC, COM1/COM2, PCI host,\n"
 	       "i8042 reset, ACPI PM). COM1 output goes to stdout.\n"
 	       "\n"
+	       "  --boot-dt FILE      the device tree the boot shim handed over (on the VTL2\n"
+	       "                      kernel: /sys/firmware/fdt): VTL0 RAM, VTL2 memory, VPs\n"
 	       "  --mem-map LIST      VTL0 RAM ranges, BASE:SIZE (hex or decimal, SIZE with K/M/G)\n"
 	       "  --vtl2-mem LIST     VTL2's own memory inside the map: VTL0 loses all access\n"
 	       "  --kernel BZIMAGE    load this Linux kernel into VTL0 (boot protocol, ACPI, e820)\n"
@@ -100,6 +103,7 @@ static int parse(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	struct partition_config *pc = &o->vc.partition;
 	pc->trace_out = stderr;
+	const char *boot_dt = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
 		bool missing;
@@ -117,6 +121,12 @@ static int parse(int argc, char **argv, struct options *o)
 		}
 		if (!strcmp(a, "--test-devices")) {
 			o->vc.test_devices = true;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--boot-dt", &missing)) || missing) {
+			if (missing || !*v)
+				goto need_value;
+			boot_dt = v;
 			continue;
 		}
 		if ((v = vm_opt_value(argc, argv, &i, "--mem-map", &missing)) || missing) {
@@ -184,8 +194,30 @@ need_value:
 		fprintf(stderr, "mezzanine: %s needs a value\n", a);
 		return VM_EXIT_USAGE;
 	}
+	if (boot_dt) {
+		if (pc->ram_count || pc->vtl2_mem_count) {
+			fprintf(stderr, "mezzanine: --boot-dt replaces --mem-map and --vtl2-mem\n");
+			return VM_EXIT_USAGE;
+		}
+		struct bootcfg *bc = malloc(sizeof(*bc));
+		char err[256];
+		uint32_t vps = pc->vp_count;
+		if (!bc || vm_boot_dt_load("mezzanine", boot_dt, bc) < 0) {
+			free(bc);
+			return VM_EXIT_USAGE;
+		}
+		int rc = vm_config_from_boot(bc, pc, err, sizeof(err));
+		free(bc);
+		if (rc < 0) {
+			fprintf(stderr, "mezzanine: --boot-dt %s: %s\n", boot_dt, err);
+			return VM_EXIT_USAGE;
+		}
+		if (vps) /* --vps: fewer VPs than the tree lists */
+			pc->vp_count = vps;
+	}
 	if (pc->ram_count == 0) {
-		fprintf(stderr, "mezzanine: --mem-map is required (the VTL0 memory map)\n");
+		fprintf(stderr, "mezzanine: --mem-map or --boot-dt is required (the VTL0 memory "
+			"map)\n");
 		usage(stderr);
 		return VM_EXIT_USAGE;
 	}

@@ -4,5 +4,5 @@
 VM_SRCS := tools/mezzanine/vm.c
 mezzanine_SRCS := tools/mezzanine/mezzanine.c $(VM_SRCS)
 mezzanine_LIBS := vmbus devices vtl2 kif_mshv hvcall x86
-mezzanine_LDLIBS := -lpthread
+mezzanine_LDLIBS := -lpthread -lfdt
 $(eval $(call mezz_prog,mezzanine))

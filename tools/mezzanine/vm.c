@@ -17,6 +17,7 @@
 #include "devices/vmbus/vmbus_host.h"
 #include "devices/vmbus/vmbus_scsi.h"
 #include "devices/vmbus/vmbus_vtl0.h"
+#include "vtl2/errbuf.h"
 
 /* The running VM's partition, for vm_stop() from another thread. */
 static struct partition *_Atomic vm_current;
@@ -481,4 +482,38 @@ void vm_kernel_free(struct partition_config *pc)
 	free((void *)pc->kernel);
 	free((void *)pc->initrd);
 	pc->kernel = pc->initrd = NULL;
+}
+
+int vm_config_from_boot(const struct bootcfg *bc, struct partition_config *pc, char *err,
+			size_t errlen)
+{
+	if (bc->vtl0.count == 0 || bc->vtl0.count > PARTITION_MAX_RAM ||
+	    bc->vtl2.count > PARTITION_MAX_VTL2_MEM)
+		return errbuf_set(err, errlen, -E2BIG, "%u VTL0 ranges (1..%d), %u VTL2 ranges "
+				  "(at most %d)", bc->vtl0.count, PARTITION_MAX_RAM,
+				  bc->vtl2.count, PARTITION_MAX_VTL2_MEM);
+	for (unsigned i = 0; i < bc->vtl0.count; i++)
+		pc->ram[i] = (struct partition_mem){ bc->vtl0.r[i].gpa, bc->vtl0.r[i].size };
+	pc->ram_count = bc->vtl0.count;
+	for (unsigned i = 0; i < bc->vtl2.count; i++)
+		pc->vtl2_mem[i] = (struct partition_mem){ bc->vtl2.r[i].gpa, bc->vtl2.r[i].size };
+	pc->vtl2_mem_count = bc->vtl2.count;
+	pc->vp_count = bc->vp_count;
+	return 0;
+}
+
+int vm_boot_dt_load(const char *prog, const char *path, struct bootcfg *bc)
+{
+	uint8_t *dtb = NULL;
+	size_t n = 0;
+	if (vm_load_file(prog, "boot device tree", path, BOOTCFG_MAX_DTB, &dtb, &n) < 0)
+		return -1;
+	char err[256];
+	int rc = bootcfg_parse(dtb, n, bc, err, sizeof(err));
+	free(dtb);
+	if (rc < 0) {
+		fprintf(stderr, "%s: boot device tree %s: %s\n", prog, path, err);
+		return -1;
+	}
+	return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "vtl2/bootcfg.h"
 #include "vtl2/partition.h"
 
 struct vm_config {
@@ -51,6 +52,16 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 void vm_print_summary(FILE *f, const struct vm_report *rep);
 /** The exit status for a finished run. */
 int vm_exit_status(const struct vm_report *rep);
+
+/**
+ * The partition's memory and VP count from the boot shim's device tree (vtl2/bootcfg.h): VTL0
+ * RAM, VTL2's own memory, the VPs. 0, or -E2BIG with a message when the tree has more ranges
+ * than the partition takes.
+ */
+int vm_config_from_boot(const struct bootcfg *bc, struct partition_config *pc, char *err,
+			size_t errlen);
+/** Read and parse a boot device tree file (`prog`: for messages). 0, or -1 with a message. */
+int vm_boot_dt_load(const char *prog, const char *path, struct bootcfg *bc);
 
 /** Ask the running VM (if any) to stop; from any thread (not a signal handler). */
 void vm_stop(void);
