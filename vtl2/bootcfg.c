@@ -30,6 +30,8 @@ static int get_ranges(const void *fdt, int node, const char *name, bool required
 				  "/mezzanine/%s: %d bytes is not a list of (u64 base, u64 size)",
 				  name, len);
 	unsigned n = (unsigned)len / 16;
+	if (required && n == 0)
+		return errbuf_set(err, errlen, -EINVAL, "/mezzanine/%s: no ranges", name);
 	if (n > BOOTCFG_MAX_RANGES)
 		return errbuf_set(err, errlen, -E2BIG, "/mezzanine/%s: %u ranges (at most %d)",
 				  name, n, BOOTCFG_MAX_RANGES);
@@ -141,6 +143,12 @@ int bootcfg_parse(const void *dtb, size_t len, struct bootcfg *out, char *err, s
 	if (rc || fdt_totalsize(dtb) > len)
 		return errbuf_set(err, errlen, -EINVAL, "not a device tree: %s",
 				  rc ? fdt_strerror(rc) : "totalsize past the buffer");
+	/* Only version 17 (what the shim, dtc and libfdt write): below 16 libfdt 1.6.1's
+	   fdt_check_full dereferences a NULL node name, below 17 there is no size_dt_struct to
+	   bound the structure block. */
+	if (fdt_version(dtb) < 17)
+		return errbuf_set(err, errlen, -EINVAL, "not a device tree: version %u (17 needed)",
+				  fdt_version(dtb));
 	rc = fdt_check_full(dtb, len);
 	if (rc)
 		return errbuf_set(err, errlen, -EINVAL, "malformed device tree: %s",

@@ -43,7 +43,7 @@ struct bootcfg {
 };
 
 /**
- * Parse `dtb[0, len)`. 0 with *out filled, or -EINVAL (malformed or inconsistent) / -E2BIG
+ * Parse `dtb[0, len)` (8-byte aligned, as libfdt requires: a malloc'd copy is). 0 with *out filled, or -EINVAL (malformed or inconsistent) / -E2BIG
  * (more ranges or VPs than the limits) with a message naming the node and property.
  */
 int bootcfg_parse(const void *dtb, size_t len, struct bootcfg *out, char *err, size_t errlen);
