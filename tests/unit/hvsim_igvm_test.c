@@ -88,7 +88,7 @@ static uint8_t *make_image(size_t *len, bool native)
 							IGVM_BUILD_REQMEM_VTL2_PROTECTABLE, &e), 0);
 	if (native) {
 		struct igvm_native_vp_context_x64 c = {
-			.rip = CODE, .rflags = 2, .rsi = AREA0,
+			.rip = CODE, .rflags = 2, .rsi = AREA0, .rbx = 0xB0B, .r15 = 0xF15,
 			.cr0 = 0x80010033, .cr3 = PML4, .cr4 = 0x620, .efer = 0xD01,
 			.gdtr_base = GDT, .gdtr_limit = 0x1F,
 			.code_selector = 0x10, .code_attributes = 0xA09B, .code_limit = 0xFFFFFFFF,
@@ -231,6 +231,11 @@ static void test_run_to_breakpoint(void **state)
 	assert_int_equal(rr, HVSIM_RUN_BREAK);
 	assert_int_equal(hvsim_vp_get_register(sim, 0, HV_X64_REGISTER_RIP, &v), 0);
 	assert_int_equal(v.reg64, ENTRY); /* stopped before the HLT there */
+	/* The context's GPRs reached the code (the run page's context was brought in line). */
+	assert_int_equal(hvsim_vp_get_register(sim, 0, HV_X64_REGISTER_RBX, &v), 0);
+	assert_int_equal(v.reg64, 0xB0B);
+	assert_int_equal(hvsim_vp_get_register(sim, 0, HV_X64_REGISTER_R15, &v), 0);
+	assert_int_equal(v.reg64, 0xF15);
 	assert_string_equal(c.out, "hi\nabc");
 	/* Without the breakpoint the HLT (interrupts off) runs: a halt intercept. */
 	assert_int_equal(hvsim_vp_set_breakpoint(sim, 0, 0), 0);

@@ -15,6 +15,7 @@
 #include "hvcall/hv.h"
 #include "igvm/igvm.h"
 #include "tools/hvsim/hvsim.h"
+#include "tools/hvsim/hvsim_priv.h"
 
 #define PAGE 4096ull
 #define MAX_AREAS 64
@@ -357,6 +358,12 @@ static int load_context(struct hvsim *sim, const uint8_t *data, struct hvsim_igv
 	if (rc)
 		return fail(err, errlen, "VP 0 context: hvsim refused a register (%s)",
 			    strerror(-rc));
+	/* The run page's cpu_context carries the GPRs into the next run (as the driver's does):
+	   make it what the context says. */
+	struct hvsim_vp *vp = sim->vps[0];
+	pthread_mutex_lock(&vp->lock);
+	hvsim_vp_ctx_save(vp);
+	pthread_mutex_unlock(&vp->lock);
 	out->rip = c.rip;
 	out->rsi = c.rsi;
 	return 0;

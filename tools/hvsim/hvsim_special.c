@@ -18,6 +18,7 @@
 #include "hvcall/hv.h"
 #include "hvcall/hv_exit.h"
 #include "tools/hvsim/hvsim_priv.h"
+#include "vtl2/msr.h"
 
 /* ---- decoding (the project's own decoder, arch/x86_64, in the VP's current code mode) ---- */
 
@@ -511,8 +512,23 @@ static int handle_msr(struct hvsim_vp *vp, uint64_t rip, bool write, unsigned le
 		hvsim_wr(vp, UC_X86_REG_RIP, rip + len);
 		return 0;
 	}
-	if (!msr_icpt(vp, write))
-		return hvsim_raise_gp(vp);
+	if (!msr_icpt(vp, write)) {
+		/*
+		 * Nobody intercepts MSRs (VTL2's own code before the paravisor: the boot stage):
+		 * the hypervisor answers the platform MSRs a kernel probes (IA32_MISC_ENABLE,
+		 * FEATURE_CONTROL, ...) as Hyper-V does - the same answers the paravisor's policy
+		 * gives VTL0 (vtl2/msr.h) - and #GP for the rest.
+		 */
+		int p = write ? msr_write(vp->sim->vp_count, msr, val) :
+				msr_read(vp->sim->vp_count, msr, &val);
+		if (p < 0)
+			return hvsim_raise_gp(vp);
+		if (!write)
+			set_rax_rdx(vp, val);
+		atomic_fetch_add_explicit(&vp->st_host_msr, 1, memory_order_relaxed);
+		hvsim_wr(vp, UC_X86_REG_RIP, rip + len);
+		return 0;
+	}
 	struct hv_exit ex = { .kind = HV_EXIT_MSR };
 	ex.u.msr.header = hvsim_icpt_header(vp, len, write ? HV_INTERCEPT_ACCESS_WRITE :
 							     HV_INTERCEPT_ACCESS_READ, rip);

@@ -492,9 +492,32 @@ int vm_config_from_boot(const struct bootcfg *bc, struct partition_config *pc, c
 		return errbuf_set(err, errlen, -E2BIG, "%u VTL0 ranges (1..%d), %u VTL2 ranges "
 				  "(at most %d)", bc->vtl0.count, PARTITION_MAX_RAM,
 				  bc->vtl2.count, PARTITION_MAX_VTL2_MEM);
+	/* The partition's map holds VTL2's memory too (withheld from VTL0 by vtl2_mem): both
+	   lists, sorted, adjacent ranges joined. bootcfg checked that they do not overlap. */
+	struct bootcfg_range all[2 * BOOTCFG_MAX_RANGES];
+	unsigned n = 0;
 	for (unsigned i = 0; i < bc->vtl0.count; i++)
-		pc->ram[i] = (struct partition_mem){ bc->vtl0.r[i].gpa, bc->vtl0.r[i].size };
-	pc->ram_count = bc->vtl0.count;
+		all[n++] = bc->vtl0.r[i];
+	for (unsigned i = 0; i < bc->vtl2.count; i++)
+		all[n++] = bc->vtl2.r[i];
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 && all[j].gpa.v < all[j - 1].gpa.v; j--) {
+			struct bootcfg_range t = all[j];
+			all[j] = all[j - 1];
+			all[j - 1] = t;
+		}
+	pc->ram_count = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct partition_mem *last = pc->ram_count ? &pc->ram[pc->ram_count - 1] : NULL;
+		if (last && last->base.v + last->size == all[i].gpa.v) {
+			last->size += all[i].size;
+			continue;
+		}
+		if (pc->ram_count == PARTITION_MAX_RAM)
+			return errbuf_set(err, errlen, -E2BIG, "more than %d memory ranges",
+					  PARTITION_MAX_RAM);
+		pc->ram[pc->ram_count++] = (struct partition_mem){ all[i].gpa, all[i].size };
+	}
 	for (unsigned i = 0; i < bc->vtl2.count; i++)
 		pc->vtl2_mem[i] = (struct partition_mem){ bc->vtl2.r[i].gpa, bc->vtl2.r[i].size };
 	pc->vtl2_mem_count = bc->vtl2.count;

@@ -54,8 +54,8 @@ void vm_print_summary(FILE *f, const struct vm_report *rep);
 int vm_exit_status(const struct vm_report *rep);
 
 /**
- * The partition's memory and VP count from the boot shim's device tree (vtl2/bootcfg.h): VTL0
- * RAM, VTL2's own memory, the VPs. 0, or -E2BIG with a message when the tree has more ranges
+ * The partition's memory and VP count from the boot shim's device tree (vtl2/bootcfg.h): the
+ * memory map (VTL0 RAM and VTL2's memory, joined), VTL2's own memory (withheld), the VPs. 0, or -E2BIG with a message when the tree has more ranges
  * than the partition takes.
  */
 int vm_config_from_boot(const struct bootcfg *bc, struct partition_config *pc, char *err,
