@@ -6,7 +6,8 @@
 #
 #   make            build everything (libraries, tools, tests)
 #   make check      install missing packages, build, run every test; ends "N passed, M failed"
-#   make run        install missing packages, build, run the main job
+#   make run        install missing packages, build, boot the IGVM image in hvsim (demo guest)
+#   make igvm       the Mezzanine IGVM image, $(O)/mezzanine.igvm, and its launch measurements
 #   make run-linux  Debian's cloud kernel booting under the paravisor in hvsim (VPS=1; 2 works)
 #   make bench      speed and memory measurements, as ratios against peers of the same run
 #   make fuzz       each libFuzzer target for FUZZ_LONG_SECONDS
@@ -103,12 +104,14 @@ check: deps
 
 build-check: all $(ALL_TEST_FILES) $(ALL_ASAN_PROGS) $(ALL_FUZZ_FILES)
 
-# The main job: the bundled demo guest in VTL0 under the Mezzanine paravisor in hvsim
-# (tools/mezz-sim/module.mk defines MEZZ_SIM_DEMO). Later: the Mezzanine IGVM image.
-RUN_MAIN = $(MEZZ_SIM_DEMO)
+# The main job: the Mezzanine IGVM image (`make igvm`: shim, Debian's kernel as the stand-in
+# VTL2 kernel, the paravisor's initramfs) booted in hvsim, then the bundled demo guest in VTL0
+# under the paravisor (tools/mezz-sim/module.mk defines MEZZ_SIM_IGVM_DEMO).
+RUN_MAIN = $(MEZZ_SIM_IGVM_DEMO)
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory igvm
 	$(Q)$(RUN_MAIN)
 
 # Debian's cloud kernel (fetched, never committed) under the paravisor in hvsim with VPS VPs

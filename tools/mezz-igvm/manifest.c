@@ -17,10 +17,14 @@
 
 #include <json-c/json.h>
 
+#include "boot/shim_params.h"
 #include "igvm/igvm.h"
 #include "igvm/igvm_build.h"
 #include "igvm/igvm_format.h"
 #include "tools/mezz-igvm/atomic_file.h"
+#include "tools/mezz-igvm/paravisor.h"
+
+#define MAX_PLATFORMS 32
 
 /* Parsing context: where we are (for messages) and how to reach payload files. */
 struct mctx {
@@ -29,6 +33,9 @@ struct mctx {
 	char *msg;
 	size_t msg_len;
 	char where[96];
+	/* The platforms added so far, for a "paravisor" section. */
+	struct paravisor_platform plats[MAX_PLATFORMS];
+	size_t n_plats;
 };
 
 static int fail(struct mctx *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -465,7 +472,16 @@ static int do_platform(struct mctx *m, struct json_object *o)
 	GET_NUM(m, o, "shared_gpa_boundary", UINT64_MAX, &ZERO, p.shared_gpa_boundary);
 	memset(&e, 0, sizeof(e));
 	rc = igvm_build_add_platform(m->b, &p, &e);
-	return rc ? fail_build(m, rc, &e) : 0;
+	if (rc)
+		return fail_build(m, rc, &e);
+	if (m->n_plats < MAX_PLATFORMS) /* the builder refuses a 33rd (one bit each) */
+		m->plats[m->n_plats++] = (struct paravisor_platform){
+			.type = p.platform_type,
+			.mask = p.compatibility_mask,
+			.highest_vtl = p.highest_vtl,
+			.shared_gpa_boundary = p.shared_gpa_boundary,
+		};
+	return 0;
 }
 
 /* ---- initialization ---- */
@@ -1240,6 +1256,127 @@ static int do_directive(struct mctx *m, struct json_object *o, const char *type,
 	return fail(m, "unknown directive type \"%s\"", type);
 }
 
+/* ---- paravisor section ---- */
+
+/* The file names a "paravisor" section may hold (and `--set` may override). */
+static const char *const pv_files[] = { "shim", "tdx_reset", "kernel", "initrd", NULL };
+
+/* A path from the section or an override; *path NULL when neither gives one. */
+static int pv_path(struct mctx *m, struct json_object *o, const char *key,
+		   const struct manifest_override *ov, size_t n_ov, const char **path)
+{
+	struct json_object *v;
+
+	*path = NULL;
+	for (size_t i = 0; i < n_ov; i++)
+		if (strcmp(ov[i].name, key) == 0)
+			*path = ov[i].path; /* the last --set wins, as on most command lines */
+	if (*path)
+		return 0;
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string) || !json_object_get_string_len(v) ||
+	    has_nul(v))
+		return fail(m, "\"%s\" must be a non-empty path without NUL characters", key);
+	*path = json_object_get_string(v);
+	return 0;
+}
+
+static int pv_read(struct mctx *m, const char *key, const char *path, uint8_t **buf,
+		   size_t *len)
+{
+	int rc;
+
+	if (!m->io || !m->io->read_file)
+		return fail(m, "%s: files are not available here (\"%s\")", key, path);
+	rc = m->io->read_file(m->io->ctx, path, buf, len);
+	if (rc) {
+		if (m->msg_len)
+			snprintf(m->msg, m->msg_len, "paravisor.%s: cannot read \"%s\": %s", key,
+				 path, strerror(-rc));
+		return rc == -EINVAL ? -EIO : rc;
+	}
+	return 0;
+}
+
+static int do_paravisor(struct mctx *m, struct json_object *o, const struct manifest_override *ov,
+			size_t n_ov)
+{
+	static const char *const keys[] = { "shim",	    "tdx_reset",   "kernel",
+					    "initrd",	    "command_line", "command_line_policy",
+					    "vtl2_base",    "vtl2_size",   "com_port",
+					    NULL };
+	static const struct name_val policies[] = { { "static", MEZZ_CMDLINE_STATIC },
+						    { "append_host", MEZZ_CMDLINE_APPEND_HOST },
+						    { NULL, 0 } };
+	static const uint64_t def_base = PARAVISOR_DEFAULT_VTL2_BASE, def_com = 0x3F8;
+	struct paravisor_config c;
+	const char *paths[4];
+	uint8_t *bufs[4] = { NULL, NULL, NULL, NULL };
+	size_t lens[4] = { 0, 0, 0, 0 };
+	struct json_object *v;
+	uint64_t x;
+	int rc;
+
+	snprintf(m->where, sizeof(m->where), "paravisor");
+	if (!json_object_is_type(o, json_type_object))
+		return fail(m, "must be an object");
+	if ((rc = check_keys(m, o, keys)))
+		return rc;
+	memset(&c, 0, sizeof(c));
+	c.command_line = "";
+	if (json_object_object_get_ex(o, "command_line", &v)) {
+		if (!json_object_is_type(v, json_type_string) || has_nul(v))
+			return fail(m, "\"command_line\" must be a string without NUL characters");
+		c.command_line = json_object_get_string(v);
+	}
+	if (json_object_object_get_ex(o, "command_line_policy", &v)) {
+		const struct name_val *nv = NULL;
+
+		if (json_object_is_type(v, json_type_string) && !has_nul(v))
+			nv = find_name(policies, json_object_get_string(v));
+		if (!nv)
+			return fail(m, "\"command_line_policy\" must be \"static\" or "
+				       "\"append_host\"");
+		c.cmdline_policy = nv->val;
+	}
+	GET_NUM(m, o, "vtl2_base", UINT64_MAX, &def_base, c.vtl2_base);
+	if ((rc = get_num(m, o, "vtl2_size", UINT64_MAX, &ZERO, &x)))
+		return rc;
+	if (json_object_object_get_ex(o, "vtl2_size", NULL) && !x)
+		return fail(m, "\"vtl2_size\" must not be 0 (leave it out for the default)");
+	c.vtl2_size = x;
+	GET_NUM(m, o, "com_port", UINT16_MAX, &def_com, c.com_port);
+	for (unsigned i = 0; pv_files[i]; i++)
+		if ((rc = pv_path(m, o, pv_files[i], ov, n_ov, &paths[i])))
+			return rc;
+	if (!paths[0])
+		return fail(m, "missing \"shim\" (the boot shim ELF)");
+	if (!paths[2])
+		return fail(m, "missing \"kernel\" (the VTL2 bzImage)");
+	for (unsigned i = 0; pv_files[i] && !rc; i++)
+		if (paths[i])
+			rc = pv_read(m, pv_files[i], paths[i], &bufs[i], &lens[i]);
+	if (!rc) {
+		c.shim = bufs[0];
+		c.shim_len = lens[0];
+		c.tdx_reset = bufs[1];
+		c.tdx_reset_len = lens[1];
+		c.kernel = bufs[2];
+		c.kernel_len = lens[2];
+		c.initrd = bufs[3];
+		c.initrd_len = lens[3];
+		c.platforms = m->plats;
+		c.n_platforms = m->n_plats;
+		rc = paravisor_build(m->b, &c, m->msg, m->msg_len);
+		if (rc == -ENOMEM && m->msg_len)
+			snprintf(m->msg, m->msg_len, "paravisor: out of memory");
+	}
+	for (unsigned i = 0; i < 4; i++)
+		free(bufs[i]);
+	return rc;
+}
+
 /* Walk one of the three arrays; kind 0 platforms, 1 initialization, 2 directives. */
 static int do_section(struct mctx *m, struct json_object *root, const char *key, int kind,
 		      uint32_t arch)
@@ -1284,9 +1421,17 @@ static int do_section(struct mctx *m, struct json_object *root, const char *key,
 int manifest_build(const char *json, size_t len, const struct manifest_io *io,
 		   struct igvm_builder **out, char *msg, size_t msg_len)
 {
+	return manifest_build_ex(json, len, io, NULL, 0, out, msg, msg_len);
+}
+
+int manifest_build_ex(const char *json, size_t len, const struct manifest_io *io,
+		      const struct manifest_override *ov, size_t n_ov, struct igvm_builder **out,
+		      char *msg, size_t msg_len)
+{
 	static const char *const keys[] = { "format_version", "architecture", "page_size",
 					    "platforms",      "initialization", "directives",
-					    "comment",        NULL };
+					    "paravisor",      "comment",        NULL };
+	struct json_object *pv = NULL;
 	static const struct name_val arch_names[] = {
 		{ "x64", IGVM_BUILD_ARCH_X64 }, { "aarch64", IGVM_BUILD_ARCH_AARCH64 }, { NULL, 0 }
 	};
@@ -1331,6 +1476,28 @@ int manifest_build(const char *json, size_t len, const struct manifest_io *io,
 	}
 	if ((rc = check_keys(&m, root, keys)))
 		goto out;
+	for (size_t i = 0; i < n_ov; i++) {
+		unsigned k;
+
+		for (k = 0; pv_files[k]; k++)
+			if (strcmp(pv_files[k], ov[i].name) == 0)
+				break;
+		if (!pv_files[k]) {
+			rc = fail(&m, "--set %s: unknown name (shim, tdx_reset, kernel, initrd)",
+				  ov[i].name);
+			goto out;
+		}
+	}
+	json_object_object_get_ex(root, "paravisor", &pv);
+	if (pv && json_object_object_get_ex(root, "directives", NULL)) {
+		rc = fail(&m, "\"paravisor\" and \"directives\" are mutually exclusive (the "
+			      "paravisor section lays out the whole image)");
+		goto out;
+	}
+	if (!pv && n_ov) {
+		rc = fail(&m, "--set needs a manifest with a \"paravisor\" section");
+		goto out;
+	}
 	if ((rc = get_num(&m, root, "format_version", UINT32_MAX, &ONE, &version)) ||
 	    (rc = get_enum(&m, root, "architecture", arch_names, UINT32_MAX, &ZERO, &arch)))
 		goto out;
@@ -1359,6 +1526,15 @@ int manifest_build(const char *json, size_t len, const struct manifest_io *io,
 	    (rc = do_section(&m, root, "initialization", 1, (uint32_t)arch)) ||
 	    (rc = do_section(&m, root, "directives", 2, (uint32_t)arch)))
 		goto out;
+	if (pv) {
+		if (arch != IGVM_BUILD_ARCH_X64) {
+			m.where[0] = '\0';
+			rc = fail(&m, "\"paravisor\" images are x64 only");
+			goto out;
+		}
+		if ((rc = do_paravisor(&m, pv, ov, n_ov)))
+			goto out;
+	}
 	*out = m.b;
 	m.b = NULL;
 out:

@@ -35,6 +35,20 @@ struct manifest_io {
 int manifest_build(const char *json, size_t len, const struct manifest_io *io,
 		   struct igvm_builder **out, char *msg, size_t msg_len);
 
+/* `mezz-igvm build --set NAME=PATH`: a file of the "paravisor" section (shim, tdx_reset,
+ * kernel, initrd) replaced by PATH, which goes through the same resolver (callers make it
+ * absolute when it is relative to somewhere else than the manifest). */
+struct manifest_override {
+	const char *name;
+	const char *path;
+};
+
+/* manifest_build with overrides (n_ov 0: the same as manifest_build). An override of an
+ * unknown name, or overrides for a manifest without a "paravisor" section, are -EINVAL. */
+int manifest_build_ex(const char *json, size_t len, const struct manifest_io *io,
+		      const struct manifest_override *ov, size_t n_ov, struct igvm_builder **out,
+		      char *msg, size_t msg_len);
+
 /*
  * Standard resolver: paths relative to directory ctx (a const char *), absolute ones as is.
  * Paths leaving the manifest directory ("../x", "/abs/x") are allowed by design: a manifest

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -29,7 +30,8 @@ static const char usage_main[] =
 	"usage: mezz-igvm COMMAND [ARGS]\n"
 	"\n"
 	"commands:\n"
-	"  build MANIFEST -o FILE     build an IGVM file from a JSON manifest\n"
+	"  build MANIFEST -o FILE [--set NAME=PATH]...\n"
+	"                             build an IGVM file from a JSON manifest\n"
 	"  dump FILE [--json [--data-dir DIR]] [-o OUT]\n"
 	"                             list the headers; --json prints a manifest that builds\n"
 	"                             the same file again\n"
@@ -42,12 +44,14 @@ static const char usage_main[] =
 	"Details: docs/mezz-igvm.md\n";
 
 static const char usage_build[] =
-	"usage: mezz-igvm build MANIFEST -o FILE\n"
+	"usage: mezz-igvm build MANIFEST -o FILE [--set NAME=PATH]...\n"
 	"\n"
 	"Reads the JSON manifest (format: docs/mezz-igvm.md, MANIFEST FORMAT), builds the IGVM\n"
 	"file with the reference writer's layout, validates it and writes it atomically to FILE\n"
 	"(temporary file in the same directory, fsync, rename; nothing is left on failure).\n"
-	"Payload files (\"data_file\") are relative to the manifest's directory.\n";
+	"Payload files (\"data_file\") are relative to the manifest's directory.\n"
+	"--set NAME=PATH replaces a file of the manifest's \"paravisor\" section (NAME: shim,\n"
+	"tdx_reset, kernel, initrd); PATH is relative to the current directory.\n";
 
 static const char usage_dump[] =
 	"usage: mezz-igvm dump FILE [--json [--data-dir DIR]] [-o OUT]\n"
@@ -159,9 +163,31 @@ static char *dir_of(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
+#define MAX_SETS 16
+
+/* A --set PATH as the resolver takes it: relative paths are relative to the current
+ * directory here, not to the manifest's. */
+static char *abs_path(const char *path)
+{
+	char *cwd, *full = NULL;
+
+	if (path[0] == '/')
+		return strdup(path);
+	cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	if (asprintf(&full, "%s/%s", cwd, path) < 0)
+		full = NULL;
+	free(cwd);
+	return full;
+}
+
 static int cmd_build(int argc, char **argv)
 {
 	const char *manifest = NULL, *outp = NULL;
+	struct manifest_override sets[MAX_SETS];
+	char *set_bufs[MAX_SETS];
+	size_t n_sets = 0;
 	struct manifest_io io = { .read_file = manifest_read_relative };
 	struct igvm_builder *b = NULL;
 	struct igvm_error err;
@@ -179,6 +205,20 @@ static int cmd_build(int argc, char **argv)
 			if (++i >= argc)
 				return bad_args(usage_build, "%s needs a file name", argv[i - 1]);
 			outp = argv[i];
+		} else if (strcmp(argv[i], "--set") == 0) {
+			const char *eq;
+
+			if (++i >= argc)
+				return bad_args(usage_build, "%s", "--set needs NAME=PATH");
+			eq = strchr(argv[i], '=');
+			if (!eq || eq == argv[i] || !eq[1])
+				return bad_args(usage_build, "--set %s: not NAME=PATH", argv[i]);
+			if (n_sets == MAX_SETS)
+				return bad_args(usage_build, "more than %d --set options", MAX_SETS);
+			sets[n_sets].name = argv[i];
+			sets[n_sets].path = eq + 1;
+			set_bufs[n_sets] = NULL;
+			n_sets++;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			return bad_args(usage_build, "unknown option %s", argv[i]);
 		} else if (!manifest) {
@@ -201,7 +241,32 @@ static int cmd_build(int argc, char **argv)
 		return EXIT_IO;
 	}
 	io.ctx = dir;
-	rc = manifest_build((const char *)json, json_len, &io, &b, msg, sizeof(msg));
+	/* NAME=PATH: split in copies (argv stays as it was) and make PATH absolute. */
+	for (size_t i = 0; i < n_sets; i++) {
+		size_t nl = (size_t)(sets[i].path - 1 - sets[i].name);
+		char *path = abs_path(sets[i].path);
+
+		set_bufs[i] = path ? malloc(nl + 1 + strlen(path) + 1) : NULL;
+		if (!set_bufs[i]) {
+			free(path);
+			for (size_t k = 0; k < i; k++)
+				free(set_bufs[k]);
+			free(json);
+			free(dir);
+			fprintf(stderr, "%s: out of memory\n", prog);
+			return EXIT_IO;
+		}
+		memcpy(set_bufs[i], sets[i].name, nl);
+		set_bufs[i][nl] = '\0';
+		strcpy(set_bufs[i] + nl + 1, path);
+		free(path);
+		sets[i].name = set_bufs[i];
+		sets[i].path = set_bufs[i] + nl + 1;
+	}
+	rc = manifest_build_ex((const char *)json, json_len, &io, sets, n_sets, &b, msg,
+			       sizeof(msg));
+	for (size_t i = 0; i < n_sets; i++)
+		free(set_bufs[i]);
 	free(json);
 	free(dir);
 	if (rc) {

@@ -23,16 +23,20 @@ mezz-sim_LIBS := $(MEZZ_SIM_LIBS)
 mezz-sim_LDLIBS := $(MEZZ_SIM_LDLIBS)
 $(eval $(call mezz_prog,mezz-sim))
 
-# `make run`: the lead points RUN_MAIN here.
+# `make run` (RUN_MAIN in the Makefile): the Mezzanine IGVM image (`make igvm`) boots in
+# hvsim - host loader, boot shim in VTL2, the VTL2 kernel's check of the handover, the
+# paravisor configured from the shim's device tree - and runs the demo guest in VTL0 on 2 VPs.
 MEZZ_SIM_DEMO := $(O)/bin/mezz-sim run --guest $(O)/guests/demo.elf --vps 2
+MEZZ_SIM_IGVM_DEMO := $(O)/bin/mezz-sim run --igvm $(O)/mezzanine.igvm --guest $(O)/guests/demo.elf --vps 2
 EXTRA_ALL += $(O)/bin/mezz-sim $(O)/guests/demo.elf
 
-SCRIPT_TESTS += tests/guests/run-guests.sh tests/guests/run-linux.sh tests/guests/run-linux-vmbus.sh
+SCRIPT_TESTS += tests/guests/run-guests.sh tests/guests/run-linux.sh tests/guests/run-linux-vmbus.sh \
+	tests/guests/run-igvm.sh
 
 
 # `make bench`: hvsim guest instructions/s and exits/s vs raw unicorn; Debian's kernel booting
 # to its initramfs marker vs QEMU TCG.
-BENCH_SCRIPTS += tests/bench/vtl2_icount.sh tests/bench/linux_boot.sh
+BENCH_SCRIPTS += tests/bench/vtl2_icount.sh tests/bench/linux_boot.sh tests/bench/igvm_boot.sh
 hvsim_bench_SRCS := tests/bench/hvsim_bench.c tools/mezzanine/vm.c tools/mezz-sim/elf_load.c
 hvsim_bench_LIBS := $(MEZZ_SIM_LIBS)
 hvsim_bench_LDLIBS := $(MEZZ_SIM_LDLIBS)

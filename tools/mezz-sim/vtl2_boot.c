@@ -438,8 +438,9 @@ int vtl2_boot_run(struct hvsim *sim, const struct vtl2_boot_opts *o, struct vtl2
 	r->mem_shim = sp->shim.size;
 	r->mem_loader = 0x1000 + sp->tables.size + sp->param_device_tree.size +
 			sp->param_memory_map.size + sp->param_command_line.size +
-			sp->param_vp_count.size + sp->log.size + sp->heap.size +
+			sp->param_vp_count.size + sp->log.size +
 			((sp->kernel_setup.size + 0xFFF) & ~0xFFFull);
+	r->mem_heap = sp->heap.size;
 	r->mem_kernel = sp->kernel_span;
 	r->mem_initrd = sp->initrd.size;
 	uint64_t log_gpa = sp->log.gpa, log_size = sp->log.size;
@@ -481,9 +482,10 @@ int vtl2_boot_run(struct hvsim *sim, const struct vtl2_boot_opts *o, struct vtl2
 		     "command line \"%s\", device tree %zu bytes\n",
 		r->shim_insns, entry, r->boot_params, r->e820_count, r->cmdline, r->dtb_size);
 	fprintf(out, "mezz-sim: VTL2 memory: region %" PRIu64 " KiB; shim %" PRIu64 " KiB, "
-		     "parameters + tables + areas + log + heap %" PRIu64 " KiB; the VTL2 kernel's "
-		     "span %" PRIu64 " KiB and initrd %" PRIu64 " KiB\n", r->mem_region >> 10,
-		r->mem_shim >> 10, r->mem_loader >> 10, r->mem_kernel >> 10, r->mem_initrd >> 10);
+		     "parameters + tables + areas + log %" PRIu64 " KiB, heap region %" PRIu64
+		     " KiB; the VTL2 kernel's span %" PRIu64 " KiB and initrd %" PRIu64 " KiB\n",
+		r->mem_region >> 10, r->mem_shim >> 10, r->mem_loader >> 10, r->mem_heap >> 10,
+		r->mem_kernel >> 10, r->mem_initrd >> 10);
 	fflush(out);
 	if (bootcfg_parse(r->dtb, r->dtb_size, &r->cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mezz-sim: the shim's device tree: %s\n", err);

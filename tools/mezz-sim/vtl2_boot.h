@@ -65,8 +65,9 @@ struct vtl2_boot_result {
 	/* VTL2 memory by use, from the shim's parameter page (bytes). */
 	uint64_t mem_region;        /* the image's VTL2 region */
 	uint64_t mem_shim;          /* the shim's ELF segments */
-	uint64_t mem_loader;        /* parameter page, GDT + tables, parameter areas, log, heap,
+	uint64_t mem_loader;        /* parameter page, GDT + tables, parameter areas, log,
 				       kernel setup bytes */
+	uint64_t mem_heap;          /* the image's heap region (the shim logs what it used) */
 	uint64_t mem_kernel;        /* kernel span (the VTL2 kernel's, reported apart) */
 	uint64_t mem_initrd;
 	char shim_error[256];       /* the shim's last line when it halted */

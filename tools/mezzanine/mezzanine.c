@@ -10,8 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tools/mezzanine/vm.h"
+
+/* Where the VTL2 kernel exposes the device tree the boot shim handed over (setup_data). */
+#define BOOT_DT_DEFAULT "/sys/firmware/fdt"
 
 static void usage(FILE *f)
 {
@@ -34,7 +41,7 @@ static void help(void)
 	       "i8042 reset, ACPI PM). COM1 output goes to stdout.\n"
 	       "\n"
 	       "  --boot-dt FILE      the device tree the boot shim handed over (on the VTL2\n"
-	       "                      kernel: /sys/firmware/fdt): VTL0 RAM, VTL2 memory, VPs\n"
+	       "                      kernel: " BOOT_DT_DEFAULT "): VTL0 RAM, VTL2 memory, VPs\n"
 	       "  --mem-map LIST      VTL0 RAM ranges, BASE:SIZE (hex or decimal, SIZE with K/M/G)\n"
 	       "  --vtl2-mem LIST     VTL2's own memory inside the map: VTL0 loses all access\n"
 	       "  --kernel BZIMAGE    load this Linux kernel into VTL0 (boot protocol, ACPI, e820)\n"
@@ -50,7 +57,11 @@ static void help(void)
 	       "\n"
 	       "Exit status: 0 VTL0 powered off (or a test guest passed), 1 a test guest failed,\n"
 	       "2 usage, 3 could not run or paravisor error, 4 VTL0 reset, triple-faulted or\n"
-	       "halted every VP for good. Without a Hyper-V VTL2 kernel, use mezz-sim.\n",
+	       "halted every VP for good. Without a Hyper-V VTL2 kernel, use mezz-sim.\n"
+	       "\n"
+	       "As process 1 (the image's /mezzanine-init) it mounts /proc, /sys and /dev, runs\n"
+	       "with the arguments the kernel passes init (none: --boot-dt " BOOT_DT_DEFAULT ")\n"
+	       "and powers off when the paravisor stops.\n",
 	       PARTITION_MAX_VPS);
 }
 
@@ -236,7 +247,43 @@ static void *signal_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The image's initramfs runs mezzanine as init (rdinit=/mezzanine-init, tools/mkinitrd.sh):
+ * then it mounts the kernel's file systems itself (no shell in the image), takes its
+ * arguments from the kernel (the words after "--" on the command line; none: the boot
+ * shim's device tree) and powers the VTL2 kernel off at the end, since init must not exit.
+ */
+static void init_mounts(void)
+{
+	static const struct { const char *src, *dir, *type; } m[] = {
+		{ "proc", "/proc", "proc" },
+		{ "sysfs", "/sys", "sysfs" },
+		{ "devtmpfs", "/dev", "devtmpfs" },
+	};
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		mkdir(m[i].dir, 0755);
+		if (mount(m[i].src, m[i].dir, m[i].type, 0, NULL) < 0 && errno != EBUSY)
+			fprintf(stderr, "mezzanine-init: mount %s: %s\n", m[i].dir, strerror(errno));
+	}
+}
+
+static int run_main(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+	if (getpid() != 1)
+		return run_main(argc, argv);
+	init_mounts();
+	char *dflt[] = { argv[0], "--boot-dt", BOOT_DT_DEFAULT, NULL };
+	int st = argc > 1 ? run_main(argc, argv) : run_main(3, dflt);
+	fprintf(stderr, "mezzanine-init: the paravisor exited with status %d; powering off\n", st);
+	fflush(NULL);
+	sync();
+	reboot(RB_POWER_OFF);
+	return st;
+}
+
+static int run_main(int argc, char **argv)
 {
 	struct options o;
 	int st = parse(argc, argv, &o);
