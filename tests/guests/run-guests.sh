@@ -176,7 +176,23 @@ pv() { # label expected-status regex args...
   report "mezzanine: $label" "$bad" "$log"
 }
 pv "--help" 0 'mshv_vtl' --help
-pv "no --mem-map" 2 'mem-map is required'
+pv "no --mem-map" 2 'mem-map or --boot-dt is required'
+printf 'junk' >"$tmp/junk.dtb"
+pv "--boot-dt: not a device tree" 2 'boot device tree .*junk.dtb: device tree of 4 bytes' --boot-dt "$tmp/junk.dtb"
+pv "--boot-dt with --mem-map" 2 'replaces --mem-map' --boot-dt "$tmp/junk.dtb" --mem-map 0:64M
+if command -v dtc >/dev/null; then
+  # A boot shim's tree (the nodes of boot/shim_params.h): accepted, then no driver here.
+  dtc -I dts -O dtb -o "$tmp/boot.dtb" - 2>/dev/null <<'DTS'
+/dts-v1/;
+/ { compatible = "mezzanine,vtl2"; #address-cells = <2>; #size-cells = <2>;
+  cpus { #address-cells = <1>; #size-cells = <0>; cpu@0 { device_type = "cpu"; reg = <0>; }; };
+  mezzanine { compatible = "mezzanine,paravisor"; isolation = "none"; vp-count = <1>;
+    vtl0-memory = <0 0 0 0x4000000>; vtl2-memory = <0 0x4000000 0 0x1000000>; };
+};
+DTS
+  pv "--boot-dt: a shim's tree is taken (then no driver)" 3 'cannot open the mshv_vtl driver' \
+    --boot-dt "$tmp/boot.dtb" --dev-dir "$tmp"
+fi
 pv "bad --mem-map" 2 'not a list' --mem-map 0:3000
 pv "overlapping --mem-map" 3 'ranges 0 and 1 overlap' --mem-map 0:64M,0x100000:1M --dev-dir "$tmp"
 pv "--vps 0" 2 '' --mem-map 0:64M --vps 0
