@@ -144,11 +144,11 @@ int shim_boot_prepare(const struct mezz_shim_params *p, const struct shim_boot_m
 	if (sd_off < 0)
 		return shim_err_set(err, errlen, -ENOSPC, "heap: no room for the device tree");
 	/* The DTB takes the rest of the heap; setup_data.len is a u32. */
-	uint64_t dt_room = heap.size - (uint64_t)sd_off - sizeof(struct shim_bp_setup_data);
+	uint64_t dt_room = heap.size - (uint64_t)sd_off - sizeof(struct x86_boot_setup_data);
 	if (dt_room > SHIM_DT_MAX)
 		dt_room = SHIM_DT_MAX;
 	b->setup_data_gpa = p->heap.gpa + (uint64_t)sd_off;
-	b->dtb_gpa = b->setup_data_gpa + sizeof(struct shim_bp_setup_data);
+	b->dtb_gpa = b->setup_data_gpa + sizeof(struct x86_boot_setup_data);
 	struct shim_outdt_input din = {
 		.cmdline = cl,
 		.initrd_gpa = p->initrd.gpa,
@@ -166,11 +166,11 @@ int shim_boot_prepare(const struct mezz_shim_params *p, const struct shim_boot_m
 		.vmbus_vtl = h->dt.vmbus_vtl,
 	};
 	uint8_t *sd = m->heap + sd_off;
-	rc = shim_outdt_build(sd + sizeof(struct shim_bp_setup_data), (size_t)dt_room, &din,
+	rc = shim_outdt_build(sd + sizeof(struct x86_boot_setup_data), (size_t)dt_room, &din,
 			      &b->dtb_len, err, errlen);
 	if (rc)
 		return rc;
-	struct shim_bp_setup_data sdh = { 0, SHIM_BP_SETUP_DTB, (uint32_t)b->dtb_len };
+	struct x86_boot_setup_data sdh = { 0, SHIM_BP_SETUP_DTB, (uint32_t)b->dtb_len };
 	memcpy(sd, &sdh, sizeof(sdh));
 	heap.used = (uint64_t)sd_off + sizeof(sdh) + b->dtb_len;
 	shim_log_printf(log, "mezz-shim: device tree: %zu bytes at 0x%llx, %u VPs\n", b->dtb_len,
@@ -183,7 +183,7 @@ int shim_boot_prepare(const struct mezz_shim_params *p, const struct shim_boot_m
 		.setup_data_gpa = b->setup_data_gpa,
 		.e820 = &b->e820,
 	};
-	shim_bootp_build((struct shim_bp_params *)(m->heap + bp_off), m->kernel_setup, &b->kernel,
+	shim_bootp_build((struct x86_boot_params *)(m->heap + bp_off), m->kernel_setup, &b->kernel,
 			 &bin);
 	b->entry = p->kernel.gpa + SHIM_BP_ENTRY_64_OFF;
 	b->heap_used = heap.used;

@@ -9,10 +9,10 @@
 int shim_bootp_check(const uint8_t *setup, size_t setup_size, const struct mezz_shim_params *p,
 		     struct shim_bp_kernel *k, char *err, size_t errlen)
 {
-	if (setup_size < SHIM_BP_HDR_OFF + sizeof(struct shim_bp_setup_header))
+	if (setup_size < SHIM_BP_HDR_OFF + sizeof(struct x86_boot_setup_header))
 		return shim_err_set(err, errlen, -EINVAL,
 				    "kernel header: setup bytes 0x%zx too short", setup_size);
-	struct shim_bp_setup_header h;
+	struct x86_boot_setup_header h;
 	memcpy(&h, setup + SHIM_BP_HDR_OFF, sizeof(h));
 	if (h.boot_flag != SHIM_BP_BOOT_FLAG)
 		return shim_err_set(err, errlen, -EINVAL, "kernel header: boot_flag 0x%x, want 0xaa55",
@@ -73,14 +73,14 @@ int shim_bootp_check(const uint8_t *setup, size_t setup_size, const struct mezz_
 	return 0;
 }
 
-void shim_bootp_build(struct shim_bp_params *bp, const uint8_t *setup,
+void shim_bootp_build(struct x86_boot_params *bp, const uint8_t *setup,
 		      const struct shim_bp_kernel *k, const struct shim_bp_input *in)
 {
 	memset(bp, 0, sizeof(*bp));
 	/* boot.rst: copy the header as far as the kernel declares it. */
 	memcpy((uint8_t *)bp + SHIM_BP_HDR_OFF, setup + SHIM_BP_HDR_OFF,
 	       k->header_end - SHIM_BP_HDR_OFF);
-	struct shim_bp_setup_header *h = &bp->hdr;
+	struct x86_boot_setup_header *h = &bp->hdr;
 	h->type_of_loader = SHIM_BP_TYPE_OF_LOADER;
 	h->cmd_line_ptr = (uint32_t)in->cmdline_gpa;
 	bp->ext_cmd_line_ptr = (uint32_t)(in->cmdline_gpa >> 32);

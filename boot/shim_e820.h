@@ -9,22 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arch/x86_64/x86_boot.h"
 #include "boot/shim_range.h"
 
-#define SHIM_E820_MAX      128u   /* boot_params.e820_table (zero-page.rst) */
-#define SHIM_E820_RAM      1u
-#define SHIM_E820_RESERVED 2u
+#define SHIM_E820_MAX      X86_BOOT_E820_MAX
+#define SHIM_E820_RAM      X86_BOOT_E820_RAM
+#define SHIM_E820_RESERVED X86_BOOT_E820_RESERVED
 
-/* zero-page.rst: struct boot_e820_entry, 20 bytes, packed. */
-struct shim_e820_entry {
-	uint64_t addr;
-	uint64_t size;
-	uint32_t type;
-} __attribute__((packed));
-_Static_assert(sizeof(struct shim_e820_entry) == 20, "zero-page.rst boot_e820_entry");
 
 struct shim_e820 {
-	struct shim_e820_entry e[SHIM_E820_MAX];
+	struct x86_boot_e820_entry e[SHIM_E820_MAX];
 	unsigned n;
 };
 

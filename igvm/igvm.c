@@ -233,7 +233,7 @@ const char *igvm_platform_name(unsigned platform_type)
 	return platform_type <= IGVM_PLATFORM_TYPE_MAX ? platform_names[platform_type] : NULL;
 }
 
-static bool is_parameter_type(uint32_t t)
+bool igvm_is_parameter_type(uint32_t t)
 {
 	switch (t) {
 	case IGVM_VHT_VP_COUNT_PARAMETER:
@@ -990,7 +990,7 @@ static int parse_directive(struct pctx *c, struct igvm_header *h)
 	int idx = (int)h->index;
 	int rc;
 
-	if (is_parameter_type(h->type)) {
+	if (igvm_is_parameter_type(h->type)) {
 		const struct igvm_vhs_parameter *p = &h->u.parameter;
 		uint64_t *st = hmap_get(&c->areas, p->parameter_area_index);
 		if (!st)

@@ -172,6 +172,8 @@ const struct igvm_header *igvm_header_next(const struct igvm_file *file,
 					   enum igvm_section section);
 /* The header's compatibility mask; false when the type has none (applies to all). */
 bool igvm_header_mask(const struct igvm_header *hdr, uint32_t *mask);
+/* Whether `type` is one of the parameter directives (VP_COUNT ... ENVIRONMENT_INFO, §6.10). */
+bool igvm_is_parameter_type(uint32_t type);
 /* Whether the header applies to a platform with `platform_mask` (mask-less: always). */
 bool igvm_header_applies(const struct igvm_header *hdr, uint32_t platform_mask);
 /* Platform header of the given type, or NULL. */

@@ -8,7 +8,7 @@
 #include "vtl2/errbuf.h"
 
 #define PG ADDR_PAGE_SIZE
-#define HDR(f) (LINUX_BOOT_SETUP_HDR_OFF + offsetof(struct linux_boot_setup_header, f))
+#define HDR(f) (LINUX_BOOT_SETUP_HDR_OFF + offsetof(struct x86_boot_setup_header, f))
 
 /* Setup header offsets: boot.rst "The Real-Mode Kernel Header" table. */
 _Static_assert(HDR(setup_sects) == 0x1F1, "boot.rst: setup_sects at 0x1F1");
@@ -37,18 +37,18 @@ _Static_assert(HDR(kernel_info_offset) == 0x268, "boot.rst: kernel_info_offset a
 #define HDR_MIN_END (HDR(init_size) + 4)
 
 /* boot_params offsets: zero-page.rst table. */
-_Static_assert(offsetof(struct linux_boot_params, acpi_rsdp_addr) == 0x070, "zero-page.rst: acpi_rsdp_addr at 0x070");
-_Static_assert(offsetof(struct linux_boot_params, ext_ramdisk_image) == 0x0C0, "zero-page.rst: ext_ramdisk_image at 0x0C0");
-_Static_assert(offsetof(struct linux_boot_params, ext_ramdisk_size) == 0x0C4, "zero-page.rst: ext_ramdisk_size at 0x0C4");
-_Static_assert(offsetof(struct linux_boot_params, ext_cmd_line_ptr) == 0x0C8, "zero-page.rst: ext_cmd_line_ptr at 0x0C8");
-_Static_assert(offsetof(struct linux_boot_params, e820_entries) == 0x1E8, "zero-page.rst: e820_entries at 0x1E8");
-_Static_assert(offsetof(struct linux_boot_params, sentinel) == 0x1EF, "zero-page.rst: sentinel at 0x1EF");
-_Static_assert(offsetof(struct linux_boot_params, hdr) == LINUX_BOOT_SETUP_HDR_OFF, "zero-page.rst: hdr at 0x1F1");
-_Static_assert(offsetof(struct linux_boot_params, e820_table) == 0x2D0, "zero-page.rst: e820_table at 0x2D0");
-_Static_assert(sizeof(struct linux_boot_e820_entry) == 20, "zero-page.rst: boot_e820_entry is 20 bytes");
+_Static_assert(offsetof(struct x86_boot_params, acpi_rsdp_addr) == 0x070, "zero-page.rst: acpi_rsdp_addr at 0x070");
+_Static_assert(offsetof(struct x86_boot_params, ext_ramdisk_image) == 0x0C0, "zero-page.rst: ext_ramdisk_image at 0x0C0");
+_Static_assert(offsetof(struct x86_boot_params, ext_ramdisk_size) == 0x0C4, "zero-page.rst: ext_ramdisk_size at 0x0C4");
+_Static_assert(offsetof(struct x86_boot_params, ext_cmd_line_ptr) == 0x0C8, "zero-page.rst: ext_cmd_line_ptr at 0x0C8");
+_Static_assert(offsetof(struct x86_boot_params, e820_entries) == 0x1E8, "zero-page.rst: e820_entries at 0x1E8");
+_Static_assert(offsetof(struct x86_boot_params, sentinel) == 0x1EF, "zero-page.rst: sentinel at 0x1EF");
+_Static_assert(offsetof(struct x86_boot_params, hdr) == LINUX_BOOT_SETUP_HDR_OFF, "zero-page.rst: hdr at 0x1F1");
+_Static_assert(offsetof(struct x86_boot_params, e820_table) == 0x2D0, "zero-page.rst: e820_table at 0x2D0");
+_Static_assert(sizeof(struct x86_boot_e820_entry) == 20, "zero-page.rst: boot_e820_entry is 20 bytes");
 _Static_assert(0x2D0 + LINUX_BOOT_E820_MAX * 20 <= 0xD00, "zero-page.rst: e820_table ends before eddbuf (0xD00)");
-_Static_assert(sizeof(struct linux_boot_params) == 4096, "zero-page.rst: boot_params is one page");
-_Static_assert(LINUX_BOOT_SETUP_HDR_OFF + sizeof(struct linux_boot_setup_header) <= LINUX_BOOT_HDR_END_MAX,
+_Static_assert(sizeof(struct x86_boot_params) == 4096, "zero-page.rst: boot_params is one page");
+_Static_assert(LINUX_BOOT_SETUP_HDR_OFF + sizeof(struct x86_boot_setup_header) <= LINUX_BOOT_HDR_END_MAX,
 	       "the setup header ends before edd_mbr_sig_buffer (0x290)");
 
 /* x86 paging and descriptor bits (Intel SDM vol. 3, 4.5 and 3.4.5). */
@@ -80,7 +80,7 @@ static bool is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
 int linux_boot_parse(const uint8_t *img, size_t len, struct linux_boot_image *out, char *err,
 		     size_t errlen)
 {
-	struct linux_boot_setup_header h;
+	struct x86_boot_setup_header h;
 
 	if (!img || !out)
 		return errbuf_set(err, errlen, -EINVAL, "bzImage: no image");
@@ -230,7 +230,7 @@ static bool overlaps(const struct range *r, unsigned n, uint64_t a, uint64_t b)
 	return false;
 }
 
-static int e820_build(const struct memmap *m, struct linux_boot_e820_entry *e820, unsigned *count,
+static int e820_build(const struct memmap *m, struct x86_boot_e820_entry *e820, unsigned *count,
 		      char *err, size_t errlen)
 {
 	/* Split the address space at every boundary, type each piece, merge equal neighbours. */
@@ -266,13 +266,13 @@ static int e820_build(const struct memmap *m, struct linux_boot_e820_entry *e820
 		}
 		if (n == LINUX_BOOT_E820_MAX)
 			return errbuf_set(err, errlen, -E2BIG, "memory map: more than %d E820 entries", LINUX_BOOT_E820_MAX);
-		e820[n++] = (struct linux_boot_e820_entry){ .addr = a, .size = b - a, .type = type };
+		e820[n++] = (struct x86_boot_e820_entry){ .addr = a, .size = b - a, .type = type };
 	}
 	*count = n;
 	return 0;
 }
 
-int linux_boot_e820(const struct linux_boot_config *cfg, struct linux_boot_e820_entry *e820,
+int linux_boot_e820(const struct linux_boot_config *cfg, struct x86_boot_e820_entry *e820,
 		    unsigned *count, char *err, size_t errlen)
 {
 	struct memmap m;
@@ -465,7 +465,7 @@ int linux_boot_layout(const struct linux_boot_image *im, const uint8_t *img, siz
 	memcpy(out->gdt_bytes, gdt, sizeof(gdt));
 
 	/* boot_params: zeroed, the image's header copied, the loader's fields set. */
-	struct linux_boot_params *bp = (struct linux_boot_params *)out->boot_params_bytes;
+	struct x86_boot_params *bp = (struct x86_boot_params *)out->boot_params_bytes;
 	memcpy(out->boot_params_bytes + LINUX_BOOT_SETUP_HDR_OFF, img + LINUX_BOOT_SETUP_HDR_OFF,
 	       im->header_end - LINUX_BOOT_SETUP_HDR_OFF);
 	bp->hdr.type_of_loader = LINUX_BOOT_TYPE_OF_LOADER; /* 0 would make the kernel ignore the initrd */

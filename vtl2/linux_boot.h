@@ -32,29 +32,27 @@
 #include <stdint.h>
 
 #include "arch/addr.h"
+#include "arch/x86_64/x86_boot.h"
 #include "hvcall/hv.h"
 #include "vtl2/partition.h"
 
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "linux_boot overlays little-endian boot protocol structures"
-#endif
 
-/* Setup header constants (boot.rst "Details of Header Fields"). */
-#define LINUX_BOOT_SETUP_HDR_OFF     0x1F1u   /* file offset = boot_params offset */
-#define LINUX_BOOT_BOOT_FLAG         0xAA55u  /* at 0x1FE */
-#define LINUX_BOOT_HDR_MAGIC         0x53726448u /* "HdrS" at 0x202 */
-#define LINUX_BOOT_MIN_VERSION       0x020Cu  /* 2.12: xloadflags */
-#define LINUX_BOOT_LOADED_HIGH       0x01u    /* loadflags bit 0: a bzImage */
-#define LINUX_BOOT_XLF_KERNEL_64     0x0001u  /* xloadflags bit 0: 64-bit entry at +0x200 */
-#define LINUX_BOOT_XLF_ABOVE_4G      0x0002u
-#define LINUX_BOOT_TYPE_OF_LOADER    0xFFu    /* "undefined" boot loader id */
-#define LINUX_BOOT_ENTRY_64_OFF      0x200u   /* 64-bit entry: load address + 0x200 */
+/* Setup header constants (boot.rst "Details of Header Fields"; arch/x86_64/x86_boot.h). */
+#define LINUX_BOOT_SETUP_HDR_OFF     X86_BOOT_SETUP_HDR_OFF
+#define LINUX_BOOT_BOOT_FLAG         X86_BOOT_BOOT_FLAG
+#define LINUX_BOOT_HDR_MAGIC         X86_BOOT_HDR_MAGIC
+#define LINUX_BOOT_MIN_VERSION       X86_BOOT_MIN_VERSION
+#define LINUX_BOOT_LOADED_HIGH       X86_BOOT_LOADED_HIGH
+#define LINUX_BOOT_XLF_KERNEL_64     X86_BOOT_XLF_KERNEL_64
+#define LINUX_BOOT_XLF_ABOVE_4G      X86_BOOT_XLF_ABOVE_4G
+#define LINUX_BOOT_TYPE_OF_LOADER    X86_BOOT_TYPE_OF_LOADER
+#define LINUX_BOOT_ENTRY_64_OFF      X86_BOOT_ENTRY_64_OFF
 #define LINUX_BOOT_SETUP_MAX         0x8000u  /* real-mode code: X .. X+0x8000 ("Memory Layout") */
-#define LINUX_BOOT_HDR_END_MAX       0x290u   /* boot_params.edd_mbr_sig_buffer follows */
+#define LINUX_BOOT_HDR_END_MAX       X86_BOOT_HDR_END_MAX
 
-#define LINUX_BOOT_E820_MAX          128
-#define LINUX_BOOT_E820_RAM          1u
-#define LINUX_BOOT_E820_RESERVED     2u
+#define LINUX_BOOT_E820_MAX          X86_BOOT_E820_MAX
+#define LINUX_BOOT_E820_RAM          X86_BOOT_E820_RAM
+#define LINUX_BOOT_E820_RESERVED     X86_BOOT_E820_RESERVED
 #define LINUX_BOOT_MAX_RANGES        64       /* per input list (RAM, reserved) */
 #define LINUX_BOOT_MAX_PIECES        6
 #define LINUX_BOOT_PT_MAX_PDS        4        /* everything lives below 4 GiB */
@@ -66,79 +64,6 @@
 /* GDT selectors the protocol requires (boot.rst "64-bit Boot Protocol"). */
 #define LINUX_BOOT_CS 0x10u
 #define LINUX_BOOT_DS 0x18u
-
-/*
- * The setup header as it sits at file / boot_params offset 0x1F1 (boot.rst "The Real-Mode
- * Kernel Header"), through kernel_info_offset (protocol 2.15). Packed: the layout is the
- * protocol's, not the compiler's.
- */
-struct linux_boot_setup_header {
-	uint8_t setup_sects;            /* 0x1F1 */
-	uint16_t root_flags;            /* 0x1F2 */
-	uint32_t syssize;               /* 0x1F4: 16-byte paragraphs of protected-mode code */
-	uint16_t ram_size;              /* 0x1F8 */
-	uint16_t vid_mode;              /* 0x1FA */
-	uint16_t root_dev;              /* 0x1FC */
-	uint16_t boot_flag;             /* 0x1FE */
-	uint16_t jump;                  /* 0x200: short jump; byte 0x201 gives the header end */
-	uint32_t header;                /* 0x202 */
-	uint16_t version;               /* 0x206 */
-	uint32_t realmode_swtch;        /* 0x208 */
-	uint16_t start_sys_seg;         /* 0x20C */
-	uint16_t kernel_version;        /* 0x20E */
-	uint8_t type_of_loader;         /* 0x210 */
-	uint8_t loadflags;              /* 0x211 */
-	uint16_t setup_move_size;       /* 0x212 */
-	uint32_t code32_start;          /* 0x214 */
-	uint32_t ramdisk_image;         /* 0x218 */
-	uint32_t ramdisk_size;          /* 0x21C */
-	uint32_t bootsect_kludge;       /* 0x220 */
-	uint16_t heap_end_ptr;          /* 0x224 */
-	uint8_t ext_loader_ver;         /* 0x226 */
-	uint8_t ext_loader_type;        /* 0x227 */
-	uint32_t cmd_line_ptr;          /* 0x228 */
-	uint32_t initrd_addr_max;       /* 0x22C */
-	uint32_t kernel_alignment;      /* 0x230 */
-	uint8_t relocatable_kernel;     /* 0x234 */
-	uint8_t min_alignment;          /* 0x235 */
-	uint16_t xloadflags;            /* 0x236 */
-	uint32_t cmdline_size;          /* 0x238 */
-	uint32_t hardware_subarch;      /* 0x23C */
-	uint64_t hardware_subarch_data; /* 0x240 */
-	uint32_t payload_offset;        /* 0x248 */
-	uint32_t payload_length;        /* 0x24C */
-	uint64_t setup_data;            /* 0x250 */
-	uint64_t pref_address;          /* 0x258 */
-	uint32_t init_size;             /* 0x260 */
-	uint32_t handover_offset;       /* 0x264 */
-	uint32_t kernel_info_offset;    /* 0x268 */
-} __attribute__((packed));
-
-/* One E820 entry (zero-page.rst: e820_table at 0x2D0, 20 bytes each). */
-struct linux_boot_e820_entry {
-	uint64_t addr;
-	uint64_t size;
-	uint32_t type;
-} __attribute__((packed));
-
-/* boot_params, the "zero page" (zero-page.rst), with only the fields a loader fills named. */
-struct linux_boot_params {
-	uint8_t pad_000[0x070];
-	uint64_t acpi_rsdp_addr;        /* 0x070 */
-	uint8_t pad_078[0x0C0 - 0x078];
-	uint32_t ext_ramdisk_image;     /* 0x0C0 */
-	uint32_t ext_ramdisk_size;      /* 0x0C4 */
-	uint32_t ext_cmd_line_ptr;      /* 0x0C8 */
-	uint8_t pad_0cc[0x1E8 - 0x0CC];
-	uint8_t e820_entries;           /* 0x1E8 */
-	uint8_t pad_1e9[0x1EF - 0x1E9];
-	uint8_t sentinel;               /* 0x1EF: must stay 0 */
-	uint8_t pad_1f0;
-	struct linux_boot_setup_header hdr; /* 0x1F1 */
-	uint8_t pad_hdr_end[0x2D0 - 0x1F1 - sizeof(struct linux_boot_setup_header)];
-	struct linux_boot_e820_entry e820_table[LINUX_BOOT_E820_MAX]; /* 0x2D0 */
-	uint8_t pad_cd0[0x1000 - 0x2D0 - LINUX_BOOT_E820_MAX * 20];
-} __attribute__((packed));
 
 /** What linux_boot_parse read and checked. */
 struct linux_boot_image {
@@ -202,7 +127,7 @@ struct linux_boot_layout {
 	gpa_t cmdline;
 	uint64_t identity_top;                /* [0, identity_top) identity mapped */
 
-	struct linux_boot_e820_entry e820[LINUX_BOOT_E820_MAX];
+	struct x86_boot_e820_entry e820[LINUX_BOOT_E820_MAX];
 	unsigned e820_count;
 
 	struct linux_boot_piece pieces[LINUX_BOOT_MAX_PIECES];
@@ -238,7 +163,7 @@ int linux_boot_layout(const struct linux_boot_image *im, const uint8_t *img, siz
  * merged; RAM in the legacy hole [0xA0000, 1 MiB) reported reserved). Also used by layout.
  * 0 or -EINVAL / -E2BIG with err.
  */
-int linux_boot_e820(const struct linux_boot_config *cfg, struct linux_boot_e820_entry *e820,
+int linux_boot_e820(const struct linux_boot_config *cfg, struct x86_boot_e820_entry *e820,
 		    unsigned *count, char *err, size_t errlen);
 
 #endif

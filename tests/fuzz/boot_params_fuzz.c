@@ -56,7 +56,7 @@ static uint64_t walk(uint64_t va)
 static void check_ok(void)
 {
 	const struct shim_boot *b = &fx->boot;
-	const struct shim_bp_params *bp = bf_heap_at(fx, b->boot_params_gpa);
+	const struct x86_boot_params *bp = bf_heap_at(fx, b->boot_params_gpa);
 	const void *dtb = bf_heap_at(fx, b->dtb_gpa);
 	need(b->dtb_gpa + b->dtb_len <= BF_HEAP + BF_HEAP_SIZE);
 	need(fdt_check_full(dtb, b->dtb_len) == 0);
@@ -68,7 +68,7 @@ static void check_ok(void)
 		need(b->cmdline[i] >= 0x20 && b->cmdline[i] <= 0x7E);
 	need(bp->e820_entries == b->e820.n && b->e820.n > 0);
 	for (unsigned i = 0; i < b->e820.n; i++) {
-		const struct shim_e820_entry *e = &bp->e820_table[i];
+		const struct x86_boot_e820_entry *e = &bp->e820_table[i];
 		need(e->size && (e->type == 1 || e->type == 2));
 		need(i == 0 || e->addr >= bp->e820_table[i - 1].addr + bp->e820_table[i - 1].size);
 		need(e->type == 2 || shim_range_covers(&b->host.vtl2_ram, e->addr, e->size));

@@ -99,7 +99,7 @@ static void check_layout(const struct linux_boot_image *im, const struct linux_b
 		if (i)
 			need(l->e820[i - 1].addr + l->e820[i - 1].size <= l->e820[i].addr);
 	}
-	const struct linux_boot_params *bp = (const void *)l->boot_params_bytes;
+	const struct x86_boot_params *bp = (const void *)l->boot_params_bytes;
 	need(bp->e820_entries == l->e820_count && bp->sentinel == 0);
 	need(bp->hdr.type_of_loader == 0xFF && bp->hdr.cmd_line_ptr == (uint32_t)l->cmdline.v);
 	need(bp->hdr.ramdisk_size == (uint32_t)c->initrd_size && bp->hdr.ramdisk_image == (uint32_t)l->initrd.v);
@@ -156,7 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.acpi_rsdp = gpa(0xE0000),
 	};
 
-	struct linux_boot_e820_entry e820[LINUX_BOOT_E820_MAX];
+	struct x86_boot_e820_entry e820[LINUX_BOOT_E820_MAX];
 	unsigned n;
 	err[0] = '\0';
 	rc = linux_boot_e820(&c, e820, &n, err, sizeof(err));

@@ -22,7 +22,7 @@
 #include "boot/shim_pt.h"
 #include "tests/unit/boot_fixture.h"
 
-static const struct shim_bp_params *bp_of(struct bf *f)
+static const struct x86_boot_params *bp_of(struct bf *f)
 {
 	return bf_heap_at(f, f->boot.boot_params_gpa);
 }
@@ -39,7 +39,7 @@ static void test_prepare_boot_params(void **state)
 	if (bf_prepare(f))
 		fail_msg("prepare: %s", f->err);
 	struct shim_boot *b = &f->boot;
-	const struct shim_bp_params *bp = bp_of(f);
+	const struct x86_boot_params *bp = bp_of(f);
 	assert_int_equal(b->entry, BF_KERNEL + 0x200);
 	assert_int_equal(b->boot_params_gpa, BF_HEAP);
 	/* Setup header copied from the kernel, then the loader's fields. */
@@ -65,7 +65,7 @@ static void test_prepare_boot_params(void **state)
 	assert_int_equal(bp->ext_ramdisk_size, 0);
 	/* setup_data: one SETUP_DTB entry holding the DTB. */
 	assert_int_equal(bp->hdr.setup_data, b->setup_data_gpa);
-	const struct shim_bp_setup_data *sd = bf_heap_at(f, bp->hdr.setup_data);
+	const struct x86_boot_setup_data *sd = bf_heap_at(f, bp->hdr.setup_data);
 	assert_int_equal(sd->next, 0);
 	assert_int_equal(sd->type, SHIM_BP_SETUP_DTB);
 	assert_int_equal(sd->len, fdt_totalsize(dtb_of(f)));

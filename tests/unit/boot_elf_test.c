@@ -37,7 +37,7 @@ struct run {
 	bool at_kernel;
 	uint64_t rip, rsi, cr3, fs_base;
 	char log[BF_LOG_SIZE];
-	struct shim_bp_params bp;
+	struct x86_boot_params bp;
 	uint8_t dtb[0x10000];
 };
 

@@ -82,16 +82,16 @@ static inline void bf_params(struct mezz_shim_params *p)
 	strcpy(p->static_cmdline, BF_STATIC_CMDLINE);
 }
 
-static inline struct shim_bp_setup_header *bf_hdr(struct bf *f)
+static inline struct x86_boot_setup_header *bf_hdr(struct bf *f)
 {
-	return (struct shim_bp_setup_header *)(f->setup + SHIM_BP_HDR_OFF);
+	return (struct x86_boot_setup_header *)(f->setup + SHIM_BP_HDR_OFF);
 }
 
 /* A protocol 2.15 relocatable 64-bit bzImage header. */
 static inline void bf_setup(struct bf *f)
 {
 	memset(f->setup, 0, sizeof(f->setup));
-	struct shim_bp_setup_header *h = bf_hdr(f);
+	struct x86_boot_setup_header *h = bf_hdr(f);
 	h->setup_sects = 4;
 	h->boot_flag = SHIM_BP_BOOT_FLAG;
 	h->jump = 0x6AEB; /* EB 6A: header ends at 0x26C */

@@ -30,9 +30,9 @@
 
 static uint8_t img[IMG_LEN + 4096];
 
-static struct linux_boot_setup_header *hdr(void)
+static struct x86_boot_setup_header *hdr(void)
 {
-	return (struct linux_boot_setup_header *)(img + LINUX_BOOT_SETUP_HDR_OFF);
+	return (struct x86_boot_setup_header *)(img + LINUX_BOOT_SETUP_HDR_OFF);
 }
 
 static void make_image(void)
@@ -40,8 +40,8 @@ static void make_image(void)
 	memset(img, 0, sizeof(img));
 	for (size_t i = 0; i < sizeof(img); i++)
 		img[i] = (uint8_t)(i * 13 + 7);
-	memset(img + LINUX_BOOT_SETUP_HDR_OFF, 0, sizeof(struct linux_boot_setup_header));
-	struct linux_boot_setup_header *h = hdr();
+	memset(img + LINUX_BOOT_SETUP_HDR_OFF, 0, sizeof(struct x86_boot_setup_header));
+	struct x86_boot_setup_header *h = hdr();
 	h->setup_sects = SETUP_SECTS;
 	h->syssize = KERNEL_LEN / 16;
 	h->boot_flag = 0xAA55;
@@ -265,7 +265,7 @@ static void check_invariants(const struct linux_boot_layout *l, const struct lin
 		if (i)
 			assert_true(l->e820[i - 1].addr + l->e820[i - 1].size <= l->e820[i].addr);
 	}
-	const struct linux_boot_params *bp = (const void *)l->boot_params_bytes;
+	const struct x86_boot_params *bp = (const void *)l->boot_params_bytes;
 	assert_int_equal(bp->e820_entries, l->e820_count);
 	assert_memory_equal(bp->e820_table, l->e820, l->e820_count * 20);
 	assert_int_equal(bp->sentinel, 0);
@@ -367,7 +367,7 @@ static void test_layout_basic(void **state)
 
 	/* E820: low RAM, legacy hole + ACPI reserved, RAM, VTL2 reserved, RAM. */
 	assert_int_equal(l->e820_count, 5);
-	const struct linux_boot_e820_entry want[] = {
+	const struct x86_boot_e820_entry want[] = {
 		{ 0, 0xA0000, 1 },
 		{ 0xA0000, 0x60000, 2 },
 		{ 1 * MiB, 191 * MiB, 1 },
@@ -377,8 +377,8 @@ static void test_layout_basic(void **state)
 	assert_memory_equal(l->e820, want, sizeof(want));
 
 	/* boot_params: the header as in the image except the loader's fields. */
-	const struct linux_boot_params *bp = (const void *)l->boot_params_bytes;
-	struct linux_boot_setup_header h;
+	const struct x86_boot_params *bp = (const void *)l->boot_params_bytes;
+	struct x86_boot_setup_header h;
 	memcpy(&h, img + LINUX_BOOT_SETUP_HDR_OFF, sizeof(h));
 	h.type_of_loader = 0xFF;
 	h.loadflags = LINUX_BOOT_LOADED_HIGH;
@@ -504,7 +504,7 @@ static void test_layout_split_map(void **state)
 	assert_int_equal(l->initrd.v, 2 * GiB - 3 * MiB - PG);
 	assert_int_equal(l->identity_top, 2 * GiB);
 	assert_int_equal(walk(l, 2 * GiB - 1), 2 * GiB - 1);
-	const struct linux_boot_e820_entry want[] = {
+	const struct x86_boot_e820_entry want[] = {
 		{ 0, 640 * 1024, 1 },
 		{ 1 * MiB, 3 * GiB - 1 * MiB, 1 },
 		{ 0xFEC00000, 0x1000, 2 },
@@ -644,7 +644,7 @@ static void test_e820(void **state)
 {
 	(void)state;
 	char err[200];
-	struct linux_boot_e820_entry e[LINUX_BOOT_E820_MAX];
+	struct x86_boot_e820_entry e[LINUX_BOOT_E820_MAX];
 	unsigned n = 0;
 
 	/* Adjacent RAM merges; reserved overlapping reserved and RAM edges; hole only where RAM. */
@@ -654,7 +654,7 @@ static void test_e820(void **state)
 					     { gpa(3 * MiB), 2 * MiB }, { gpa(4 * MiB - 0x10), 0x20 } };
 	struct linux_boot_config c = { .ram = ram, .ram_count = 3, .reserved = res, .reserved_count = 4 };
 	assert_int_equal(linux_boot_e820(&c, e, &n, err, sizeof(err)), 0);
-	const struct linux_boot_e820_entry want[] = {
+	const struct x86_boot_e820_entry want[] = {
 		{ 0x1000, 0x9F000, 1 },
 		{ 0xA0000, 0x60000 + 0x1000, 2 },  /* hole, then reserved 0xFF000..0x101000 */
 		{ 0x180000, 0x100, 2 },            /* outside RAM */

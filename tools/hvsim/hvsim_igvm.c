@@ -392,6 +392,13 @@ int hvsim_igvm_load(struct hvsim *sim, const uint8_t *file, size_t len,
 	bool have_ctx = false;
 	for (size_t i = 0; i < igvm_header_count(f) && !rc; i++) {
 		const struct igvm_header *h = igvm_header_at(f, i);
+		if (igvm_is_parameter_type(h->type)) {
+			/* The validator checked that the area is declared and not yet inserted. */
+			struct area *a = &areas[h->u.parameter.parameter_area_index];
+			rc = write_param(a, h->type, h->u.parameter.byte_offset, sim, &l, host, out,
+					 err, errlen);
+			continue;
+		}
 		switch (h->type) {
 		case IGVM_VHT_PAGE_DATA: {
 			if (!igvm_header_applies(h, l.mask))
@@ -425,22 +432,7 @@ int hvsim_igvm_load(struct hvsim *sim, const uint8_t *file, size_t len,
 			a->declared = true;
 			break;
 		}
-		case IGVM_VHT_VP_COUNT_PARAMETER:
-		case IGVM_VHT_SRAT:
-		case IGVM_VHT_MADT:
-		case IGVM_VHT_MMIO_RANGES:
-		case IGVM_VHT_MEMORY_MAP:
-		case IGVM_VHT_COMMAND_LINE:
-		case IGVM_VHT_SLIT:
-		case IGVM_VHT_PPTT:
-		case IGVM_VHT_DEVICE_TREE:
-		case IGVM_VHT_ENVIRONMENT_INFO_PARAMETER: {
-			/* The validator checked that the area is declared and not yet inserted. */
-			struct area *a = &areas[h->u.parameter.parameter_area_index];
-			rc = write_param(a, h->type, h->u.parameter.byte_offset, sim, &l, host, out,
-					 err, errlen);
-			break;
-		}
+
 		case IGVM_VHT_PARAMETER_INSERT: {
 			if (!igvm_header_applies(h, l.mask))
 				break;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arch/x86_64/x86_boot.h"
 #include "boot/shim_params.h"
 #include "hvcall/hv.h"
 #include "hvcall/hv_exit.h"
@@ -20,14 +21,6 @@
 #include "tools/hvsim/hvsim.h"
 #include "tools/mezzanine/vm.h"
 
-/* boot_params (zero-page.rst) */
-#define BP_EXT_CMD_LINE_PTR 0x0C8u
-#define BP_E820_ENTRIES     0x1E8u
-#define BP_HDR_CMD_LINE_PTR 0x228u
-#define BP_HDR_SETUP_DATA   0x250u
-#define BP_E820_TABLE       0x2D0u
-#define BP_E820_MAX         128u
-#define SETUP_DTB           2u
 #define SETUP_DATA_MAX_CHAIN 32
 
 #define COM1 0x3F8u
@@ -274,28 +267,25 @@ static enum run_end run_vp0(struct hvsim *sim, struct com *c, unsigned timeout_s
 
 static int read_handover(struct hvsim *sim, uint64_t bp, struct vtl2_boot_result *r, FILE *err)
 {
-	const uint8_t *b = hvsim_gpa_ptr(sim, gpa(bp), 4096);
+	const uint8_t *b = hvsim_gpa_ptr(sim, gpa(bp), sizeof(struct x86_boot_params));
 	if (!b) {
 		fprintf(err, "mezz-sim: boot_params at 0x%" PRIx64 " is not RAM\n", bp);
 		return -1;
 	}
-	uint8_t n = b[BP_E820_ENTRIES];
-	if (n > BP_E820_MAX) {
-		fprintf(err, "mezz-sim: boot_params lists %u E820 entries (at most %u)\n", n,
-			BP_E820_MAX);
+	/* One copy: VTL2 could change the page while we read it (it does not run now, but the
+	   rule is the same for every hostile page). */
+	struct x86_boot_params p;
+	memcpy(&p, b, sizeof(p));
+	if (p.e820_entries > X86_BOOT_E820_MAX) {
+		fprintf(err, "mezz-sim: boot_params lists %u E820 entries (at most %u)\n",
+			p.e820_entries, X86_BOOT_E820_MAX);
 		return -1;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		const uint8_t *e = b + BP_E820_TABLE + 20 * i;
-		memcpy(&r->e820[i].addr, e, 8);
-		memcpy(&r->e820[i].size, e + 8, 8);
-		memcpy(&r->e820[i].type, e + 16, 4);
-	}
-	r->e820_count = n;
-	uint32_t lo, hi;
-	memcpy(&lo, b + BP_HDR_CMD_LINE_PTR, 4);
-	memcpy(&hi, b + BP_EXT_CMD_LINE_PTR, 4);
-	uint64_t cl = ((uint64_t)hi << 32) | lo;
+	for (unsigned i = 0; i < p.e820_entries; i++)
+		r->e820[i] = (struct vtl2_boot_e820){ p.e820_table[i].addr, p.e820_table[i].size,
+						      p.e820_table[i].type };
+	r->e820_count = p.e820_entries;
+	uint64_t cl = ((uint64_t)p.ext_cmd_line_ptr << 32) | p.hdr.cmd_line_ptr;
 	r->cmdline[0] = '\0';
 	if (cl) {
 		/* At most 4 KiB, within RAM, NUL-terminated. */
@@ -317,20 +307,18 @@ static int read_handover(struct hvsim *sim, uint64_t bp, struct vtl2_boot_result
 			return -1;
 		}
 	}
-	uint64_t sd;
-	memcpy(&sd, b + BP_HDR_SETUP_DATA, 8);
+	uint64_t sd = p.hdr.setup_data;
 	for (int hop = 0; sd && hop < SETUP_DATA_MAX_CHAIN; hop++) {
-		const uint8_t *h = hvsim_gpa_ptr(sim, gpa(sd), 16);
+		const uint8_t *h = hvsim_gpa_ptr(sim, gpa(sd), sizeof(struct x86_boot_setup_data));
 		if (!h) {
 			fprintf(err, "mezz-sim: setup_data at 0x%" PRIx64 " is not RAM\n", sd);
 			return -1;
 		}
-		uint64_t next;
-		uint32_t type, len;
-		memcpy(&next, h, 8);
-		memcpy(&type, h + 8, 4);
-		memcpy(&len, h + 12, 4);
-		if (type == SETUP_DTB && !r->dtb) {
+		struct x86_boot_setup_data hd;
+		memcpy(&hd, h, sizeof(hd));
+		uint64_t next = hd.next;
+		uint32_t type = hd.type, len = hd.len;
+		if (type == X86_BOOT_SETUP_DTB && !r->dtb) {
 			const uint8_t *d = hvsim_gpa_ptr(sim, gpa(sd + 16), len);
 			if (!d || len == 0 || len > BOOTCFG_MAX_DTB) {
 				fprintf(err, "mezz-sim: SETUP_DTB at 0x%" PRIx64 ": %u bytes outside "

@@ -13,9 +13,7 @@ W=$(mktemp -d)
 trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
 fails=0
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; fails=$((fails + 1)); }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+. tools/mezz-igvm/tests/lib.sh
 # check_py DESC ARGS...: a check written in Python (skipped when python3 is missing)
 PY=$(command -v python3 || true)
 check_py() {
@@ -29,20 +27,6 @@ if [ ! -x "$B" ]; then
 	exit 1
 fi
 
-# run BIN ARGS...: stdout -> $W/out.txt, stderr -> $W/err.txt, status -> $rc
-run() { "$@" >"$W/out.txt" 2>"$W/err.txt"; rc=$?; }
-# expect STATUS DESC BIN ARGS...: status must match and a failure must say something on stderr
-expect() {
-	local want=$1 d=$2; shift 2
-	run "$@"
-	if [ "$rc" -ne "$want" ]; then
-		nok "$d (exit $rc, want $want: $(head -c 300 "$W/err.txt"))"
-	elif [ "$want" -ne 0 ] && [ ! -s "$W/err.txt" ]; then
-		nok "$d (exit $rc but no message)"
-	else
-		ok "$d"
-	fi
-}
 # no file matching the glob exists (output and temp files)
 none_left() { ! compgen -G "$1" >/dev/null; }
 

@@ -12,22 +12,7 @@ W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 fails=0
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; fails=$((fails + 1)); }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-run() { "$@" >"$W/out.txt" 2>"$W/err.txt"; rc=$?; }
-# expect STATUS DESC BIN ARGS...
-expect() {
-	local want=$1 d=$2; shift 2
-	run "$@"
-	if [ "$rc" -ne "$want" ]; then
-		nok "$d (exit $rc, want $want: $(head -c 400 "$W/err.txt"))"
-	elif [ "$want" -ne 0 ] && [ ! -s "$W/err.txt" ]; then
-		nok "$d (exit $rc but no message)"
-	else
-		ok "$d"
-	fi
-}
+. tools/mezz-igvm/tests/lib.sh
 
 if [ ! -x "$B" ]; then
 	echo "not ok - $B not built"
