@@ -87,22 +87,28 @@ run_guest "the paravisor's host VMBus client connects and opens the serial chann
   --host-serial
 # Our own VMBus + storvsc client (tests/guests/vmbus.c) on a fresh 1 MiB disk: it writes
 # sectors 100..107 with byte i = (i * 7 + 3) & 0xFF, reads them back, and the image must hold
-# that pattern afterwards.
-vmbus_disk="$tmp/vmbus-disk.img"
-rm -f "$vmbus_disk"
-truncate -s 1M "$vmbus_disk"
-run_guest "guest vmbus: storvsc client writes and reads back its disk (--disk)" "$SIM" vmbus 1 0 \
-  '^vmbus: sectors 100\.\.107 written and read back equal' --disk "$vmbus_disk"
+# that pattern afterwards. Twice: the host's disk relayed by the paravisor (--disk: the
+# simulated host's storvsp, VTL2's storvsc, VTL2's storvsp to VTL0) and a disk VTL2 serves
+# itself (--vtl2-disk).
 vmbus_pattern= vmbus_oct=
 for ((i = 0; i < 4096; i++)); do
   printf -v vmbus_oct '\\%03o' $(((i * 7 + 3) & 255))
   vmbus_pattern+=$vmbus_oct
 done
 printf "$vmbus_pattern" >"$tmp/vmbus-pattern.bin"
-dd if="$vmbus_disk" bs=512 skip=100 count=8 status=none 2>"$tmp/vmbus-cmp.log" |
-  cmp - "$tmp/vmbus-pattern.bin" >>"$tmp/vmbus-cmp.log" 2>&1
-report "guest vmbus: the image holds the pattern at byte 100*512" $? "$tmp/vmbus-cmp.log"
-rm -f "$vmbus_disk" "$tmp/vmbus-pattern.bin"
+for vmbus_opt in --disk --vtl2-disk; do
+  vmbus_disk="$tmp/vmbus-disk.img"
+  rm -f "$vmbus_disk"
+  truncate -s 1M "$vmbus_disk"
+  run_guest "guest vmbus: storvsc client writes and reads back its disk ($vmbus_opt)" "$SIM" \
+    vmbus 1 0 '^vmbus: sectors 100\.\.107 written and read back equal' "$vmbus_opt" "$vmbus_disk"
+  dd if="$vmbus_disk" bs=512 skip=100 count=8 status=none 2>"$tmp/vmbus-cmp.log" |
+    cmp - "$tmp/vmbus-pattern.bin" >>"$tmp/vmbus-cmp.log" 2>&1
+  report "guest vmbus: the image holds the pattern at byte 100*512 ($vmbus_opt)" $? \
+    "$tmp/vmbus-cmp.log"
+  rm -f "$vmbus_disk"
+done
+rm -f "$tmp/vmbus-pattern.bin"
 
 # --trace shows the VTL2's view of each exit.
 run_guest "trace shows the protection intercept" "$SIM" vtlprot 1 0 \
@@ -155,6 +161,8 @@ cli "--vtl2-mem 0" 0 run --guest "$GUESTS/io.elf" --vtl2-mem 0
 cli "--disk that does not exist" 2 run --guest "$GUESTS/io.elf" --disk /nonexistent/disk.img
 cli "--disk that is a directory" 2 run --guest "$GUESTS/io.elf" --disk /
 cli "--disk without a value" 2 run --guest "$GUESTS/io.elf" --disk
+cli "--vtl2-disk that does not exist" 2 run --guest "$GUESTS/io.elf" --vtl2-disk /nonexistent/disk.img
+cli "--vtl2-disk that is a directory" 2 run --guest "$GUESTS/io.elf" --vtl2-disk /
 cli "--guest and --kernel together" 2 run --guest "$GUESTS/io.elf" --kernel "$GUESTS/io.elf"
 cli "--initrd without --kernel" 2 run --guest "$GUESTS/io.elf" --initrd "$GUESTS/io.elf"
 cli "--kernel that is not a bzImage" 2 run --kernel "$GUESTS/io.elf"

@@ -6,15 +6,15 @@
 # sector 2048 and reads it back with O_DIRECT, prints the kernel's vmbus/hv_/storvsc/scsi/sd
 # lines and powers off. One VP, like run-linux.sh. In `make check`.
 # The disk: DISK if set, else a fresh 64 MiB sparse image in a temporary file; mezz-sim gets
-# --disk (the paravisor's VMBus offers it to VTL0 as a storvsp SCSI disk). Every module must
+# --vtl2-disk (the paravisor serves it to VTL0 itself as a storvsp SCSI disk). Every module must
 # load, the pattern must round-trip in the guest and the image must hold it at byte
 # 2048*512 afterwards (a regular-file image has those 4 KiB zeroed before the boot, so a
 # previous run cannot pass for this one). NODISK=1: boot with --vmbus and no disk (hv_vmbus
 # must connect; no /dev/sda expected).
-# Then a second boot (unless NODISK=1 or HOSTDISK=0) with --host-disk instead of --disk: the
+# Then a second boot (unless NODISK=1 or HOSTDISK=0) with --disk instead of --vtl2-disk: the
 # simulated host offers the image to VTL2, the paravisor's storvsc opens it and relays it to
 # VTL0 through its own storvsp channel (the storage relay); the same checks, TAP labels
-# "linux vmbus host-disk: ...". HOSTDISK=1: only that boot.
+# "linux vmbus host disk: ...". HOSTDISK=1: only that boot.
 # TAP lines on stdout, the /init's report and the boot time as "#" comments. Exit 0 when
 # every check passed (or skipped: Debian's archive is not reachable), 1 otherwise.
 set -u
@@ -51,7 +51,7 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log" ${tmpdisk:+"$tmpdisk"}' EXIT
 fails=0
-# One boot: $1 is the label's prefix, $2 the option giving VTL0 the disk (--disk, --host-disk).
+# One boot: $1 is the label's prefix, $2 the option giving VTL0 the disk (--vtl2-disk, --disk).
 boot() {
 local name=$1 disk_opt=$2
 if [ -n "$DISK" ] && [ -f "$DISK" ]; then
@@ -116,7 +116,7 @@ fi
 if grep -Eq '^result: ERROR error|paravisor could not start|^mezzanine: AssertVirtualInterrupt' "$log"; then
   fail "the paravisor reported an error"
 fi
-if [ "$disk_opt" = --host-disk ]; then
+if [ "$disk_opt" = --disk ]; then
   check "the paravisor relays the host's disk to VTL0" '^host disk relay: offered to VTL0, [0-9]+ bytes, [0-9]+ requests to the host, 0 failed'
 fi
 if [ $fails -ne $fails0 ]; then
@@ -125,9 +125,9 @@ if [ $fails -ne $fails0 ]; then
 fi
 }
 if [ "$HOSTDISK" != 1 ] || [ -n "$NODISK" ]; then
-  boot "linux vmbus" --disk
+  boot "linux vmbus" --vtl2-disk
 fi
 if [ -z "$NODISK" ] && [ "$HOSTDISK" != 0 ]; then
-  boot "linux vmbus host-disk" --host-disk
+  boot "linux vmbus host disk" --disk
 fi
 exit $((fails > 0))

@@ -3,7 +3,7 @@
  * library and devices as `mezzanine`, linked with the simulator's seam (kif_sim).
  *
  *   mezz-sim run --guest ELF [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]
- *                [--timeout SECONDS] [--no-test-devices] [--host-disk IMAGE] [--host-serial]
+ *                [--timeout SECONDS] [--no-test-devices] [--disk IMAGE] [--host-serial]
  *                [--igvm FILE [--host-cmdline STR] [--no-kernel-check] [--igvm-param T=FILE]]
  *
  * With --igvm the Mezzanine image boots first: the host loads it, the boot shim runs in VTL2,
@@ -68,7 +68,7 @@ static void usage(FILE *f)
 		"usage: mezz-sim run (--guest ELF | --kernel BZIMAGE [--initrd FILE] [--cmdline STR])\n"
 		"                    [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]\n"
 		"                    [--timeout SECONDS] [--no-test-devices]\n"
-		"                    [--host-disk IMAGE] [--host-serial]\n"
+		"                    [--disk IMAGE] [--vtl2-disk IMAGE] [--host-serial]\n"
 		"                    [--igvm FILE [--host-cmdline STR] [--no-kernel-check]\n"
 		"                     [--igvm-param TYPE=FILE]... [--vtl2-dt-out FILE]]\n"
 		"       mezz-sim --help | run --help\n");
@@ -88,8 +88,12 @@ static void run_help(void)
 	       "  --cmdline STR      kernel command line for --kernel\n"
 	       "  --vmbus            give VTL0 the paravisor's VMBus (SynIC messages/events, the\n"
 	       "                     ACPI device with --kernel)\n"
-	       "  --disk IMAGE       offer the raw IMAGE (read-write) to VTL0 as a VMBus SCSI disk\n"
-	       "                     (storvsp; implies --vmbus)\n"
+	       "  --disk IMAGE       the simulated Hyper-V host offers VTL2 the raw IMAGE\n"
+	       "                     (read-write) as a VMBus SCSI disk on its own VMBus; the\n"
+	       "                     paravisor consumes it and offers it to VTL0 on its VMBus\n"
+	       "                     (implies --vmbus)\n"
+	       "  --vtl2-disk IMAGE  VTL2 itself serves the raw IMAGE (read-write) to VTL0 as a\n"
+	       "                     VMBus SCSI disk, no host involved (implies --vmbus)\n"
 	       "  --vps N            virtual processors, 1..%u (default 1)\n"
 	       "  --mem SIZE         guest RAM at GPA 0, K/M/G suffix, multiple of 4K, 2M..3G\n"
 	       "                     (default 64M)\n"
@@ -98,8 +102,6 @@ static void run_help(void)
 	       "  --trace            one line per exit (VTL2 view) and per hvsim event, on stderr\n"
 	       "  --timeout SECONDS  give up after this long (default 0: no limit)\n"
 	       "  --no-test-devices  leave out the test device (ports 0xF0-0xFC, MMIO 0xFE000000)\n"
-	       "  --host-disk IMAGE  the simulated Hyper-V host offers VTL2 the raw IMAGE\n"
-	       "                     (read-write) as a VMBus SCSI disk on its own VMBus\n"
 	       "  --host-serial      the simulated host offers VTL2 a VMBus serial port (COM1);\n"
 	       "                     it prints what VTL2 sends, lines prefixed 'host-serial: '\n"
 	       "  --igvm FILE        boot VTL2 from the Mezzanine IGVM image first: the host loads\n"
@@ -199,7 +201,7 @@ static int parse_run(int argc, char **argv, struct options *o)
 			return EXIT_USAGE;
 		if (kr > 0)
 			continue;
-		if ((v = vm_opt_value(argc, argv, &i, "--host-disk", &missing)) || missing) {
+		if ((v = vm_opt_value(argc, argv, &i, "--disk", &missing)) || missing) {
 			if (missing || !*v)
 				goto need_value;
 			o->host_disk = v;
@@ -289,7 +291,7 @@ static void print_hvsim(const struct hvsim_stats *st)
 }
 
 /*
- * The simulated host's VMBus for VTL2 (--host-disk / --host-serial); *hv stays NULL without
+ * The simulated host's VMBus for VTL2 (--disk / --host-serial); *hv stays NULL without
  * them. -1 after a message: a bad image is the user's input (exit 2), the rest is an error.
  */
 static int setup_host(struct hvsim *sim, const struct options *o, struct hvsim_vmbus **hv,
@@ -308,7 +310,7 @@ static int setup_host(struct hvsim *sim, const struct options *o, struct hvsim_v
 	if (rc == 0)
 		return 0;
 	if (o->host_disk && rc != -ENOMEM) {
-		fprintf(stderr, "mezz-sim: --host-disk %s: %s\n", o->host_disk,
+		fprintf(stderr, "mezz-sim: --disk %s: %s\n", o->host_disk,
 			rc == -EINVAL ? "not a raw image of at least 512 bytes" : strerror(-rc));
 		*status = EXIT_USAGE;
 	} else {
@@ -530,8 +532,8 @@ static int cmd_run(int argc, char **argv)
 			.initrd = boot.initrd,
 			.initrd_size = boot.initrd_size,
 			.cmdline = boot.cmdline,
-			/* --host-disk reaches VTL0 through the paravisor's VMBus (a kernel's). */
-			.vmbus = o.k.vmbus || o.k.disk || (o.host_disk && o.k.kernel),
+			/* --disk (the host's) reaches VTL0 through the paravisor's VMBus. */
+			.vmbus = o.k.vmbus || o.k.disk || o.host_disk,
 		},
 		.test_devices = !o.no_test_devices,
 		.serial_out = stdout,
@@ -539,7 +541,7 @@ static int cmd_run(int argc, char **argv)
 		/* The paravisor connects to the host's VMBus when there is one (COM1 relay). */
 		.host_vmbus = o.host_serial || o.host_disk,
 		.host_serial = o.host_serial,
-		.host_disk = o.host_disk && o.k.kernel,
+		.host_disk = o.host_disk != NULL,
 	};
 	if (o.igvm) {
 		int crc = igvm_configure(sim, &vres.cfg, &vc, o.vps);

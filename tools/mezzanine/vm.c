@@ -411,7 +411,7 @@ int vm_kernel_option(const char *prog, int argc, char **argv, int *i, struct vm_
 		k->vmbus = true;
 		return 1;
 	}
-	static const char *const names[4] = { "--kernel", "--initrd", "--cmdline", "--disk" };
+	static const char *const names[4] = { "--kernel", "--initrd", "--cmdline", "--vtl2-disk" };
 	const char **slots[4] = { &k->kernel, &k->initrd, &k->cmdline, &k->disk };
 	for (unsigned n = 0; n < 4; n++) {
 		bool missing;
@@ -440,14 +440,14 @@ int vm_kernel_check(const char *prog, const struct vm_kernel_args *k)
 		struct stat st;
 		int fd = open(k->disk, O_RDWR | O_CLOEXEC);
 		if (fd < 0) {
-			fprintf(stderr, "%s: --disk %s: %s\n", prog, k->disk, strerror(errno));
+			fprintf(stderr, "%s: --vtl2-disk %s: %s\n", prog, k->disk, strerror(errno));
 			return -1;
 		}
 		bool ok = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
 		off_t size = ok ? lseek(fd, 0, SEEK_END) : -1;
 		close(fd);
 		if (!ok || size < 512) {
-			fprintf(stderr, "%s: --disk %s: not a raw image of at least 512 bytes\n",
+			fprintf(stderr, "%s: --vtl2-disk %s: not a raw image of at least 512 bytes\n",
 				prog, k->disk);
 			return -1;
 		}

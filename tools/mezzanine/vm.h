@@ -16,7 +16,8 @@
 
 struct vm_config {
 	struct partition_config partition;
-	const char *disk;           /* raw image offered to VTL0 as a VMBus SCSI disk (needs vmbus) */
+	const char *disk;           /* raw image VTL2 itself offers to VTL0 as a VMBus SCSI disk
+				       (needs vmbus) */
 	bool host_vmbus;            /* connect to the host's VMBus */
 	bool host_serial;           /* COM1 goes to the host's VMBus serial device (host_vmbus) */
 	bool host_disk;             /* relay the host's SCSI disk to VTL0 (needs vmbus, host_vmbus) */
@@ -66,11 +67,12 @@ int vm_boot_dt_load(const char *prog, const char *path, struct bootcfg *bc);
 /** Ask the running VM (if any) to stop; from any thread (not a signal handler). */
 void vm_stop(void);
 
-/* The VTL0 options both programs take (--kernel, --initrd, --cmdline, --vmbus, --disk). */
+/* The VTL0 options both programs take (--kernel, --initrd, --cmdline, --vmbus, --vtl2-disk). */
 struct vm_kernel_args {
 	const char *kernel, *initrd, *cmdline;
 	bool vmbus;                 /* --vmbus: VTL0 gets the paravisor's VMBus */
-	const char *disk;           /* --disk IMAGE: a SCSI disk on it (implies --vmbus) */
+	const char *disk;           /* --vtl2-disk IMAGE: a SCSI disk VTL2 itself serves on it
+				       (implies --vmbus) */
 };
 /**
  * Consume one of them at argv[*i]: 1 consumed, 0 not one of them, -1 its value is missing
