@@ -708,6 +708,21 @@ void scsi_disk_get_stats(const struct scsi_disk *d, struct scsi_disk_stats *st)
 
 /* ---- backends -------------------------------------------------------------------------- */
 
+/*
+ * The destination may be guest memory read into in place (storvsp). Memory the kernel cannot
+ * write for us (EFAULT: e.g. hvsim write-protects pages a VP runs code from, and only a store
+ * from user space lets its fault handler step in) is read through a small bounce instead.
+ */
+static ssize_t pread_bounced(int fd, uint8_t *p, size_t len, off_t offset)
+{
+	uint8_t tmp[4096];
+	size_t n = len < sizeof(tmp) ? len : sizeof(tmp);
+	ssize_t r = pread(fd, tmp, n, offset);
+	if (r > 0)
+		memcpy(p, tmp, (size_t)r);
+	return r;
+}
+
 static int file_read(void *ctx, void *buf, size_t len, uint64_t offset)
 {
 	int fd = (int)(intptr_t)ctx;
@@ -715,6 +730,10 @@ static int file_read(void *ctx, void *buf, size_t len, uint64_t offset)
 
 	while (len) {
 		ssize_t n = pread(fd, p, len, (off_t)offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EFAULT)
+			n = pread_bounced(fd, p, len, (off_t)offset);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)

@@ -117,6 +117,33 @@ static int guest_copy(struct storvsp *s, const struct storvsp_gpa_range *r, uint
 	return 0;
 }
 
+/*
+ * READ(6/10/12/16) and WRITE(6/10/12/16) only hand their data to the disk's backend, which
+ * never parses it: for them a guest buffer can be used in place (anything the disk interprets
+ * goes through the bounce buffer, read once).
+ */
+static bool data_in_place(uint8_t opcode)
+{
+	switch (opcode) {
+	case 0x08: case 0x28: case 0xA8: case 0x88:
+	case 0x0A: case 0x2A: case 0xAA: case 0x8A:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The (validated) range as one host mapping, when its pages are consecutive; else NULL. */
+static uint8_t *guest_map(struct storvsp *s, const struct storvsp_gpa_range *r, size_t len)
+{
+	if (!s->mem.map || len == 0)
+		return NULL;
+	for (size_t i = 1; i < r->pfn_count; i++)
+		if (r->pfns[i] != r->pfns[0] + i)
+			return NULL;
+	return s->mem.map(s->mem.ctx, r->pfns[0] * STORVSP_PAGE_SIZE + r->byte_offset, len);
+}
+
 /* Reply fields of an SRB that never reached the disk. */
 static uint32_t srb_reject(struct storvsp_vmscsi_request *srb, uint32_t status)
 {
@@ -203,21 +230,25 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 	}
 
 	bool data_in = srb->data_in == STORVSP_SRB_DATA_IN;
+	uint8_t cdb[STORVSP_MAX_CDB];
+	memcpy(cdb, srb->cdb, srb->cdb_length);
+	uint8_t *direct = data_in_place(cdb[0]) ? guest_map(s, &rq->ranges[0], len) : NULL;
 	if (len && !data_in) {
-		if (guest_copy(s, &rq->ranges[0], s->bounce, len, false) != 0)
+		if (!direct && guest_copy(s, &rq->ranges[0], s->bounce, len, false) != 0)
 			return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
 		s->stats.bytes_from_guest += len;
 	}
 
-	uint8_t cdb[STORVSP_MAX_CDB];
-	memcpy(cdb, srb->cdb, srb->cdb_length);
 	struct scsi_result res;
-	scsi_disk_execute(s->disk, cdb, srb->cdb_length, data_in, len ? s->bounce : NULL, len,
-			  &res);
+	scsi_disk_execute(s->disk, cdb, srb->cdb_length, data_in,
+			  !len ? NULL : direct ? direct : s->bounce, len, &res);
 	s->stats.srbs++;
+	if (direct)
+		s->stats.in_place++;
 
 	if (data_in && res.transferred) {
-		if (guest_copy(s, &rq->ranges[0], s->bounce, res.transferred, true) != 0)
+		if (!direct &&
+		    guest_copy(s, &rq->ranges[0], s->bounce, res.transferred, true) != 0)
 			return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
 		s->stats.bytes_to_guest += res.transferred;
 	}

@@ -236,6 +236,13 @@ _Static_assert(offsetof(struct storvsp_vstor_packet, u) == 12, "hyperv-abi-facts
  */
 struct storvsp_guest_mem {
 	int (*copy)(void *ctx, uint64_t gpa, void *buf, size_t len, bool to_guest);
+	/*
+	 * Optional: a host pointer to all of [gpa, gpa + len) when it is guest RAM the guest may
+	 * access, mapped contiguously; NULL otherwise. READ and WRITE data then moves between
+	 * the disk and guest memory directly (no bounce copy), as a device's DMA would: the
+	 * guest changing the pages meanwhile only changes its own data.
+	 */
+	void *(*map)(void *ctx, uint64_t gpa, size_t len);
 	void *ctx;
 };
 
@@ -285,6 +292,7 @@ struct storvsp_stats {
 	uint64_t invalid_lun;
 	uint64_t bytes_to_guest;
 	uint64_t bytes_from_guest;
+	uint64_t in_place;              /* READ/WRITE data moved in guest memory, no bounce */
 };
 
 struct storvsp;

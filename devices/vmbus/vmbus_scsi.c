@@ -51,6 +51,12 @@ static int guest_copy(void *ctx, uint64_t g, void *buf, size_t len, bool to_gues
 	return 0;
 }
 
+static void *guest_map(void *ctx, uint64_t g, size_t len)
+{
+	struct vmbus_scsi *s = ctx;
+	return s->dc.ram_ptr(s->dc.ctx, gpa(g), len);
+}
+
 static int ch_open(void *ctx, struct vmbus_channel *ch, const struct vmbus_channel_open_info *info)
 {
 	(void)ch;
@@ -245,7 +251,8 @@ int vmbus_scsi_create(struct vmbus_server *srv, const struct devctx *dc, struct 
 	s->dc = *dc;
 	s->srv = srv;
 	pthread_mutex_init(&s->lock, NULL);
-	struct storvsp_config sc = { .disk = disk, .mem = { .copy = guest_copy, .ctx = s } };
+	struct storvsp_config sc = { .disk = disk,
+				     .mem = { .copy = guest_copy, .map = guest_map, .ctx = s } };
 	int rc = storvsp_create(&sc, &s->sv);
 	if (rc) {
 		vmbus_scsi_destroy(s);

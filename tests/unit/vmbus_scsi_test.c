@@ -6,7 +6,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -1104,6 +1106,65 @@ static void test_file_backend(void **state)
 	assert_int_equal(scsi_disk_file_backend(-1, &be), -EINVAL);
 }
 
+/* A destination the kernel may not write (like a page hvsim write-protects because a VP runs
+   code from it): the first store from user space faults, this handler opens the page. */
+static uint8_t *g_ro_page;
+static volatile int g_ro_faults;
+
+static void ro_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	uint8_t *a = si->si_addr;
+	if (a >= g_ro_page && a < g_ro_page + 4096) {
+		g_ro_faults++;
+		mprotect(g_ro_page, 4096, PROT_READ | PROT_WRITE);
+		return;
+	}
+	abort();
+}
+
+static void test_file_read_efault(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/mezz-scsi-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	uint8_t data[8192];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 5 + 9);
+	assert_int_equal(pwrite(fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
+	struct scsi_disk_config cfg = { .serial = "FILE" };
+	assert_int_equal(scsi_disk_file_backend(fd, &cfg.backend), 0);
+	struct scsi_disk *d;
+	assert_int_equal(scsi_disk_create(&cfg, &d), 0);
+
+	/* Two pages: the first writable, the second read-only until a user-space store. */
+	uint8_t *buf = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(buf != MAP_FAILED);
+	g_ro_page = buf + 4096;
+	assert_int_equal(mprotect(g_ro_page, 4096, PROT_READ), 0);
+	struct sigaction sa = { 0 }, old;
+	sa.sa_sigaction = ro_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGSEGV, &sa, &old), 0);
+
+	struct scsi_result r;
+	uint8_t rd[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 16, 0 };
+	assert_int_equal(scsi_disk_execute(d, rd, 10, true, buf, 8192, &r), 0);
+	assert_int_equal(r.status, SCSI_STATUS_GOOD);
+	assert_int_equal(r.transferred, 8192);
+	assert_memory_equal(buf, data, sizeof(data));
+	assert_int_equal(g_ro_faults, 1);   /* the bounce's memcpy opened it, once */
+
+	sigaction(SIGSEGV, &old, NULL);
+	munmap(buf, 8192);
+	scsi_disk_destroy(d);
+	close(fd);
+}
+
 static void test_mem_backend_bounds(void **state)
 {
 	(void)state;
@@ -1145,6 +1206,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mode_sense10, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_sense, setup, teardown),
 		cmocka_unit_test(test_file_backend),
+		cmocka_unit_test(test_file_read_efault),
 		cmocka_unit_test(test_mem_backend_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -203,7 +203,7 @@ static struct fx *fx_new(bool sync, enum tamper t, uint8_t cdb)
 	struct scsi_disk_config dcfg = { 0 };
 	scsi_disk_mem_backend(&f->dm, f->disk_data, DISK_SIZE, &dcfg.backend);
 	assert_int_equal(scsi_disk_create(&dcfg, &f->disk), 0);
-	struct storvsp_config scfg = { .disk = f->disk, .mem = { mem_copy, f } };
+	struct storvsp_config scfg = { .disk = f->disk, .mem = { .copy = mem_copy, .ctx = f } };
 	assert_int_equal(storvsp_create(&scfg, &f->sp), 0);
 	uint8_t *ring = f->ram;
 	assert_int_equal(vmbus_ring_init(&f->h_in, VMBUS_RING_CONSUMER, ring, ring + 4096,

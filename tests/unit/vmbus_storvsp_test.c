@@ -26,6 +26,7 @@ struct guest {
 	unsigned calls;
 	size_t bytes;
 	bool bad_call;                /* a piece crossed a page or was empty */
+	unsigned maps;
 };
 
 static int guest_copy(void *ctx, uint64_t gpa, void *buf, size_t len, bool to_guest)
@@ -45,6 +46,17 @@ static int guest_copy(void *ctx, uint64_t gpa, void *buf, size_t len, bool to_gu
 		memcpy(buf, p, len);
 	g->bytes += len;
 	return 0;
+}
+
+/* The optional mapping: all of [gpa, gpa + len) inside guest memory, else NULL. */
+static void *guest_map(void *ctx, uint64_t gpa, size_t len)
+{
+	struct guest *g = ctx;
+	const uint64_t base = (uint64_t)GUEST_BASE_PFN * PAGE;
+	g->maps++;
+	if (gpa < base || gpa - base > sizeof(g->mem) || len > sizeof(g->mem) - (gpa - base))
+		return NULL;
+	return g->mem + (gpa - base);
 }
 
 static uint8_t *gpage(struct guest *g, uint64_t pfn)
@@ -566,6 +578,71 @@ static void test_srb_write_read_round_trip(void **state)
 	assert_int_equal(st.srbs, 2);
 }
 
+/*
+ * With a mapping callback, READ/WRITE data moves in guest memory in place when the range's
+ * pages are consecutive (no copy callback at all); scattered pages, other commands and a
+ * range the mapping refuses still go through the bounce buffer. Same bytes either way.
+ */
+static void test_srb_in_place(void **state)
+{
+	struct fx *f = *state;
+	storvsp_destroy(f->s);
+	struct storvsp_config sc = { .disk = f->d,
+				     .mem = { .copy = guest_copy, .map = guest_map, .ctx = &f->g } };
+	assert_int_equal(storvsp_create(&sc, &f->s), 0);
+	init(f);
+	for (size_t i = 0; i < sizeof(f->g.mem); i++)
+		f->g.mem[i] = (uint8_t)(i * 11 + 1);
+	struct storvsp_vstor_packet p;
+	uint8_t c[10];
+	const uint32_t off = 0x100, len = 8 * 512;
+	const uint64_t cons[2] = { 0x104, 0x105 }, scat[2] = { 0x109, 0x103 };
+
+	/* WRITE from consecutive pages: in place, the disk holds the guest's bytes. */
+	unsigned calls = f->g.calls;
+	rw10(c, 0x2A, 40, 8);
+	srb_init(&p, c, 10, 0, len);
+	assert_int_equal(send_srb_gpa(f, &p, off, cons, 2), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	assert_memory_equal(f->disk_mem + 40 * 512, gpage(&f->g, 0x104) + off, len);
+	assert_int_equal(f->g.calls, calls);
+	/* READ into consecutive pages: in place. */
+	memset(gpage(&f->g, 0x106), 0, 2 * PAGE);
+	const uint64_t cons2[2] = { 0x106, 0x107 };
+	rw10(c, 0x28, 40, 8);
+	srb_init(&p, c, 10, 1, len);
+	assert_int_equal(send_srb_gpa(f, &p, off, cons2, 2), STORVSP_STATUS_SUCCESS);
+	assert_int_equal(f->out.u.srb.data_transfer_length, len);
+	assert_memory_equal(gpage(&f->g, 0x106) + off, f->disk_mem + 40 * 512, len);
+	assert_int_equal(f->g.calls, calls);
+	struct storvsp_stats st;
+	storvsp_get_stats(f->s, &st);
+	assert_int_equal(st.in_place, 2);
+	assert_int_equal(st.bytes_to_guest, len);
+	assert_int_equal(st.bytes_from_guest, len);
+
+	/* Scattered pages: the bounce buffer, piece by piece (two copy calls). */
+	rw10(c, 0x28, 40, 8);
+	srb_init(&p, c, 10, 1, len);
+	assert_int_equal(send_srb_gpa(f, &p, off, scat, 2), STORVSP_STATUS_SUCCESS);
+	assert_memory_equal(gpage(&f->g, 0x109) + off, f->disk_mem + 40 * 512, PAGE - off);
+	assert_memory_equal(gpage(&f->g, 0x103), f->disk_mem + 40 * 512 + PAGE - off,
+			    len - (PAGE - off));
+	assert_int_equal(f->g.calls, calls + 2);
+	/* A command the disk interprets (INQUIRY) never uses guest memory in place. */
+	uint8_t inq[6] = { 0x12, 0, 0, 0, 36, 0 };
+	srb_init(&p, inq, 6, 1, 36);
+	assert_int_equal(send_srb_gpa(f, &p, 0, cons, 1), STORVSP_STATUS_SUCCESS);
+	/* Pages past guest memory: the mapping says no, the copy path answers the error. */
+	const uint64_t outside[2] = { GUEST_BASE_PFN + GUEST_PAGES, GUEST_BASE_PFN + GUEST_PAGES + 1 };
+	rw10(c, 0x28, 40, 8);
+	srb_init(&p, c, 10, 1, len);
+	send_srb_gpa(f, &p, off, outside, 2);
+	assert_int_not_equal(f->out.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	storvsp_get_stats(f->s, &st);
+	assert_int_equal(st.in_place, 2);
+}
+
 static void test_srb_underrun(void **state)
 {
 	struct fx *f = *state;
@@ -851,6 +928,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_srb_before_ready, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srb_inband, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srb_write_read_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srb_in_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srb_underrun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srb_bad_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srb_invalid_lun, setup, teardown),
