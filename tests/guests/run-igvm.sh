@@ -58,6 +58,20 @@ else
   echo "ok - igvm: dtc # SKIP dtc is not installed"
 fi
 
+# The image's VBS platform (VSM_ISOLATION: its pages and its VTL 2 register list): the shim
+# sees isolation "vbs" and, the host being untrusted then, leaves the host's command line out.
+"$SIM" run --igvm "$IMG" --igvm-platform vbs --guest "$O/guests/demo.elf" --vps 2 \
+  --host-cmdline "mezz.host=1" --timeout 120 >"$tmp/vbs" 2>&1
+st=$?
+if [ $st -eq 0 ] && grep -q 'IGVM image loaded (VSM_ISOLATION platform)' "$tmp/vbs" &&
+   grep -q 'params ok: isolation vbs' "$tmp/vbs" && grep -q '(static only)' "$tmp/vbs" &&
+   ! grep -q 'mezz\.host=1' "$tmp/vbs" && grep -q 'matches the handover' "$tmp/vbs" &&
+   grep -q 'isolation vbs' "$tmp/vbs"; then
+  ok "the VBS platform boots too; its shim does not append the untrusted host's command line"
+else
+  bad "the VBS platform: exit $st ($(grep -m3 -E 'mezz-sim|mezz-shim: (error|command)' "$tmp/vbs" | tr '\n' ' '))"
+fi
+
 # A hostile host: one bad parameter each; the shim must name it and halt (exit 4). An all-zero
 # parameter means "not given" (a VP count of 0: the device tree's cpus count).
 printf 'not a device tree at all' >"$tmp/dt.bad"

@@ -43,7 +43,7 @@ static void page(struct igvm_builder *b, uint64_t gpa, const void *data, size_t 
 	assert_int_equal(igvm_build_add_page_data(b, &pg, data, len, &e), 0);
 }
 
-static uint8_t *make_image(size_t *len, bool native)
+static uint8_t *make_image_ex(size_t *len, bool native, bool vbs_ctx)
 {
 	struct igvm_builder *b;
 	struct igvm_error e;
@@ -96,10 +96,47 @@ static uint8_t *make_image(size_t *len, bool native)
 		};
 		assert_int_equal(igvm_build_add_vp_native_x64(b, MASK, 0, &c, sizeof(c), &e), 0);
 	}
+	if (!native && vbs_ctx) {
+		/* The same entry state as a VTL 2 register list (igvm-facts §6.11.2 encodings). */
+		struct igvm_build_vbs_reg r[16];
+		memset(r, 0, sizeof(r));
+		size_t n = 0;
+		const struct { uint32_t name; uint64_t v; } r64[] = {
+			{ HV_X64_REGISTER_RIP, CODE }, { HV_X64_REGISTER_RSI, AREA0 },
+			{ HV_X64_REGISTER_RBX, 0xB0B }, { HV_X64_REGISTER_R15, 0xF15 },
+			{ HV_X64_REGISTER_CR0, 0x80010033 }, { HV_X64_REGISTER_CR3, PML4 },
+			{ HV_X64_REGISTER_CR4, 0x620 }, { HV_X64_REGISTER_EFER, 0xD01 },
+			{ HV_X64_REGISTER_RFLAGS, 2 },
+		};
+		for (size_t i = 0; i < sizeof(r64) / sizeof(r64[0]); i++, n++) {
+			r[n].name = r64[i].name;
+			memcpy(r[n].value, &r64[i].v, 8);
+		}
+		const struct { uint32_t name; uint16_t sel, attr; } seg[] = {
+			{ HV_X64_REGISTER_CS, 0x10, 0xA09B }, { HV_X64_REGISTER_DS, 0x18, 0xC093 },
+			{ HV_X64_REGISTER_SS, 0x18, 0xC093 },
+		};
+		for (size_t i = 0; i < sizeof(seg) / sizeof(seg[0]); i++, n++) {
+			struct hv_x64_segment_register sr = { .base = 0, .limit = 0xFFFFFFFF,
+							      .selector = seg[i].sel,
+							      .attributes = seg[i].attr };
+			r[n].name = seg[i].name;
+			memcpy(r[n].value, &sr, 16);
+		}
+		struct hv_x64_table_register t = { .limit = 0x1F, .base = GDT };
+		r[n].name = HV_X64_REGISTER_GDTR;
+		memcpy(r[n++].value, &t, 16);
+		assert_int_equal(igvm_build_add_vp_vbs(b, MASK, 0, 2, r, n, &e), 0);
+	}
 	uint8_t *buf;
 	assert_int_equal(igvm_build_write(b, &buf, len, &e), 0);
 	igvm_build_free(b);
 	return buf;
+}
+
+static uint8_t *make_image(size_t *len, bool native)
+{
+	return make_image_ex(len, native, false);
 }
 
 struct com {
@@ -142,7 +179,7 @@ static void test_scan_layout(void **state)
 	uint8_t *img = make_image(&len, true);
 	struct hvsim_igvm_layout l;
 	char err[256];
-	assert_int_equal(hvsim_igvm_scan(img, len, &l, err, sizeof(err)), 0);
+	assert_int_equal(hvsim_igvm_scan(img, len, HVSIM_IGVM_NATIVE, &l, err, sizeof(err)), 0);
 	/* Pages 0x400000..0x40C000 (ten pages + two 8K/16K areas) and the required range. */
 	assert_int_equal(l.vtl2_count, 2);
 	assert_int_equal(l.vtl2[0].gpa, BASE);
@@ -246,6 +283,36 @@ static void test_run_to_breakpoint(void **state)
 	free(img);
 }
 
+/* The VSM_ISOLATION platform: its pages and its VTL 2 register list, the same run. */
+static void test_vbs_platform(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *img = make_image_ex(&len, false, true);
+	struct hvsim *sim = mk();
+	struct hvsim_igvm_host host = { .platform = HVSIM_IGVM_VBS };
+	struct hvsim_igvm_loaded ld;
+	char err[256];
+	assert_int_equal(hvsim_igvm_load(sim, img, len, &host, &ld, err, sizeof(err)), 0);
+	assert_int_equal(ld.rip, CODE);
+	assert_int_equal(ld.rsi, AREA0);
+	struct com c = { 0 };
+	static const struct hvsim_host_io_ops ops = { com_in, com_out };
+	hvsim_set_host_io(sim, &ops, &c);
+	assert_int_equal(hvsim_vp_set_breakpoint(sim, 0, ENTRY), 0);
+	assert_int_equal(hvsim_vp_run(sim, 0), HVSIM_RUN_BREAK);
+	assert_string_equal(c.out, "hi\nabc");
+	union hv_register_value v;
+	assert_int_equal(hvsim_vp_get_register(sim, 0, HV_X64_REGISTER_R15, &v), 0);
+	assert_int_equal(v.reg64, 0xF15);
+	hvsim_destroy(sim);
+	/* Asked for NATIVE, the file has only VSM_ISOLATION. */
+	struct hvsim_igvm_layout l;
+	assert_int_equal(hvsim_igvm_scan(img, len, HVSIM_IGVM_NATIVE, &l, err, sizeof(err)),
+			 -EINVAL);
+	free(img);
+}
+
 static void test_hostile(void **state)
 {
 	(void)state;
@@ -253,20 +320,20 @@ static void test_hostile(void **state)
 	char err[256];
 	struct hvsim_igvm_layout l;
 	uint8_t *img = make_image(&len, false);
-	assert_int_equal(hvsim_igvm_scan(img, len, &l, err, sizeof(err)), -EINVAL);
+	assert_int_equal(hvsim_igvm_scan(img, len, HVSIM_IGVM_NATIVE, &l, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "no NATIVE platform"));
 	free(img);
 
 	img = make_image(&len, true);
 	img[len / 2] ^= 0xFF; /* data or headers: either way not the same file */
-	int rc = hvsim_igvm_scan(img, len, &l, err, sizeof(err));
+	int rc = hvsim_igvm_scan(img, len, HVSIM_IGVM_NATIVE, &l, err, sizeof(err));
 	if (rc == 0) {
 		/* A flipped data byte still validates (data is not checksummed): fine. */
 		assert_int_equal(l.vtl2_count, 2);
 	}
 	free(img);
 	uint8_t junk[64] = { 0 };
-	assert_int_equal(hvsim_igvm_scan(junk, sizeof(junk), &l, err, sizeof(err)), -EINVAL);
+	assert_int_equal(hvsim_igvm_scan(junk, sizeof(junk), HVSIM_IGVM_NATIVE, &l, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "not a valid IGVM file"));
 
 	/* Partition smaller than the image's memory. */
@@ -300,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_scan_layout),
 		cmocka_unit_test(test_load_parameters),
 		cmocka_unit_test(test_run_to_breakpoint),
+		cmocka_unit_test(test_vbs_platform),
 		cmocka_unit_test(test_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

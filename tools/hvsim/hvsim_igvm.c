@@ -87,14 +87,16 @@ static int add_range(struct hvsim_igvm_layout *l, uint64_t gpa, uint64_t size, c
 	return 0;
 }
 
-static int scan_file(const struct igvm_file *f, struct hvsim_igvm_layout *out, char *err,
-		     size_t errlen)
+static int scan_file(const struct igvm_file *f, enum hvsim_igvm_platform platform,
+		     struct hvsim_igvm_layout *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
-	const struct igvm_platform_info *p = igvm_find_platform(f, IGVM_PLATFORM_NATIVE);
+	bool vbs = platform == HVSIM_IGVM_VBS;
+	const struct igvm_platform_info *p =
+		igvm_find_platform(f, vbs ? IGVM_PLATFORM_VSM_ISOLATION : IGVM_PLATFORM_NATIVE);
 	if (!p)
-		return fail(err, errlen, "the image has no NATIVE platform (hvsim runs "
-					 "non-isolated partitions only)");
+		return fail(err, errlen, "the image has no %s platform (hvsim loads NATIVE or "
+					 "VSM_ISOLATION)", vbs ? "VSM_ISOLATION" : "NATIVE");
 	out->mask = p->mask;
 	out->highest_vtl = p->highest_vtl;
 	for (size_t i = 0; i < igvm_header_count(f); i++) {
@@ -130,20 +132,21 @@ static int scan_file(const struct igvm_file *f, struct hvsim_igvm_layout *out, c
 			return rc;
 	}
 	if (out->vtl2_count == 0)
-		return fail(err, errlen, "the image loads nothing for the NATIVE platform");
+		return fail(err, errlen, "the image loads nothing for the %s platform",
+			    vbs ? "VSM_ISOLATION" : "NATIVE");
 	const struct hvsim_igvm_range *last = &out->vtl2[out->vtl2_count - 1];
 	out->vtl2_end = last->gpa + last->size;
 	return 0;
 }
 
-int hvsim_igvm_scan(const uint8_t *file, size_t len, struct hvsim_igvm_layout *out, char *err,
-		    size_t errlen)
+int hvsim_igvm_scan(const uint8_t *file, size_t len, enum hvsim_igvm_platform platform,
+		    struct hvsim_igvm_layout *out, char *err, size_t errlen)
 {
 	struct igvm_file *f;
 	int rc = parse(file, len, &f, err, errlen);
 	if (rc)
 		return rc;
-	rc = scan_file(f, out, err, errlen);
+	rc = scan_file(f, platform, out, err, errlen);
 	igvm_free(f);
 	return rc;
 }
@@ -369,6 +372,51 @@ static int load_context(struct hvsim *sim, const uint8_t *data, struct hvsim_igv
 	return 0;
 }
 
+/*
+ * A VBS register list (§6.11.2: u32 count, then 32-byte records {vtl, name, mbz, value}),
+ * validated by the library (data_len = 4 + 32 * count, one VTL). Table registers and control
+ * state first (loading a selector consults the GDT in the current mode), then the rest.
+ */
+static int load_vbs_context(struct hvsim *sim, const struct igvm_header *h,
+			    struct hvsim_igvm_loaded *out, char *err, size_t errlen)
+{
+	uint32_t n = igvm_header_vbs_register_count(h);
+	if (h->vp_vtl != 2)
+		return fail(err, errlen, "the VBS context is for VTL %u (hvsim starts VTL 2)",
+			    h->vp_vtl);
+	int rc = hvsim_vp_setup_long_mode(sim, 0, 0);
+	for (int pass = 0; pass < 2 && !rc; pass++) {
+		for (uint32_t i = 0; i < n && !rc; i++) {
+			struct igvm_vbs_vp_context_register r;
+			memcpy(&r, h->data + sizeof(struct igvm_vbs_vp_context_header) + 32 * i,
+			       sizeof(r));
+			uint32_t name = r.register_name;
+			bool early = name == HV_X64_REGISTER_GDTR || name == HV_X64_REGISTER_IDTR ||
+				     name == HV_X64_REGISTER_CR0 || name == HV_X64_REGISTER_CR3 ||
+				     name == HV_X64_REGISTER_CR4 || name == HV_X64_REGISTER_EFER;
+			if (early != (pass == 0))
+				continue;
+			union hv_register_value v;
+			memcpy(&v, r.register_value, sizeof(v));
+			rc = hvsim_vp_set_register(sim, 0, name, &v);
+			if (rc)
+				return fail(err, errlen, "VBS context: register 0x%x refused (%s)",
+					    name, strerror(-rc));
+			if (name == HV_X64_REGISTER_RIP)
+				out->rip = v.reg64;
+			if (name == HV_X64_REGISTER_RSI)
+				out->rsi = v.reg64;
+		}
+	}
+	if (rc)
+		return fail(err, errlen, "VBS context: VP 0 could not be reset (%s)", strerror(-rc));
+	struct hvsim_vp *vp = sim->vps[0];
+	pthread_mutex_lock(&vp->lock);
+	hvsim_vp_ctx_save(vp);
+	pthread_mutex_unlock(&vp->lock);
+	return 0;
+}
+
 int hvsim_igvm_load(struct hvsim *sim, const uint8_t *file, size_t len,
 		    const struct hvsim_igvm_host *host, struct hvsim_igvm_loaded *out, char *err,
 		    size_t errlen)
@@ -379,7 +427,7 @@ int hvsim_igvm_load(struct hvsim *sim, const uint8_t *file, size_t len,
 	if (rc)
 		return rc;
 	struct hvsim_igvm_layout l;
-	rc = scan_file(f, &l, err, errlen);
+	rc = scan_file(f, host->platform, &l, err, errlen);
 	if (rc)
 		goto out;
 	if (l.vtl2_end > hvsim_mem_size(sim)) {
@@ -457,7 +505,9 @@ int hvsim_igvm_load(struct hvsim *sim, const uint8_t *file, size_t len,
 					  i, h->u.vp_context.vp_index);
 				break;
 			}
-			rc = load_context(sim, h->data, out, err, errlen);
+			rc = host->platform == HVSIM_IGVM_VBS ?
+				     load_vbs_context(sim, h, out, err, errlen) :
+				     load_context(sim, h->data, out, err, errlen);
 			have_ctx = true;
 			break;
 		default:
@@ -467,7 +517,7 @@ int hvsim_igvm_load(struct hvsim *sim, const uint8_t *file, size_t len,
 	for (unsigned i = 0; i < MAX_AREAS; i++)
 		free(areas[i].bytes);
 	if (!rc && !have_ctx)
-		rc = fail(err, errlen, "the image has no VP context for the NATIVE platform");
+		rc = fail(err, errlen, "the image has no VP context for the loaded platform");
 	if (!rc)
 		hvsim_flush_code(sim);
 out:

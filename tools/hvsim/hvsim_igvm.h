@@ -11,8 +11,10 @@
  *                     insert them, and load VP 0's context
  *
  * The file is hostile: it goes through the igvm library's validator first, and every GPA it
- * names must lie in partition RAM. Only the NATIVE platform is loaded (hvsim models a
- * non-isolated partition); contexts for VPs other than 0 are refused.
+ * names must lie in partition RAM. The NATIVE platform is loaded, or VSM_ISOLATION (VBS) on
+ * request: its pages and its VTL 2 register list (hvsim does not model VBS's VTL protections
+ * or its measured launch, only what the image asks of the loader); SNP and TDX are refused.
+ * Contexts for VPs other than 0 are refused.
  */
 #ifndef MEZZ_TOOLS_HVSIM_IGVM_H
 #define MEZZ_TOOLS_HVSIM_IGVM_H
@@ -30,8 +32,14 @@ struct hvsim_igvm_range {
 	uint64_t gpa, size;
 };
 
+/** Which of the file's platforms to load. */
+enum hvsim_igvm_platform {
+	HVSIM_IGVM_NATIVE = 0,
+	HVSIM_IGVM_VBS = 1,
+};
+
 struct hvsim_igvm_layout {
-	uint32_t mask;                  /* the NATIVE platform's compatibility mask */
+	uint32_t mask;                  /* the loaded platform's compatibility mask */
 	uint8_t highest_vtl;
 	/* VTL2 memory the image claims, sorted and merged, page granular. */
 	struct hvsim_igvm_range vtl2[HVSIM_IGVM_MAX_RANGES];
@@ -41,6 +49,7 @@ struct hvsim_igvm_layout {
 
 /** The host's side of the parameters. */
 struct hvsim_igvm_host {
+	enum hvsim_igvm_platform platform;
 	const char *command_line;       /* COMMAND_LINE and /chosen/bootargs; NULL: empty */
 	bool vmbus;                     /* a VMBus node in the device tree */
 	uint32_t vmbus_connection_id;
@@ -63,8 +72,8 @@ struct hvsim_igvm_loaded {
 };
 
 /** 0, or -EINVAL / -ENOTSUP with a message naming the problem. */
-int hvsim_igvm_scan(const uint8_t *file, size_t len, struct hvsim_igvm_layout *out, char *err,
-		    size_t errlen);
+int hvsim_igvm_scan(const uint8_t *file, size_t len, enum hvsim_igvm_platform platform,
+		    struct hvsim_igvm_layout *out, char *err, size_t errlen);
 /**
  * Load into `sim` (VPs not running). The memory map the host reports: the layout's VTL2
  * ranges as VTL2_PROTECTABLE, the rest of partition RAM as MEMORY. 0, or -errno with a message.

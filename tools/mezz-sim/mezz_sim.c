@@ -58,6 +58,7 @@ struct options {
 	const char *host_cmdline;
 	bool no_kernel_check;
 	const char *dt_out;     /* write the shim's device tree here */
+	bool igvm_vbs;          /* load the VSM_ISOLATION platform instead of NATIVE */
 	struct { uint32_t type; const char *path; } params[HVSIM_IGVM_MAX_OVERRIDES];
 	unsigned param_count;
 };
@@ -70,7 +71,8 @@ static void usage(FILE *f)
 		"                    [--timeout SECONDS] [--no-test-devices]\n"
 		"                    [--disk IMAGE] [--vtl2-disk IMAGE] [--host-serial]\n"
 		"                    [--igvm FILE [--host-cmdline STR] [--no-kernel-check]\n"
-		"                     [--igvm-param TYPE=FILE]... [--vtl2-dt-out FILE]]\n"
+		"                     [--igvm-param TYPE=FILE]... [--vtl2-dt-out FILE]\n"
+		"                     [--igvm-platform native|vbs]]\n"
 		"       mezz-sim --help | run --help\n");
 }
 
@@ -117,6 +119,8 @@ static void run_help(void)
 	       "  --igvm-param TYPE=FILE  a hostile host: FILE's bytes replace parameter TYPE\n"
 	       "                     (vp_count, memory_map, command_line, device_tree)\n"
 	       "  --vtl2-dt-out FILE write the device tree the shim built (DTB) to FILE\n"
+	       "  --igvm-platform P  load the image's native (default) or vbs (VSM_ISOLATION)\n"
+	       "                     platform: its pages and VP context (no VBS protections)\n"
 	       "  -h, --help         this text\n"
 	       "\n"
 	       "Guest serial output (COM1) goes to stdout, then a summary: result, exits by kind,\n"
@@ -157,6 +161,17 @@ static int parse_run(int argc, char **argv, struct options *o)
 			if (missing || !*v)
 				goto need_value;
 			o->igvm = v;
+			continue;
+		}
+		if ((v = vm_opt_value(argc, argv, &i, "--igvm-platform", &missing)) || missing) {
+			if (missing)
+				goto need_value;
+			if (strcmp(v, "native") && strcmp(v, "vbs")) {
+				fprintf(stderr, "mezz-sim: --igvm-platform: '%s' is not native or vbs\n",
+					v);
+				return EXIT_USAGE;
+			}
+			o->igvm_vbs = !strcmp(v, "vbs");
 			continue;
 		}
 		if ((v = vm_opt_value(argc, argv, &i, "--vtl2-dt-out", &missing)) || missing) {
@@ -267,9 +282,10 @@ need_value:
 	}
 	if (vm_kernel_check("mezz-sim", &o->k) < 0)
 		return EXIT_USAGE;
-	if (!o->igvm && (o->host_cmdline || o->no_kernel_check || o->param_count || o->dt_out)) {
-		fprintf(stderr, "mezz-sim: run: --host-cmdline, --no-kernel-check, --igvm-param and "
-			"--vtl2-dt-out need --igvm\n");
+	if (!o->igvm && (o->host_cmdline || o->no_kernel_check || o->param_count || o->dt_out ||
+			 o->igvm_vbs)) {
+		fprintf(stderr, "mezz-sim: run: --host-cmdline, --no-kernel-check, --igvm-param, "
+			"--vtl2-dt-out and --igvm-platform need --igvm\n");
 		return EXIT_USAGE;
 	}
 	if (o->igvm)
@@ -329,7 +345,8 @@ static int igvm_prepare(struct options *o, uint8_t **img, size_t *size,
 	if (vm_load_file("mezz-sim", "IGVM image", o->igvm, MAX_IGVM_SIZE, img, size) < 0)
 		return EXIT_USAGE;
 	char err[256];
-	if (hvsim_igvm_scan(*img, *size, lay, err, sizeof(err)) < 0) {
+	if (hvsim_igvm_scan(*img, *size, o->igvm_vbs ? HVSIM_IGVM_VBS : HVSIM_IGVM_NATIVE, lay,
+			    err, sizeof(err)) < 0) {
 		fprintf(stderr, "mezz-sim: --igvm %s: %s\n", o->igvm, err);
 		return EXIT_USAGE;
 	}
@@ -352,6 +369,7 @@ static int igvm_boot(struct hvsim *sim, const struct options *o, const uint8_t *
 		.image = img,
 		.image_size = size,
 		.host = {
+			.platform = o->igvm_vbs ? HVSIM_IGVM_VBS : HVSIM_IGVM_NATIVE,
 			.command_line = o->host_cmdline,
 			.vmbus = true,
 			/* Hyper-V's message connection for VTL2's VMBus client (hvsim_vmbus). */

@@ -432,8 +432,9 @@ int vtl2_boot_run(struct hvsim *sim, const struct vtl2_boot_opts *o, struct vtl2
 	r->mem_kernel = sp->kernel_span;
 	r->mem_initrd = sp->initrd.size;
 	uint64_t log_gpa = sp->log.gpa, log_size = sp->log.size;
-	fprintf(out, "mezz-sim: [1/4] IGVM image loaded (NATIVE platform): %" PRIu64 " pages, "
+	fprintf(out, "mezz-sim: [1/4] IGVM image loaded (%s platform): %" PRIu64 " pages, "
 		     "%u VPs, memory map of %u entries, VP 0 at 0x%" PRIx64 "\n",
+		o->host.platform == HVSIM_IGVM_VBS ? "VSM_ISOLATION" : "NATIVE",
 		r->loaded.pages_imported, hvsim_vp_count(sim), r->loaded.memory_map_entries,
 		r->loaded.rip);
 	fflush(out);
