@@ -88,3 +88,10 @@ hvsim_igvm_test_SRCS := tests/unit/hvsim_igvm_test.c
 hvsim_igvm_test_LIBS := $(HVSIM_LIBS)
 hvsim_igvm_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
 $(eval $(call mezz_test,hvsim_igvm_test))
+
+# Hostile IGVM files into hvsim's loader (NATIVE or VBS), nothing run.
+hvsim_igvm_fuzz_SRCS := tests/fuzz/hvsim_igvm_fuzz.c
+hvsim_igvm_fuzz_LIBS := $(HVSIM_LIBS)
+hvsim_igvm_fuzz_LDLIBS := $(HVSIM_LDLIBS)
+hvsim_igvm_fuzz_SEEDS := tests/fuzz/seeds/hvsim_igvm
+$(eval $(call mezz_fuzz,hvsim_igvm_fuzz))
