@@ -232,7 +232,7 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 	bool data_in = srb->data_in == STORVSP_SRB_DATA_IN;
 	uint8_t cdb[STORVSP_MAX_CDB];
 	memcpy(cdb, srb->cdb, srb->cdb_length);
-	uint8_t *direct = data_in_place(cdb[0]) ? guest_map(s, &rq->ranges[0], len) : NULL;
+	uint8_t *direct = len && gpa && data_in_place(cdb[0]) ? guest_map(s, rq->ranges, len) : NULL;
 	if (len && !data_in) {
 		if (!direct && guest_copy(s, &rq->ranges[0], s->bounce, len, false) != 0)
 			return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);

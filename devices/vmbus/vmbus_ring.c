@@ -292,6 +292,20 @@ int vmbus_ring_send(struct vmbus_ring *r, const struct vmbus_ring_out *pkt, unsi
 		if (ring_free(r, r->pos, r->peer_cache) < total) {
 			if (!(opts & VMBUS_RING_SEND_SET_PENDING))
 				return -EAGAIN;
+			if (r->committed != r->pos) {
+				/*
+				 * Publish the batch first: the consumer judges pending_send_sz
+				 * against the published write_index and would count our unpublished
+				 * bytes as free space - "it had room already", no signal, both sides
+				 * asleep. The signal this publish decides goes to the caller's next
+				 * vmbus_ring_publish().
+				 */
+				rc = vmbus_ring_publish(r);
+				if (rc < 0)
+					return rc;
+				if (rc == VMBUS_RING_SIGNAL)
+					r->signal_owed = true;
+			}
 			store_relaxed(&r->ctl->pending_send_sz, total);
 			__atomic_fetch_or(&r->ctl->feature_bits, VMBUS_RING_FEAT_PENDING_SEND_SZ,
 					  __ATOMIC_RELAXED);
@@ -341,8 +355,10 @@ int vmbus_ring_publish(struct vmbus_ring *r)
 	if (r->role != VMBUS_RING_PRODUCER)
 		return -EINVAL;
 	const uint32_t old = r->committed, end = r->pos;
+	const bool owed = r->signal_owed;
+	r->signal_owed = false;
 	if (end == old)
-		return 0;
+		return owed ? VMBUS_RING_SIGNAL : 0;
 	r->committed = end;
 	store_release(&r->ctl->write_index, end);
 	/* Pairs with the consumer's fence between clearing interrupt_mask and re-reading
@@ -354,7 +370,7 @@ int vmbus_ring_publish(struct vmbus_ring *r)
 	uint32_t rd = load_acquire(&r->ctl->read_index);
 	if (index_ok(r, rd))
 		r->peer_cache = rd;
-	return (mask == 0 && rd == old) ? VMBUS_RING_SIGNAL : 0;
+	return (owed || (mask == 0 && rd == old)) ? VMBUS_RING_SIGNAL : 0;
 }
 
 int vmbus_ring_set_pending_send(struct vmbus_ring *r, uint32_t bytes)

@@ -71,6 +71,7 @@ struct vmbus_ring {
 	/* Consumer: bytes (packet + trailer) of the last peeked packet, 0 if none. */
 	uint32_t peeked;
 	bool pending_set; /* producer: we wrote pending_send_sz and must clear it after sending */
+	bool signal_owed; /* producer: a send published a batch itself and owes its signal */
 	bool broken;
 	const char *broken_reason;
 };
@@ -159,17 +160,21 @@ uint32_t vmbus_ring_max_packet_size(const struct vmbus_ring *r);
  * Write one packet: descriptor, ext, payload pieces, zero padding to 8, trailer; then publish
  * write_index. Returns VMBUS_RING_SIGNAL when the consumer must be signalled (it had
  * interrupt_mask == 0 and the ring was empty before this packet, both read after publishing),
- * 0 when not, or -EINVAL / -EMSGSIZE / -EAGAIN / -EPROTO; a negative result means nothing was
- * published.
+ * 0 when not, or -EINVAL / -EMSGSIZE / -EAGAIN / -EPROTO; a negative result means this packet
+ * was not written (see SET_PENDING below for earlier unpublished ones).
  * With VMBUS_RING_SEND_SET_PENDING, a send that does not fit sets pending_send_sz, then
- * re-reads read_index once (the consumer may have freed space meanwhile) before giving up.
+ * re-reads read_index once (the consumer may have freed space meanwhile) before giving up;
+ * packets written before with VMBUS_RING_SEND_NO_PUBLISH are published first (the consumer
+ * must see them to judge pending_send_sz), and the signal they need is reported by the next
+ * vmbus_ring_publish(), which a producer calls before it waits anyway.
  */
 int vmbus_ring_send(struct vmbus_ring *r, const struct vmbus_ring_out *pkt, unsigned opts);
 
 /**
  * Publish the packets written with VMBUS_RING_SEND_NO_PUBLISH. Returns VMBUS_RING_SIGNAL when
  * the consumer must be signalled (interrupt_mask == 0 and read_index at the start of the
- * batch, both read after publishing), 0 when not (or nothing to publish), -EPROTO.
+ * batch, both read after publishing; or a failed send published a batch that needed it), 0
+ * when not (or nothing to publish), -EPROTO.
  */
 int vmbus_ring_publish(struct vmbus_ring *r);
 

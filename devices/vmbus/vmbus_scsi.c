@@ -112,7 +112,10 @@ static int send_completion(struct vmbus_scsi *s, const struct storvsp_reply *r)
 		.pieces = &piece,
 		.piece_count = 1,
 	};
-	int rc = vmbus_ring_send(&s->out, &o, VMBUS_RING_SEND_SET_PENDING);
+	/* Published once for the whole drain (ch_signal): one fence and one signalling decision
+	   per batch instead of per completion. */
+	int rc = vmbus_ring_send(&s->out, &o,
+				 VMBUS_RING_SEND_SET_PENDING | VMBUS_RING_SEND_NO_PUBLISH);
 	if (rc >= 0)
 		s->st.completions++;
 	return rc;
@@ -220,6 +223,12 @@ static void ch_signal(void *ctx, struct vmbus_channel *ch)
 			}
 			notify |= rc == VMBUS_RING_SIGNAL;
 		}
+	}
+	if (!s->broken) {
+		int rc = vmbus_ring_publish(&s->out);
+		if (rc < 0)
+			broke(s, "server-to-client");
+		notify |= rc == VMBUS_RING_SIGNAL;
 	}
 	if (!s->broken) {
 		int rc = vmbus_ring_commit(&s->in);
