@@ -71,6 +71,7 @@ struct model {
 	uint32_t queued;          /* ring bytes of packets not committed (with trailers) */
 	uint32_t unpub;           /* packets written, not published (the newest ones) */
 	uint32_t unpub_bytes;
+	bool owed;                /* a failed send published a batch whose signal is owed */
 };
 
 static struct model g_m;
@@ -196,14 +197,28 @@ static void do_send(struct state *s, struct in *in, unsigned opts)
 	if (rc < 0 && rc != -EAGAIN)
 		return;
 	uint32_t total = (uint32_t)total_sz;
+	if (rc == -EAGAIN && (opts & VMBUS_RING_SEND_SET_PENDING) && s->p_pos != s->p_published) {
+		/* A send that does not fit publishes the unpublished batch before setting
+		   pending_send_sz; its signal is owed to the next publish. */
+		CHECK(s->ctl->write_index == s->p_pos);
+		s->p_published = s->p_pos;
+		if (honest(s)) {
+			g_m.owed |= g_m.unpub != 0 && mask_before == 0 && published_before == 0;
+			g_m.unpub = 0;
+			g_m.unpub_bytes = 0;
+		}
+	}
 	if (honest(s)) {
 		bool fits = total <= s->size - 8 - g_m.queued;
 		CHECK(fits == (rc >= 0));
 		if (rc >= 0) {
 			/* the batch being published started where read_index is iff nothing visible
-			 * was left unread */
-			bool sig = !(opts & VMBUS_RING_SEND_NO_PUBLISH) && mask_before == 0 && published_before == 0;
+			 * was left unread; or an earlier failed send owes its batch's signal */
+			bool pub = !(opts & VMBUS_RING_SEND_NO_PUBLISH);
+			bool sig = pub && ((mask_before == 0 && published_before == 0) || g_m.owed);
 			CHECK((rc == VMBUS_RING_SIGNAL) == sig);
+			if (pub)
+				g_m.owed = false;
 		}
 	}
 	if (rc < 0)
@@ -392,17 +407,20 @@ static void do_query(struct state *s, struct in *in)
 		rc = vmbus_ring_publish(&s->p);
 		CHECK(rc == 0 || rc == VMBUS_RING_SIGNAL || rc == -EPROTO);
 		note_p(s, rc);
+		bool owed = g_m.owed;
 		if (rc >= 0 && honest(s)) {
-			CHECK((rc == VMBUS_RING_SIGNAL) == (g_m.unpub != 0 && mask == 0 && visible == 0));
+			CHECK((rc == VMBUS_RING_SIGNAL) ==
+			      (owed || (g_m.unpub != 0 && mask == 0 && visible == 0)));
 			g_m.unpub = 0;
 			g_m.unpub_bytes = 0;
+			g_m.owed = false;
 		}
 		CHECK(!stores || rc >= 0); /* a publish on a healthy view always completes */
 		if (stores) {
 			CHECK(s->ctl->write_index == s->p_pos);
 			s->p_published = s->p_pos;
-		} else if (rc >= 0) {
-			CHECK(rc == 0);
+		} else if (rc >= 0 && honest(s)) {
+			CHECK(rc == (owed ? VMBUS_RING_SIGNAL : 0));
 		}
 		break;
 	}
@@ -425,6 +443,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(s, 0, sizeof(*s));
 	/* the byte and length arrays are only read where written */
 	g_m.head = g_m.tail = g_m.phead = g_m.ptail = g_m.adv = g_m.adv_bytes = g_m.queued = 0;
+	g_m.owed = false;
 	g_m.unpub = g_m.unpub_bytes = 0;
 
 	uint32_t hdr = take(&in, 1);
