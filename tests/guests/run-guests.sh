@@ -208,4 +208,39 @@ pv "--run-layout junk" 2 'upstream or openhcl' --mem-map 0:64M --run-layout junk
 pv "no driver: a clear message and status 3" 3 'cannot open the mshv_vtl driver' \
   --mem-map 0:64M --dev-dir "$tmp"
 
+# The image's init is the static paravisor itself (tools/mkinitrd.sh): as process 1 it mounts
+# /proc, /sys and /dev, takes the kernel's arguments (none: the boot shim's tree at
+# /sys/firmware/fdt) and powers off at the end. Run as PID 1 of a new PID and mount namespace
+# (its mounts stay there; its power-off ends that namespace: the kernel stops its init with
+# SIGINT, status 130, and nothing else). Skipped where namespaces are not allowed.
+PVS=$O/bin/mezzanine-static
+if [ -x "$PVS" ] && unshare --pid --fork --mount --propagation private true 2>/dev/null; then
+  init_run() { # label regex args...
+    local label=$1 regex=$2
+    shift 2
+    timeout "$LIMIT" unshare --pid --fork --mount --propagation private "$PVS" "$@" \
+      >"$tmp/init.log" 2>&1
+    local rc=$? bad=0
+    [ "$rc" -eq 130 ] || { echo "exit status $rc, expected 130 (init stopped by the power off)" >>"$tmp/init.log"; bad=1; }
+    grep -Eq "$regex" "$tmp/init.log" || { echo "output does not match /$regex/" >>"$tmp/init.log"; bad=1; }
+    report "mezzanine as init: $label" "$bad" "$tmp/init.log"
+  }
+  if [ -e /sys/firmware/fdt ]; then
+    echo "ok - mezzanine as init: default --boot-dt # SKIP this machine has a /sys/firmware/fdt"
+  else
+    init_run "no arguments: it reads the shim's tree at /sys/firmware/fdt (absent here)" \
+      'boot device tree /sys/firmware/fdt'
+    grep -q 'exited with status 2; powering off' "$tmp/init.log"
+    report "mezzanine as init: a usage error (2) is reported, then power off" $? "$tmp/init.log"
+  fi
+  if [ -f "$tmp/boot.dtb" ]; then
+    init_run "the kernel's arguments, a shim's tree, no driver, then power off" \
+      'cannot open the mshv_vtl driver' --boot-dt "$tmp/boot.dtb" --dev-dir "$tmp"
+    grep -q 'exited with status 3; powering off' "$tmp/init.log"
+    report "mezzanine as init: it reports the paravisor's status before powering off" $? "$tmp/init.log"
+  fi
+else
+  echo "ok - mezzanine as init # SKIP no static binary or no PID/mount namespaces here"
+fi
+
 exit $((fails > 0))
