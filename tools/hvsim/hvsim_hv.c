@@ -541,6 +541,9 @@ static uint16_t hc_install_intercept(struct hc *h)
 	}
 	atomic_fetch_add(&h->sim->icpt_gen, 1);
 	pthread_mutex_unlock(&h->sim->lock);
+	/* Running VPs start their run over and scan blocks against the new intercepts. */
+	for (uint32_t i = 0; i < h->sim->vp_count; i++)
+		hvsim_vp_kick(h->sim->vps[i]);
 	return r;
 }
 

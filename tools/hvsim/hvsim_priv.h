@@ -147,6 +147,8 @@ struct hvsim_vp {
 	void *run_page;                 /* 4096 bytes, page aligned */
 	void *reg_page;                 /* NULL without the capability */
 	uc_hook bp_hook;                /* hvsim_vp_set_breakpoint (vp->lock), 0 none */
+	uint64_t icpt_gen_run;          /* sim->icpt_gen when this run started (InstallIntercept
+					   kicks every VP, so a running one starts over) */
 	uint64_t bp_rip;
 
 	pthread_mutex_t lock;

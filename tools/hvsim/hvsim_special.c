@@ -223,7 +223,7 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	struct hvsim_tb_entry *e = NULL;
 	if (size != 0 && size <= 8192) {
 		uint64_t cr3 = vp->cr3;
-		uint64_t gen = atomic_load_explicit(&vp->sim->icpt_gen, memory_order_relaxed);
+		uint64_t gen = vp->icpt_gen_run;
 		e = &vp->tb[(addr ^ (addr >> 9)) & (HVSIM_TB_CACHE - 1)];
 		bool same = e->pc == addr && e->size == size && e->cr3 == cr3 && e->p1;
 		/*

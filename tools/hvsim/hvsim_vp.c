@@ -767,6 +767,7 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 		vp->cr3 = hvsim_rd(vp, UC_X86_REG_CR3);
 		vp->slice = 0;
 		vp->run_seq++;
+		vp->icpt_gen_run = atomic_load(&sim->icpt_gen);
 		vp->mode_stale = true;
 		vp->ran = true;
 		pthread_mutex_unlock(&vp->lock);
