@@ -36,23 +36,6 @@ static void need(int cond)
 		abort();
 }
 
-static uint64_t walk(uint64_t va)
-{
-	const uint64_t *pml4 = bf_heap_at(fx, fx->boot.cr3);
-	uint64_t e = pml4[(va >> 39) & 511];
-	if (!(e & 1))
-		return ~0ull;
-	const uint64_t *pdpt = bf_heap_at(fx, e & ~0xFFFull);
-	e = pdpt[(va >> 30) & 511];
-	if (!(e & 1))
-		return ~0ull;
-	const uint64_t *pd = bf_heap_at(fx, e & ~0xFFFull);
-	e = pd[(va >> 21) & 511];
-	if (!(e & 1) || !(e & SHIM_PT_PS))
-		return ~0ull;
-	return (e & 0xFFFFFFFE00000ull) | (va & 0x1FFFFF);
-}
-
 static void check_ok(void)
 {
 	const struct shim_boot *b = &fx->boot;
@@ -78,7 +61,7 @@ static void check_ok(void)
 	uint64_t probe[] = { BF_VTL2, BF_KERNEL + 0x200, b->boot_params_gpa, b->cmdline_gpa,
 			     b->dtb_gpa, BF_VTL2 + BF_VTL2_SIZE - 1 };
 	for (unsigned i = 0; i < sizeof(probe) / sizeof(probe[0]); i++)
-		need(walk(probe[i]) == probe[i]);
+		need(bf_walk(fx, probe[i], false) == probe[i]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -89,24 +89,6 @@ static void test_prepare_boot_params(void **state)
 	free(f);
 }
 
-/* Translate va through the identity tables in the heap; ~0 if unmapped. */
-static uint64_t walk(struct bf *f, uint64_t va)
-{
-	const uint64_t *pml4 = bf_heap_at(f, f->boot.cr3);
-	uint64_t e = pml4[(va >> 39) & 511];
-	if (!(e & 1))
-		return ~0ull;
-	const uint64_t *pdpt = bf_heap_at(f, e & ~0xFFFull);
-	e = pdpt[(va >> 30) & 511];
-	if (!(e & 1))
-		return ~0ull;
-	const uint64_t *pd = bf_heap_at(f, e & ~0xFFFull);
-	e = pd[(va >> 21) & 511];
-	if (!(e & 1) || !(e & SHIM_PT_PS) || !(e & SHIM_PT_RW))
-		return ~0ull;
-	return (e & ~0x1FFFFFull & 0xFFFFFFFFFF000ull) | (va & 0x1FFFFF);
-}
-
 static void test_page_tables(void **state)
 {
 	(void)state;
@@ -128,12 +110,12 @@ static void test_page_tables(void **state)
 			     BF_VTL2 + BF_VTL2_SIZE - 1, 0x3FF00000, 0x400FFFFF, 0x80000FFF,
 			     f->boot.boot_params_gpa, f->boot.cmdline_gpa, f->boot.dtb_gpa };
 	for (unsigned i = 0; i < sizeof(probe) / sizeof(probe[0]); i++)
-		assert_int_equal(walk(f, probe[i]), probe[i]);
+		assert_int_equal(bf_walk(f, probe[i], true), probe[i]);
 	/* VTL0 memory away from VTL2 RAM is not mapped. */
-	assert_int_equal(walk(f, 0), ~0ull);
-	assert_int_equal(walk(f, 0x20000000), ~0ull);
-	assert_int_equal(walk(f, 0xFEC00000), ~0ull);
-	assert_int_equal(walk(f, 0x100000000ull), ~0ull);
+	assert_int_equal(bf_walk(f, 0, true), ~0ull);
+	assert_int_equal(bf_walk(f, 0x20000000, true), ~0ull);
+	assert_int_equal(bf_walk(f, 0xFEC00000, true), ~0ull);
+	assert_int_equal(bf_walk(f, 0x100000000ull, true), ~0ull);
 	/* E820 lists the extra VTL2 RAM as type 1 and never the MMIO page. */
 	for (unsigned i = 0; i < f->boot.e820.n; i++)
 		assert_true(f->boot.e820.e[i].addr != 0xFEC00000);

@@ -238,4 +238,23 @@ static inline void *bf_heap_at(struct bf *f, uint64_t gpa)
 	return f->heap + (gpa - BF_HEAP);
 }
 
+/* Translate va through the shim's identity tables in the heap (2 MiB pages, writable when
+   need_rw); ~0 if unmapped. */
+static inline uint64_t bf_walk(struct bf *f, uint64_t va, bool need_rw)
+{
+	const uint64_t *pml4 = bf_heap_at(f, f->boot.cr3);
+	uint64_t e = pml4[(va >> 39) & 511];
+	if (!(e & 1))
+		return ~0ull;
+	const uint64_t *pdpt = bf_heap_at(f, e & ~0xFFFull);
+	e = pdpt[(va >> 30) & 511];
+	if (!(e & 1))
+		return ~0ull;
+	const uint64_t *pd = bf_heap_at(f, e & ~0xFFFull);
+	e = pd[(va >> 21) & 511];
+	if (!(e & 1) || !(e & SHIM_PT_PS) || (need_rw && !(e & SHIM_PT_RW)))
+		return ~0ull;
+	return (e & 0xFFFFFFFE00000ull) | (va & 0x1FFFFF);
+}
+
 #endif
