@@ -88,6 +88,8 @@ open(d + '/mm.novtl2', 'wb').write(ent(0, 0x100000, 0) + ent(0, 0, 0))
 open(d + '/vp.absurd', 'wb').write(struct.pack('<I', 100000))
 open(d + '/vp.mismatch', 'wb').write(struct.pack('<I', 3))  # the device tree lists 2 cpus
 open(d + '/cl.long', 'wb').write(b'a' * 4096)
+# Terminated, but with the image's static part longer than the kernel's 2047 bytes.
+open(d + '/cl.toolong', 'wb').write(b'b' * 3000 + b'\0')
 EOF
 hostile() { # label regex args...
   local label=$1 regex=$2
@@ -113,4 +115,44 @@ hostile "a VP count that disagrees with the device tree's cpus" 'mezz-shim: .*vp
   --igvm-param "vp_count=$tmp/vp.mismatch"
 hostile "a command line without its terminator" 'mezz-shim: .*command line' \
   --igvm-param "command_line=$tmp/cl.long"
+hostile "a terminated command line too long for the kernel" 'mezz-shim: .*command line' \
+  --igvm-param "command_line=$tmp/cl.toolong"
+
+# A parameter area overlapping the image. The host cannot place areas (the image does), so this
+# is an image whose parameter page puts the device tree area on the shim's code: dumped,
+# patched, rebuilt. The shim names the overlap and halts.
+mkdir -p "$tmp/ov"
+cat >"$tmp/ov/patch.py" <<'EOF'
+import json, os, struct, sys
+d = sys.argv[1]
+m = json.load(open(d + '/m.json'))
+done = 0
+for x in m['directives']:
+    if (x.get('type') == 'page_data' and int(x.get('gpa', '0'), 0) == 0x10000000 and
+            int(x.get('compatibility_mask', '0'), 0) == 1 and 'data_file' in x):
+        b = bytearray(open(os.path.join(d, x['data_file']), 'rb').read())
+        b += bytes(4096 - len(b))
+        struct.pack_into('<Q', b, 0xA0, 0x10100000)  # param_device_tree.gpa: the shim's code
+        open(d + '/params.bin', 'wb').write(b)
+        x['data_file'] = 'params.bin'
+        done += 1
+json.dump(m, open(d + '/m2.json', 'w'))
+sys.exit(0 if done == 1 else 1)
+EOF
+if "$O/bin/mezz-igvm" dump "$IMG" --json --data-dir "$tmp/ov/data" -o "$tmp/ov/m.json" \
+     >"$tmp/ov/log" 2>&1 &&
+   python3 "$tmp/ov/patch.py" "$tmp/ov" >>"$tmp/ov/log" 2>&1 &&
+   "$O/bin/mezz-igvm" build "$tmp/ov/m2.json" -o "$tmp/ov/overlap.igvm" >>"$tmp/ov/log" 2>&1; then
+  "$SIM" run --igvm "$tmp/ov/overlap.igvm" --guest "$O/guests/demo.elf" --no-kernel-check \
+    --timeout 60 >"$tmp/out" 2>&1
+  s=$?
+  if [ $s -eq 4 ] && grep -q 'mezz-shim: error: params: param_device_tree .* overlaps shim' "$tmp/out"; then
+    ok "an image whose parameter area overlaps the shim: named, halted"
+  else
+    bad "parameter area overlapping the image (status $s: $(grep -m1 'mezz-shim: error' "$tmp/out"))"
+  fi
+else
+  bad "could not make the overlapping image: $(tail -3 "$tmp/ov/log" | tr '\n' ' ')"
+fi
 exit $((fails > 0))
+
