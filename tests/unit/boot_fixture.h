@@ -18,6 +18,7 @@
 #include "boot/shim_boot.h"
 #include "boot/shim_bootp.h"
 #include "boot/shim_params.h"
+#include "boot/shim_pt.h"
 
 #define BF_VTL2      0x10000000ull
 #define BF_VTL2_SIZE 0x2000000ull
