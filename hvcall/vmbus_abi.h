@@ -83,6 +83,11 @@ static inline uint32_t vmbus_conn_id_channel(uint32_t channel_id, uint32_t sint,
 #define VMBUS_VERSION_WIN10_V6_0    0x00060000u /* "Copper": feature flags, OpenChannel2 */
 #define VMBUS_VERSION_COPPER        VMBUS_VERSION_WIN10_V6_0
 #define VMBUS_VERSION_IRON          VMBUS_VERSION_WIN10_V5_3
+/* The versions Mezzanine speaks (both ends), oldest first: an array initializer. */
+#define VMBUS_VERSIONS_SPOKEN                                                             \
+	VMBUS_VERSION_WIN8, VMBUS_VERSION_WIN8_1, VMBUS_VERSION_WIN10, VMBUS_VERSION_WIN10_V4_1, \
+	VMBUS_VERSION_WIN10_V5, VMBUS_VERSION_WIN10_V5_1, VMBUS_VERSION_WIN10_V5_2,            \
+	VMBUS_VERSION_WIN10_V5_3, VMBUS_VERSION_WIN10_V6_0
 
 static inline uint16_t vmbus_version_major(uint32_t v) { return (uint16_t)(v >> 16); }
 static inline uint16_t vmbus_version_minor(uint32_t v) { return (uint16_t)v; }

@@ -13,6 +13,7 @@
  */
 #include "devices/vmbus/vmbus_client.h"
 #include "devices/vmbus/vmbus_outbox.h"
+#include "vtl2/errbuf.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -37,17 +38,7 @@
 #define BODY_PFNS       VMBUS_GPADL_BODY_MAX_PFNS
 
 /* Versions spoken, oldest first (3.4); the client tries them newest first. */
-static const uint32_t versions[] = {
-	VMBUS_VERSION_WIN8,
-	VMBUS_VERSION_WIN8_1,
-	VMBUS_VERSION_WIN10,
-	VMBUS_VERSION_WIN10_V4_1,
-	VMBUS_VERSION_WIN10_V5,
-	VMBUS_VERSION_WIN10_V5_1,
-	VMBUS_VERSION_WIN10_V5_2,
-	VMBUS_VERSION_WIN10_V5_3,
-	VMBUS_VERSION_WIN10_V6_0,
-};
+static const uint32_t versions[] = { VMBUS_VERSIONS_SPOKEN };
 #define VERSION_COUNT ((int)(sizeof(versions) / sizeof(versions[0])))
 
 /*
@@ -702,18 +693,7 @@ int vmbus_client_create(const struct vmbus_client_ops *ops, void *ctx,
 	struct vmbus_client *cl = calloc(1, sizeof(*cl));
 	if (!cl)
 		return -ENOMEM;
-	if (pthread_mutex_init(&cl->lock, NULL)) {
-		free(cl);
-		return -ENOMEM;
-	}
-	if (pthread_cond_init(&cl->idle, NULL)) {
-		pthread_mutex_destroy(&cl->lock);
-		free(cl);
-		return -ENOMEM;
-	}
-	if (vmbus_outbox_init(&cl->ob, OUTBOX_SLOTS)) {
-		pthread_cond_destroy(&cl->idle);
-		pthread_mutex_destroy(&cl->lock);
+	if (vmbus_outbox_init_owner(&cl->ob, OUTBOX_SLOTS, &cl->lock, &cl->idle)) {
 		free(cl);
 		return -ENOMEM;
 	}
@@ -739,9 +719,7 @@ void vmbus_client_destroy(struct vmbus_client *cl)
 {
 	if (!cl)
 		return;
-	vmbus_outbox_fini(&cl->ob);
-	pthread_cond_destroy(&cl->idle);
-	pthread_mutex_destroy(&cl->lock);
+	vmbus_outbox_fini_owner(&cl->ob, &cl->lock, &cl->idle);
 	free(cl);
 }
 
@@ -1165,32 +1143,20 @@ void vmbus_client_get_stats(struct vmbus_client *cl, struct vmbus_client_stats *
 /* Consistency check                                                                          */
 /* ------------------------------------------------------------------------------------------ */
 
-__attribute__((format(printf, 3, 4)))
-static int broken(char *why, size_t n, const char *fmt, ...)
-{
-	if (why && n) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, n, fmt, ap);
-		va_end(ap);
-	}
-	return -EPROTO;
-}
-
 static int check_locked(struct vmbus_client *cl, char *why, size_t n)
 {
 	bool connected = cl->state == VMBUS_CLIENT_CONNECTED ||
 			 cl->state == VMBUS_CLIENT_UNLOADING;
 
 	if (cl->vi < cl->vmin || cl->vi > cl->vmax)
-		return broken(why, n, "version index %d outside %d..%d", cl->vi, cl->vmin,
+		return errbuf_set(why, n, -EPROTO, "version index %d outside %d..%d", cl->vi, cl->vmin,
 			      cl->vmax);
 	if (connected != (cl->msg_conn_id != 0))
-		return broken(why, n, "msg_conn_id %#x in state %d", cl->msg_conn_id, cl->state);
+		return errbuf_set(why, n, -EPROTO, "msg_conn_id %#x in state %d", cl->msg_conn_id, cl->state);
 	if (cl->features & ~cl->requested_features)
-		return broken(why, n, "features %#x not requested", cl->features);
+		return errbuf_set(why, n, -EPROTO, "features %#x not requested", cl->features);
 	if (!connected && (cl->offer_count || cl->gpadl_count || cl->offers_done))
-		return broken(why, n, "state %d with %u offers, %u gpadls", cl->state,
+		return errbuf_set(why, n, -EPROTO, "state %d with %u offers, %u gpadls", cl->state,
 			      cl->offer_count, cl->gpadl_count);
 
 	uint32_t used = 0, mapped = 0;
@@ -1201,27 +1167,27 @@ static int check_locked(struct vmbus_client *cl, char *why, size_t n)
 		uint32_t s = cl->slot_of[r] - 1u;
 		if (r == 0 || s >= VMBUS_CLIENT_MAX_CHANNELS || !cl->ch[s].used ||
 		    cl->ch[s].offer.relid != r)
-			return broken(why, n, "relid %u maps to slot %u", r, s);
+			return errbuf_set(why, n, -EPROTO, "relid %u maps to slot %u", r, s);
 	}
 	for (uint32_t i = 0; i < VMBUS_CLIENT_MAX_CHANNELS; i++) {
 		const struct chan *c = &cl->ch[i];
 		if (c->busy)
-			return broken(why, n, "slot %u busy %u while idle", i, c->busy);
+			return errbuf_set(why, n, -EPROTO, "slot %u busy %u while idle", i, c->busy);
 		if (!c->used) {
 			if (c->state != CH_CLOSED || c->rescinded || c->chan_ctx || c->ring_gpadl)
-				return broken(why, n, "free slot %u keeps state", i);
+				return errbuf_set(why, n, -EPROTO, "free slot %u keeps state", i);
 			continue;
 		}
 		used++;
 		uint32_t relid = c->offer.relid;
 		if (relid == 0 || relid > VMBUS_CLIENT_MAX_RELID || cl->slot_of[relid] != i + 1)
-			return broken(why, n, "slot %u relid %u not mapped", i, relid);
+			return errbuf_set(why, n, -EPROTO, "slot %u relid %u not mapped", i, relid);
 		if (guid_zero(&c->offer.interface_type) || !c->offer.connection_id ||
 		    (c->offer.monitor_allocated && c->offer.monitor_id >= VMBUS_CLIENT_MONITOR_IDS))
-			return broken(why, n, "relid %u offer fields", relid);
+			return errbuf_set(why, n, -EPROTO, "relid %u offer fields", relid);
 		if (c->state == CH_CLOSED) {
 			if (c->ring_gpadl || c->open_id || c->chan_ctx)
-				return broken(why, n, "closed relid %u keeps open state", relid);
+				return errbuf_set(why, n, -EPROTO, "closed relid %u keeps open state", relid);
 		} else if (c->state == CH_OPENING || c->state == CH_OPEN) {
 			const struct gpadl *g = NULL;
 			for (uint32_t k = 0; k < VMBUS_CLIENT_MAX_GPADLS; k++)
@@ -1229,9 +1195,9 @@ static int check_locked(struct vmbus_client *cl, char *why, size_t n)
 					g = &cl->gp[k];
 			if (!g || g->state != GP_CREATED || g->relid != relid || !c->open_id ||
 			    g->pages < 2 * RING_HALF_MIN_PAGES)
-				return broken(why, n, "open relid %u without its ring", relid);
+				return errbuf_set(why, n, -EPROTO, "open relid %u without its ring", relid);
 		} else {
-			return broken(why, n, "relid %u state %d", relid, c->state);
+			return errbuf_set(why, n, -EPROTO, "relid %u state %d", relid, c->state);
 		}
 		if (!c->rescinded) {
 			for (uint32_t k = 0; k < i; k++) {
@@ -1240,13 +1206,13 @@ static int check_locked(struct vmbus_client *cl, char *why, size_t n)
 				    guid_eq(&d->offer.interface_type, &c->offer.interface_type) &&
 				    guid_eq(&d->offer.instance, &c->offer.instance) &&
 				    d->offer.subchannel_index == c->offer.subchannel_index)
-					return broken(why, n, "relids %u and %u: same device",
+					return errbuf_set(why, n, -EPROTO, "relids %u and %u: same device",
 						      d->offer.relid, relid);
 			}
 		}
 	}
 	if (used != cl->offer_count || mapped != used || used > VMBUS_CLIENT_MAX_CHANNELS)
-		return broken(why, n, "offers: %u used, %u mapped, count %u", used, mapped,
+		return errbuf_set(why, n, -EPROTO, "offers: %u used, %u mapped, count %u", used, mapped,
 			      cl->offer_count);
 
 	uint32_t gpadls = 0;
@@ -1254,41 +1220,41 @@ static int check_locked(struct vmbus_client *cl, char *why, size_t n)
 		const struct gpadl *g = &cl->gp[i];
 		if (g->state == GP_FREE) {
 			if (g->id || g->relid || g->pages)
-				return broken(why, n, "free gpadl slot %u keeps state", i);
+				return errbuf_set(why, n, -EPROTO, "free gpadl slot %u keeps state", i);
 			continue;
 		}
 		gpadls++;
 		if (g->state > GP_TEARING || g->id == 0 || g->pages == 0 ||
 		    g->pages > VMBUS_CLIENT_MAX_GPADL_PAGES)
-			return broken(why, n, "gpadl %#x state %d pages %u", g->id, g->state,
+			return errbuf_set(why, n, -EPROTO, "gpadl %#x state %d pages %u", g->id, g->state,
 				      g->pages);
 		const struct chan *c = g->relid <= VMBUS_CLIENT_MAX_RELID ? find_chan(cl, g->relid)
 									  : NULL;
 		if (!c)
-			return broken(why, n, "gpadl %#x of unknown relid %u", g->id, g->relid);
+			return errbuf_set(why, n, -EPROTO, "gpadl %#x of unknown relid %u", g->id, g->relid);
 		if (g->state == GP_TEARING && gpadl_in_use(cl, g))
-			return broken(why, n, "gpadl %#x torn down while the ring", g->id);
+			return errbuf_set(why, n, -EPROTO, "gpadl %#x torn down while the ring", g->id);
 		for (uint32_t k = 0; k < i; k++)
 			if (cl->gp[k].state != GP_FREE && cl->gp[k].id == g->id)
-				return broken(why, n, "gpadl id %#x twice", g->id);
+				return errbuf_set(why, n, -EPROTO, "gpadl id %#x twice", g->id);
 	}
 	if (gpadls != cl->gpadl_count)
-		return broken(why, n, "gpadl count %u != %u", cl->gpadl_count, gpadls);
+		return errbuf_set(why, n, -EPROTO, "gpadl count %u != %u", cl->gpadl_count, gpadls);
 	if (cl->ob.count > OUTBOX_SLOTS || cl->ob.head >= OUTBOX_SLOTS || cl->ob.draining)
-		return broken(why, n, "outbox %u at %u draining %d", cl->ob.count, cl->ob.head,
+		return errbuf_set(why, n, -EPROTO, "outbox %u at %u draining %d", cl->ob.count, cl->ob.head,
 			      cl->ob.draining);
 	uint64_t sum = 0;
 	for (int i = 0; i < VMBUS_CLIENT_REJECT_COUNT; i++)
 		sum += cl->stats.rejects[i];
 	if (sum != cl->stats.rejected || cl->stats.rejected > cl->stats.messages)
-		return broken(why, n, "reject counts");
+		return errbuf_set(why, n, -EPROTO, "reject counts");
 	return 0;
 }
 
 int vmbus_client_check(struct vmbus_client *cl, char *why, size_t why_len)
 {
 	if (!cl)
-		return broken(why, why_len, "no client");
+		return errbuf_set(why, why_len, -EPROTO, "no client");
 	pthread_mutex_lock(&cl->lock);
 	int rc = check_locked(cl, why, why_len);
 	pthread_mutex_unlock(&cl->lock);

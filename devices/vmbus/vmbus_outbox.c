@@ -74,3 +74,27 @@ void vmbus_outbox_drain(struct vmbus_outbox *o, pthread_mutex_t *lock, vmbus_out
 	o->draining = false;
 	pthread_mutex_unlock(lock);
 }
+
+int vmbus_outbox_init_owner(struct vmbus_outbox *o, unsigned cap, pthread_mutex_t *lock,
+			    pthread_cond_t *idle)
+{
+	if (pthread_mutex_init(lock, NULL))
+		return -ENOMEM;
+	if (pthread_cond_init(idle, NULL)) {
+		pthread_mutex_destroy(lock);
+		return -ENOMEM;
+	}
+	if (vmbus_outbox_init(o, cap)) {
+		pthread_cond_destroy(idle);
+		pthread_mutex_destroy(lock);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void vmbus_outbox_fini_owner(struct vmbus_outbox *o, pthread_mutex_t *lock, pthread_cond_t *idle)
+{
+	vmbus_outbox_fini(o);
+	pthread_cond_destroy(idle);
+	pthread_mutex_destroy(lock);
+}

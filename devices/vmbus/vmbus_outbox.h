@@ -35,6 +35,14 @@ typedef int (*vmbus_outbox_post_fn)(void *ctx, const void *dest, const void *dat
 int vmbus_outbox_init(struct vmbus_outbox *o, unsigned cap);
 void vmbus_outbox_fini(struct vmbus_outbox *o);
 /**
+ * What every VMBus endpoint (client, server) owns together: its lock, the condition its
+ * callers wait on for a busy count to drop, and its outbox. All or nothing: 0 or -ENOMEM.
+ */
+int vmbus_outbox_init_owner(struct vmbus_outbox *o, unsigned cap, pthread_mutex_t *lock,
+			    pthread_cond_t *idle);
+void vmbus_outbox_fini_owner(struct vmbus_outbox *o, pthread_mutex_t *lock,
+			     pthread_cond_t *idle);
+/**
  * Owner's lock held. Write `type` into the message's header and queue a copy for `dest`
  * (dest_len <= 8, len <= 240). False (counted in overflows) when every slot is taken.
  */

@@ -11,6 +11,7 @@
  */
 #include "devices/vmbus/vmbus_server.h"
 #include "devices/vmbus/vmbus_outbox.h"
+#include "vtl2/errbuf.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -36,17 +37,7 @@
 			 VMBUS_FEATURE_CLIENT_ID)
 
 /* Versions spoken, oldest first (3.4). */
-static const uint32_t versions[] = {
-	VMBUS_VERSION_WIN8,
-	VMBUS_VERSION_WIN8_1,
-	VMBUS_VERSION_WIN10,
-	VMBUS_VERSION_WIN10_V4_1,
-	VMBUS_VERSION_WIN10_V5,
-	VMBUS_VERSION_WIN10_V5_1,
-	VMBUS_VERSION_WIN10_V5_2,
-	VMBUS_VERSION_WIN10_V5_3,
-	VMBUS_VERSION_WIN10_V6_0,
-};
+static const uint32_t versions[] = { VMBUS_VERSIONS_SPOKEN };
 
 static const char *const reject_names[VMBUS_SERVER_REJECT_COUNT] = {
 	[VMBUS_SERVER_REJECT_CONN_ID] = "connection id",
@@ -1070,18 +1061,7 @@ int vmbus_server_create(const struct vmbus_server_ops *ops, void *ctx,
 	struct vmbus_server *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	if (pthread_mutex_init(&s->lock, NULL)) {
-		free(s);
-		return -ENOMEM;
-	}
-	if (pthread_cond_init(&s->idle, NULL)) {
-		pthread_mutex_destroy(&s->lock);
-		free(s);
-		return -ENOMEM;
-	}
-	if (vmbus_outbox_init(&s->ob, VMBUS_SERVER_OUTBOX)) {
-		pthread_cond_destroy(&s->idle);
-		pthread_mutex_destroy(&s->lock);
+	if (vmbus_outbox_init_owner(&s->ob, VMBUS_SERVER_OUTBOX, &s->lock, &s->idle)) {
 		free(s);
 		return -ENOMEM;
 	}
@@ -1101,9 +1081,7 @@ void vmbus_server_destroy(struct vmbus_server *srv)
 		gpadl_remove(srv, srv->gpadl[srv->gpadl_count - 1]);
 	for (uint32_t r = 1; r <= VMBUS_SERVER_MAX_CHANNELS; r++)
 		free(srv->ch[r]);
-	vmbus_outbox_fini(&srv->ob);
-	pthread_cond_destroy(&srv->idle);
-	pthread_mutex_destroy(&srv->lock);
+	vmbus_outbox_fini_owner(&srv->ob, &srv->lock, &srv->idle);
 	free(srv);
 }
 
@@ -1372,61 +1350,49 @@ void vmbus_server_get_connection(struct vmbus_server *srv, struct vmbus_server_c
 /* Consistency check                                                                          */
 /* ------------------------------------------------------------------------------------------ */
 
-__attribute__((format(printf, 3, 4)))
-static int broken(char *why, size_t n, const char *fmt, ...)
-{
-	if (why && n) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, n, fmt, ap);
-		va_end(ap);
-	}
-	return -EPROTO;
-}
-
 static int check_gpadl(struct vmbus_server *s, const struct gpadl *g, char *why, size_t n)
 {
 	if (g->id == 0)
-		return broken(why, n, "gpadl id 0 stored");
+		return errbuf_set(why, n, -EPROTO, "gpadl id 0 stored");
 	if (g->relid == 0 || g->relid > VMBUS_SERVER_MAX_CHANNELS || !s->ch[g->relid])
-		return broken(why, n, "gpadl %#x of missing relid %u", g->id, g->relid);
+		return errbuf_set(why, n, -EPROTO, "gpadl %#x of missing relid %u", g->id, g->relid);
 	if (!s->ch[g->relid]->known)
-		return broken(why, n, "gpadl %#x of relid %u the client does not know", g->id,
+		return errbuf_set(why, n, -EPROTO, "gpadl %#x of relid %u the client does not know", g->id,
 			      g->relid);
 	if (!g->complete) {
 		if (!g->raw || g->received >= g->buf_len || g->received % 8u || g->in_use ||
 		    g->teardown_pending || g->pfns)
-			return broken(why, n, "pending gpadl %#x inconsistent", g->id);
+			return errbuf_set(why, n, -EPROTO, "pending gpadl %#x inconsistent", g->id);
 		return 0;
 	}
 	if (g->raw || !g->pfns || !g->ranges || g->page_count == 0 ||
 	    g->page_count > VMBUS_SERVER_MAX_GPADL_PAGES || g->range_count == 0)
-		return broken(why, n, "gpadl %#x storage", g->id);
+		return errbuf_set(why, n, -EPROTO, "gpadl %#x storage", g->id);
 	uint32_t next = 0;
 	for (uint32_t i = 0; i < g->range_count; i++) {
 		const struct vmbus_server_gpadl_range *r = &g->ranges[i];
 		struct vmbus_gpa_range w = { r->byte_count, r->byte_offset };
 		if (r->first_page != next || r->byte_count == 0 || r->byte_offset >= PAGE_SIZE ||
 		    range_pages(&w) != r->page_count)
-			return broken(why, n, "gpadl %#x range %u", g->id, i);
+			return errbuf_set(why, n, -EPROTO, "gpadl %#x range %u", g->id, i);
 		next += r->page_count;
 	}
 	if (next != g->page_count)
-		return broken(why, n, "gpadl %#x pages %u != ranges %u", g->id, g->page_count,
+		return errbuf_set(why, n, -EPROTO, "gpadl %#x pages %u != ranges %u", g->id, g->page_count,
 			      next);
 	for (uint32_t i = 0; i < g->page_count; i++)
 		if (g->pfns[i] >= PFN_LIMIT)
-			return broken(why, n, "gpadl %#x pfn %#llx", g->id,
+			return errbuf_set(why, n, -EPROTO, "gpadl %#x pfn %#llx", g->id,
 				      (unsigned long long)g->pfns[i]);
 	bool user = false;
 	const struct vmbus_channel *c = s->ch[g->relid];
 	if (c->state != CH_CLOSED && c->ring == g)
 		user = true;
 	if (user != g->in_use)
-		return broken(why, n, "gpadl %#x in_use %d but ring of an open channel: %d", g->id,
+		return errbuf_set(why, n, -EPROTO, "gpadl %#x in_use %d but ring of an open channel: %d", g->id,
 			      g->in_use, user);
 	if (g->teardown_pending && !g->in_use)
-		return broken(why, n, "gpadl %#x teardown pending but free", g->id);
+		return errbuf_set(why, n, -EPROTO, "gpadl %#x teardown pending but free", g->id);
 	return 0;
 }
 
@@ -1439,18 +1405,18 @@ int vmbus_server_check(struct vmbus_server *srv, char *why, size_t why_len)
 	uint32_t pending = 0;
 	uint64_t pages = 0;
 	if (s->gpadl_count > VMBUS_SERVER_MAX_GPADLS) {
-		rc = broken(why, why_len, "gpadl_count %u", s->gpadl_count);
+		rc = errbuf_set(why, why_len, -EPROTO, "gpadl_count %u", s->gpadl_count);
 		goto out;
 	}
 	for (uint32_t i = 0; i < s->gpadl_count && !rc; i++) {
 		const struct gpadl *g = s->gpadl[i];
 		if (!g) {
-			rc = broken(why, why_len, "gpadl slot %u empty", i);
+			rc = errbuf_set(why, why_len, -EPROTO, "gpadl slot %u empty", i);
 			break;
 		}
 		for (uint32_t j = 0; j < i; j++)
 			if (s->gpadl[j]->id == g->id)
-				rc = broken(why, why_len, "gpadl id %#x twice", g->id);
+				rc = errbuf_set(why, why_len, -EPROTO, "gpadl id %#x twice", g->id);
 		if (!rc)
 			rc = check_gpadl(s, g, why, why_len);
 		if (g->complete)
@@ -1462,12 +1428,12 @@ int vmbus_server_check(struct vmbus_server *srv, char *why, size_t why_len)
 		goto out;
 	for (uint32_t i = s->gpadl_count; i < VMBUS_SERVER_MAX_GPADLS; i++)
 		if (s->gpadl[i]) {
-			rc = broken(why, why_len, "gpadl slot %u past the count is used", i);
+			rc = errbuf_set(why, why_len, -EPROTO, "gpadl slot %u past the count is used", i);
 			goto out;
 		}
 	if (pending != s->pending_count || pages != s->gpadl_pages ||
 	    pending > VMBUS_SERVER_MAX_PENDING_GPADLS || pages > VMBUS_SERVER_MAX_TOTAL_PAGES) {
-		rc = broken(why, why_len, "gpadl totals: pending %u/%u pages %llu/%llu", pending,
+		rc = errbuf_set(why, why_len, -EPROTO, "gpadl totals: pending %u/%u pages %llu/%llu", pending,
 			    s->pending_count, (unsigned long long)pages,
 			    (unsigned long long)s->gpadl_pages);
 		goto out;
@@ -1477,24 +1443,24 @@ int vmbus_server_check(struct vmbus_server *srv, char *why, size_t why_len)
 		if (!c)
 			continue;
 		if (c->relid != r || c->srv != s || c->busy) {
-			rc = broken(why, why_len, "channel %u: relid %u busy %u", r, c->relid,
+			rc = errbuf_set(why, why_len, -EPROTO, "channel %u: relid %u busy %u", r, c->relid,
 				    c->busy);
 			goto out;
 		}
 		if (c->state != CH_CLOSED && c->state != CH_OPEN) {
-			rc = broken(why, why_len, "channel %u in transition while idle", r);
+			rc = errbuf_set(why, why_len, -EPROTO, "channel %u in transition while idle", r);
 			goto out;
 		}
 		if (c->state == CH_OPEN) {
 			const struct gpadl *g = c->ring;
 			if (!g || gpadl_find(s, g->id) != g || !g->complete || g->relid != r ||
 			    !g->in_use || g->page_count < 2 * RING_HALF_MIN_PAGES) {
-				rc = broken(why, why_len, "open channel %u without its ring", r);
+				rc = errbuf_set(why, why_len, -EPROTO, "open channel %u without its ring", r);
 				goto out;
 			}
 			if (!c->known || c->target_vp >= s->cfg.vp_count ||
 			    c->event_flag >= VMBUS_EVENT_FLAGS_PER_SINT) {
-				rc = broken(why, why_len, "open channel %u state", r);
+				rc = errbuf_set(why, why_len, -EPROTO, "open channel %u state", r);
 				goto out;
 			}
 			if (c->signal_conn_id) {
@@ -1502,31 +1468,31 @@ int vmbus_server_check(struct vmbus_server *srv, char *why, size_t why_len)
 					const struct vmbus_channel *o = s->ch[q];
 					if (q != r && o && o->state != CH_CLOSED &&
 					    channel_conn_id(o) == c->signal_conn_id) {
-						rc = broken(why, why_len, "signal id %#x shared",
+						rc = errbuf_set(why, why_len, -EPROTO, "signal id %#x shared",
 							    c->signal_conn_id);
 						goto out;
 					}
 				}
 			}
 		} else if (c->ring || c->signal_conn_id) {
-			rc = broken(why, why_len, "closed channel %u keeps open state", r);
+			rc = errbuf_set(why, why_len, -EPROTO, "closed channel %u keeps open state", r);
 			goto out;
 		}
 		if (c->known && s->state == CONN_DISCONNECTED) {
-			rc = broken(why, why_len, "channel %u known while disconnected", r);
+			rc = errbuf_set(why, why_len, -EPROTO, "channel %u known while disconnected", r);
 			goto out;
 		}
 	}
 	if (s->state == CONN_DISCONNECTED && (s->gpadl_count || s->offers_requested)) {
-		rc = broken(why, why_len, "disconnected with %u gpadls", s->gpadl_count);
+		rc = errbuf_set(why, why_len, -EPROTO, "disconnected with %u gpadls", s->gpadl_count);
 		goto out;
 	}
 	if (s->state == CONN_UNLOADING) {
-		rc = broken(why, why_len, "unloading while idle");
+		rc = errbuf_set(why, why_len, -EPROTO, "unloading while idle");
 		goto out;
 	}
 	if (s->ob.count > VMBUS_SERVER_OUTBOX || s->ob.draining) {
-		rc = broken(why, why_len, "outbox %u draining %d", s->ob.count, s->ob.draining);
+		rc = errbuf_set(why, why_len, -EPROTO, "outbox %u draining %d", s->ob.count, s->ob.draining);
 		goto out;
 	}
 out:

@@ -58,10 +58,7 @@ struct vtl2_boot_result {
 	char cmdline[4096];
 	uint8_t *dtb;               /* malloc'd copy of the SETUP_DTB payload */
 	size_t dtb_size;
-	unsigned kernel_e820_lines; /* E820 lines the kernel printed and matched */
-	bool kernel_checked;
 	struct bootcfg cfg;         /* the paravisor's configuration from dtb */
-	uint64_t shim_log_bytes;    /* text in the shim's in-memory log */
 	/* VTL2 memory by use, from the shim's parameter page (bytes). */
 	uint64_t mem_region;        /* the image's VTL2 region */
 	uint64_t mem_shim;          /* the shim's ELF segments */
@@ -70,7 +67,6 @@ struct vtl2_boot_result {
 	uint64_t mem_heap;          /* the image's heap region (the shim logs what it used) */
 	uint64_t mem_kernel;        /* kernel span (the VTL2 kernel's, reported apart) */
 	uint64_t mem_initrd;
-	char shim_error[256];       /* the shim's last line when it halted */
 };
 
 /* Statuses: 0 the handover checked out; otherwise a VM_EXIT_* with a message on stderr. */
