@@ -187,6 +187,8 @@ struct hvsim_vp {
 	/* VTL protections applied to this engine (hvsim_vp.c). */
 	uint8_t *applied_prot;
 	uint64_t applied_gen;
+	uc_hook prot_hook;              /* fault hook over [prot_lo, prot_hi] (sync_prot), 0 none */
+	uint64_t prot_lo, prot_hi;
 
 	struct hvsim_tb_entry tb[HVSIM_TB_CACHE];
 

@@ -262,7 +262,8 @@ static bool hook_mem_invalid(uc_engine *uc, uc_mem_type type, uint64_t addr, int
 	struct hvsim_vp *vp = user;
 	switch (type) {
 	case UC_MEM_READ_UNMAPPED: case UC_MEM_WRITE_UNMAPPED: case UC_MEM_FETCH_UNMAPPED:
-		vp->stop = HVSIM_STOP_MEM_UNMAPPED;
+		/* RAM is unmapped from the engine only where VTL0 may not read it (sync_prot). */
+		vp->stop = addr < vp->sim->mem_size ? HVSIM_STOP_MEM_PROT : HVSIM_STOP_MEM_UNMAPPED;
 		break;
 	default:
 		vp->stop = HVSIM_STOP_MEM_PROT;
@@ -273,17 +274,6 @@ static bool hook_mem_invalid(uc_engine *uc, uc_mem_type type, uint64_t addr, int
 		HV_INTERCEPT_ACCESS_EXECUTE : HV_INTERCEPT_ACCESS_READ;
 	vp->stop_addr = addr;  /* unicorn 2.1 reports the guest-physical address */
 	return false;
-}
-
-static void hook_mem_sync(uc_engine *uc, uc_mem_type type, uint64_t addr, int size,
-			  int64_t value, void *user)
-{
-	(void)uc;
-	(void)type;
-	(void)addr;
-	(void)size;
-	(void)value;
-	(void)user;
 }
 
 /* ---- segments and the intercept message header ---- */
@@ -543,6 +533,34 @@ static uint32_t prot_to_uc(uint8_t mask)
 	return p;
 }
 
+/*
+ * The fault hook over RAM covers exactly the pages whose protection is not RWX. Why bounded:
+ * while any UC_HOOK_MEM_*_UNMAPPED/_PROT hook covers a page, unicorn never marks its TLB entry
+ * dirty again (notdirty_write), so every store to it takes the slow path (with the hook over all
+ * of RAM: a third of a Linux boot).
+ */
+static int set_prot_hook(struct hvsim_vp *vp, uint64_t lo, uint64_t hi)
+{
+	if (vp->prot_hook && lo == vp->prot_lo && hi == vp->prot_hi)
+		return 0;
+	if (vp->prot_hook)
+		uc_hook_del(vp->uc, vp->prot_hook);
+	vp->prot_hook = 0;
+	vp->prot_lo = lo;
+	vp->prot_hi = hi;
+	if (lo > hi)
+		return 0;
+	return uc_hook_add(vp->uc, &vp->prot_hook, UC_HOOK_MEM_INVALID, (void *)hook_mem_invalid,
+			   vp, lo, hi) == UC_ERR_OK ? 0 : -EIO;
+}
+
+/*
+ * Apply sim->prot to this VP's engine. A page without read access is unmapped from the engine
+ * rather than protected: unicorn checks UC_PROT_READ only on its slow path, which loads take
+ * only while some UC_HOOK_MEM_READ/WRITE hook exists; unmapped, every access faults (the fault
+ * hook turns it back into a protection intercept). Pages with read access get uc_mem_protect
+ * (write and execute protection hold on unicorn's fast path).
+ */
 static void sync_prot(struct hvsim_vp *vp)
 {
 	struct hvsim *sim = vp->sim;
@@ -550,19 +568,42 @@ static void sync_prot(struct hvsim_vp *vp)
 	if (gen == vp->applied_gen)
 		return;
 	pthread_mutex_lock(&sim->lock);
-	uint64_t pages = sim->mem_size >> ADDR_PAGE_SHIFT;
+	uint64_t pages = sim->mem_size >> ADDR_PAGE_SHIFT, lo = pages, hi = 0;
+	for (uint64_t i = 0; i < pages; i++) {
+		if (prot_to_uc(sim->prot[i]) != UC_PROT_ALL) {
+			lo = i < lo ? i : lo;
+			hi = i;
+		}
+	}
 	for (uint64_t i = 0; i < pages; i++) {
 		if (vp->applied_prot[i] == sim->prot[i])
 			continue;
-		/* Coalesce runs of pages with the same new mask into one uc_mem_protect. */
+		/* Coalesce runs with the same new mask and the same mapped state into one call. */
+		bool was = vp->applied_prot[i] & 1, now = sim->prot[i] & 1;
 		uint64_t j = i + 1;
-		while (j < pages && vp->applied_prot[j] != sim->prot[j] && sim->prot[j] == sim->prot[i])
+		while (j < pages && vp->applied_prot[j] != sim->prot[j] &&
+		       sim->prot[j] == sim->prot[i] && (bool)(vp->applied_prot[j] & 1) == was)
 			j++;
-		uc_mem_protect(vp->uc, i << ADDR_PAGE_SHIFT, (j - i) << ADDR_PAGE_SHIFT,
-			       prot_to_uc(sim->prot[i]));
+		uint64_t a = i << ADDR_PAGE_SHIFT, len = (j - i) << ADDR_PAGE_SHIFT;
+		uc_err err = UC_ERR_OK;
+		if (was && !now)
+			err = uc_mem_unmap(vp->uc, a, len);
+		else if (!was && now)
+			err = uc_mem_map_ptr(vp->uc, a, len, prot_to_uc(sim->prot[i]), sim->ram + a);
+		else if (now)
+			err = uc_mem_protect(vp->uc, a, len, prot_to_uc(sim->prot[i]));
+		if (err != UC_ERR_OK) {
+			/* Internal invariant: the range is page-aligned RAM the engine mapped. */
+			fprintf(stderr, "hvsim: vp%u: protections at gpa 0x%llx+0x%llx: %s\n",
+				vp->index, (unsigned long long)a, (unsigned long long)len,
+				uc_strerror(err));
+			abort();
+		}
 		memcpy(vp->applied_prot + i, sim->prot + i, j - i);
 		i = j - 1;
 	}
+	if (set_prot_hook(vp, lo << ADDR_PAGE_SHIFT, ((hi + 1) << ADDR_PAGE_SHIFT) - 1))
+		abort(); /* internal invariant: uc_hook_add fails only without memory */
 	gen = atomic_load(&sim->prot_gen);
 	pthread_mutex_unlock(&sim->lock);
 	vp->applied_gen = gen;
@@ -1098,14 +1139,9 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 			UC_X86_INS_RDTSC) ||
 	    uc_hook_add(vp->uc, &h, UC_HOOK_INSN, (void *)hvsim_hook_rdtscp, vp, 1, 0,
 			UC_X86_INS_RDTSCP) ||
-	    uc_hook_add(vp->uc, &h, UC_HOOK_MEM_INVALID, (void *)hook_mem_invalid, vp, 1, 0) ||
-	    /*
-	     * unicorn reports a stale RIP (the block start) in memory fault hooks unless some
-	     * UC_HOOK_MEM_READ/WRITE hook exists: then it syncs RIP before each access. This
-	     * hook's range is never accessed; it exists for that side effect (~6% cost).
-	     */
-	    uc_hook_add(vp->uc, &h, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, (void *)hook_mem_sync,
-			vp, 0xFFFFFFFFFFFFF000ull, 0xFFFFFFFFFFFFFFFFull))
+	    /* Outside RAM (MMIO, unbacked); RAM pages get theirs from sync_prot. */
+	    uc_hook_add(vp->uc, &h, UC_HOOK_MEM_UNMAPPED, (void *)hook_mem_invalid, vp,
+			sim->mem_size, ~0ull))
 		return -EIO;
 	if (sim->vp_count > 1) {
 		vp->codepg = calloc(sim->mem_size >> ADDR_PAGE_SHIFT, 1);
