@@ -47,6 +47,13 @@ hvsim_lock_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
 $(eval $(call mezz_test,hvsim_lock_test))
 $(foreach f,$(FLAVOURS),$(call mezz_objs,$(f),$(hvsim_lock_test_SRCS))): $(UNICORN_STAMP)
 
+# Write tracking of code pages on the patched unicorn itself (uc_* calls only, no hvsim).
+hvsim_smc_test_SRCS := tests/unit/hvsim_smc_test.c
+hvsim_smc_test_CFLAGS := $(UNICORN_CFLAGS)
+hvsim_smc_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
+$(eval $(call mezz_test,hvsim_smc_test))
+$(foreach f,$(FLAVOURS),$(call mezz_objs,$(f),$(hvsim_smc_test_SRCS))): $(UNICORN_STAMP)
+
 hvsim_apic_test_SRCS := tests/unit/hvsim_apic_test.c
 hvsim_apic_test_LIBS := $(HVSIM_LIBS)
 hvsim_apic_test_LDLIBS := $(HVSIM_LDLIBS) -lcmocka
