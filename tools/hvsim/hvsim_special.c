@@ -152,11 +152,22 @@ static uint64_t hash_entry(const struct hvsim_tb_entry *e)
 }
 
 /*
- * Called before every translation block runs. The scan result of a block is cached by
- * (address, size, CR3) and revalidated once per run with a hash of its current bytes (code
- * changed by host-side writes, which unicorn does not see), so the common case costs a few
- * loads and compares.
+ * Does the current CR3 map the cached block `e` to the same guest bytes? Then its scan
+ * result holds and it is re-keyed to this CR3: a kernel that switches CR3 on every entry
+ * (page-table isolation) or process would otherwise rescan all of its code each time
+ * (722k of 1.03M rescans in a Linux boot). Also after a TLB flush (tb_epoch).
  */
+static bool same_bytes_under(struct hvsim_vp *vp, struct hvsim_tb_entry *e)
+{
+	unsigned user_acc = hvsim_vp_cpl(vp) == 3 ? X86_PW_USER : 0;
+	if (code_ptr(vp, e->pc, user_acc) != e->p1 ||
+	    (e->p2 && code_ptr(vp, e->pc + e->len1, user_acc) != e->p2))
+		return false;
+	e->cr3 = vp->cr3;
+	e->epoch = vp->tb_epoch;
+	return true;
+}
+
 /* Stop before the block runs; the run loop re-runs from the same RIP. */
 static void stop_kick(struct hvsim_vp *vp, uc_engine *uc)
 {
@@ -174,6 +185,7 @@ static bool scan_block(struct hvsim_vp *vp, struct hvsim_tb_entry *e, uint64_t a
 	e->pc = addr;
 	e->size = size;
 	e->cr3 = cr3;
+	e->epoch = vp->tb_epoch;
 	e->icpt_gen = gen;
 	e->len1 = (uint32_t)(ADDR_PAGE_SIZE - (addr & (ADDR_PAGE_SIZE - 1)));
 	if (e->len1 > size)
@@ -225,7 +237,11 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		uint64_t cr3 = vp->cr3;
 		uint64_t gen = vp->icpt_gen_run;
 		e = &vp->tb[(addr ^ (addr >> 9)) & (HVSIM_TB_CACHE - 1)];
-		bool same = e->pc == addr && e->size == size && e->cr3 == cr3 && e->p1;
+		bool same = e->pc == addr && e->size == size && e->cr3 == cr3 &&
+			    e->epoch == vp->tb_epoch && e->p1;
+		/* Another CR3 (kernel code, PTI) or a flushed TLB may map it to the same bytes. */
+		if (!same && e->pc == addr && e->size == size && e->p1 && same_bytes_under(vp, e))
+			same = true;
 		/*
 		 * Host-side writes (VTL2, hvsim) happen between runs: one hash check per block per
 		 * run finds them (hashing on every execution cost 15% of a Linux boot).

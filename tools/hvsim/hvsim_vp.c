@@ -798,7 +798,7 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 		if (flush & HVSIM_FLUSH_TLB) {
 			/* A flush hypercall: mappings changed under the same CR3 (hvsim_synth.c). */
 			uc_ctl_flush_tlb(vp->uc);
-			memset(vp->tb, 0, sizeof(vp->tb));
+			vp->tb_epoch++; /* each cached block re-checks its mapping (same_bytes_under) */
 		}
 		atomic_store(&vp->kick, false);
 		atomic_store(&vp->want_window, irr_any(vp));
