@@ -883,6 +883,85 @@ static void test_string_io_into_protected_and_mmio(void **state)
  * still work, as EFER.NXE is kept by 2.1), and kernel-style code
  * in the upper half, VA 0xffffffff80000000 -> GPA 0x400000, with an MMIO page behind it.
  */
+/*
+ * An OUT in the middle of a loop's block: stopping before it re-runs the block up to it a few
+ * times, then the OUT gets a code hook of its own (no re-run, no retranslation per exit).
+ * Every exit still reports the OUT's RIP and value; once the bytes there are no longer an
+ * OUT, the hooked address runs on.
+ */
+static void test_hot_special_in_block(void **state)
+{
+	(void)state;
+	struct hvsim *sim = mk(1);
+	install(sim, 0, 2, 0xF4);
+	install(sim, 0, 2, 0xF5);
+	/* xor ecx, ecx; 2: inc ecx; mov eax, ecx; 6: out 0xF4, eax; cmp ecx, 20; jne 2;
+	 * 13: out 0xF5, eax; hlt */
+	static const uint8_t code[] = { 0x31, 0xC9, 0xFF, 0xC1, 0x89, 0xC8, 0xE7, 0xF4, 0x83, 0xF9,
+					0x14, 0x75, 0xF5, 0xE7, 0xF5, 0xF4 };
+	load(sim, CODE, code, sizeof(code));
+	for (uint64_t i = 1; i <= 20; i++) {
+		const uint8_t *m = run_exit(sim, 0x80010000);
+		assert_int_equal(u16at(m + PL + 40), 0xF4);
+		assert_int_equal(u64at(m + PL + 24), CODE + 6);
+		assert_int_equal(u64at(m + PL + 48), i);
+		set_reg(sim, 0x20010, CODE + 8, 0);
+	}
+	const uint8_t *m = run_exit(sim, 0x80010000);
+	assert_int_equal(u16at(m + PL + 40), 0xF5);
+	assert_int_equal(u64at(m + PL + 24), CODE + 13);
+	struct hvsim_stats st;
+	hvsim_get_stats(sim, &st);
+	assert_true(st.block_reruns < 12); /* 20 without the hook */
+	/* The OUT becomes two NOPs: the loop runs through its old address without stopping. */
+	static const uint8_t nops[] = { 0x90, 0x90 };
+	load(sim, CODE + 6, nops, sizeof(nops));
+	set_reg(sim, 0x20010, CODE, 0);
+	m = run_exit(sim, 0x80010000);
+	assert_int_equal(u16at(m + PL + 40), 0xF5);
+	assert_int_equal(u64at(m + PL + 48), 20);
+	hvsim_destroy(sim);
+}
+
+/*
+ * MOV to CR3 (done by hvsim itself in 64-bit mode at CPL 0): CR3 takes the value and the TLB
+ * is flushed, so a PTE changed before it is seen after it.
+ */
+static void test_mov_cr3_flushes_tlb(void **state)
+{
+	(void)state;
+	struct hvsim *sim = mk(1);
+	install(sim, 0, 2, 0xF4);
+	static const uint64_t pte[][2] = {
+		{ 0x30000, 0x31000 | 3 }, { 0x31000, 0x32000 | 3 },
+		{ 0x32000, 0x83 }, { 0x32000 + 8, 0x33000 | 3 },  /* 0-2 MiB large; 2-4 MiB: PT */
+		{ 0x33000, 0x400000 | 3 },                         /* 0x200000 -> page A */
+	};
+	for (size_t i = 0; i < sizeof(pte) / sizeof(pte[0]); i++)
+		load(sim, pte[i][0], &pte[i][1], 8);
+	uint32_t a = 0xAAAA0001, b = 0xBBBB0002;
+	load(sim, 0x400000, &a, 4);
+	load(sim, 0x401000, &b, 4);
+	/* mov esp, 0x80000; mov ecx, 0x30000; mov cr3, rcx; mov eax, [0x200000]; out 0xF4, eax;
+	 * 22: mov rcx, cr3; mov cr3, rcx; mov eax, [0x200000]; out 0xF4, eax; hlt */
+	static const uint8_t code[] = { 0xBC, 0, 0, 8, 0, 0xB9, 0, 0, 3, 0, 0x0F, 0x22, 0xD9,
+					0x8B, 0x04, 0x25, 0, 0, 0x20, 0, 0xE7, 0xF4,
+					0x0F, 0x20, 0xD9, 0x0F, 0x22, 0xD9,
+					0x8B, 0x04, 0x25, 0, 0, 0x20, 0, 0xE7, 0xF4, 0xF4 };
+	load(sim, CODE, code, sizeof(code));
+	const uint8_t *m = run_exit(sim, 0x80010000);
+	assert_int_equal(u64at(m + PL + 24), CODE + 20);
+	assert_int_equal(ctx(sim, 0), a);
+	assert_int_equal(get_reg(sim, 0x40002 /* CR3 */), 0x30000);
+	static const uint64_t to_b = 0x401000 | 3;
+	load(sim, 0x33000, &to_b, 8); /* no INVLPG: only the CR3 write flushes it */
+	set_reg(sim, 0x20010, CODE + 22, 0);
+	m = run_exit(sim, 0x80010000);
+	assert_int_equal(u64at(m + PL + 24), CODE + 35);
+	assert_int_equal(ctx(sim, 0), b);
+	hvsim_destroy(sim);
+}
+
 static void test_non_identity_mapping(void **state)
 {
 	(void)state;
@@ -963,6 +1042,8 @@ int main(void)
 		cmocka_unit_test(test_exec_protection),
 		cmocka_unit_test(test_string_io_into_protected_and_mmio),
 		cmocka_unit_test(test_non_identity_mapping),
+		cmocka_unit_test(test_hot_special_in_block),
+		cmocka_unit_test(test_mov_cr3_flushes_tlb),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

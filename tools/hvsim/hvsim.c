@@ -275,6 +275,8 @@ void hvsim_get_stats(const struct hvsim *sim, struct hvsim_stats *st)
 		st->interrupts_delivered += atomic_load(&vp->st_intr);
 		st->ring0_entries += atomic_load(&vp->st_ring0);
 		st->xmodified_pages += atomic_load(&vp->st_xmodify);
+		st->block_reruns += atomic_load(&vp->st_reruns);
+		st->unicorn_steps += atomic_load(&vp->st_steps);
 	}
 	st->hypercalls = atomic_load(&((struct hvsim *)sim)->st_hypercalls);
 }

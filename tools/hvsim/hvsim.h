@@ -108,6 +108,8 @@ struct hvsim_stats {
 	uint64_t interrupts_delivered;
 	uint64_t ring0_entries;      /* CPL 3 -> 0 transitions (exceptions, interrupts, SYSCALL) */
 	uint64_t xmodified_pages;    /* code pages retranslated after another VP's stores */
+	uint64_t block_reruns;       /* blocks re-run with `until` to stop before a special insn */
+	uint64_t unicorn_steps;      /* special instructions executed singly inside unicorn */
 	uint64_t hypercalls;         /* through hvsim_hvcall */
 };
 void hvsim_get_stats(const struct hvsim *sim, struct hvsim_stats *st);

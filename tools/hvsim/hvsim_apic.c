@@ -615,8 +615,8 @@ static bool reg_write(struct hvsim_vp *vp, unsigned off, uint64_t v64)
 static int base_write(struct hvsim_vp *vp, uint64_t v)
 {
 	struct hvsim_apic *a = &vp->apic;
-	/* Reserved: bits 0-7, 9, above MAXPHYADDR (hvsim: 46 bits as unicorn's CPU reports). */
-	if (v & (0x2FFull | ~((1ull << 46) - 1)))
+	/* Reserved: bits 0-7, 9, above MAXPHYADDR. */
+	if (v & (0x2FFull | ~((1ull << HVSIM_MAXPHYADDR) - 1)))
 		return -1;
 	bool en = v & BASE_EN, ext = v & BASE_EXTD;
 	bool was_en = a->base & BASE_EN, was_ext = a->base & BASE_EXTD;

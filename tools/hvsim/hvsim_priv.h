@@ -72,6 +72,8 @@ struct hvsim_event {
  * blocks with 4096 entries, 1.0 M with 65536, 0.26 M once entries survive CR3 switches.
  */
 #define HVSIM_TB_CACHE 65536
+#define HVSIM_SPECIAL_HOOKS 32
+#define HVSIM_SPECIAL_HOOK_AFTER 8 /* re-runs of one address before it gets a hook */
 /* flush_tb: recently run blocks only (cheap) / everything (unicorn TB flush, tens of ms) /
  * the TLB and hvsim's block scans (flush hypercalls: mappings changed under the same CR3) */
 #define HVSIM_FLUSH_RECENT 1u
@@ -188,6 +190,16 @@ struct hvsim_vp {
 	uint64_t stop_addr;             /* special instruction address / faulting VA */
 	unsigned stop_access;           /* 0 read, 1 write, 2 execute */
 	uint64_t allow_special_at;      /* the block hook lets this one special through */
+	/*
+	 * Special instructions inside a block that stop VTL0 often (a driver's IN/OUT loop) get a
+	 * UC_HOOK_CODE hook of their own, which stops right before them: no re-run with `until`,
+	 * whose truncated translation unicorn drops at the end of every such run (two
+	 * translations per exit otherwise). cur_e: the block the block hook let run.
+	 */
+	struct { uint64_t lin; uc_hook h; } sphook[HVSIM_SPECIAL_HOOKS];
+	unsigned sphook_n;
+	uint8_t rerun_count[256];       /* re-runs per hashed special address, saturating */
+	const struct hvsim_tb_entry *cur_e;
 
 	/* VTL protections applied to this engine (hvsim_vp.c). */
 	uint8_t *applied_prot;
@@ -213,7 +225,7 @@ struct hvsim_vp {
 
 	atomic_uint_fast64_t st_exits[HVSIM_EXIT_KIND_COUNT];
 	atomic_uint_fast64_t st_insns, st_blocks, st_host_io, st_host_msr, st_host_cpuid;
-	atomic_uint_fast64_t st_exc, st_intr, st_ring0, st_xmodify;
+	atomic_uint_fast64_t st_exc, st_intr, st_ring0, st_xmodify, st_reruns, st_steps;
 };
 
 struct hvsim_sint {
@@ -299,6 +311,8 @@ enum hvsim_stop {
 
 #define HVSIM_RFLAGS_TF (1ull << 8)
 #define HVSIM_RFLAGS_IF (1ull << 9)
+#define HVSIM_CR4_PCIDE (1ull << 17)
+#define HVSIM_MAXPHYADDR 46 /* what unicorn's CPU model reports in CPUID 0x80000008 */
 #define HVSIM_RFLAGS_NT (1ull << 14)
 #define HVSIM_RFLAGS_RF (1ull << 16)
 #define HVSIM_RFLAGS_VM (1ull << 17)
@@ -394,6 +408,7 @@ unsigned hvsim_vp_mode(struct hvsim_vp *vp);
 uint64_t hvsim_vp_lin(struct hvsim_vp *vp, uint64_t rip);
 uint64_t hvsim_addr_mask(const struct x86_insn *in);
 void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user);
+bool hvsim_special_hook_rerun(struct hvsim_vp *vp, uint64_t lin);
 uint32_t hvsim_hook_in(uc_engine *uc, uint32_t port, int size, void *user);
 void hvsim_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user);
 /** The special instruction at `rip`; 1 when an exit message was produced. */

@@ -221,6 +221,53 @@ static bool scan_block(struct hvsim_vp *vp, struct hvsim_tb_entry *e, uint64_t a
 	return true;
 }
 
+static bool has_special_hook(const struct hvsim_vp *vp, uint64_t lin)
+{
+	for (unsigned i = 0; i < vp->sphook_n; i++)
+		if (vp->sphook[i].lin == lin)
+			return true;
+	return false;
+}
+
+/* A special instruction's own code hook: stop right before it, if the block says it is one. */
+static void hook_special_at(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+	(void)size;
+	struct hvsim_vp *vp = user;
+	const struct hvsim_tb_entry *e = vp->cur_e;
+	/* Other code at this address (another address space, rewritten code) runs on. */
+	if (addr == vp->allow_special_at || !e || e->special_off < 0 ||
+	    e->pc + (uint64_t)e->special_off != addr)
+		return;
+	vp->stop = HVSIM_STOP_SPECIAL;
+	vp->stop_addr = addr;
+	uc_emu_stop(uc);
+}
+
+/*
+ * A block stopped before a special instruction at linear `lin`, not its first: count it, and
+ * the HVSIM_SPECIAL_HOOK_AFTERth time give `lin` a code hook and drop the translations that
+ * hold it (they are made again with the hook's call). True: hooked, run the block as it is.
+ */
+bool hvsim_special_hook_rerun(struct hvsim_vp *vp, uint64_t lin)
+{
+	uint8_t *c = &vp->rerun_count[(lin ^ (lin >> 8)) & 0xFF];
+	if (*c < 255)
+		(*c)++;
+	if (*c < HVSIM_SPECIAL_HOOK_AFTER || vp->sphook_n == HVSIM_SPECIAL_HOOKS ||
+	    has_special_hook(vp, lin))
+		return false;
+	uc_hook h;
+	if (uc_hook_add(vp->uc, &h, UC_HOOK_CODE, (void *)hook_special_at, vp, lin, lin) != UC_ERR_OK)
+		return false;
+	vp->sphook[vp->sphook_n].lin = lin;
+	vp->sphook[vp->sphook_n].h = h;
+	vp->sphook_n++;
+	*c = 0;
+	uc_ctl_remove_cache(vp->uc, lin, lin + 1); /* every block that holds it (it is mapped) */
+	return true;
+}
+
 /*
  * Called before every translation block runs. The scan result of a block is cached by
  * (address, size, CR3) and revalidated once per run with a hash of its current bytes (code
@@ -230,6 +277,7 @@ static bool scan_block(struct hvsim_vp *vp, struct hvsim_tb_entry *e, uint64_t a
 void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
 	struct hvsim_vp *vp = user;
+	vp->cur_e = NULL;
 	if (vp->ring_detour)
 		return; /* hvsim's own two instructions (hvsim_ring.c) */
 	struct hvsim_tb_entry *e = NULL;
@@ -304,7 +352,10 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		return;
 	stat_add(&vp->st_blocks, 1);
 	stat_add(&vp->st_insns, e->icount);
+	vp->cur_e = e;
 	if (e->special_off >= 0 && addr + (uint64_t)e->special_off != vp->allow_special_at) {
+		if (e->special_off > 0 && has_special_hook(vp, addr + (uint64_t)e->special_off))
+			return; /* its code hook stops the block there */
 		vp->stop = HVSIM_STOP_SPECIAL;
 		vp->stop_addr = addr + (uint64_t)e->special_off;
 		uc_emu_stop(uc);
@@ -384,6 +435,7 @@ static bool cpuid_icpt(struct hvsim_vp *vp, uint32_t leaf)
 static int uc_step_special(struct hvsim_vp *vp, uint64_t rip, unsigned len)
 {
 	uint64_t lin = hvsim_vp_lin(vp, rip); /* `until` and unicorn's cache are linear */
+	atomic_fetch_add_explicit(&vp->st_steps, 1, memory_order_relaxed);
 	vp->allow_special_at = lin;
 	vp->stop = HVSIM_STOP_NONE;
 	uc_ctl_remove_cache(vp->uc, lin, lin + 1);
@@ -401,6 +453,28 @@ static int uc_step_special(struct hvsim_vp *vp, uint64_t rip, unsigned len)
 	if (vp->stop == HVSIM_STOP_INTR)
 		return hvsim_handle_intr(vp, vp->stop_vector);
 	return e == UC_ERR_OK ? 0 : -EIO;
+}
+
+/*
+ * MOV to CR3 in 64-bit mode at CPL 0 without PCIDs, a kernel's page-table switch (Linux's PTI
+ * makes two per system call): done here, unicorn's CR3 write flushing its TLB as the
+ * instruction does. Stepping it inside unicorn costs three translations each time (18k of a
+ * Linux boot's 21k steps). Anything else (other modes, CR4.PCIDE, bit 63, bits above
+ * MAXPHYADDR) is stepped, so that unicorn answers it as before.
+ */
+static bool mov_to_cr3(struct hvsim_vp *vp, const struct x86_insn *insn, unsigned cpl,
+		       uint64_t rip, unsigned len)
+{
+	if (insn->opcode != 0x22 || insn->reg != 3 || insn->lock || insn->has_mem ||
+	    insn->mode != X86_MODE_64 || cpl != 0 || insn->rm >= 16)
+		return false;
+	uint64_t v = hvsim_rd(vp, hvsim_uc_gpr[insn->rm]);
+	if ((hvsim_rd(vp, UC_X86_REG_CR4) & HVSIM_CR4_PCIDE) || (v >> HVSIM_MAXPHYADDR))
+		return false;
+	hvsim_wr(vp, UC_X86_REG_CR3, v);
+	hvsim_wr(vp, UC_X86_REG_RIP, rip + len);
+	vp->cr3 = v;
+	return true;
 }
 
 /* Architectural MSRs unicorn implements: executed by unicorn itself. */
@@ -786,6 +860,8 @@ int hvsim_handle_special(struct hvsim_vp *vp, uint64_t rip)
 	enum special kind = classify(&insn);
 	bool iopl_ok = cpl <= ((hvsim_rd(vp, UC_X86_REG_RFLAGS) >> 12) & 3);
 	if (kind == SP_MOV_CR) {
+		if (mov_to_cr3(vp, &insn, cpl, rip, len))
+			return 0;
 		/* unicorn executes it (faults included); hvsim tracks CR3. */
 		int r = uc_step_special(vp, rip, len);
 		vp->cr3 = hvsim_rd(vp, UC_X86_REG_CR3);

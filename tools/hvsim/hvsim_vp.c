@@ -840,7 +840,11 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 		case HVSIM_STOP_SPECIAL: {
 			uint64_t now = hvsim_rd(vp, UC_X86_REG_RIP), lin = hvsim_vp_lin(vp, now);
 			if (lin != vp->stop_addr) {
-				/* Re-run the block up to the special instruction only. */
+				/* Re-run the block up to the special instruction only, or run it as it
+				 * is once that instruction has a code hook of its own. */
+				if (hvsim_special_hook_rerun(vp, vp->stop_addr))
+					break;
+				atomic_fetch_add_explicit(&vp->st_reruns, 1, memory_order_relaxed);
 				uc_ctl_remove_cache(vp->uc, lin, lin + 1);
 				until = vp->stop_addr;
 				break;

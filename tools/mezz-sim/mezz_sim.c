@@ -301,9 +301,11 @@ static void print_hvsim(const struct hvsim_stats *st)
 {
 	printf("hvsim: guest instructions %" PRIu64 " (upper bound), blocks %" PRIu64
 	       ", interrupts delivered %" PRIu64 ", exceptions delivered %" PRIu64
-	       ", user-to-kernel entries %" PRIu64 ", cross-modified code pages %" PRIu64 "\n",
+	       ", user-to-kernel entries %" PRIu64 ", cross-modified code pages %" PRIu64
+	       ", block re-runs %" PRIu64 ", single steps %" PRIu64 "\n",
 	       st->guest_insns, st->guest_blocks, st->interrupts_delivered,
-	       st->exceptions_delivered, st->ring0_entries, st->xmodified_pages);
+	       st->exceptions_delivered, st->ring0_entries, st->xmodified_pages, st->block_reruns,
+	       st->unicorn_steps);
 }
 
 /*
