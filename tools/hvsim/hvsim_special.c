@@ -277,9 +277,10 @@ bool hvsim_special_hook_rerun(struct hvsim_vp *vp, uint64_t lin)
 void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
 	struct hvsim_vp *vp = user;
-	vp->cur_e = NULL;
-	if (vp->ring_detour)
+	if (vp->ring_detour) {
+		vp->cur_e = NULL;
 		return; /* hvsim's own two instructions (hvsim_ring.c) */
+	}
 	struct hvsim_tb_entry *e = NULL;
 	if (size != 0 && size <= 8192) {
 		uint64_t cr3 = vp->cr3;
@@ -348,11 +349,11 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		stop_kick(vp, uc); /* APIC timer expired: the run loop fires it */
 		return;
 	}
+	vp->cur_e = e; /* for hook_special_at; a block that stops here never reaches one */
 	if (!e)
 		return;
 	stat_add(&vp->st_blocks, 1);
 	stat_add(&vp->st_insns, e->icount);
-	vp->cur_e = e;
 	if (e->special_off >= 0 && addr + (uint64_t)e->special_off != vp->allow_special_at) {
 		if (e->special_off > 0 && has_special_hook(vp, addr + (uint64_t)e->special_off))
 			return; /* its code hook stops the block there */
