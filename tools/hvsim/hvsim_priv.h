@@ -100,16 +100,23 @@ struct hvsim_stimer {
 	uint64_t config, count;
 	uint64_t deadline_ns;           /* partition ns of the next expiry, 0 = not armed */
 };
+/*
+ * One cache line: the block hook reads one entry per block of VTL0 and its misses were most
+ * of the hook's cost (an 80-byte entry often spanned two lines).
+ */
 struct hvsim_tb_entry {
-	uint64_t pc, cr3, hash, icpt_gen;
+	uint64_t pc, cr3;
 	const uint8_t *p1, *p2;         /* host bytes of the block (p2: part on the next page) */
-	uint32_t size, len1;
-	uint32_t gpn1, gpn2;            /* guest pages of p1 / p2 (gpn2 = gpn1 without p2) */
-	uint32_t hashed_run;            /* vp->run_seq when the hash was last checked */
+	uint64_t hash;
+	uint32_t size;
 	uint32_t epoch;                 /* vp->tb_epoch when keyed to cr3 (flush hypercalls) */
+	uint32_t icpt_gen;              /* vp->icpt_gen_run when scanned */
+	uint32_t hashed_run;            /* vp->run_seq when the hash was last checked */
 	uint16_t icount;
 	int16_t special_off;            /* offset of the first special instruction, -1 none */
+	uint16_t len1;                  /* bytes of the block on p1's page */
 };
+_Static_assert(sizeof(struct hvsim_tb_entry) == 64, "one cache line");
 
 /* ---- the local APIC (hvsim_apic.c) ---- */
 
@@ -154,7 +161,7 @@ struct hvsim_vp {
 	void *run_page;                 /* 4096 bytes, page aligned */
 	void *reg_page;                 /* NULL without the capability */
 	uc_hook bp_hook;                /* hvsim_vp_set_breakpoint (vp->lock), 0 none */
-	uint64_t icpt_gen_run;          /* sim->icpt_gen when this run started (InstallIntercept
+	uint32_t icpt_gen_run;          /* sim->icpt_gen when this run started (InstallIntercept
 					   kicks every VP, so a running one starts over) */
 	uint64_t bp_rip;
 
@@ -207,7 +214,8 @@ struct hvsim_vp {
 	uc_hook prot_hook;              /* fault hook over [prot_lo, prot_hi] (sync_prot), 0 none */
 	uint64_t prot_lo, prot_hi;
 
-	struct hvsim_tb_entry tb[HVSIM_TB_CACHE];
+	struct hvsim_tb_entry *tb;      /* HVSIM_TB_CACHE entries, cache-line aligned in tb_mem */
+	void *tb_mem;
 	uint32_t tb_epoch;              /* bumped by a TLB flush: entries re-check their mapping */
 
 	/* VTL0-private state not kept by unicorn. */

@@ -187,17 +187,14 @@ static bool scan_block(struct hvsim_vp *vp, struct hvsim_tb_entry *e, uint64_t a
 	e->cr3 = cr3;
 	e->epoch = vp->tb_epoch;
 	e->icpt_gen = gen;
-	e->len1 = (uint32_t)(ADDR_PAGE_SIZE - (addr & (ADDR_PAGE_SIZE - 1)));
-	if (e->len1 > size)
-		e->len1 = size;
+	uint32_t len1 = (uint32_t)(ADDR_PAGE_SIZE - (addr & (ADDR_PAGE_SIZE - 1)));
+	e->len1 = (uint16_t)(len1 > size ? size : len1);
 	e->p1 = code_ptr(vp, addr, user_acc);
 	e->p2 = size > e->len1 ? code_ptr(vp, addr + e->len1, user_acc) : NULL;
 	if (!e->p1 || (size > e->len1 && !e->p2)) {
 		e->p1 = NULL; /* code outside RAM: unicorn cannot run it either */
 		return false;
 	}
-	e->gpn1 = (uint32_t)((uint64_t)(e->p1 - vp->sim->ram) >> ADDR_PAGE_SHIFT);
-	e->gpn2 = e->p2 ? (uint32_t)((uint64_t)(e->p2 - vp->sim->ram) >> ADDR_PAGE_SHIFT) : e->gpn1;
 	uint8_t buf[8192];
 	memcpy(buf, e->p1, e->len1);
 	if (size > e->len1)

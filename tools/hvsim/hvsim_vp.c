@@ -743,7 +743,7 @@ static void flush_translations(struct hvsim_vp *vp, bool all)
 				uc_ctl_remove_cache(vp->uc, e->pc, e->pc + e->size);
 		}
 	}
-	memset(vp->tb, 0, sizeof(vp->tb));
+	memset(vp->tb, 0, HVSIM_TB_CACHE * sizeof(*vp->tb));
 }
 
 /* ---- the run loop ---- */
@@ -1099,6 +1099,11 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 	if (sim->cfg.register_page)
 		vp->reg_page = aligned_alloc(ADDR_PAGE_SIZE, ADDR_PAGE_SIZE);
 	vp->applied_prot = malloc(sim->mem_size >> ADDR_PAGE_SHIFT);
+	/* The block-scan table, cache-line aligned (calloc: pages touched only as used). */
+	vp->tb_mem = calloc(HVSIM_TB_CACHE + 1, sizeof(struct hvsim_tb_entry));
+	if (!vp->tb_mem)
+		return -ENOMEM;
+	vp->tb = (struct hvsim_tb_entry *)(((uintptr_t)vp->tb_mem + 63) & ~(uintptr_t)63);
 	if (!vp->run_page || (sim->cfg.register_page && !vp->reg_page) || !vp->applied_prot)
 		return -ENOMEM;
 	memset(vp->run_page, 0, ADDR_PAGE_SIZE);
@@ -1175,6 +1180,7 @@ void hvsim_vp_fini(struct hvsim_vp *vp)
 	free(vp->run_page);
 	free(vp->reg_page);
 	free(vp->applied_prot);
+	free(vp->tb_mem);
 	free((void *)vp->codepg);
 	pthread_mutex_destroy(&vp->lock);
 	pthread_cond_destroy(&vp->cond);

@@ -146,17 +146,20 @@ bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
 {
 	if (!vp->codepg || !vp->exec_locked)
 		return false; /* one VP, or a single step of a just-translated instruction */
-	uint8_t f1 = atomic_load_explicit(&vp->codepg[e->gpn1], memory_order_relaxed);
-	uint8_t f2 = atomic_load_explicit(&vp->codepg[e->gpn2], memory_order_relaxed);
+	/* Guest pages of the block's bytes (gpn2 = gpn1 when it has no second page). */
+	uint64_t gpn1 = (uint64_t)(e->p1 - vp->sim->ram) >> ADDR_PAGE_SHIFT;
+	uint64_t gpn2 = e->p2 ? (uint64_t)(e->p2 - vp->sim->ram) >> ADDR_PAGE_SHIFT : gpn1;
+	uint8_t f1 = atomic_load_explicit(&vp->codepg[gpn1], memory_order_relaxed);
+	uint8_t f2 = atomic_load_explicit(&vp->codepg[gpn2], memory_order_relaxed);
 	if (f1 == HVSIM_PG_CODE && f2 == HVSIM_PG_CODE)
 		return false;
 	/* First code from the page(s), or rewritten since: protect, then retranslate. */
-	claim(vp, e->gpn1);
-	if (e->gpn2 != e->gpn1)
-		claim(vp, e->gpn2);
+	claim(vp, gpn1);
+	if (gpn2 != gpn1)
+		claim(vp, gpn2);
 	uint64_t page = addr & ~(uint64_t)(ADDR_PAGE_SIZE - 1);
 	uc_ctl_remove_cache(uc, page, page + ADDR_PAGE_SIZE);
-	if (e->gpn2 != e->gpn1)
+	if (gpn2 != gpn1)
 		uc_ctl_remove_cache(uc, page + ADDR_PAGE_SIZE, page + 2 * ADDR_PAGE_SIZE);
 	if ((f1 | f2) & HVSIM_PG_XDIRTY)
 		atomic_fetch_add_explicit(&vp->st_xmodify, 1, memory_order_relaxed);
