@@ -10,15 +10,8 @@ set -u
 cd "$(dirname "$0")/../.."
 O=${O:-build}
 SIM=$O/bin/mezz-sim
-O="$O" tools/linux-guest.sh >/dev/null
-rc=$?
-if [ $rc -eq 1 ]; then
-  echo "ok - igvm image # SKIP Debian's archive is not reachable"
-  exit 0
-elif [ $rc -ne 0 ]; then
-  echo "not ok - fetching the stand-in VTL2 kernel (tools/linux-guest.sh exit $rc)"
-  exit 1
-fi
+. tests/guests/fetch-linux.sh
+fetch_linux_guest "igvm image" "the stand-in VTL2 kernel" quiet
 if ! make --no-print-directory -s O="$O" igvm >"$O/igvm-build.log" 2>&1; then
   echo "not ok - make igvm ($(tail -3 "$O/igvm-build.log" | tr '\n' ' '))"
   exit 1

@@ -25,15 +25,9 @@ DISK=${DISK:-}
 NODISK=${NODISK:-}
 HOSTDISK=${HOSTDISK:-}
 tmpdisk=
-O="$O" tools/linux-guest.sh
-rc=$?
-if [ $rc -eq 1 ]; then
-  echo "ok - linux vmbus boot # SKIP Debian's archive is not reachable"
-  exit 0
-elif [ $rc -ne 0 ]; then
-  echo "not ok - fetching the Linux guest (tools/linux-guest.sh exit $rc)"
-  exit 1
-elif ! [ -s "$O/linux/initrd-vmbus.img" ]; then
+. tests/guests/fetch-linux.sh
+fetch_linux_guest "linux vmbus boot" "the Linux guest"
+if ! [ -s "$O/linux/initrd-vmbus.img" ]; then
   echo "ok - linux vmbus boot # SKIP the kernel modules could not be fetched (Debian's archive is not reachable)"
   exit 0
 fi

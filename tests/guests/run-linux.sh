@@ -10,15 +10,8 @@ set -u
 cd "$(dirname "$0")/../.."
 O=${O:-build}
 SIM=$O/bin/mezz-sim
-O="$O" tools/linux-guest.sh
-rc=$?
-if [ $rc -eq 1 ]; then
-  echo "ok - linux boot # SKIP Debian's archive is not reachable"
-  exit 0
-elif [ $rc -ne 0 ]; then
-  echo "not ok - fetching the Linux guest (tools/linux-guest.sh exit $rc)"
-  exit 1
-fi
+. tests/guests/fetch-linux.sh
+fetch_linux_guest "linux boot" "the Linux guest"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 boot() { # vps log -> exit status of mezz-sim

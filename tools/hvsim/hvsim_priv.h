@@ -480,6 +480,23 @@ void hvsim_xmod_fini(struct hvsim *sim);
 bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
 		      const struct hvsim_tb_entry *e);
 
+/* Guest pages of a cached block's bytes (*g2 = *g1 when it has no second page). */
+static inline void hvsim_tb_pages(const struct hvsim_vp *vp, const struct hvsim_tb_entry *e,
+				  uint64_t *g1, uint64_t *g2)
+{
+	*g1 = (uint64_t)(e->p1 - vp->sim->ram) >> ADDR_PAGE_SHIFT;
+	*g2 = e->p2 ? (uint64_t)(e->p2 - vp->sim->ram) >> ADDR_PAGE_SHIFT : *g1;
+}
+
+/* With 2+ VPs: are this VP's translations of the block's page(s) current? (no side effects) */
+static inline bool hvsim_xmod_current(const struct hvsim_vp *vp, const struct hvsim_tb_entry *e)
+{
+	uint64_t g1, g2;
+	hvsim_tb_pages(vp, e, &g1, &g2);
+	return atomic_load_explicit(&vp->codepg[g1], memory_order_relaxed) == HVSIM_PG_CODE &&
+	       atomic_load_explicit(&vp->codepg[g2], memory_order_relaxed) == HVSIM_PG_CODE;
+}
+
 void hvsim_trace(struct hvsim *sim, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -361,16 +361,6 @@ static __attribute__((noinline)) void hook_block_slow(uc_engine *uc, uint64_t ad
 	}
 }
 
-/* With 2+ VPs: are this VP's translations of the block's page(s) current (hvsim_xmod.c)? */
-static inline bool xmod_current(const struct hvsim_vp *vp, const struct hvsim_tb_entry *e)
-{
-	const uint8_t *ram = vp->sim->ram;
-	uint64_t g1 = (uint64_t)(e->p1 - ram) >> ADDR_PAGE_SHIFT;
-	uint64_t g2 = e->p2 ? (uint64_t)(e->p2 - ram) >> ADDR_PAGE_SHIFT : g1;
-	return atomic_load_explicit(&vp->codepg[g1], memory_order_relaxed) == HVSIM_PG_CODE &&
-	       atomic_load_explicit(&vp->codepg[g2], memory_order_relaxed) == HVSIM_PG_CODE;
-}
-
 /*
  * The block hook's common case, a leaf small enough to need no saved registers: a cached
  * block of this run whose pages no other VP rewrote, nothing pending, no special instruction. Anything else goes to
@@ -385,7 +375,7 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	if (__builtin_expect(e->pc != addr || e->size != size || e->cr3 != vp->cr3 ||
 			     e->epoch != vp->tb_epoch || !e->p1 || e->icpt_gen != vp->icpt_gen_run ||
 			     e->hashed_run != vp->run_seq || e->special_off >= 0 ||
-			     (vp->codepg && !xmod_current(vp, e)) ||
+			     (vp->codepg && !hvsim_xmod_current(vp, e)) ||
 			     vp->ring_detour || (slice & 63) == 0 || size > 8192 ||
 			     atomic_load_explicit(&vp->kick, memory_order_relaxed) ||
 			     atomic_load_explicit(&vp->want_window, memory_order_relaxed), 0)) {

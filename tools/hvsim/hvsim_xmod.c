@@ -146,9 +146,8 @@ bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
 {
 	if (!vp->codepg || !vp->exec_locked)
 		return false; /* one VP, or a single step of a just-translated instruction */
-	/* Guest pages of the block's bytes (gpn2 = gpn1 when it has no second page). */
-	uint64_t gpn1 = (uint64_t)(e->p1 - vp->sim->ram) >> ADDR_PAGE_SHIFT;
-	uint64_t gpn2 = e->p2 ? (uint64_t)(e->p2 - vp->sim->ram) >> ADDR_PAGE_SHIFT : gpn1;
+	uint64_t gpn1, gpn2;
+	hvsim_tb_pages(vp, e, &gpn1, &gpn2);
 	uint8_t f1 = atomic_load_explicit(&vp->codepg[gpn1], memory_order_relaxed);
 	uint8_t f2 = atomic_load_explicit(&vp->codepg[gpn2], memory_order_relaxed);
 	if (f1 == HVSIM_PG_CODE && f2 == HVSIM_PG_CODE)
