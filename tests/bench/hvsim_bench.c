@@ -164,8 +164,8 @@ int main(void)
 	if (raw > 0 && run_guest(path, &res, &st) == 0) {
 		double raw_rate = (double)insns / raw, sim_rate = (double)insns / res.wall_seconds;
 		printf("compute: hvsim+paravisor %.0f M guest insns/s (%.3f s for %" PRIu64
-		       " M insns incl. boot; hvsim counted %" PRIu64 " M)\n",
-		       sim_rate / 1e6, res.wall_seconds, insns / 1000000, st.guest_insns / 1000000);
+		       " M insns incl. boot; block hook %s)\n", sim_rate / 1e6, res.wall_seconds,
+		       insns / 1000000, st.insns_counted ? "on every block" : "gated");
 		printf("compute: raw unicorn, no hooks %.0f M insns/s (%.3f s)\n", raw_rate / 1e6, raw);
 		printf("compute: ratio hvsim / raw unicorn = %.2f\n", sim_rate / raw_rate);
 	} else {

@@ -924,6 +924,63 @@ static void test_hot_special_in_block(void **state)
 }
 
 /*
+ * The block-hook gate (one VP): a loop without special instructions runs without the block
+ * hook (a few hooked blocks, not 100000), the OUT after it still exits exactly; with counting
+ * on, every block calls the hook again and the instructions are all counted.
+ */
+static void test_block_hook_gate(void **state)
+{
+	(void)state;
+	struct hvsim *sim = mk(1);
+	install(sim, 0, 2, 0xF4);
+	/* xor eax, eax; mov ecx, 100000; 7: inc eax; dec ecx; jnz 7; 13: out 0xF4, eax; hlt */
+	static const uint8_t code[] = { 0x31, 0xC0, 0xB9, 0xA0, 0x86, 0x01, 0x00, 0xFF, 0xC0,
+					0xFF, 0xC9, 0x75, 0xFA, 0xE7, 0xF4, 0xF4 };
+	load(sim, CODE, code, sizeof(code));
+	const uint8_t *m = run_exit(sim, 0x80010000);
+	assert_int_equal(u64at(m + PL + 24), CODE + 13);
+	assert_int_equal(u64at(m + PL + 48), 100000);
+	struct hvsim_stats st;
+	hvsim_get_stats(sim, &st);
+	assert_false(st.insns_counted);
+	assert_true(st.guest_blocks < 1000);
+	assert_false(hvsim_count_insns(sim, true));
+	set_reg(sim, 0x20010, CODE, 0);
+	m = run_exit(sim, 0x80010000);
+	assert_int_equal(u64at(m + PL + 48), 100000);
+	hvsim_get_stats(sim, &st);
+	assert_true(st.insns_counted);
+	assert_true(st.guest_blocks >= 100000);
+	assert_true(st.guest_insns >= 300000);
+	hvsim_destroy(sim);
+}
+
+/*
+ * A host-side write into code that ran (no hvsim_flush_code): the gated block that holds it
+ * has no hook to notice; the page's write protection does, and the next run executes the new
+ * bytes. Both blocks: mov eax, imm32; jmp +0 (block 1, never hooked) / out 0xF4, eax; hlt.
+ */
+static void test_gate_host_rewrite(void **state)
+{
+	(void)state;
+	struct hvsim *sim = mk(1);
+	install(sim, 0, 2, 0xF4);
+	static const uint8_t code[] = { 0xB8, 0x01, 0, 0, 0, 0xEB, 0x00, 0xE7, 0xF4, 0xF4 };
+	load(sim, CODE, code, sizeof(code));
+	for (uint32_t v = 1; v <= 3; v++) {
+		if (v > 1) {
+			uint8_t imm[4] = { (uint8_t)v, 0, 0, 0 };
+			load(sim, CODE + 1, imm, sizeof(imm)); /* faults into hvsim's handler */
+			set_reg(sim, 0x20010, CODE, 0);
+		}
+		const uint8_t *m = run_exit(sim, 0x80010000);
+		assert_int_equal(u64at(m + PL + 24), CODE + 7);
+		assert_int_equal(u64at(m + PL + 48), v);
+	}
+	hvsim_destroy(sim);
+}
+
+/*
  * MOV to CR3 (done by hvsim itself in 64-bit mode at CPL 0): CR3 takes the value and the TLB
  * is flushed, so a PTE changed before it is seen after it.
  */
@@ -1043,6 +1100,8 @@ int main(void)
 		cmocka_unit_test(test_string_io_into_protected_and_mmio),
 		cmocka_unit_test(test_non_identity_mapping),
 		cmocka_unit_test(test_hot_special_in_block),
+		cmocka_unit_test(test_block_hook_gate),
+		cmocka_unit_test(test_gate_host_rewrite),
 		cmocka_unit_test(test_mov_cr3_flushes_tlb),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,6 +49,10 @@ int hvsim_create(const struct hvsim_config *cfg, struct hvsim **out)
 	sim->epfd = -1;
 	sim->watcher_stop_efd = -1;
 	sim->xmod_slot = -1;
+	/* The block-hook gate needs a VP's code pages write-protected (hvsim_xmod.c); with more
+	 * VPs the hook's per-block duties (time slices of the execution lock) stay. */
+	sim->gating = c.vp_count == 1;
+	atomic_store(&sim->count_all, c.count_insns);
 	pthread_mutex_init(&sim->lock, NULL);
 	pthread_mutex_init(&sim->trace_lock, NULL);
 	pthread_mutex_init(&sim->exec_lock, NULL);
@@ -80,6 +84,9 @@ int hvsim_create(const struct hvsim_config *cfg, struct hvsim **out)
 	rc = hvsim_vp_start_watcher(sim);
 	if (rc)
 		goto fail;
+	rc = hvsim_gate_start(sim);
+	if (rc)
+		goto fail;
 	rc = hvsim_synth_start(sim);
 	if (rc)
 		goto fail;
@@ -97,6 +104,7 @@ void hvsim_destroy(struct hvsim *sim)
 	struct hvsim *cur = sim;
 	atomic_compare_exchange_strong(&hvsim_current, &cur, NULL);
 	hvsim_vp_stop_watcher(sim);
+	hvsim_gate_stop(sim);
 	hvsim_synth_fini(sim);
 	hvsim_xmod_fini(sim); /* before the VPs: the fault handler reads their page marks */
 	for (uint32_t i = 0; i < HVSIM_MAX_VPS; i++)
@@ -277,7 +285,9 @@ void hvsim_get_stats(const struct hvsim *sim, struct hvsim_stats *st)
 		st->xmodified_pages += atomic_load(&vp->st_xmodify);
 		st->block_reruns += atomic_load(&vp->st_reruns);
 		st->unicorn_steps += atomic_load(&vp->st_steps);
+		st->gate_flushes += atomic_load(&vp->st_gate_flush);
 	}
+	st->insns_counted = !sim->gating || atomic_load(&((struct hvsim *)sim)->count_all);
 	st->hypercalls = atomic_load(&((struct hvsim *)sim)->st_hypercalls);
 }
 

@@ -39,6 +39,13 @@ struct hvsim_config {
 	FILE *trace_out;        /* NULL = stderr */
 	bool register_page;     /* expose cap REGISTER_PAGE (kind-1 page per VP) */
 	bool run_layout_ohcl;   /* run page is the 1652-byte OpenHCL layout (else upstream) */
+	/*
+	 * Count every guest instruction (hvsim_stats.guest_insns): every translation block calls
+	 * hvsim's block hook. Otherwise a one-VP partition gates the hook (docs/hvsim.md, "The
+	 * block-hook gate"): blocks without an instruction hvsim must see skip it while nothing is
+	 * pending, several times faster, and the counts cover only the blocks that called it.
+	 */
+	bool count_insns;
 };
 
 int hvsim_create(const struct hvsim_config *cfg, struct hvsim **out);
@@ -97,10 +104,13 @@ struct hvsim_stats {
 	uint64_t exits_by_kind[HVSIM_EXIT_KIND_COUNT];
 	/*
 	 * Guest instructions executed by unicorn: counted per executed translation block (a block
-	 * cut short by an exception or exit still counts whole, so this is an upper bound).
+	 * cut short by an exception or exit still counts whole, so this is an upper bound). Only
+	 * the blocks that called the block hook when insns_counted is false (a gated partition).
 	 */
 	uint64_t guest_insns;
 	uint64_t guest_blocks;
+	bool insns_counted;
+	uint64_t gate_flushes;       /* all translations dropped after host writes to code pages */
 	uint64_t host_io;            /* port accesses answered by the "host" (no intercept) */
 	uint64_t host_msr;           /* MSR accesses handled by hvsim itself */
 	uint64_t host_cpuid;         /* CPUIDs answered without an intercept */
@@ -113,6 +123,10 @@ struct hvsim_stats {
 	uint64_t hypercalls;         /* through hvsim_hvcall */
 };
 void hvsim_get_stats(const struct hvsim *sim, struct hvsim_stats *st);
+/** Count every guest instruction from now on (on) or only where the block hook runs anyway
+ * (off, the default unless hvsim_config.count_insns); see hvsim_config.count_insns.
+ * Returns the previous setting. */
+bool hvsim_count_insns(struct hvsim *sim, bool on);
 /** Short name of an enum hvsim_exit_kind ("io", "mmio", ...); "?" when out of range. */
 const char *hvsim_exit_kind_name(unsigned kind);
 

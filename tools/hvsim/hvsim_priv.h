@@ -83,6 +83,7 @@ struct hvsim_event {
 /* Cross-modifying code between VPs, per VP and guest page (hvsim_xmod.c). */
 #define HVSIM_PG_CODE   1u  /* this VP's translations of the page are current */
 #define HVSIM_PG_XDIRTY 2u  /* written since: drop them before running from it */
+#define HVSIM_GATE_DIRTY 64u /* written code pages a gated VP remembers per run */
 
 /*
  * VTL0's clocks (hvsim_synth.c): RDTSC, RDTSCP and IA32_TSC follow hvsim's own clock (host
@@ -234,6 +235,26 @@ struct hvsim_vp {
 	atomic_uint_fast64_t st_exits[HVSIM_EXIT_KIND_COUNT];
 	atomic_uint_fast64_t st_insns, st_blocks, st_host_io, st_host_msr, st_host_cpuid;
 	atomic_uint_fast64_t st_exc, st_intr, st_ring0, st_xmodify, st_reruns, st_steps;
+	atomic_uint_fast64_t st_gate_flush;
+
+	/*
+	 * The block-hook gate (sim->gating; unicorn patch 0003, docs/hvsim.md): a block without a
+	 * special instruction calls the block hook only while `gate` is 1. Whatever needs the hook
+	 * opens it (hvsim_gate_open): a kick, an interrupt window, the APIC timer (the ticker
+	 * thread, from gate_deadline), a host write to a code page. Each run starts it closed
+	 * unless something is pending.
+	 */
+	volatile uint8_t gate;
+	_Atomic uint64_t gate_deadline;  /* APIC deadline of the running gated run, 0 none */
+	atomic_uint gate_host_dirty;     /* host stores to this VP's code pages (xmod_fault) */
+	/* Pages stored to (by anyone) since the run started: their translations are dropped
+	 * before the next run (gate_run_start); under sim->xmod_lock. */
+	uint32_t gate_dirty[HVSIM_GATE_DIRTY];
+	unsigned gate_dirty_n;           /* > HVSIM_GATE_DIRTY: overflowed, drop everything */
+	uint64_t *code_va;               /* per guest page: a linear address its code ran at */
+	uint32_t gate_icpt_gen;          /* intercepts the translations were made under */
+	atomic_bool in_uc;               /* the VP's thread is inside uc_emu_start (uc_thread) */
+	pthread_t uc_thread;
 };
 
 struct hvsim_sint {
@@ -255,6 +276,14 @@ struct hvsim {
 	struct hvsim_vp *vps[HVSIM_MAX_VPS];
 
 	pthread_mutex_t lock;
+	/* The block-hook gate: one VP and not cfg.count_insns; its ticker thread (hvsim_vp.c). */
+	bool gating;
+	atomic_bool count_all;           /* gate held open: every block counted (count_insns) */
+	bool ticker_on, tick_stop;
+	pthread_t ticker;
+	pthread_mutex_t tick_lock;
+	pthread_cond_t tick_cond;        /* CLOCK_MONOTONIC */
+	_Atomic uint64_t tick_target;    /* when the ticker wakes next (ns, CLOCK_MONOTONIC) */
 	struct hvsim_intercepts icpt;
 	uint8_t *prot;                  /* VTL0 protection mask per RAM page (HvMapGpaFlags) */
 	uint64_t vtl2_pool_base, vtl2_pool_next, vtl2_pool_end;  /* hvsim_vtl2_alloc, under lock */
@@ -479,6 +508,31 @@ int hvsim_xmod_init(struct hvsim *sim);
 void hvsim_xmod_fini(struct hvsim *sim);
 bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
 		      const struct hvsim_tb_entry *e);
+/* A gated VP translates code from guest page `pg` at linear `va`: false if the page was
+ * written since its translations were last dropped (the block must call its hook). */
+bool hvsim_xmod_gate_claim(struct hvsim_vp *vp, uint64_t pg, uint64_t va);
+/* Run start of a gated VP: drop the translations of pages written since (xmod_fault). */
+void hvsim_xmod_gate_sync(struct hvsim_vp *vp);
+
+/* The block-hook gate (hvsim_special.c: the translation-time filter; hvsim_vp.c: the rest). */
+bool hvsim_gate_filter(uc_engine *uc, uint64_t pc, void *user);
+int hvsim_gate_start(struct hvsim *sim);
+void hvsim_gate_stop(struct hvsim *sim);
+static inline void hvsim_gate_open(struct hvsim_vp *vp)
+{
+	__atomic_store_n(&vp->gate, 1, __ATOMIC_SEQ_CST);
+}
+/* uc_emu_start for `vp` on its thread, marked so that the fault handler tells the guest's own
+ * stores (unicorn invalidates its translations itself) from hvsim's and VTL2's. */
+static inline uc_err hvsim_vp_emu(struct hvsim_vp *vp, uint64_t begin, uint64_t until,
+				  size_t count)
+{
+	vp->uc_thread = pthread_self();
+	atomic_store(&vp->in_uc, true);
+	uc_err e = uc_emu_start(vp->uc, begin, until, 0, count);
+	atomic_store(&vp->in_uc, false);
+	return e;
+}
 
 /* Guest pages of a cached block's bytes (*g2 = *g1 when it has no second page). */
 static inline void hvsim_tb_pages(const struct hvsim_vp *vp, const struct hvsim_tb_entry *e,

@@ -125,7 +125,7 @@ static int run_detour(struct hvsim_vp *vp, uint64_t start, uint64_t until, uint6
 {
 	vp->ring_detour = true;
 	vp->stop = HVSIM_STOP_NONE;
-	uc_err uerr = uc_emu_start(vp->uc, start, until, 0, 0);
+	uc_err uerr = hvsim_vp_emu(vp, start, until, 0);
 	vp->ring_detour = false;
 	vp->stop = HVSIM_STOP_NONE;
 	uint64_t rip = hvsim_rd(vp, UC_X86_REG_RIP), cs = hvsim_rd(vp, UC_X86_REG_CS);

@@ -388,6 +388,106 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	stat_add(&vp->st_insns, e->icount);
 }
 
+/* ---- the translation-time filter of the block-hook gate ---- */
+
+/* Does QEMU's x86 translator always end a block at `in`? (The filter may scan further than
+ * the block goes, never less far.) */
+static bool ends_block(const struct x86_insn *in)
+{
+	if (in->opcode_map == 0) {
+		uint8_t op = (uint8_t)in->opcode;
+		if ((op >= 0x70 && op <= 0x7F) || (op >= 0xE0 && op <= 0xE3))
+			return true; /* Jcc rel8, LOOPcc, JrCXZ */
+		switch (op) {
+		case 0xE8: case 0xE9: case 0xEA: case 0xEB: case 0x9A: /* CALL, JMP (near, far) */
+		case 0xC2: case 0xC3: case 0xCA: case 0xCB:            /* RET, RETF */
+		case 0xCC: case 0xCD: case 0xCE: case 0xCF:            /* INT3, INT, INTO, IRET */
+		case 0xF4:                                             /* HLT */
+			return true;
+		case 0xFF: /* CALL/JMP near and far, indirect */
+			return in->has_modrm && ((in->modrm >> 3) & 7) >= 2 &&
+			       ((in->modrm >> 3) & 7) <= 5;
+		default:
+			return false;
+		}
+	}
+	if (in->opcode_map == 1) {
+		uint8_t op = (uint8_t)in->opcode;
+		return (op >= 0x80 && op <= 0x8F) || op == 0x05 || op == 0x07 || op == 0x0B ||
+		       op == 0x34 || op == 0x35; /* Jcc rel32, SYSCALL, SYSRET, UD2, SYSENTER/EXIT */
+	}
+	return false;
+}
+
+/*
+ * UC_CTL_BLOCK_GATE's filter (unicorn patch 0003), called when unicorn translates a block at
+ * linear `pc`, before it reads the code: true if the block must call the block hook even with
+ * the gate closed - it may hold a special instruction under the current intercepts, its page
+ * was written since its translations were dropped, or it is hvsim's own detour. The scan
+ * starts at `pc` and goes on to an instruction that always ends a block, at most one page
+ * plus an instruction (unicorn's blocks stay below a page). Claims the code pages for the
+ * write tracking (hvsim_xmod.c) before unicorn reads them. Runs inside unicorn: register
+ * reads only.
+ */
+/* Append the code page at linear `va` to the filter's buffer; false if it was written since
+ * its translations were dropped. *n unchanged if `va` does not translate. */
+static bool filter_page(struct hvsim_vp *vp, uint64_t va, unsigned user_acc, uint8_t *buf,
+			size_t *n, size_t limit)
+{
+	uint64_t g;
+	if (hvsim_vp_translate(vp, va, X86_PW_FETCH | X86_PW_NO_AD | user_acc, &g, NULL) ||
+	    g >= vp->sim->mem_size)
+		return true;
+	if (!hvsim_xmod_gate_claim(vp, g >> ADDR_PAGE_SHIFT, va))
+		return false;
+	size_t chunk = ADDR_PAGE_SIZE - (size_t)(va & (ADDR_PAGE_SIZE - 1));
+	if (chunk > limit - *n)
+		chunk = limit - *n;
+	memcpy(buf + *n, vp->sim->ram + g, chunk);
+	*n += chunk;
+	return true;
+}
+
+bool hvsim_gate_filter(uc_engine *uc, uint64_t pc, void *user)
+{
+	(void)uc;
+	struct hvsim_vp *vp = user;
+	if (vp->ring_detour)
+		return true;
+	vp->mode_stale = true; /* the mode this block is translated for, not the last cached */
+	unsigned user_acc = hvsim_vp_cpl(vp) == 3 ? X86_PW_USER : 0;
+	uint8_t buf[ADDR_PAGE_SIZE + 16];
+	const size_t limit = sizeof(buf);
+	size_t n = 0;
+	if (!filter_page(vp, pc, user_acc, buf, &n, limit) || n == 0)
+		return true; /* written since, or unicorn cannot fetch it either: the hook sees */
+	bool second = false, hook = false;
+	size_t off = 0;
+	pthread_mutex_lock(&vp->sim->lock);
+	while (off < n && off < ADDR_PAGE_SIZE) {
+		if (!second && n - off < 15 && n < limit) {
+			/* An instruction may reach into the next page: that page is code too. */
+			second = true;
+			if (!filter_page(vp, pc + n, user_acc, buf, &n, limit)) {
+				hook = true;
+				break;
+			}
+		}
+		struct x86_insn insn;
+		if (!hvsim_decode(vp, buf + off, n - off, &insn))
+			break; /* unicorn ends the block there with #UD or a fetch fault */
+		if (needs_stop(vp, &insn)) {
+			hook = true;
+			break;
+		}
+		if (ends_block(&insn))
+			break;
+		off += insn.len;
+	}
+	pthread_mutex_unlock(&vp->sim->lock);
+	return hook;
+}
+
 /* IN/OUT that no intercept covers (the block scan let them run): the host answers. */
 static uint32_t host_in(struct hvsim_vp *vp, uint32_t port, unsigned size)
 {
@@ -410,7 +510,11 @@ uint32_t hvsim_hook_in(uc_engine *uc, uint32_t port, int size, void *user)
 	(void)uc;
 	struct hvsim_vp *vp = user;
 	stat_add(&vp->st_host_io, 1);
-	return host_in(vp, port, (unsigned)size);
+	/* The host's stores are not the guest's (hvsim_xmod.c tells them apart by in_uc). */
+	atomic_store(&vp->in_uc, false);
+	uint32_t v = host_in(vp, port, (unsigned)size);
+	atomic_store(&vp->in_uc, true);
+	return v;
 }
 
 void hvsim_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user)
@@ -418,7 +522,9 @@ void hvsim_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void
 	(void)uc;
 	struct hvsim_vp *vp = user;
 	stat_add(&vp->st_host_io, 1);
+	atomic_store(&vp->in_uc, false);
 	host_out(vp, port, (unsigned)size, value);
+	atomic_store(&vp->in_uc, true);
 }
 
 /* ---- special instructions ---- */
@@ -473,7 +579,7 @@ static int uc_step_special(struct hvsim_vp *vp, uint64_t rip, unsigned len)
 	uint64_t next_gpa;
 	if (hvsim_vp_translate(vp, lin + len, X86_PW_FETCH | X86_PW_NO_AD, &next_gpa, NULL) == 0)
 		uc_ctl_remove_cache(vp->uc, lin + len, lin + len + 1);
-	uc_err e = uc_emu_start(vp->uc, rip, lin + len, 0, 0);
+	uc_err e = hvsim_vp_emu(vp, rip, lin + len, 0);
 	vp->mode_stale = true; /* MOV CR0, WRMSR EFER */
 	vp->allow_special_at = ~0ull;
 	if (vp->stop == HVSIM_STOP_INTR)
@@ -872,7 +978,7 @@ int hvsim_handle_special(struct hvsim_vp *vp, uint64_t rip)
 		vp->allow_special_at = lin;
 		vp->stop = HVSIM_STOP_NONE;
 		uc_ctl_remove_cache(vp->uc, lin, lin + 1);
-		uc_err e = uc_emu_start(vp->uc, rip, 0, 0, 1);
+		uc_err e = hvsim_vp_emu(vp, rip, 0, 1);
 		vp->allow_special_at = ~0ull;
 		if (vp->stop == HVSIM_STOP_INTR)
 			return hvsim_handle_intr(vp, vp->stop_vector);

@@ -618,6 +618,7 @@ void hvsim_vp_kick(struct hvsim_vp *vp)
 	 * preempt counts corrupted; unicorn-notes saw the same with uc_emu_start timeouts).
 	 */
 	atomic_store(&vp->kick, true);
+	hvsim_gate_open(vp);
 	pthread_cond_broadcast(&vp->cond);
 }
 
@@ -732,7 +733,8 @@ static void exec_release(struct hvsim *sim)
  */
 static void flush_translations(struct hvsim_vp *vp, bool all)
 {
-	if (all) {
+	/* A gated VP's blocks mostly never reach the scan cache: all of them, then. */
+	if (all || vp->sim->gating) {
 		uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
 	} else {
 		for (unsigned i = 0; i < HVSIM_TB_CACHE; i++) {
@@ -744,6 +746,124 @@ static void flush_translations(struct hvsim_vp *vp, bool all)
 		}
 	}
 	memset(vp->tb, 0, HVSIM_TB_CACHE * sizeof(*vp->tb));
+}
+
+/* ---- the block-hook gate (docs/hvsim.md "The block-hook gate") ---- */
+
+/*
+ * Before a gated run: drop translations that host or guest stores made stale, and all of them
+ * when the intercepts changed (blocks translated under the old ones skip the hook); then close
+ * the gate unless something needs the hook now. Closing comes before the checks, and the
+ * openers set their flag before opening (hvsim_vp_kick, xmod_fault, the ticker), so an event
+ * that races with the run's start leaves the gate open. vp->lock held.
+ */
+static void gate_run_start(struct hvsim_vp *vp)
+{
+	struct hvsim *sim = vp->sim;
+	hvsim_xmod_gate_sync(vp);
+	if (vp->gate_icpt_gen != vp->icpt_gen_run) {
+		if (vp->ran) {
+			flush_translations(vp, true);
+			memset((void *)vp->codepg, 0, sim->mem_size >> ADDR_PAGE_SHIFT);
+			atomic_fetch_add_explicit(&vp->st_gate_flush, 1, memory_order_relaxed);
+		}
+		vp->gate_icpt_gen = vp->icpt_gen_run;
+	}
+	__atomic_store_n(&vp->gate, 0, __ATOMIC_SEQ_CST);
+	uint64_t dl = vp->apic.deadline_ns;
+	atomic_store(&vp->gate_deadline, dl);
+	if (atomic_load(&vp->kick) || atomic_load(&vp->want_window) || vp->ring_detour ||
+	    atomic_load(&sim->count_all) || atomic_load(&vp->gate_host_dirty) ||
+	    (dl && hvsim_apic_due(vp))) {
+		hvsim_gate_open(vp);
+		return;
+	}
+	if (dl) {
+		/* Under the ticker's lock: it is either asleep until tick_target or has yet to
+		 * look at gate_deadline. */
+		pthread_mutex_lock(&sim->tick_lock);
+		if (dl < atomic_load(&sim->tick_target))
+			pthread_cond_signal(&sim->tick_cond);
+		pthread_mutex_unlock(&sim->tick_lock);
+	}
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The ticker: a gated run skips the block hook, which otherwise checks the APIC timer every
+ * 64 blocks, so a thread opens the gate of a VP whose run's deadline (gate_deadline, the APIC
+ * clock: CLOCK_MONOTONIC) has passed. It sleeps until the earliest deadline, at most 50 ms.
+ */
+static void *ticker_main(void *arg)
+{
+	struct hvsim *sim = arg;
+	pthread_mutex_lock(&sim->tick_lock);
+	while (!sim->tick_stop) {
+		uint64_t now = mono_ns(), next = now + 50000000ull;
+		for (uint32_t i = 0; i < sim->vp_count; i++) {
+			struct hvsim_vp *vp = sim->vps[i];
+			uint64_t dl = atomic_load(&vp->gate_deadline);
+			if (!dl)
+				continue;
+			if (dl <= now) {
+				atomic_store(&vp->gate_deadline, 0);
+				hvsim_gate_open(vp);
+			} else if (dl < next) {
+				next = dl;
+			}
+		}
+		atomic_store(&sim->tick_target, next);
+		struct timespec ts = { .tv_sec = (time_t)(next / 1000000000ull),
+				       .tv_nsec = (long)(next % 1000000000ull) };
+		pthread_cond_timedwait(&sim->tick_cond, &sim->tick_lock, &ts);
+	}
+	pthread_mutex_unlock(&sim->tick_lock);
+	return NULL;
+}
+
+int hvsim_gate_start(struct hvsim *sim)
+{
+	if (!sim->gating)
+		return 0;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&sim->tick_lock, NULL);
+	pthread_cond_init(&sim->tick_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_store(&sim->tick_target, 0);
+	if (pthread_create(&sim->ticker, NULL, ticker_main, sim))
+		return -EAGAIN;
+	sim->ticker_on = true;
+	return 0;
+}
+
+void hvsim_gate_stop(struct hvsim *sim)
+{
+	if (!sim->ticker_on)
+		return;
+	pthread_mutex_lock(&sim->tick_lock);
+	sim->tick_stop = true;
+	pthread_cond_signal(&sim->tick_cond);
+	pthread_mutex_unlock(&sim->tick_lock);
+	pthread_join(sim->ticker, NULL);
+	sim->ticker_on = false;
+	pthread_cond_destroy(&sim->tick_cond);
+	pthread_mutex_destroy(&sim->tick_lock);
+}
+
+bool hvsim_count_insns(struct hvsim *sim, bool on)
+{
+	bool was = atomic_exchange(&sim->count_all, on);
+	for (uint32_t i = 0; on && i < sim->vp_count; i++)
+		hvsim_gate_open(sim->vps[i]);
+	return was;
 }
 
 /* ---- the run loop ---- */
@@ -810,14 +930,17 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 		vp->run_seq++;
 		vp->icpt_gen_run = atomic_load(&sim->icpt_gen);
 		vp->mode_stale = true;
+		if (sim->gating)
+			gate_run_start(vp);
 		vp->ran = true;
 		pthread_mutex_unlock(&vp->lock);
 		hvsim_apic_flush_ipis(vp);
 		exec_acquire(sim);
 		uint64_t cr2 = until ? hvsim_rd(vp, UC_X86_REG_CR2) : 0;
 		vp->exec_locked = true;
-		uc_err err = uc_emu_start(vp->uc, rip, until, 0, 0);
+		uc_err err = hvsim_vp_emu(vp, rip, until, 0);
 		vp->exec_locked = false;
+		atomic_store(&vp->gate_deadline, 0);
 		exec_release(sim);
 		if (until && vp->stop != HVSIM_STOP_INTR) {
 			/*
@@ -1152,9 +1275,17 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 	    uc_hook_add(vp->uc, &h, UC_HOOK_MEM_UNMAPPED, (void *)hook_mem_invalid, vp,
 			sim->mem_size, ~0ull))
 		return -EIO;
-	if (sim->vp_count > 1) {
+	if (sim->vp_count > 1 || sim->gating) {
 		vp->codepg = calloc(sim->mem_size >> ADDR_PAGE_SHIFT, 1);
 		if (!vp->codepg)
+			return -ENOMEM;
+	}
+	if (sim->gating) {
+		vp->code_va = calloc(sim->mem_size >> ADDR_PAGE_SHIFT, sizeof(uint64_t));
+		vp->gate = 1;
+		if (!vp->code_va ||
+		    uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_BLOCK_GATE, 3), &vp->gate, hvsim_gate_filter,
+			   (void *)vp) != UC_ERR_OK)
 			return -ENOMEM;
 	}
 	int rc = hvsim_ring_init(vp);
@@ -1182,6 +1313,7 @@ void hvsim_vp_fini(struct hvsim_vp *vp)
 	free(vp->applied_prot);
 	free(vp->tb_mem);
 	free((void *)vp->codepg);
+	free(vp->code_va);
 	pthread_mutex_destroy(&vp->lock);
 	pthread_cond_destroy(&vp->cond);
 	free(vp);

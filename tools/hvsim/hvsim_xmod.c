@@ -24,14 +24,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "arch/x86_64/x86_pagewalk.h"
 #include "tools/hvsim/hvsim_priv.h"
 
 #define XMOD_MAX_SIMS 16
 
 static _Atomic(struct hvsim *) xmod_sims[XMOD_MAX_SIMS];
 static struct sigaction xmod_old_segv;
-static pthread_once_t xmod_once = PTHREAD_ONCE_INIT;
-static int xmod_install_rc;
 
 static void xmod_lock(struct hvsim *sim)
 {
@@ -42,6 +41,28 @@ static void xmod_lock(struct hvsim *sim)
 static void xmod_unlock(struct hvsim *sim)
 {
 	atomic_flag_clear_explicit(&sim->xmod_lock, memory_order_release);
+}
+
+/*
+ * A gated VP (one-VP partitions, docs/hvsim.md "The block-hook gate") runs most blocks without
+ * the block hook, so nothing checks a page before each block: every store to a page it has
+ * translations of is remembered (gate_dirty) and those translations are dropped before its
+ * next run. Its own guest stores need nothing sooner (unicorn invalidates what they overlap);
+ * anyone else's open the gate, so that the hook's per-block check covers the rest of this run.
+ */
+static void gate_mark(struct hvsim_vp *vp, uint64_t pg)
+{
+	atomic_store_explicit(&vp->codepg[pg], HVSIM_PG_XDIRTY, memory_order_relaxed);
+	if (vp->gate_dirty_n < HVSIM_GATE_DIRTY)
+		vp->gate_dirty[vp->gate_dirty_n] = (uint32_t)pg;
+	if (vp->gate_dirty_n <= HVSIM_GATE_DIRTY)
+		vp->gate_dirty_n++;
+	bool own = atomic_load_explicit(&vp->in_uc, memory_order_relaxed) &&
+		   pthread_equal(pthread_self(), vp->uc_thread);
+	if (!own) {
+		atomic_fetch_add_explicit(&vp->gate_host_dirty, 1, memory_order_relaxed);
+		hvsim_gate_open(vp);
+	}
 }
 
 /* Async-signal context: atomics, mprotect and the spin lock only (never held while faulting). */
@@ -57,8 +78,12 @@ static bool xmod_fault(struct hvsim *sim, uintptr_t a)
 		sim->xprot[pg] = 0;
 		for (uint32_t i = 0; i < sim->vp_count; i++) {
 			struct hvsim_vp *vp = sim->vps[i];
-			if (vp && vp->codepg &&
-			    (atomic_load_explicit(&vp->codepg[pg], memory_order_relaxed) & HVSIM_PG_CODE))
+			if (!vp || !vp->codepg ||
+			    !(atomic_load_explicit(&vp->codepg[pg], memory_order_relaxed) & HVSIM_PG_CODE))
+				continue;
+			if (sim->gating)
+				gate_mark(vp, pg);
+			else
 				atomic_store_explicit(&vp->codepg[pg], HVSIM_PG_XDIRTY,
 						      memory_order_relaxed);
 		}
@@ -89,27 +114,41 @@ static void xmod_segv(int sig, siginfo_t *si, void *uctx)
 	signal(SIGSEGV, SIG_DFL); /* returning re-executes the access: it faults again, fatally */
 }
 
-static void xmod_install(void)
+/*
+ * Installed at every partition's creation, not once: a test harness (cmocka) puts its own
+ * handler back before each test, and ours must come first. The one it replaces is kept for the
+ * faults that are not ours.
+ */
+static pthread_mutex_t xmod_install_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int xmod_install(void)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = xmod_segv;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	xmod_install_rc = sigaction(SIGSEGV, &sa, &xmod_old_segv) ? -errno : 0;
+	struct sigaction sa, cur;
+	int rc = 0;
+	pthread_mutex_lock(&xmod_install_lock);
+	if (sigaction(SIGSEGV, NULL, &cur) == 0 &&
+	    !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == xmod_segv)) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = xmod_segv;
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sigemptyset(&sa.sa_mask);
+		rc = sigaction(SIGSEGV, &sa, &xmod_old_segv) ? -errno : 0;
+	}
+	pthread_mutex_unlock(&xmod_install_lock);
+	return rc;
 }
 
 int hvsim_xmod_init(struct hvsim *sim)
 {
-	if (sim->vp_count < 2)
+	if (sim->vp_count < 2 && !sim->gating)
 		return 0;
 	sim->xprot = calloc(sim->mem_size >> ADDR_PAGE_SHIFT, 1);
 	if (!sim->xprot)
 		return -ENOMEM;
 	atomic_flag_clear(&sim->xmod_lock);
-	pthread_once(&xmod_once, xmod_install);
-	if (xmod_install_rc)
-		return xmod_install_rc;
+	int rc = xmod_install();
+	if (rc)
+		return rc;
 	for (unsigned i = 0; i < XMOD_MAX_SIMS; i++) {
 		struct hvsim *none = NULL;
 		if (atomic_compare_exchange_strong(&xmod_sims[i], &none, sim)) {
@@ -130,14 +169,22 @@ void hvsim_xmod_fini(struct hvsim *sim)
 }
 
 /* Claim guest page `pg` for this VP's translations: CODE, not XDIRTY, write-protected. */
-static void claim(struct hvsim_vp *vp, uint32_t pg)
+static void claim_locked(struct hvsim_vp *vp, uint64_t pg)
+{
+	struct hvsim *sim = vp->sim;
+	atomic_store_explicit(&vp->codepg[pg], HVSIM_PG_CODE, memory_order_relaxed);
+	if (!sim->xprot[pg] &&
+	    mprotect(sim->ram + (pg << ADDR_PAGE_SHIFT), ADDR_PAGE_SIZE, PROT_READ) == 0)
+		sim->xprot[pg] = 1;
+}
+
+static void claim(struct hvsim_vp *vp, uint64_t pg, uint64_t va)
 {
 	struct hvsim *sim = vp->sim;
 	xmod_lock(sim);
-	atomic_store_explicit(&vp->codepg[pg], HVSIM_PG_CODE, memory_order_relaxed);
-	if (!sim->xprot[pg] &&
-	    mprotect(sim->ram + ((uint64_t)pg << ADDR_PAGE_SHIFT), ADDR_PAGE_SIZE, PROT_READ) == 0)
-		sim->xprot[pg] = 1;
+	if (vp->code_va)
+		vp->code_va[pg] = va;
+	claim_locked(vp, pg);
 	xmod_unlock(sim);
 }
 
@@ -153,14 +200,80 @@ bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
 	if (f1 == HVSIM_PG_CODE && f2 == HVSIM_PG_CODE)
 		return false;
 	/* First code from the page(s), or rewritten since: protect, then retranslate. */
-	claim(vp, gpn1);
-	if (gpn2 != gpn1)
-		claim(vp, gpn2);
 	uint64_t page = addr & ~(uint64_t)(ADDR_PAGE_SIZE - 1);
+	claim(vp, gpn1, page);
+	if (gpn2 != gpn1)
+		claim(vp, gpn2, page + ADDR_PAGE_SIZE);
 	uc_ctl_remove_cache(uc, page, page + ADDR_PAGE_SIZE);
 	if (gpn2 != gpn1)
 		uc_ctl_remove_cache(uc, page + ADDR_PAGE_SIZE, page + 2 * ADDR_PAGE_SIZE);
 	if ((f1 | f2) & HVSIM_PG_XDIRTY)
 		atomic_fetch_add_explicit(&vp->st_xmodify, 1, memory_order_relaxed);
 	return true;
+}
+
+/*
+ * Called by the translation-time filter before unicorn reads the code: protection first, so
+ * a store after it always faults. A page written since its translations were dropped stays
+ * XDIRTY (older translations of it may still be cached): the block calls its hook, whose
+ * hvsim_xmod_check drops them.
+ */
+bool hvsim_xmod_gate_claim(struct hvsim_vp *vp, uint64_t pg, uint64_t va)
+{
+	uint8_t f = atomic_load_explicit(&vp->codepg[pg], memory_order_relaxed);
+	if (f == HVSIM_PG_CODE)
+		return true;
+	if (f & HVSIM_PG_XDIRTY)
+		return false;
+	struct hvsim *sim = vp->sim;
+	xmod_lock(sim);
+	vp->code_va[pg] = va & ~(uint64_t)(ADDR_PAGE_SIZE - 1);
+	claim_locked(vp, pg);
+	xmod_unlock(sim);
+	return true;
+}
+
+/* Drop the translations of guest page `pg` through the linear address its code ran at, if
+ * the current page tables still map it there (unicorn's removal walks them); false if not. */
+static bool drop_page(struct hvsim_vp *vp, uint64_t pg)
+{
+	uint64_t va = vp->code_va[pg], g;
+	if (hvsim_vp_translate(vp, va, X86_PW_FETCH | X86_PW_NO_AD, &g, NULL) ||
+	    (g >> ADDR_PAGE_SHIFT) != pg)
+		return false;
+	uc_ctl_remove_cache(vp->uc, va, va + ADDR_PAGE_SIZE);
+	return true;
+}
+
+void hvsim_xmod_gate_sync(struct hvsim_vp *vp)
+{
+	struct hvsim *sim = vp->sim;
+	uint32_t pages[HVSIM_GATE_DIRTY];
+	xmod_lock(sim);
+	unsigned n = vp->gate_dirty_n;
+	if (n > HVSIM_GATE_DIRTY)
+		n = HVSIM_GATE_DIRTY + 1;
+	else
+		memcpy(pages, vp->gate_dirty, n * sizeof(pages[0]));
+	vp->gate_dirty_n = 0;
+	atomic_store(&vp->gate_host_dirty, 0);
+	xmod_unlock(sim);
+	if (n == 0)
+		return;
+	bool all = n > HVSIM_GATE_DIRTY;
+	for (unsigned i = 0; i < n && !all; i++) {
+		uint64_t pg = pages[i];
+		if (atomic_load_explicit(&vp->codepg[pg], memory_order_relaxed) != HVSIM_PG_XDIRTY)
+			continue; /* claimed again since (hvsim_xmod_check dropped them) */
+		if (!drop_page(vp, pg))
+			all = true;
+		else
+			atomic_store_explicit(&vp->codepg[pg], 0, memory_order_relaxed);
+	}
+	if (all) {
+		/* Not reachable by address now (another address space): drop everything. */
+		uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+		memset((void *)vp->codepg, 0, sim->mem_size >> ADDR_PAGE_SHIFT);
+		atomic_fetch_add_explicit(&vp->st_gate_flush, 1, memory_order_relaxed);
+	}
 }

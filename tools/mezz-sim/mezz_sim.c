@@ -49,6 +49,7 @@ struct options {
 	uint64_t mem;
 	uint64_t vtl2_mem;
 	bool trace;
+	bool count_insns;
 	bool no_test_devices;
 	unsigned timeout_s;
 	const char *host_disk;  /* the simulated host's SCSI disk (hvsim_vmbus) */
@@ -102,6 +103,8 @@ static void run_help(void)
 	       "  --vtl2-mem SIZE    top SIZE of RAM is VTL2's own memory, withheld from VTL0\n"
 	       "                     (default 1M; 0 for none)\n"
 	       "  --trace            one line per exit (VTL2 view) and per hvsim event, on stderr\n"
+	       "  --count-insns      count every guest instruction (hvsim's summary line); slower:\n"
+	       "                     a one-VP run otherwise skips the block hook where it can\n"
 	       "  --timeout SECONDS  give up after this long (default 0: no limit)\n"
 	       "  --no-test-devices  leave out the test device (ports 0xF0-0xFC, MMIO 0xFE000000)\n"
 	       "  --host-serial      the simulated host offers VTL2 a VMBus serial port (COM1);\n"
@@ -140,6 +143,10 @@ static int parse_run(int argc, char **argv, struct options *o)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			run_help();
 			return EXIT_PASS;
+		}
+		if (!strcmp(a, "--count-insns")) {
+			o->count_insns = true;
+			continue;
 		}
 		if (!strcmp(a, "--trace")) {
 			o->trace = true;
@@ -299,13 +306,17 @@ need_value:
 
 static void print_hvsim(const struct hvsim_stats *st)
 {
-	printf("hvsim: guest instructions %" PRIu64 " (upper bound), blocks %" PRIu64
-	       ", interrupts delivered %" PRIu64 ", exceptions delivered %" PRIu64
+	if (st->insns_counted)
+		printf("hvsim: guest instructions %" PRIu64 " (upper bound), blocks %" PRIu64,
+		       st->guest_insns, st->guest_blocks);
+	else
+		printf("hvsim: guest instructions not counted (--count-insns), hooked blocks %" PRIu64,
+		       st->guest_blocks);
+	printf(", interrupts delivered %" PRIu64 ", exceptions delivered %" PRIu64
 	       ", user-to-kernel entries %" PRIu64 ", cross-modified code pages %" PRIu64
-	       ", block re-runs %" PRIu64 ", single steps %" PRIu64 "\n",
-	       st->guest_insns, st->guest_blocks, st->interrupts_delivered,
-	       st->exceptions_delivered, st->ring0_entries, st->xmodified_pages, st->block_reruns,
-	       st->unicorn_steps);
+	       ", block re-runs %" PRIu64 ", single steps %" PRIu64 ", translation flushes %" PRIu64
+	       "\n", st->interrupts_delivered, st->exceptions_delivered, st->ring0_entries,
+	       st->xmodified_pages, st->block_reruns, st->unicorn_steps, st->gate_flushes);
 }
 
 /*
@@ -499,6 +510,7 @@ static int cmd_run(int argc, char **argv)
 		.mem_size = o.mem,
 		.trace = o.trace,
 		.trace_out = stderr,
+		.count_insns = o.count_insns,
 		.register_page = true, /* as OpenHCL's kernel offers it: RIP/RFLAGS/RSP there */
 	};
 	struct hvsim *sim = NULL;

@@ -404,6 +404,8 @@ int vtl2_boot_run(struct hvsim *sim, const struct vtl2_boot_opts *o, struct vtl2
 	c->out = out;
 	hvsim_set_host_io(sim, &com_ops, c);
 	int status = VM_EXIT_ERROR;
+	/* Stages 2 and 3 report their instruction counts: every block counts (hvsim's gate). */
+	bool counting = hvsim_count_insns(sim, true);
 
 	int rc = hvsim_igvm_load(sim, o->image, o->image_size, &o->host, &r->loaded, err,
 				 sizeof(err));
@@ -498,6 +500,7 @@ int vtl2_boot_run(struct hvsim *sim, const struct vtl2_boot_opts *o, struct vtl2
 	}
 	status = 0;
 out:
+	hvsim_count_insns(sim, counting);
 	/* VTL0 comes next: VP 0 starts over and nothing VTL2 ran stays translated. */
 	hvsim_set_host_io(sim, NULL, NULL);
 	hvsim_vp_set_breakpoint(sim, 0, 0);
