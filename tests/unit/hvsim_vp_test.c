@@ -267,6 +267,10 @@ static void test_halt_hypercall_mmio(void **state)
 	m = run_exit(sim, 0x80000000);
 	assert_int_equal(m[PL + 5], 1);                      /* write */
 	assert_int_equal(u64at(m + PL + 56), 0xFE000014);
+	/* Stopped at the store, before the MOV after it in the same block (unicorn patch 0004:
+	 * no exit check after stores, the faulting store itself leaves the block). */
+	assert_int_equal(u64at(m + PL + 24), CODE + 7);
+	assert_int_not_equal(ctx(sim, 1), 0x99);             /* rcx */
 	assert_int_equal(ctx(sim, 0), 0x1234);
 	set_reg(sim, 0x20010, CODE + 10, 0);
 	m = run_exit(sim, 0x80000050);
@@ -277,6 +281,34 @@ static void test_halt_hypercall_mmio(void **state)
 	m = run_exit(sim, 0x80010007);                       /* HLT with IF=0 */
 	assert_int_equal(m[4], 40);
 	assert_int_equal(u64at(m + PL + 24), CODE + 19);
+	hvsim_destroy(sim);
+}
+
+/*
+ * An MMIO store in the middle of a block without special instructions (gated, no hook): the
+ * exit names the store's RIP and nothing after it ran (unicorn patch 0004).
+ */
+static void test_mmio_store_mid_block(void **state)
+{
+	(void)state;
+	struct hvsim *sim = mk(1);
+	install(sim, 0, 2, 0xF4);
+	/* mov eax, 7; mov ebx, 0xFE000010; mov [rbx], eax; inc eax; inc eax; jmp +0;
+	 * out 0xF4, eax; hlt */
+	static const uint8_t code[] = { 0xB8, 7, 0, 0, 0, 0xBB, 0x10, 0, 0, 0xFE, 0x89, 0x03,
+					0xFF, 0xC0, 0xFF, 0xC0, 0xEB, 0x00, 0xE7, 0xF4, 0xF4 };
+	load(sim, CODE, code, sizeof(code));
+	for (int round = 0; round < 3; round++) {
+		set_reg(sim, 0x20010, CODE, 0);
+		const uint8_t *m = run_exit(sim, 0x80000000);
+		assert_int_equal(m[PL + 5], 1);                      /* write */
+		assert_int_equal(u64at(m + PL + 24), CODE + 10);
+		assert_int_equal(u64at(m + PL + 56), 0xFE000010);
+		assert_int_equal(ctx(sim, 0), 7);
+		set_reg(sim, 0x20010, CODE + 12, 0);
+		m = run_exit(sim, 0x80010000);
+		assert_int_equal(u64at(m + PL + 48), 9);
+	}
 	hvsim_destroy(sim);
 }
 
@@ -1079,6 +1111,7 @@ int main(void)
 		cmocka_unit_test(test_host_string_in),
 		cmocka_unit_test(test_cpuid),
 		cmocka_unit_test(test_halt_hypercall_mmio),
+		cmocka_unit_test(test_mmio_store_mid_block),
 		cmocka_unit_test(test_msr),
 		cmocka_unit_test(test_page_fault_delivery),
 		cmocka_unit_test(test_pf_error_code_kinds),

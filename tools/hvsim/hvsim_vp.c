@@ -1275,6 +1275,12 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 	    uc_hook_add(vp->uc, &h, UC_HOOK_MEM_UNMAPPED, (void *)hook_mem_invalid, vp,
 			sim->mem_size, ~0ull))
 		return -EIO;
+	/*
+	 * No exit check after every guest load and store (unicorn patch 0004): hvsim has no hook
+	 * on valid accesses, and its fault hooks decline, so a fault leaves the block at once.
+	 */
+	if (uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_MEM_EXIT_CHECK, 1), 0) != UC_ERR_OK)
+		return -EIO;
 	if (sim->vp_count > 1 || sim->gating) {
 		vp->codepg = calloc(sim->mem_size >> ADDR_PAGE_SHIFT, 1);
 		if (!vp->codepg)

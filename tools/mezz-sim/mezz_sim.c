@@ -2,7 +2,7 @@
  * mezz-sim: run a VTL0 guest (ELF) on hvsim under the Mezzanine paravisor: the same vtl2
  * library and devices as `mezzanine`, linked with the simulator's seam (kif_sim).
  *
- *   mezz-sim run --guest ELF [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]
+ *   mezz-sim run --guest ELF [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace] [--count-insns]
  *                [--timeout SECONDS] [--no-test-devices] [--disk IMAGE] [--host-serial]
  *                [--igvm FILE [--host-cmdline STR] [--no-kernel-check] [--igvm-param T=FILE]]
  *
@@ -68,7 +68,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mezz-sim run (--guest ELF | --kernel BZIMAGE [--initrd FILE] [--cmdline STR])\n"
-		"                    [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace]\n"
+		"                    [--vps N] [--mem SIZE] [--vtl2-mem SIZE] [--trace] [--count-insns]\n"
 		"                    [--timeout SECONDS] [--no-test-devices]\n"
 		"                    [--disk IMAGE] [--vtl2-disk IMAGE] [--host-serial]\n"
 		"                    [--igvm FILE [--host-cmdline STR] [--no-kernel-check]\n"
