@@ -83,7 +83,7 @@ struct hvsim_event {
 /* Cross-modifying code between VPs, per VP and guest page (hvsim_xmod.c). */
 #define HVSIM_PG_CODE   1u  /* this VP's translations of the page are current */
 #define HVSIM_PG_XDIRTY 2u  /* written since: drop them before running from it */
-#define HVSIM_GATE_DIRTY 64u /* written code pages a gated VP remembers per run */
+#define HVSIM_GATE_DIRTY 256u /* written code pages a gated VP remembers per run */
 
 /*
  * VTL0's clocks (hvsim_synth.c): RDTSC, RDTSCP and IA32_TSC follow hvsim's own clock (host
@@ -251,7 +251,6 @@ struct hvsim_vp {
 	 * before the next run (gate_run_start); under sim->xmod_lock. */
 	uint32_t gate_dirty[HVSIM_GATE_DIRTY];
 	unsigned gate_dirty_n;           /* > HVSIM_GATE_DIRTY: overflowed, drop everything */
-	uint64_t *code_va;               /* per guest page: a linear address its code ran at */
 	uint32_t gate_icpt_gen;          /* intercepts the translations were made under */
 	atomic_bool in_uc;               /* the VP's thread is inside uc_emu_start (uc_thread) */
 	pthread_t uc_thread;
@@ -508,9 +507,9 @@ int hvsim_xmod_init(struct hvsim *sim);
 void hvsim_xmod_fini(struct hvsim *sim);
 bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
 		      const struct hvsim_tb_entry *e);
-/* A gated VP translates code from guest page `pg` at linear `va`: false if the page was
- * written since its translations were last dropped (the block must call its hook). */
-bool hvsim_xmod_gate_claim(struct hvsim_vp *vp, uint64_t pg, uint64_t va);
+/* A gated VP translates code from guest page `pg`: false if the page was written since its
+ * translations were last dropped (the block must call its hook). */
+bool hvsim_xmod_gate_claim(struct hvsim_vp *vp, uint64_t pg);
 /* Run start of a gated VP: drop the translations of pages written since (xmod_fault). */
 void hvsim_xmod_gate_sync(struct hvsim_vp *vp);
 

@@ -438,7 +438,7 @@ static bool filter_page(struct hvsim_vp *vp, uint64_t va, unsigned user_acc, uin
 	if (hvsim_vp_translate(vp, va, X86_PW_FETCH | X86_PW_NO_AD | user_acc, &g, NULL) ||
 	    g >= vp->sim->mem_size)
 		return true;
-	if (!hvsim_xmod_gate_claim(vp, g >> ADDR_PAGE_SHIFT, va))
+	if (!hvsim_xmod_gate_claim(vp, g >> ADDR_PAGE_SHIFT))
 		return false;
 	size_t chunk = ADDR_PAGE_SIZE - (size_t)(va & (ADDR_PAGE_SIZE - 1));
 	if (chunk > limit - *n)

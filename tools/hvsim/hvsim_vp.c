@@ -1287,12 +1287,10 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 			return -ENOMEM;
 	}
 	if (sim->gating) {
-		vp->code_va = calloc(sim->mem_size >> ADDR_PAGE_SHIFT, sizeof(uint64_t));
 		vp->gate = 1;
-		if (!vp->code_va ||
-		    uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_BLOCK_GATE, 3), &vp->gate, hvsim_gate_filter,
+		if (uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_BLOCK_GATE, 3), &vp->gate, hvsim_gate_filter,
 			   (void *)vp) != UC_ERR_OK)
-			return -ENOMEM;
+			return -EIO;
 	}
 	int rc = hvsim_ring_init(vp);
 	if (rc)
@@ -1319,7 +1317,6 @@ void hvsim_vp_fini(struct hvsim_vp *vp)
 	free(vp->applied_prot);
 	free(vp->tb_mem);
 	free((void *)vp->codepg);
-	free(vp->code_va);
 	pthread_mutex_destroy(&vp->lock);
 	pthread_cond_destroy(&vp->cond);
 	free(vp);

@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "arch/x86_64/x86_pagewalk.h"
 #include "tools/hvsim/hvsim_priv.h"
 
 #define XMOD_MAX_SIMS 16
@@ -178,12 +177,10 @@ static void claim_locked(struct hvsim_vp *vp, uint64_t pg)
 		sim->xprot[pg] = 1;
 }
 
-static void claim(struct hvsim_vp *vp, uint64_t pg, uint64_t va)
+static void claim(struct hvsim_vp *vp, uint64_t pg)
 {
 	struct hvsim *sim = vp->sim;
 	xmod_lock(sim);
-	if (vp->code_va)
-		vp->code_va[pg] = va;
 	claim_locked(vp, pg);
 	xmod_unlock(sim);
 }
@@ -201,9 +198,9 @@ bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
 		return false;
 	/* First code from the page(s), or rewritten since: protect, then retranslate. */
 	uint64_t page = addr & ~(uint64_t)(ADDR_PAGE_SIZE - 1);
-	claim(vp, gpn1, page);
+	claim(vp, gpn1);
 	if (gpn2 != gpn1)
-		claim(vp, gpn2, page + ADDR_PAGE_SIZE);
+		claim(vp, gpn2);
 	uc_ctl_remove_cache(uc, page, page + ADDR_PAGE_SIZE);
 	if (gpn2 != gpn1)
 		uc_ctl_remove_cache(uc, page + ADDR_PAGE_SIZE, page + 2 * ADDR_PAGE_SIZE);
@@ -218,7 +215,7 @@ bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
  * XDIRTY (older translations of it may still be cached): the block calls its hook, whose
  * hvsim_xmod_check drops them.
  */
-bool hvsim_xmod_gate_claim(struct hvsim_vp *vp, uint64_t pg, uint64_t va)
+bool hvsim_xmod_gate_claim(struct hvsim_vp *vp, uint64_t pg)
 {
 	uint8_t f = atomic_load_explicit(&vp->codepg[pg], memory_order_relaxed);
 	if (f == HVSIM_PG_CODE)
@@ -227,21 +224,8 @@ bool hvsim_xmod_gate_claim(struct hvsim_vp *vp, uint64_t pg, uint64_t va)
 		return false;
 	struct hvsim *sim = vp->sim;
 	xmod_lock(sim);
-	vp->code_va[pg] = va & ~(uint64_t)(ADDR_PAGE_SIZE - 1);
 	claim_locked(vp, pg);
 	xmod_unlock(sim);
-	return true;
-}
-
-/* Drop the translations of guest page `pg` through the linear address its code ran at, if
- * the current page tables still map it there (unicorn's removal walks them); false if not. */
-static bool drop_page(struct hvsim_vp *vp, uint64_t pg)
-{
-	uint64_t va = vp->code_va[pg], g;
-	if (hvsim_vp_translate(vp, va, X86_PW_FETCH | X86_PW_NO_AD, &g, NULL) ||
-	    (g >> ADDR_PAGE_SHIFT) != pg)
-		return false;
-	uc_ctl_remove_cache(vp->uc, va, va + ADDR_PAGE_SIZE);
 	return true;
 }
 
@@ -251,29 +235,25 @@ void hvsim_xmod_gate_sync(struct hvsim_vp *vp)
 	uint32_t pages[HVSIM_GATE_DIRTY];
 	xmod_lock(sim);
 	unsigned n = vp->gate_dirty_n;
-	if (n > HVSIM_GATE_DIRTY)
-		n = HVSIM_GATE_DIRTY + 1;
-	else
+	if (n <= HVSIM_GATE_DIRTY)
 		memcpy(pages, vp->gate_dirty, n * sizeof(pages[0]));
 	vp->gate_dirty_n = 0;
 	atomic_store(&vp->gate_host_dirty, 0);
 	xmod_unlock(sim);
-	if (n == 0)
-		return;
-	bool all = n > HVSIM_GATE_DIRTY;
-	for (unsigned i = 0; i < n && !all; i++) {
-		uint64_t pg = pages[i];
-		if (atomic_load_explicit(&vp->codepg[pg], memory_order_relaxed) != HVSIM_PG_XDIRTY)
-			continue; /* claimed again since (hvsim_xmod_check dropped them) */
-		if (!drop_page(vp, pg))
-			all = true;
-		else
-			atomic_store_explicit(&vp->codepg[pg], 0, memory_order_relaxed);
-	}
-	if (all) {
-		/* Not reachable by address now (another address space): drop everything. */
+	if (n > HVSIM_GATE_DIRTY) {
+		/* Too many to track: drop everything. */
 		uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
 		memset((void *)vp->codepg, 0, sim->mem_size >> ADDR_PAGE_SHIFT);
 		atomic_fetch_add_explicit(&vp->st_gate_flush, 1, memory_order_relaxed);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t pg = pages[i];
+		if (atomic_load_explicit(&vp->codepg[pg], memory_order_relaxed) != HVSIM_PG_XDIRTY)
+			continue; /* claimed again since (hvsim_xmod_check dropped them) */
+		/* By guest-physical address (unicorn patch 0005): whatever address it ran at. */
+		uint64_t a = pg << ADDR_PAGE_SHIFT;
+		uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_TB_REMOVE_CACHE_PHYS, 2), a, a + ADDR_PAGE_SIZE);
+		atomic_store_explicit(&vp->codepg[pg], 0, memory_order_relaxed);
 	}
 }
