@@ -84,9 +84,6 @@ int hvsim_create(const struct hvsim_config *cfg, struct hvsim **out)
 	rc = hvsim_vp_start_watcher(sim);
 	if (rc)
 		goto fail;
-	rc = hvsim_gate_start(sim);
-	if (rc)
-		goto fail;
 	rc = hvsim_synth_start(sim);
 	if (rc)
 		goto fail;
@@ -104,7 +101,6 @@ void hvsim_destroy(struct hvsim *sim)
 	struct hvsim *cur = sim;
 	atomic_compare_exchange_strong(&hvsim_current, &cur, NULL);
 	hvsim_vp_stop_watcher(sim);
-	hvsim_gate_stop(sim);
 	hvsim_synth_fini(sim);
 	hvsim_xmod_fini(sim); /* before the VPs: the fault handler reads their page marks */
 	for (uint32_t i = 0; i < HVSIM_MAX_VPS; i++)

@@ -240,12 +240,13 @@ struct hvsim_vp {
 	/*
 	 * The block-hook gate (sim->gating; unicorn patch 0003, docs/hvsim.md): a block without a
 	 * special instruction calls the block hook only while `gate` is 1. Whatever needs the hook
-	 * opens it (hvsim_gate_open): a kick, an interrupt window, the APIC timer (the ticker
+	 * opens it (hvsim_gate_open): a kick, an interrupt window, the APIC timer (the timer
 	 * thread, from gate_deadline), a host write to a code page. Each run starts it closed
 	 * unless something is pending.
 	 */
 	volatile uint8_t gate;
-	_Atomic uint64_t gate_deadline;  /* APIC deadline of the running gated run, 0 none */
+	_Atomic uint64_t gate_deadline;  /* APIC deadline of the running gated run, 0 none (the
+					    timer thread opens the gate then, hvsim_synth.c) */
 	atomic_uint gate_host_dirty;     /* host stores to this VP's code pages (xmod_fault) */
 	/* Pages stored to (by anyone) since the run started: their translations are dropped
 	 * before the next run (gate_run_start); under sim->xmod_lock. */
@@ -275,14 +276,9 @@ struct hvsim {
 	struct hvsim_vp *vps[HVSIM_MAX_VPS];
 
 	pthread_mutex_t lock;
-	/* The block-hook gate: one VP and not cfg.count_insns; its ticker thread (hvsim_vp.c). */
+	/* The block-hook gate: one-VP partitions (hvsim_vp.c). */
 	bool gating;
 	atomic_bool count_all;           /* gate held open: every block counted (count_insns) */
-	bool ticker_on, tick_stop;
-	pthread_t ticker;
-	pthread_mutex_t tick_lock;
-	pthread_cond_t tick_cond;        /* CLOCK_MONOTONIC */
-	_Atomic uint64_t tick_target;    /* when the ticker wakes next (ns, CLOCK_MONOTONIC) */
 	struct hvsim_intercepts icpt;
 	uint8_t *prot;                  /* VTL0 protection mask per RAM page (HvMapGpaFlags) */
 	uint64_t vtl2_pool_base, vtl2_pool_next, vtl2_pool_end;  /* hvsim_vtl2_alloc, under lock */
@@ -326,6 +322,7 @@ struct hvsim {
 	pthread_cond_t timer_cond;
 	pthread_t timer_thread;
 	uint64_t timer_gen;
+	uint64_t timer_wake;            /* CLOCK_MONOTONIC ns it sleeps until, UINT64_MAX none */
 	bool timer_init, timer_started, timer_stop;
 };
 
@@ -456,6 +453,9 @@ uint64_t *hvsim_vp_mtrr_slot(struct hvsim_vp *vp, uint32_t msr);
 /* hvsim_synth.c */
 int hvsim_synth_init(struct hvsim *sim);
 int hvsim_synth_start(struct hvsim *sim);
+/* A gated run's APIC deadline (CLOCK_MONOTONIC ns) was published: wake the timer thread if
+ * it sleeps past it (timer_lock: after vp->lock). */
+void hvsim_synth_gate_deadline(struct hvsim *sim, uint64_t deadline);
 void hvsim_synth_fini(struct hvsim *sim);
 /** Reference time (100 ns units since partition creation) and `vp`'s TSC. */
 uint64_t hvsim_ref_time(struct hvsim *sim);
@@ -515,8 +515,6 @@ void hvsim_xmod_gate_sync(struct hvsim_vp *vp);
 
 /* The block-hook gate (hvsim_special.c: the translation-time filter; hvsim_vp.c: the rest). */
 bool hvsim_gate_filter(uc_engine *uc, uint64_t pc, void *user);
-int hvsim_gate_start(struct hvsim *sim);
-void hvsim_gate_stop(struct hvsim *sim);
 static inline void hvsim_gate_open(struct hvsim_vp *vp)
 {
 	__atomic_store_n(&vp->gate, 1, __ATOMIC_SEQ_CST);

@@ -2,7 +2,7 @@
  * hvsim: the Hyper-V synthetic MSRs the hypervisor answers for VTL0 (GUEST_OS_ID, HYPERCALL
  * with the hypercall page overlay, TIME_REF_COUNT, REFERENCE_TSC, TSC/APIC_FREQUENCY,
  * STIMER0-3), the TSC (RDTSC/RDTSCP/IA32_TSC follow hvsim's clock at HVSIM_TSC_HZ), the
- * synthetic timer thread, and the VTL0 hypercalls the hypervisor itself implements (TLB
+ * partition's timer thread (stimers, and the APIC deadline of a gated run), and the VTL0 hypercalls the hypervisor itself implements (TLB
  * flushes, synthetic cluster IPIs). Facts: linux-guest-facts 2-3, hyperv-abi-facts 2.1/2.2/2.8.
  * Locking: hvsim_priv.h; stimer state is under vp->lock, the timer thread's wakeup under
  * sim->timer_lock (taken after a vp->lock, never before one).
@@ -189,12 +189,25 @@ static void *timer_main(void *arg)
 			pthread_mutex_unlock(&vp->lock);
 			for (unsigned k = 0; k < nvec; k++)
 				hvsim_assert_interrupt(sim, i, vecs[k]); /* < 16 is refused there */
+			/*
+			 * A gated run (hvsim_vp.c, docs/hvsim.md "The block-hook gate") skips the
+			 * block hook that checks the APIC timer: open its gate once the deadline of
+			 * that run (CLOCK_MONOTONIC, the APIC's clock) has passed.
+			 */
+			uint64_t g = atomic_load(&vp->gate_deadline);
+			if (g && g <= mono_ns()) {
+				atomic_store(&vp->gate_deadline, 0);
+				hvsim_gate_open(vp);
+			} else if (g) {
+				d = d && d < g - sim->t0_ns ? d : g - sim->t0_ns;
+			}
 			if (d && (!next || d < next))
 				next = d;
 		}
 		pthread_mutex_lock(&sim->timer_lock);
 		if (sim->timer_stop || gen != sim->timer_gen)
 			continue;
+		sim->timer_wake = next ? sim->t0_ns + next : UINT64_MAX;
 		if (!next) {
 			pthread_cond_wait(&sim->timer_cond, &sim->timer_lock);
 		} else {
@@ -207,9 +220,20 @@ static void *timer_main(void *arg)
 	return NULL;
 }
 
+void hvsim_synth_gate_deadline(struct hvsim *sim, uint64_t deadline)
+{
+	pthread_mutex_lock(&sim->timer_lock);
+	if (deadline < sim->timer_wake) {
+		sim->timer_gen++;
+		pthread_cond_signal(&sim->timer_cond);
+	}
+	pthread_mutex_unlock(&sim->timer_lock);
+}
+
 int hvsim_synth_init(struct hvsim *sim)
 {
 	sim->t0_ns = mono_ns();
+	sim->timer_wake = UINT64_MAX;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

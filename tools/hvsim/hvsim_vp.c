@@ -754,8 +754,9 @@ static void flush_translations(struct hvsim_vp *vp, bool all)
  * Before a gated run: drop translations that host or guest stores made stale, and all of them
  * when the intercepts changed (blocks translated under the old ones skip the hook); then close
  * the gate unless something needs the hook now. Closing comes before the checks, and the
- * openers set their flag before opening (hvsim_vp_kick, xmod_fault, the ticker), so an event
- * that races with the run's start leaves the gate open. vp->lock held.
+ * openers set their flag before opening (hvsim_vp_kick, xmod_fault, the partition's timer
+ * thread for the run's APIC deadline), so an event that races with the run's start leaves the
+ * gate open. vp->lock held.
  */
 static void gate_run_start(struct hvsim_vp *vp)
 {
@@ -778,84 +779,8 @@ static void gate_run_start(struct hvsim_vp *vp)
 		hvsim_gate_open(vp);
 		return;
 	}
-	if (dl) {
-		/* Under the ticker's lock: it is either asleep until tick_target or has yet to
-		 * look at gate_deadline. */
-		pthread_mutex_lock(&sim->tick_lock);
-		if (dl < atomic_load(&sim->tick_target))
-			pthread_cond_signal(&sim->tick_cond);
-		pthread_mutex_unlock(&sim->tick_lock);
-	}
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * The ticker: a gated run skips the block hook, which otherwise checks the APIC timer every
- * 64 blocks, so a thread opens the gate of a VP whose run's deadline (gate_deadline, the APIC
- * clock: CLOCK_MONOTONIC) has passed. It sleeps until the earliest deadline, at most 50 ms.
- */
-static void *ticker_main(void *arg)
-{
-	struct hvsim *sim = arg;
-	pthread_mutex_lock(&sim->tick_lock);
-	while (!sim->tick_stop) {
-		uint64_t now = mono_ns(), next = now + 50000000ull;
-		for (uint32_t i = 0; i < sim->vp_count; i++) {
-			struct hvsim_vp *vp = sim->vps[i];
-			uint64_t dl = atomic_load(&vp->gate_deadline);
-			if (!dl)
-				continue;
-			if (dl <= now) {
-				atomic_store(&vp->gate_deadline, 0);
-				hvsim_gate_open(vp);
-			} else if (dl < next) {
-				next = dl;
-			}
-		}
-		atomic_store(&sim->tick_target, next);
-		struct timespec ts = { .tv_sec = (time_t)(next / 1000000000ull),
-				       .tv_nsec = (long)(next % 1000000000ull) };
-		pthread_cond_timedwait(&sim->tick_cond, &sim->tick_lock, &ts);
-	}
-	pthread_mutex_unlock(&sim->tick_lock);
-	return NULL;
-}
-
-int hvsim_gate_start(struct hvsim *sim)
-{
-	if (!sim->gating)
-		return 0;
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_mutex_init(&sim->tick_lock, NULL);
-	pthread_cond_init(&sim->tick_cond, &ca);
-	pthread_condattr_destroy(&ca);
-	atomic_store(&sim->tick_target, 0);
-	if (pthread_create(&sim->ticker, NULL, ticker_main, sim))
-		return -EAGAIN;
-	sim->ticker_on = true;
-	return 0;
-}
-
-void hvsim_gate_stop(struct hvsim *sim)
-{
-	if (!sim->ticker_on)
-		return;
-	pthread_mutex_lock(&sim->tick_lock);
-	sim->tick_stop = true;
-	pthread_cond_signal(&sim->tick_cond);
-	pthread_mutex_unlock(&sim->tick_lock);
-	pthread_join(sim->ticker, NULL);
-	sim->ticker_on = false;
-	pthread_cond_destroy(&sim->tick_cond);
-	pthread_mutex_destroy(&sim->tick_lock);
+	if (dl)
+		hvsim_synth_gate_deadline(sim, dl);
 }
 
 bool hvsim_count_insns(struct hvsim *sim, bool on)
