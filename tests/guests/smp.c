@@ -13,7 +13,7 @@
 
 /* Two "mov eax, imm32; ret" functions, 2 MiB apart, written at run time. */
 static uint8_t xmod_code[0x200000 + 4096] __attribute__((aligned(4096)));
-static volatile uint64_t xmod_calls, xmod_seen_new, xmod_patched;
+static volatile uint64_t xmod_calls, xmod_seen_new, xmod_patched, xmod_ready;
 
 static void put_fn(uint8_t *p, uint32_t imm)
 {
@@ -43,6 +43,11 @@ static void serialize(void)
 static void xmod_runner(void)
 {
 	uint8_t *f = xmod_code, *g = xmod_code + 0x200000;
+	/* VP 0 writes both functions first: VP 1 may get here before it does. */
+	for (uint64_t spins = 0; !xmod_ready && spins < 2000000000ull; spins++)
+		cpu_pause();
+	GUEST_ASSERT(xmod_ready);
+	serialize();
 	for (uint64_t i = 0; i < 20000000ull; i++) {
 		uint32_t r = call_fn(f);
 		GUEST_ASSERT_EQ(call_fn(g), XMOD_OLD);
@@ -77,6 +82,7 @@ void guest_main(unsigned vp, unsigned vp_count)
 	if (vp == 0) {
 		put_fn(xmod_code, XMOD_OLD);
 		put_fn(xmod_code + 0x200000, XMOD_OLD);
+		xmod_ready = 1;
 	}
 	for (unsigned i = 0; i < ITERATIONS; i++)
 		rt_xadd(&counter, 1);

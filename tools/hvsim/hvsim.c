@@ -49,9 +49,6 @@ int hvsim_create(const struct hvsim_config *cfg, struct hvsim **out)
 	sim->epfd = -1;
 	sim->watcher_stop_efd = -1;
 	sim->xmod_slot = -1;
-	/* The block-hook gate needs a VP's code pages write-protected (hvsim_xmod.c); with more
-	 * VPs the hook's per-block duties (time slices of the execution lock) stay. */
-	sim->gating = c.vp_count == 1;
 	atomic_store(&sim->count_all, c.count_insns);
 	pthread_mutex_init(&sim->lock, NULL);
 	pthread_mutex_init(&sim->trace_lock, NULL);
@@ -218,8 +215,8 @@ int hvsim_vp_setup_long_mode(struct hvsim *sim, uint32_t vp_index, uint64_t rip)
 	err |= uc_reg_write(uc, UC_X86_REG_RSP, &zero);
 	err |= uc_reg_write(uc, UC_X86_REG_RDI, &rdi);
 	err |= uc_reg_write(uc, UC_X86_REG_RSI, &rsi);
-	/* New code may have been loaded: forget what ran (see hvsim_flush_code for all). */
-	atomic_fetch_or(&vp->flush_tb, HVSIM_FLUSH_RECENT);
+	/* New code may have been loaded: forget what ran. */
+	atomic_fetch_or(&vp->flush_tb, HVSIM_FLUSH_ALL);
 	vp->halted = false;
 	/* The run page context is what VTL0 gets on the next run: make it match. */
 	hvsim_vp_ctx_save(vp);
@@ -283,7 +280,7 @@ void hvsim_get_stats(const struct hvsim *sim, struct hvsim_stats *st)
 		st->unicorn_steps += atomic_load(&vp->st_steps);
 		st->gate_flushes += atomic_load(&vp->st_gate_flush);
 	}
-	st->insns_counted = !sim->gating || atomic_load(&((struct hvsim *)sim)->count_all);
+	st->insns_counted = atomic_load(&((struct hvsim *)sim)->count_all);
 	st->hypercalls = atomic_load(&((struct hvsim *)sim)->st_hypercalls);
 }
 

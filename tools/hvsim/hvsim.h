@@ -41,7 +41,7 @@ struct hvsim_config {
 	bool run_layout_ohcl;   /* run page is the 1652-byte OpenHCL layout (else upstream) */
 	/*
 	 * Count every guest instruction (hvsim_stats.guest_insns): every translation block calls
-	 * hvsim's block hook. Otherwise a one-VP partition gates the hook (docs/hvsim.md, "The
+	 * hvsim's block hook. Otherwise the hook is gated (docs/hvsim.md, "The
 	 * block-hook gate"): blocks without an instruction hvsim must see skip it while nothing is
 	 * pending, several times faster, and the counts cover only the blocks that called it.
 	 */

@@ -74,9 +74,9 @@ struct hvsim_event {
 #define HVSIM_TB_CACHE 65536
 #define HVSIM_SPECIAL_HOOKS 32
 #define HVSIM_SPECIAL_HOOK_AFTER 8 /* re-runs of one address before it gets a hook */
-/* flush_tb: recently run blocks only (cheap) / everything (unicorn TB flush, tens of ms) /
- * the TLB and hvsim's block scans (flush hypercalls: mappings changed under the same CR3) */
-#define HVSIM_FLUSH_RECENT 1u
+/* flush_tb: all translations (unicorn TB flush: tens of ms; most blocks of a gated VP never
+ * reach the block-scan cache, so there is no cheaper "recently run" list) / the TLB and
+ * hvsim's block scans (flush hypercalls: mappings changed under the same CR3) */
 #define HVSIM_FLUSH_ALL    2u
 #define HVSIM_FLUSH_TLB    4u
 
@@ -187,7 +187,7 @@ struct hvsim_vp {
 	uint64_t cs_base;
 	bool ran;                       /* unicorn has executed (translated) code */
 	bool exec_locked;               /* inside the run loop's uc_emu_start (execution lock) */
-	_Atomic uint8_t *codepg;        /* HVSIM_PG_* per guest page; NULL with one VP */
+	_Atomic uint8_t *codepg;        /* HVSIM_PG_* per guest page (hvsim_xmod.c) */
 	uint64_t cr3;                   /* CR3 while in unicorn: MOV to CRn is a special */
 	uint8_t *ring_mem;              /* hvsim_ring.c: private pages of the CPL 0 detour */
 	bool ring_detour;               /* running that detour: the block hook stands aside */
@@ -238,7 +238,7 @@ struct hvsim_vp {
 	atomic_uint_fast64_t st_gate_flush;
 
 	/*
-	 * The block-hook gate (sim->gating; unicorn patch 0003, docs/hvsim.md): a block without a
+	 * The block-hook gate (unicorn patch 0003, docs/hvsim.md): a block without a
 	 * special instruction calls the block hook only while `gate` is 1. Whatever needs the hook
 	 * opens it (hvsim_gate_open): a kick, an interrupt window, the APIC timer (the timer
 	 * thread, from gate_deadline), a host write to a code page. Each run starts it closed
@@ -276,13 +276,12 @@ struct hvsim {
 	struct hvsim_vp *vps[HVSIM_MAX_VPS];
 
 	pthread_mutex_t lock;
-	/* The block-hook gate: one-VP partitions (hvsim_vp.c). */
-	bool gating;
+	/* The block-hook gate (hvsim_vp.c). */
 	atomic_bool count_all;           /* gate held open: every block counted (count_insns) */
 	struct hvsim_intercepts icpt;
 	uint8_t *prot;                  /* VTL0 protection mask per RAM page (HvMapGpaFlags) */
 	uint64_t vtl2_pool_base, vtl2_pool_next, vtl2_pool_end;  /* hvsim_vtl2_alloc, under lock */
-	/* hvsim_xmod.c (more than one VP): pages write-protected on the host, under xmod_lock. */
+	/* hvsim_xmod.c: pages write-protected on the host, under xmod_lock. */
 	uint8_t *xprot;
 	atomic_flag xmod_lock;
 	int xmod_slot;                  /* registry slot for the SIGSEGV handler, -1 none */
@@ -539,7 +538,7 @@ static inline void hvsim_tb_pages(const struct hvsim_vp *vp, const struct hvsim_
 	*g2 = e->p2 ? (uint64_t)(e->p2 - vp->sim->ram) >> ADDR_PAGE_SHIFT : *g1;
 }
 
-/* With 2+ VPs: are this VP's translations of the block's page(s) current? (no side effects) */
+/* Are this VP's translations of the block's page(s) current? (no side effects) */
 static inline bool hvsim_xmod_current(const struct hvsim_vp *vp, const struct hvsim_tb_entry *e)
 {
 	uint64_t g1, g2;

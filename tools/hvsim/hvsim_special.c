@@ -306,7 +306,7 @@ static __attribute__((noinline)) void hook_block_slow(uc_engine *uc, uint64_t ad
 				return;
 			}
 		}
-		if (same && vp->codepg && hvsim_xmod_check(vp, uc, addr, e)) {
+		if (same && hvsim_xmod_check(vp, uc, addr, e)) {
 			e->p1 = NULL;
 			stop_kick(vp, uc);
 			return;
@@ -315,7 +315,7 @@ static __attribute__((noinline)) void hook_block_slow(uc_engine *uc, uint64_t ad
 			uint64_t old_hash = e->hash;
 			if (!scan_block(vp, e, addr, size, cr3, gen)) {
 				e = NULL;
-			} else if (vp->codepg && hvsim_xmod_check(vp, uc, addr, e)) {
+			} else if (hvsim_xmod_check(vp, uc, addr, e)) {
 				e->p1 = NULL;
 				stop_kick(vp, uc);
 				return;
@@ -375,7 +375,7 @@ void hvsim_hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	if (__builtin_expect(e->pc != addr || e->size != size || e->cr3 != vp->cr3 ||
 			     e->epoch != vp->tb_epoch || !e->p1 || e->icpt_gen != vp->icpt_gen_run ||
 			     e->hashed_run != vp->run_seq || e->special_off >= 0 ||
-			     (vp->codepg && !hvsim_xmod_current(vp, e)) ||
+			     !hvsim_xmod_current(vp, e) ||
 			     vp->ring_detour || (slice & 63) == 0 || size > 8192 ||
 			     atomic_load_explicit(&vp->kick, memory_order_relaxed) ||
 			     atomic_load_explicit(&vp->want_window, memory_order_relaxed), 0)) {

@@ -707,11 +707,16 @@ void hvsim_vp_ctx_save(struct hvsim_vp *vp)
  * doing `lock xadd` lost 40% of the increments). A fair ticket lock plus time slices (the block hook yields after HVSIM_SLICE_BLOCKS
  * blocks when another VP waits) keeps x86 atomicity at the cost of parallelism.
  */
-static void exec_acquire(struct hvsim *sim)
+static void exec_acquire(struct hvsim_vp *self)
 {
+	struct hvsim *sim = self->sim;
 	pthread_mutex_lock(&sim->exec_lock);
 	uint64_t ticket = sim->exec_next++;
 	atomic_fetch_add(&sim->exec_waiters, 1);
+	/* The running VP counts its time slice in the block hook: open its gate. */
+	for (uint32_t i = 0; i < sim->vp_count; i++)
+		if (sim->vps[i] != self)
+			hvsim_gate_open(sim->vps[i]);
 	while (sim->exec_serving != ticket)
 		pthread_cond_wait(&sim->exec_cond, &sim->exec_lock);
 	atomic_fetch_sub(&sim->exec_waiters, 1);
@@ -726,25 +731,10 @@ static void exec_release(struct hvsim *sim)
 	pthread_mutex_unlock(&sim->exec_lock);
 }
 
-/*
- * Drop unicorn's translations: all of them, or those of the blocks hvsim saw run recently
- * (its scan cache), each only if its address still translates (unicorn's invalidation walks
- * the guest page tables itself and must not fault).
- */
-static void flush_translations(struct hvsim_vp *vp, bool all)
+/* Drop all of unicorn's translations and hvsim's block scans. */
+static void flush_translations(struct hvsim_vp *vp)
 {
-	/* A gated VP's blocks mostly never reach the scan cache: all of them, then. */
-	if (all || vp->sim->gating) {
-		uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
-	} else {
-		for (unsigned i = 0; i < HVSIM_TB_CACHE; i++) {
-			struct hvsim_tb_entry *e = &vp->tb[i];
-			uint64_t g;
-			if (e->p1 && hvsim_vp_translate(vp, e->pc, X86_PW_FETCH | X86_PW_NO_AD, &g,
-							NULL) == 0)
-				uc_ctl_remove_cache(vp->uc, e->pc, e->pc + e->size);
-		}
-	}
+	uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
 	memset(vp->tb, 0, HVSIM_TB_CACHE * sizeof(*vp->tb));
 }
 
@@ -764,7 +754,7 @@ static void gate_run_start(struct hvsim_vp *vp)
 	hvsim_xmod_gate_sync(vp);
 	if (vp->gate_icpt_gen != vp->icpt_gen_run) {
 		if (vp->ran) {
-			flush_translations(vp, true);
+			flush_translations(vp);
 			memset((void *)vp->codepg, 0, sim->mem_size >> ADDR_PAGE_SHIFT);
 			atomic_fetch_add_explicit(&vp->st_gate_flush, 1, memory_order_relaxed);
 		}
@@ -775,6 +765,7 @@ static void gate_run_start(struct hvsim_vp *vp)
 	atomic_store(&vp->gate_deadline, dl);
 	if (atomic_load(&vp->kick) || atomic_load(&vp->want_window) || vp->ring_detour ||
 	    atomic_load(&sim->count_all) || atomic_load(&vp->gate_host_dirty) ||
+	    atomic_load(&sim->exec_waiters) ||
 	    (dl && hvsim_apic_due(vp))) {
 		hvsim_gate_open(vp);
 		return;
@@ -838,8 +829,8 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 		unsigned flush = atomic_exchange(&vp->flush_tb, 0);
 		/* A VP that never ran has nothing translated (and unicorn's TB flush is costly:
 		 * it clears its whole code buffer). */
-		if ((flush & (HVSIM_FLUSH_RECENT | HVSIM_FLUSH_ALL)) && vp->ran)
-			flush_translations(vp, flush & HVSIM_FLUSH_ALL);
+		if ((flush & HVSIM_FLUSH_ALL) && vp->ran)
+			flush_translations(vp);
 		if (flush & HVSIM_FLUSH_TLB) {
 			/* A flush hypercall: mappings changed under the same CR3 (hvsim_synth.c). */
 			uc_ctl_flush_tlb(vp->uc);
@@ -855,12 +846,11 @@ int hvsim_vp_run(struct hvsim *sim, uint32_t index)
 		vp->run_seq++;
 		vp->icpt_gen_run = atomic_load(&sim->icpt_gen);
 		vp->mode_stale = true;
-		if (sim->gating)
-			gate_run_start(vp);
+		gate_run_start(vp);
 		vp->ran = true;
 		pthread_mutex_unlock(&vp->lock);
 		hvsim_apic_flush_ipis(vp);
-		exec_acquire(sim);
+		exec_acquire(vp);
 		uint64_t cr2 = until ? hvsim_rd(vp, UC_X86_REG_CR2) : 0;
 		vp->exec_locked = true;
 		uc_err err = hvsim_vp_emu(vp, rip, until, 0);
@@ -1206,17 +1196,13 @@ int hvsim_vp_init(struct hvsim *sim, uint32_t index, struct hvsim_vp **out)
 	 */
 	if (uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_MEM_EXIT_CHECK, 1), 0) != UC_ERR_OK)
 		return -EIO;
-	if (sim->vp_count > 1 || sim->gating) {
-		vp->codepg = calloc(sim->mem_size >> ADDR_PAGE_SHIFT, 1);
-		if (!vp->codepg)
-			return -ENOMEM;
-	}
-	if (sim->gating) {
-		vp->gate = 1;
-		if (uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_BLOCK_GATE, 3), &vp->gate, hvsim_gate_filter,
-			   (void *)vp) != UC_ERR_OK)
-			return -EIO;
-	}
+	vp->codepg = calloc(sim->mem_size >> ADDR_PAGE_SHIFT, 1);
+	if (!vp->codepg)
+		return -ENOMEM;
+	vp->gate = 1;
+	if (uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_BLOCK_GATE, 3), &vp->gate, hvsim_gate_filter,
+		   (void *)vp) != UC_ERR_OK)
+		return -EIO;
 	int rc = hvsim_ring_init(vp);
 	if (rc)
 		return rc;

@@ -1,19 +1,20 @@
 /*
- * Cross-modifying code between VPs (partitions with more than one VP).
- *
- * Each VP is its own unicorn engine with its own translation cache, and an engine notices only
- * its own stores to code it translated. A VP running code that another VP (or a host thread)
- * rewrote would run the old bytes forever: seen with Linux's text_poke_bp, one CPU looping on
- * an INT3 it had translated while the other had long put the new instruction in place.
+ * Code written behind a VP's translations: by another VP (every VP is its own unicorn engine
+ * with its own translation cache, and an engine notices only its own stores to code it
+ * translated) or by a host thread (hvsim, VTL2). Such a VP would run the old bytes forever:
+ * seen with Linux's text_poke_bp, one CPU looping on an INT3 it had translated while the other
+ * had long put the new instruction in place.
  *
  * Guest pages some VP runs code from are write-protected on the host (mprotect of the shared
- * RAM mapping). A store to one, from any thread (a VP's generated code or hvsim/VTL2), faults
- * into xmod_segv: it makes the page writable again and marks it XDIRTY for every VP that ran
- * code from it (clearing their CODE mark). Before a block runs, a VP whose page is not marked
- * CODE, or is XDIRTY, protects the page again, drops its translations of the page and re-runs
- * (hvsim_xmod_check). Protection comes before the retranslation, so a store after it always
- * faults. Guest kernels write their code rarely (patching), so the steady state costs two byte
- * loads per block; a per-store hook measured 2x the CPU time of a 2-VP Linux boot.
+ * RAM mapping), claimed when unicorn translates a block there (hvsim_xmod_gate_claim, from the
+ * block-hook gate's filter) or when the block hook runs a block from an unclaimed page. A store
+ * to one, from any thread, faults into xmod_segv: it makes the page writable again and marks it
+ * XDIRTY for every VP that ran code from it (gate_mark). Before its next run a VP drops its
+ * translations of those pages by guest-physical address (hvsim_xmod_gate_sync); within a run,
+ * a block whose page is XDIRTY calls the block hook, which drops them (hvsim_xmod_check).
+ * Protection comes before the retranslation, so a store after it always faults. Guest kernels
+ * write their code rarely (patching); a per-store hook measured 2x the CPU time of a 2-VP
+ * Linux boot.
  *
  * Consequence for host code: system calls must not write into guest RAM directly (a protected
  * page answers EFAULT instead of faulting); copy through a host buffer.
@@ -43,10 +44,9 @@ static void xmod_unlock(struct hvsim *sim)
 }
 
 /*
- * A gated VP (one-VP partitions, docs/hvsim.md "The block-hook gate") runs most blocks without
- * the block hook, so nothing checks a page before each block: every store to a page it has
- * translations of is remembered (gate_dirty) and those translations are dropped before its
- * next run. Its own guest stores need nothing sooner (unicorn invalidates what they overlap);
+ * A gated VP (docs/hvsim.md "The block-hook gate") runs most blocks without the block hook, so
+ * nothing checks a page before each block: every store to a page it has translations of is
+ * remembered (gate_dirty) and those translations are dropped before its next run. Its own guest stores need nothing sooner (unicorn invalidates what they overlap);
  * anyone else's open the gate, so that the hook's per-block check covers the rest of this run.
  */
 static void gate_mark(struct hvsim_vp *vp, uint64_t pg)
@@ -80,11 +80,7 @@ static bool xmod_fault(struct hvsim *sim, uintptr_t a)
 			if (!vp || !vp->codepg ||
 			    !(atomic_load_explicit(&vp->codepg[pg], memory_order_relaxed) & HVSIM_PG_CODE))
 				continue;
-			if (sim->gating)
-				gate_mark(vp, pg);
-			else
-				atomic_store_explicit(&vp->codepg[pg], HVSIM_PG_XDIRTY,
-						      memory_order_relaxed);
+			gate_mark(vp, pg);
 		}
 	}
 	xmod_unlock(sim);
@@ -139,8 +135,6 @@ static int xmod_install(void)
 
 int hvsim_xmod_init(struct hvsim *sim)
 {
-	if (sim->vp_count < 2 && !sim->gating)
-		return 0;
 	sim->xprot = calloc(sim->mem_size >> ADDR_PAGE_SHIFT, 1);
 	if (!sim->xprot)
 		return -ENOMEM;
@@ -188,8 +182,8 @@ static void claim(struct hvsim_vp *vp, uint64_t pg)
 bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
 		      const struct hvsim_tb_entry *e)
 {
-	if (!vp->codepg || !vp->exec_locked)
-		return false; /* one VP, or a single step of a just-translated instruction */
+	if (!vp->exec_locked)
+		return false; /* a single step of a just-translated instruction */
 	uint64_t gpn1, gpn2;
 	hvsim_tb_pages(vp, e, &gpn1, &gpn2);
 	uint8_t f1 = atomic_load_explicit(&vp->codepg[gpn1], memory_order_relaxed);

@@ -104,7 +104,7 @@ static void run_help(void)
 	       "                     (default 1M; 0 for none)\n"
 	       "  --trace            one line per exit (VTL2 view) and per hvsim event, on stderr\n"
 	       "  --count-insns      count every guest instruction (hvsim's summary line); slower:\n"
-	       "                     a one-VP run otherwise skips the block hook where it can\n"
+	       "                     a run otherwise skips the block hook where it can\n"
 	       "  --timeout SECONDS  give up after this long (default 0: no limit)\n"
 	       "  --no-test-devices  leave out the test device (ports 0xF0-0xFC, MMIO 0xFE000000)\n"
 	       "  --host-serial      the simulated host offers VTL2 a VMBus serial port (COM1);\n"
