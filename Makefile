@@ -115,8 +115,8 @@ run: deps
 	$(Q)$(RUN_MAIN)
 
 # Debian's cloud kernel (fetched, never committed) under the paravisor in hvsim with VPS VPs
-# (default 1; VPS=2 boots both CPUs, but hangs in about one run of four: docs/hvsim.md): boot
-# log, the initramfs lines, the exit summary.
+# (default 1; VPS=2 boots both CPUs, which the kernel starts with INIT/SIPI): boot log, the
+# initramfs lines, the exit summary.
 VPS ?= 1
 run-linux: deps
 	$(Q)$(MAKE) --no-print-directory all
