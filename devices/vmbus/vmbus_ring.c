@@ -292,7 +292,7 @@ int vmbus_ring_send(struct vmbus_ring *r, const struct vmbus_ring_out *pkt, unsi
 		if (ring_free(r, r->pos, r->peer_cache) < total) {
 			if (!(opts & VMBUS_RING_SEND_SET_PENDING))
 				return -EAGAIN;
-			if (r->committed != r->pos) {
+			if (r->unpublished) {
 				/*
 				 * Publish the batch first: the consumer judges pending_send_sz
 				 * against the published write_index and would count our unpublished
@@ -338,6 +338,7 @@ int vmbus_ring_send(struct vmbus_ring *r, const struct vmbus_ring_out *pkt, unsi
 		off = ring_zero(r, off, padded - len);
 	uint64_t trailer = vmbus_pkt_trailer_value(start);
 	r->pos = ring_put(r, off, &trailer, TRAILER_SIZE);
+	r->unpublished = true;
 
 	if (r->pending_set) {
 		store_relaxed(&r->ctl->pending_send_sz, 0);
@@ -357,8 +358,9 @@ int vmbus_ring_publish(struct vmbus_ring *r)
 	const uint32_t old = r->committed, end = r->pos;
 	const bool owed = r->signal_owed;
 	r->signal_owed = false;
-	if (end == old)
+	if (!r->unpublished)
 		return owed ? VMBUS_RING_SIGNAL : 0;
+	r->unpublished = false;
 	r->committed = end;
 	store_release(&r->ctl->write_index, end);
 	/* Pairs with the consumer's fence between clearing interrupt_mask and re-reading

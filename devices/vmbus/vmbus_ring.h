@@ -72,6 +72,9 @@ struct vmbus_ring {
 	uint32_t peeked;
 	bool pending_set; /* producer: we wrote pending_send_sz and must clear it after sending */
 	bool signal_owed; /* producer: a send published a batch itself and owes its signal */
+	/* Producer: packets written since the last publish. Not pos != committed: a consumer that
+	 * claims to have read our unpublished batch can make a send wrap pos onto committed. */
+	bool unpublished;
 	bool broken;
 	const char *broken_reason;
 };
