@@ -8,6 +8,20 @@
 
 #include "boot/shim_err.h"
 
+/* A tag that does not move forward (a property length wrapping the offset back) makes libfdt
+ * 1.6.1's fdt_check_full loop forever; vtl2/bootcfg.c guards its own parse the same way. */
+static bool fdt_tags_advance(const void *fdt)
+{
+	int at = 0, next;
+	uint32_t tag;
+	while ((tag = fdt_next_tag(fdt, at, &next)) != FDT_END) {
+		if (next <= at)
+			return false;
+		at = next;
+	}
+	return next >= 0;
+}
+
 /* 1 found, 0 absent, -1 wrong length. */
 static int prop_u32(const void *fdt, int node, const char *name, uint32_t *v)
 {
@@ -177,7 +191,8 @@ int shim_hostdt_parse(const void *area, size_t size, const struct shim_memmap *m
 		return shim_err_set(err, errlen, -EINVAL,
 				    "device tree: totalsize 0x%x exceeds the 0x%zx-byte area",
 				    fdt_totalsize(area), size);
-	rc = fdt_check_full(area, fdt_totalsize(area));
+	rc = fdt_tags_advance(area) ? fdt_check_full(area, fdt_totalsize(area)) :
+				      -FDT_ERR_BADSTRUCTURE;
 	if (rc)
 		return shim_err_set(err, errlen, -EINVAL, "device tree: malformed (%s)",
 				    fdt_strerror(rc));

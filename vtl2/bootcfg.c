@@ -134,6 +134,20 @@ static int parse_cpus(const void *fdt, struct bootcfg *out, char *err, size_t er
 	return 0;
 }
 
+/*
+ * libfdt 1.6.1's fdt_check_full loops forever on a tag that does not move forward (a property
+ * length that wraps the offset back; found by bootcfg_fuzz): walk the tags first. The offsets
+ * only grow and stay inside the structure block, so this ends.
+ */
+static bool tags_advance(const void *dtb)
+{
+	int off = 0, next;
+	for (uint32_t tag; (tag = fdt_next_tag(dtb, off, &next)) != FDT_END; off = next)
+		if (next <= off)
+			return false;
+	return next >= 0;
+}
+
 int bootcfg_parse(const void *dtb, size_t len, struct bootcfg *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
@@ -149,7 +163,7 @@ int bootcfg_parse(const void *dtb, size_t len, struct bootcfg *out, char *err, s
 	if (fdt_version(dtb) < 17)
 		return errbuf_set(err, errlen, -EINVAL, "not a device tree: version %u (17 needed)",
 				  fdt_version(dtb));
-	rc = fdt_check_full(dtb, len);
+	rc = tags_advance(dtb) ? fdt_check_full(dtb, len) : -FDT_ERR_BADSTRUCTURE;
 	if (rc)
 		return errbuf_set(err, errlen, -EINVAL, "malformed device tree: %s",
 				  fdt_strerror(rc));

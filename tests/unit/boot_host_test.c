@@ -278,6 +278,15 @@ static void test_dt_bad(void **state)
 	uint32_t bad = 0x77777777;
 	memcpy(f->dt + fdt_off_dt_struct(f->dt), &bad, 4);
 	EXPECT_HOST_ERR(f, "device tree: malformed");
+	/* A property length that wraps the offset back onto its tag (libfdt 1.6.1's
+	   fdt_check_full loops forever on it). */
+	bf_init(f);
+	int poff = 0, pnext;
+	while (fdt_next_tag(f->dt, poff, &pnext) != FDT_PROP)
+		poff = pnext;
+	uint32_t wrap = cpu_to_fdt32(0xFFFFFFF4u);
+	memcpy(f->dt + fdt_off_dt_struct(f->dt) + poff + 4, &wrap, 4);
+	EXPECT_HOST_ERR(f, "device tree: malformed");
 	/* A header claiming a struct block past totalsize. */
 	bf_init(f);
 	fdt_set_size_dt_struct(f->dt, 0xFFFFFF);

@@ -374,6 +374,16 @@ static void test_buffer(void **state)
 	memset(big + fdt_off_dt_struct(big), 0xEE, 4);
 	expect(bootcfg_parse(big, len, &cfg, err, sizeof(err)), -EINVAL, "malformed device tree");
 
+	/* A property whose length wraps the offset back onto its own tag: libfdt 1.6.1's
+	   fdt_check_full loops forever on it (found by bootcfg_fuzz); a named error now. */
+	memcpy(big, fdt, len);
+	int poff = 0, pnext;
+	while (fdt_next_tag(big, poff, &pnext) != FDT_PROP)
+		poff = pnext;
+	uint32_t wrap = cpu_to_fdt32(0xFFFFFFF4u); /* -12: tag + len + nameoff */
+	memcpy(big + fdt_off_dt_struct(big) + poff + 4, &wrap, 4);
+	expect(bootcfg_parse(big, len, &cfg, err, sizeof(err)), -EINVAL, "malformed device tree");
+
 	/* Strings block pointing past the end. */
 	memcpy(big, fdt, len);
 	fdt_set_size_dt_strings(big, fdt_size_dt_strings(fdt) + 0x100);
