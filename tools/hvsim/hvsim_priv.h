@@ -509,8 +509,9 @@ bool hvsim_xmod_check(struct hvsim_vp *vp, uc_engine *uc, uint64_t addr,
 /* A gated VP translates code from guest page `pg`: false if the page was written since its
  * translations were last dropped (the block must call its hook). */
 bool hvsim_xmod_gate_claim(struct hvsim_vp *vp, uint64_t pg);
-/* Run start of a gated VP: drop the translations of pages written since (xmod_fault). */
-void hvsim_xmod_gate_sync(struct hvsim_vp *vp);
+/* Run start of a gated VP: drop the translations of pages written since (xmod_fault); false
+ * when there were too many to track (the caller drops all translations). */
+bool hvsim_xmod_gate_sync(struct hvsim_vp *vp);
 
 /* The block-hook gate (hvsim_special.c: the translation-time filter; hvsim_vp.c: the rest). */
 bool hvsim_gate_filter(uc_engine *uc, uint64_t pc, void *user);

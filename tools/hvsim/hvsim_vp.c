@@ -742,17 +742,17 @@ static void flush_translations(struct hvsim_vp *vp)
 
 /*
  * Before a gated run: drop translations that host or guest stores made stale, and all of them
- * when the intercepts changed (blocks translated under the old ones skip the hook); then close
- * the gate unless something needs the hook now. Closing comes before the checks, and the
- * openers set their flag before opening (hvsim_vp_kick, xmod_fault, the partition's timer
- * thread for the run's APIC deadline), so an event that races with the run's start leaves the
- * gate open. vp->lock held.
+ * when the intercepts changed (blocks translated under the old ones skip the hook) or too many
+ * pages were written to track; then close the gate unless something needs the hook now.
+ * Closing comes before the checks, and the openers set their flag before opening
+ * (hvsim_vp_kick, xmod_fault, the partition's timer thread for the run's APIC deadline), so an
+ * event that races with the run's start leaves the gate open. vp->lock held.
  */
 static void gate_run_start(struct hvsim_vp *vp)
 {
 	struct hvsim *sim = vp->sim;
-	hvsim_xmod_gate_sync(vp);
-	if (vp->gate_icpt_gen != vp->icpt_gen_run) {
+	bool tracked = hvsim_xmod_gate_sync(vp);
+	if (!tracked || vp->gate_icpt_gen != vp->icpt_gen_run) {
 		if (vp->ran) {
 			flush_translations(vp);
 			memset((void *)vp->codepg, 0, sim->mem_size >> ADDR_PAGE_SHIFT);

@@ -223,7 +223,7 @@ bool hvsim_xmod_gate_claim(struct hvsim_vp *vp, uint64_t pg)
 	return true;
 }
 
-void hvsim_xmod_gate_sync(struct hvsim_vp *vp)
+bool hvsim_xmod_gate_sync(struct hvsim_vp *vp)
 {
 	struct hvsim *sim = vp->sim;
 	uint32_t pages[HVSIM_GATE_DIRTY];
@@ -234,13 +234,8 @@ void hvsim_xmod_gate_sync(struct hvsim_vp *vp)
 	vp->gate_dirty_n = 0;
 	atomic_store(&vp->gate_host_dirty, 0);
 	xmod_unlock(sim);
-	if (n > HVSIM_GATE_DIRTY) {
-		/* Too many to track: drop everything. */
-		uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
-		memset((void *)vp->codepg, 0, sim->mem_size >> ADDR_PAGE_SHIFT);
-		atomic_fetch_add_explicit(&vp->st_gate_flush, 1, memory_order_relaxed);
-		return;
-	}
+	if (n > HVSIM_GATE_DIRTY)
+		return false; /* too many to track: the caller drops everything */
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t pg = pages[i];
 		if (atomic_load_explicit(&vp->codepg[pg], memory_order_relaxed) != HVSIM_PG_XDIRTY)
@@ -250,4 +245,5 @@ void hvsim_xmod_gate_sync(struct hvsim_vp *vp)
 		uc_ctl(vp->uc, UC_CTL_WRITE(UC_CTL_TB_REMOVE_CACHE_PHYS, 2), a, a + ADDR_PAGE_SIZE);
 		atomic_store_explicit(&vp->codepg[pg], 0, memory_order_relaxed);
 	}
+	return true;
 }
