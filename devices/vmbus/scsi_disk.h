@@ -148,7 +148,7 @@ struct scsi_result {
 struct scsi_disk_stats {
 	uint64_t commands;
 	uint64_t check_conditions;
-	uint64_t read_blocks;
+	uint64_t read_blocks;           /* counted when a transfer starts, taken back if it fails */
 	uint64_t written_blocks;
 	uint64_t flushes;
 	uint64_t backend_errors;

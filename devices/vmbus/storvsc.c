@@ -366,12 +366,15 @@ static int do_srb(struct storvsc *s, const uint8_t *cdb, uint8_t cdb_len, uint8_
 		s->cfg.signal(s->cfg.ctx);
 	if (rc >= 0)
 		pump(s);
-	struct timespec dl;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)s->cfg.timeout_ms * 1000000u;
-	dl.tv_sec += (time_t)(ns / 1000000000u);
-	dl.tv_nsec = (long)(ns % 1000000000u);
 	pthread_mutex_lock(&s->lock);
+	/* The deadline only when we wait: a synchronous host has answered already. */
+	struct timespec dl;
+	if (rc >= 0 && !s->done && !s->dead) {
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)s->cfg.timeout_ms * 1000000u;
+		dl.tv_sec += (time_t)(ns / 1000000000u);
+		dl.tv_nsec = (long)(ns % 1000000000u);
+	}
 	while (rc >= 0 && !s->done && !s->dead) {
 		if (pthread_cond_timedwait(&s->cond, &s->lock, &dl) == ETIMEDOUT && !s->done) {
 			s->wait_tid = 0; /* abandoned: a late answer is dropped as unknown */

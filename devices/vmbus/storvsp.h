@@ -268,7 +268,10 @@ struct storvsp_request {
 struct storvsp_reply {
 	uint64_t transaction_id;
 	size_t len;                     /* STORVSP_PACKET_SIZE or STORVSP_PACKET_SIZE_PRE_WIN8 */
-	uint8_t payload[STORVSP_PACKET_SIZE];
+	union {                         /* the first len bytes are sent */
+		uint8_t payload[STORVSP_PACKET_SIZE];
+		struct storvsp_vstor_packet packet;
+	};
 };
 
 enum storvsp_state {

@@ -151,7 +151,8 @@ static int handle_packet(struct vmbus_scsi *s, const struct vmbus_ring_packet *p
 			uint64_t np = vmbus_pkt_gpa_range_pfns(g.byte_offset, g.byte_count);
 			if (np > (p->data_offset - off) / 8 || used + np > sizeof(s->pfns) / 8)
 				return -EINVAL;
-			memcpy(s->pfns + used, s->pkt + off, np * 8);
+			for (uint64_t k = 0; k < np; k++) /* fixed-size copies: no rep movs */
+				memcpy(&s->pfns[used + k], s->pkt + off + 8 * k, 8);
 			ranges[i] = (struct storvsp_gpa_range){ g.byte_count, g.byte_offset,
 								s->pfns + used, (size_t)np };
 			off += (uint32_t)np * 8;

@@ -816,6 +816,9 @@ static void test_backend_errors(void **state)
 	struct scsi_disk_stats st;
 	scsi_disk_get_stats(f->d, &st);
 	assert_int_equal(st.backend_errors, 5);
+	/* Blocks are counted as a transfer starts; a failed one is taken back. */
+	assert_int_equal(st.read_blocks, 0);
+	assert_int_equal(st.written_blocks, 2);
 }
 
 static void test_sync_cache_and_verify(void **state)
