@@ -239,7 +239,11 @@ static int backend_flush(struct scsi_disk *d)
 	return d->be.ops->flush(d->be.ctx);
 }
 
-static void read_write(struct cmd *c, bool write)
+/*
+ * The checks of a READ or WRITE; true with *io set when there is a transfer for the backend
+ * (counted already: rw_finish takes it back if it fails), false when the command is answered.
+ */
+static bool rw_prepare(struct cmd *c, bool write, struct scsi_disk_io *io)
 {
 	struct scsi_disk *d = c->d;
 	struct lba_fields f;
@@ -248,49 +252,69 @@ static void read_write(struct cmd *c, bool write)
 	decode_lba(c->cdb, &f);
 	if (!group0 && (c->cdb[1] & RW_PROTECT_MASK)) {
 		invalid_field(c, 1);    /* no protection information */
-		return;
+		return false;
 	}
 	if (f.blocks > d->max_blocks) {
 		invalid_field(c, f.len_byte);
-		return;
+		return false;
 	}
 	/* blocks < 2^32, so the product fits easily. */
 	uint64_t bytes = (uint64_t)f.blocks * SCSI_DISK_BLOCK_SIZE;
 	if (bytes > c->buf_len) {
 		bad_buffer(c);
-		return;
+		return false;
 	}
 	if (!range_check(c, &f))
-		return;
+		return false;
 	if (write && d->read_only) {
 		check(c, SCSI_SENSE_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED, 0);
-		return;
+		return false;
 	}
 	if (bytes == 0)
-		return;
-
-	uint64_t off = f.lba * SCSI_DISK_BLOCK_SIZE;    /* lba < blocks <= size / 512 */
+		return false;
 	/*
 	 * Counted before the transfer and taken back if it fails: a locked add right after the
 	 * backend's copy waits for all of that copy's stores to drain (measured: most of this
 	 * function's time on the relay path).
 	 */
-	uint64_t *ctr = write ? &d->stats.written_blocks : &d->stats.read_blocks;
-	stat_add(ctr, f.blocks);
-	int rc;
-	if (write) {
-		rc = d->be.ops->write(d->be.ctx, c->buf, (size_t)bytes, off);
-		if (rc == 0 && !group0 && (c->cdb[1] & RW_FUA))
-			rc = backend_flush(d);
-	} else {
-		rc = d->be.ops->read(d->be.ctx, c->buf, (size_t)bytes, off);
-	}
-	if (rc != 0) {
-		stat_add(ctr, -(uint64_t)f.blocks);
-		backend_error(c, write);
+	stat_add(write ? &d->stats.written_blocks : &d->stats.read_blocks, f.blocks);
+	*io = (struct scsi_disk_io){ .write = write, .buf = c->buf, .len = (size_t)bytes,
+				     .offset = f.lba * SCSI_DISK_BLOCK_SIZE }; /* lba < blocks */
+	return true;
+}
+
+static bool rw_fua(const struct cmd *c)
+{
+	return (c->cdb[0] >> 5) != 0 && (c->cdb[1] & RW_FUA);
+}
+
+/* The transfer's outcome into the command's result. */
+static void rw_finish(struct cmd *c, const struct scsi_disk_io *io)
+{
+	if (io->err != 0) {
+		uint64_t blocks = io->len / SCSI_DISK_BLOCK_SIZE;
+		stat_add(io->write ? &c->d->stats.written_blocks : &c->d->stats.read_blocks,
+			 -blocks);
+		backend_error(c, io->write);
 		return;
 	}
-	c->res->transferred = (size_t)bytes;
+	c->res->transferred = io->len;
+}
+
+static void read_write(struct cmd *c, bool write)
+{
+	struct scsi_disk *d = c->d;
+	struct scsi_disk_io io;
+	if (!rw_prepare(c, write, &io))
+		return;
+	if (write) {
+		io.err = d->be.ops->write(d->be.ctx, io.buf, io.len, io.offset);
+		if (io.err == 0 && rw_fua(c))
+			io.err = backend_flush(d);
+	} else {
+		io.err = d->be.ops->read(d->be.ctx, io.buf, io.len, io.offset);
+	}
+	rw_finish(c, &io);
 }
 
 static void cmd_read(struct cmd *c)
@@ -607,37 +631,110 @@ static const struct cmd_desc cmd_table[256] = {
 	[OP_WRITE12] = { 12, DIR_OUT, cmd_write },
 };
 
+/*
+ * Everything of a command up to its transfer. With `defer` (the backend batches), a READ or
+ * WRITE without FUA stops there: true with *io to hand to the backend, then end(). Otherwise
+ * the command runs to its result here (false).
+ */
+static bool start(struct cmd *c, size_t cdb_len, bool defer, struct scsi_disk_io *io)
+{
+	struct scsi_disk *d = c->d;
+	const uint8_t *cdb = c->cdb;
+	const size_t buf_len = c->buf_len;
+	memset(c->res, 0, sizeof(*c->res));
+	c->res->status = SCSI_STATUS_GOOD;
+	const struct cmd_desc *e = cdb_len ? &cmd_table[cdb[0]] : NULL;
+
+	stat_add(&d->stats.commands, 1);
+	bool deferred = false;
+	if (!cdb_len)
+		invalid_field(c, 0);
+	else if (!e->run)
+		check(c, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_OPCODE, 0);
+	else if (cdb_len < e->cdb_len)
+		invalid_field(c, (unsigned)cdb_len);    /* the first byte missing */
+	else if (cdb[e->cdb_len - 1] & CONTROL_NACA)
+		invalid_field(c, e->cdb_len - 1u);
+	else if (e->dir != DIR_NONE && buf_len > 0 && c->data_in != (e->dir == DIR_IN))
+		bad_buffer(c);
+	else if (defer && (e->run == cmd_read || e->run == cmd_write) && !rw_fua(c))
+		deferred = rw_prepare(c, e->run == cmd_write, io);
+	else
+		e->run(c);
+	return deferred;
+}
+
+/* The rest of a command: its result's common fields. */
+static void end(struct cmd *c, size_t cdb_len)
+{
+	const struct cmd_desc *e = cdb_len ? &cmd_table[c->cdb[0]] : NULL;
+	if (e && e->dir == DIR_NONE)
+		c->res->transferred = 0;
+	c->res->residual = c->buf_len - c->res->transferred;
+	if (c->res->status != SCSI_STATUS_GOOD)
+		stat_add(&c->d->stats.check_conditions, 1);
+}
+
 int scsi_disk_execute(struct scsi_disk *d, const uint8_t *cdb, size_t cdb_len, bool data_in,
 		      void *buf, size_t buf_len, struct scsi_result *res)
 {
 	if (!d || !res || (!cdb && cdb_len) || (!buf && buf_len))
 		return -EINVAL;
-	memset(res, 0, sizeof(*res));
-	res->status = SCSI_STATUS_GOOD;
-
 	struct cmd c = { .d = d, .cdb = cdb, .data_in = data_in, .buf = buf, .buf_len = buf_len,
 			 .res = res };
-	const struct cmd_desc *e = cdb_len ? &cmd_table[cdb[0]] : NULL;
+	start(&c, cdb_len, false, NULL);
+	end(&c, cdb_len);
+	return 0;
+}
 
-	stat_add(&d->stats.commands, 1);
-	if (!cdb_len)
-		invalid_field(&c, 0);
-	else if (!e->run)
-		check(&c, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_OPCODE, 0);
-	else if (cdb_len < e->cdb_len)
-		invalid_field(&c, (unsigned)cdb_len);    /* the first byte missing */
-	else if (cdb[e->cdb_len - 1] & CONTROL_NACA)
-		invalid_field(&c, e->cdb_len - 1u);
-	else if (e->dir != DIR_NONE && buf_len > 0 && data_in != (e->dir == DIR_IN))
-		bad_buffer(&c);
-	else
-		e->run(&c);
+/* The batch's deferred transfers: to the backend at once, then each command's end. */
+static void batch_flush(struct scsi_disk *d, struct scsi_disk_cmd *cmds, const size_t *idx,
+			struct scsi_disk_io *ios, size_t n)
+{
+	if (n == 0)
+		return;
+	d->be.ops->rw_batch(d->be.ctx, ios, n);
+	for (size_t k = 0; k < n; k++) {
+		struct scsi_disk_cmd *sc = &cmds[idx[k]];
+		struct cmd c = { .d = d, .cdb = sc->cdb, .data_in = sc->data_in, .buf = sc->buf,
+				 .buf_len = sc->buf_len, .res = &sc->res };
+		rw_finish(&c, &ios[k]);
+		end(&c, sc->cdb_len);
+	}
+}
 
-	if (e && e->dir == DIR_NONE)
-		res->transferred = 0;
-	res->residual = buf_len - res->transferred;
-	if (res->status != SCSI_STATUS_GOOD)
-		stat_add(&d->stats.check_conditions, 1);
+int scsi_disk_execute_batch(struct scsi_disk *d, struct scsi_disk_cmd *cmds, size_t n)
+{
+	if (!d || (!cmds && n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((!cmds[i].cdb && cmds[i].cdb_len) || (!cmds[i].buf && cmds[i].buf_len))
+			return -EINVAL;
+	const bool defer = d->be.ops->rw_batch != NULL;
+	struct scsi_disk_io ios[SCSI_DISK_BATCH_MAX];
+	size_t idx[SCSI_DISK_BATCH_MAX], pending = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct scsi_disk_cmd *sc = &cmds[i];
+		struct cmd c = { .d = d, .cdb = sc->cdb, .data_in = sc->data_in, .buf = sc->buf,
+				 .buf_len = sc->buf_len, .res = &sc->res };
+		if (pending == SCSI_DISK_BATCH_MAX) {
+			batch_flush(d, cmds, idx, ios, pending);
+			pending = 0;
+		}
+		/* Peek: a command that will not be deferred waits for the ones before it. */
+		const struct cmd_desc *e = sc->cdb_len ? &cmd_table[sc->cdb[0]] : NULL;
+		bool rw = defer && e && (e->run == cmd_read || e->run == cmd_write) &&
+			  sc->cdb_len >= e->cdb_len && !rw_fua(&c);
+		if (!rw) {
+			batch_flush(d, cmds, idx, ios, pending);
+			pending = 0;
+		}
+		if (start(&c, sc->cdb_len, defer, &ios[pending]))
+			idx[pending++] = i;
+		else
+			end(&c, sc->cdb_len);
+	}
+	batch_flush(d, cmds, idx, ios, pending);
 	return 0;
 }
 

@@ -99,10 +99,26 @@
  * asks for whole blocks inside `size`) and return 0 or -errno (a short transfer is an error).
  * flush may be NULL: writes are then durable as soon as write returns.
  */
+struct scsi_disk_io {
+	bool write;
+	void *buf;                      /* len bytes: read into, or written from */
+	size_t len;                     /* whole blocks */
+	uint64_t offset;
+	int err;                        /* the backend's result: 0 or -errno */
+};
+
 struct scsi_disk_backend_ops {
 	int (*read)(void *ctx, void *buf, size_t len, uint64_t offset);
 	int (*write)(void *ctx, const void *buf, size_t len, uint64_t offset);
 	int (*flush)(void *ctx);
+	/*
+	 * Optional: n reads and writes at once, as a device with a command queue takes them
+	 * (a backend whose latency is a round trip, like storvsc's host, overlaps them);
+	 * returns when every one is done, each with its own err. The order between them is
+	 * not defined: scsi_disk_execute_batch only puts commands together that may run in any
+	 * order.
+	 */
+	void (*rw_batch)(void *ctx, struct scsi_disk_io *ios, size_t n);
 };
 
 struct scsi_disk_backend {
@@ -168,6 +184,29 @@ void scsi_disk_destroy(struct scsi_disk *d);
  */
 int scsi_disk_execute(struct scsi_disk *d, const uint8_t *cdb, size_t cdb_len, bool data_in,
 		      void *buf, size_t buf_len, struct scsi_result *res);
+
+/** One command of a batch: the arguments of scsi_disk_execute, and its result. */
+struct scsi_disk_cmd {
+	const uint8_t *cdb;
+	size_t cdb_len;
+	bool data_in;
+	void *buf;
+	size_t buf_len;
+	struct scsi_result res;         /* out */
+};
+
+/** At most this many commands' transfers go to the backend's rw_batch in one call. */
+#define SCSI_DISK_BATCH_MAX 64u
+
+/**
+ * Execute n commands, each with the result scsi_disk_execute would give it. With a backend
+ * that has rw_batch, the READ and WRITE transfers of consecutive commands (without FUA) go to
+ * it together: like simple-tagged commands in a SCSI target's queue, those run in no defined
+ * order among themselves (a guest does not overlap them); any other command runs after every
+ * command before it and before every command after it. 0, or -EINVAL for NULL arguments (then
+ * nothing ran).
+ */
+int scsi_disk_execute_batch(struct scsi_disk *d, struct scsi_disk_cmd *cmds, size_t n);
 
 uint64_t scsi_disk_block_count(const struct scsi_disk *d);
 uint32_t scsi_disk_max_transfer_bytes(const struct scsi_disk *d);

@@ -23,10 +23,31 @@ enum phase { PH_IDLE, PH_BEGIN, PH_VERSION, PH_PROPS, PH_END, PH_CAP16, PH_CAP10
 static const uint16_t versions[] = { STORVSP_VERSION_WIN10, STORVSP_VERSION_WIN81,
 				     STORVSP_VERSION_WIN8 };
 
+/* Requests in flight at once: one batch (rw_batch), bounded by the bounce pages too. */
+#define MAX_BATCH 32u
+
+/* One request of the batch we wait for. */
+struct slot {
+	uint32_t sent_len;          /* bytes of vstor_packet we sent */
+	bool done;
+	int err;                    /* -EIO: the completion was too short to read */
+	struct storvsp_vstor_packet reply;
+};
+
+/* What run() sends for one request. */
+struct req {
+	uint8_t cdb[16];
+	uint8_t cdb_len;
+	uint8_t data_in;            /* STORVSP_SRB_DATA_* */
+	uint32_t len;               /* data bytes, over bounce pages from `page` on */
+	uint32_t page;
+	int err;                    /* out: 0, -EIO or -ETIMEDOUT */
+};
+
 struct storvsc {
 	struct storvsc_config cfg;
 	uint64_t pfns[MAX_BOUNCE_PAGES];
-	pthread_mutex_t io_lock;    /* one request in flight */
+	pthread_mutex_t io_lock;    /* one batch in flight: it owns the bounce pages */
 	pthread_mutex_t lock;       /* everything below, the ring views */
 	pthread_cond_t cond;
 	struct vmbus_ring out, in;
@@ -37,13 +58,12 @@ struct storvsc {
 	uint32_t pkt_len;           /* 48 before a version is accepted, then 64 */
 	uint32_t max_xfer;          /* bytes per request: bounce size and the host's limit */
 	struct scsi_disk_backend be;
-	/* The request we wait for. */
+	/* The batch we wait for: transaction ids first_tid .. first_tid + count - 1. */
 	uint64_t next_tid;
-	uint64_t wait_tid;          /* 0: none */
-	uint32_t wait_len;          /* bytes of vstor_packet we sent */
-	bool done;
-	int reply_err;              /* -EIO: the completion was too short to read */
-	struct storvsp_vstor_packet reply;
+	uint64_t first_tid;
+	uint32_t count;             /* 0: none */
+	uint32_t ndone;
+	struct slot slots[MAX_BATCH];
 	uint64_t requests, errors, timeouts, bytes_read, bytes_written, bad_packets;
 };
 
@@ -71,11 +91,29 @@ static uint64_t get_be(const uint8_t *p, unsigned n)
 
 /* ---- sending (lock held) ---- */
 
+/* A new batch of n requests: ids never reused, so a late answer to an old one is unknown. */
+static void batch_begin(struct storvsc *s, uint32_t n)
+{
+	s->first_tid = s->next_tid + 1;
+	s->next_tid += n;
+	s->count = n;
+	s->ndone = 0;
+	for (uint32_t i = 0; i < n; i++)
+		s->slots[i].done = false;
+}
+
+static bool batch_done(const struct storvsc *s)
+{
+	return s->count && s->ndone == s->count;
+}
+
 /*
- * Send `pk` (s->pkt_len bytes), GPA-direct over the first ceil(data_len / 4096) bounce pages
- * when data_len > 0, and wait for its transaction. 1: signal the host; 0; -errno.
+ * Send request `idx` of the batch: `pk` (s->pkt_len bytes), GPA-direct over bounce pages
+ * [page, page + ceil(data_len / 4096)) when data_len > 0. `opts`: vmbus_ring_send's.
+ * 1: signal the host; 0; -errno.
  */
-static int send_locked(struct storvsc *s, const struct storvsp_vstor_packet *pk, uint32_t data_len)
+static int send_locked(struct storvsc *s, uint32_t idx, const struct storvsp_vstor_packet *pk,
+		       uint32_t data_len, uint32_t page, unsigned opts)
 {
 	if (s->dead)
 		return -EIO;
@@ -86,30 +124,39 @@ static int send_locked(struct storvsc *s, const struct storvsp_vstor_packet *pk,
 	struct vmbus_pkt_gpa_range gr = { .byte_count = data_len, .byte_offset = 0 };
 	memcpy(&ext[0], &gh, sizeof(gh));
 	memcpy(&ext[1], &gr, sizeof(gr));
-	memcpy(&ext[2], s->pfns, npfn * sizeof(uint64_t));
+	for (uint32_t i = 0; i < npfn; i++)
+		ext[2 + i] = s->pfns[page + i];
 	struct vmbus_ring_piece piece = { pk, s->pkt_len };
-	uint64_t tid = ++s->next_tid;
 	struct vmbus_ring_out o = {
 		.type = data_len ? VMBUS_PKT_DATA_GPA_DIRECT : VMBUS_PKT_DATA_INBAND,
 		.flags = VMBUS_PKT_FLAG_COMPLETION_REQUESTED,
-		.transaction_id = tid,
+		.transaction_id = s->first_tid + idx,
 		.ext = data_len ? ext : NULL,
 		.ext_len = data_len ? (uint32_t)(16 + npfn * 8) : 0,
 		.pieces = &piece,
 		.piece_count = 1,
 	};
-	int rc = vmbus_ring_send(&s->out, &o, 0);
+	int rc = vmbus_ring_send(&s->out, &o, opts);
 	if (rc == -EPROTO) {
 		s->dead = true;
 		slog(s, "the host broke our ring: disk relay stopped");
 	}
-	/* One request at a time: a full ring is the host's fault. */
+	/* Our batches fit the ring (bounded by the bounce pages): a full ring is the host's. */
 	if (rc < 0)
 		return rc == -EAGAIN ? -EIO : rc;
-	s->wait_tid = tid;
-	s->wait_len = s->pkt_len;
-	s->done = false;
+	s->slots[idx].sent_len = s->pkt_len;
 	return rc == VMBUS_RING_SIGNAL;
+}
+
+/* An init step: a batch of one, published at once. */
+static int send_one_locked(struct storvsc *s, const struct storvsp_vstor_packet *pk,
+			   uint32_t data_len)
+{
+	batch_begin(s, 1);
+	int rc = send_locked(s, 0, pk, data_len, 0, 0);
+	if (rc < 0)
+		s->count = 0;
+	return rc;
 }
 
 static struct storvsp_vstor_packet make_op(uint32_t op)
@@ -133,7 +180,7 @@ static struct storvsp_vstor_packet make_srb(const uint8_t *cdb, uint8_t cdb_len,
 
 /* ---- receiving (lock held) ---- */
 
-/* Read the host's ring: completions for the transaction we wait for. 1: signal the host. */
+/* Read the host's ring: completions for the batch we wait for. 1: signal the host. */
 static int drain_locked(struct storvsc *s)
 {
 	if (s->dead)
@@ -152,19 +199,21 @@ static int drain_locked(struct storvsc *s)
 		_Alignas(8) uint8_t buf[128];
 		int32_t n = p.desc.type == VMBUS_PKT_COMPLETION ?
 			vmbus_ring_packet_payload(&s->in, &p, buf, sizeof(buf)) : -1;
-		if (n < 0 || !s->wait_tid || p.desc.transaction_id != s->wait_tid) {
+		uint64_t idx = p.desc.transaction_id - s->first_tid;    /* wraps for old ids */
+		if (n < 0 || idx >= s->count || s->slots[idx].done) {
 			s->bad_packets++;
 		} else {
 			/* Ours: a short one still ends the wait (as an error), not by timeout. */
-			size_t take = (size_t)n < sizeof(s->reply) ? (size_t)n : sizeof(s->reply);
-			memset(&s->reply, 0, sizeof(s->reply));
-			memcpy(&s->reply, buf, take);
-			s->reply_err = (uint32_t)n < s->wait_len ? -EIO : 0;
-			if (s->reply_err)
+			struct slot *sl = &s->slots[idx];
+			size_t take = (size_t)n < sizeof(sl->reply) ? (size_t)n : sizeof(sl->reply);
+			memset(&sl->reply, 0, sizeof(sl->reply));
+			memcpy(&sl->reply, buf, take);
+			sl->err = (uint32_t)n < sl->sent_len ? -EIO : 0;
+			if (sl->err)
 				s->bad_packets++;
-			s->done = true;
-			s->wait_tid = 0;
-			pthread_cond_broadcast(&s->cond);
+			sl->done = true;
+			if (++s->ndone == s->count)
+				pthread_cond_broadcast(&s->cond);
 		}
 		if (vmbus_ring_advance(&s->in) < 0)
 			break;
@@ -173,10 +222,10 @@ static int drain_locked(struct storvsc *s)
 }
 
 /* The completion's verdict for an SRB: 0 with *dtl, or -EIO. */
-static int srb_result(const struct storvsc *s, uint32_t requested, bool exact, uint32_t *dtl)
+static int srb_result(const struct slot *sl, uint32_t requested, bool exact, uint32_t *dtl)
 {
-	const struct storvsp_vstor_packet *r = &s->reply;
-	if (s->reply_err || r->operation != STORVSP_OP_COMPLETE_IO ||
+	const struct storvsp_vstor_packet *r = &sl->reply;
+	if (!sl->done || sl->err || r->operation != STORVSP_OP_COMPLETE_IO ||
 	    r->status != STORVSP_STATUS_SUCCESS)
 		return -EIO;
 	/* 0x80 autosense valid, 0x40 queue frozen: flags, not the status. */
@@ -214,9 +263,10 @@ static int init_step_locked(struct storvsc *s)
 {
 	static const uint8_t rc16[16] = { 0x9E, 0x10, [13] = 32 };
 	static const uint8_t rc10[10] = { 0x25 };
-	const struct storvsp_vstor_packet *r = &s->reply;
-	s->done = false;
-	if (s->reply_err || r->operation != STORVSP_OP_COMPLETE_IO)
+	const struct slot *sl = &s->slots[0];
+	const struct storvsp_vstor_packet *r = &sl->reply;
+	s->count = 0;   /* consumed: the next step starts its own batch */
+	if (sl->err || r->operation != STORVSP_OP_COMPLETE_IO)
 		return -EIO;
 	struct storvsp_vstor_packet pk;
 	uint32_t dtl = 0;
@@ -236,7 +286,7 @@ static int init_step_locked(struct storvsc *s)
 		s->pkt_len = STORVSP_PACKET_SIZE;
 		s->phase = PH_PROPS;
 		pk = make_op(STORVSP_OP_QUERY_PROPERTIES);
-		return send_locked(s, &pk, 0);
+		return send_one_locked(s, &pk, 0);
 	case PH_PROPS: {
 		if (r->status != STORVSP_STATUS_SUCCESS)
 			return -EIO;
@@ -246,16 +296,16 @@ static int init_step_locked(struct storvsc *s)
 			s->max_xfer = m / BLOCK * BLOCK;
 		s->phase = PH_END;
 		pk = make_op(STORVSP_OP_END_INITIALIZATION);
-		return send_locked(s, &pk, 0);
+		return send_one_locked(s, &pk, 0);
 	}
 	case PH_END:
 		if (r->status != STORVSP_STATUS_SUCCESS)
 			return -EIO;
 		s->phase = PH_CAP16;
 		pk = make_srb(rc16, sizeof(rc16), STORVSP_SRB_DATA_IN, 32);
-		return send_locked(s, &pk, 32);
+		return send_one_locked(s, &pk, 32);
 	case PH_CAP16: {
-		if (srb_result(s, 32, false, &dtl) == 0 && dtl >= 12) {
+		if (srb_result(sl, 32, false, &dtl) == 0 && dtl >= 12) {
 			uint8_t d[12];
 			/* Read once: the host may still change it. */
 			memcpy(d, s->cfg.bounce, sizeof(d));
@@ -264,10 +314,10 @@ static int init_step_locked(struct storvsc *s)
 		}
 		s->phase = PH_CAP10;
 		pk = make_srb(rc10, sizeof(rc10), STORVSP_SRB_DATA_IN, 8);
-		return send_locked(s, &pk, 8);
+		return send_one_locked(s, &pk, 8);
 	}
 	case PH_CAP10: {
-		if (srb_result(s, 8, false, &dtl) || dtl < 8)
+		if (srb_result(sl, 8, false, &dtl) || dtl < 8)
 			return -EIO;
 		uint8_t d[8];
 		memcpy(d, s->cfg.bounce, sizeof(d));
@@ -284,7 +334,7 @@ version:
 	s->phase = PH_VERSION;
 	pk = make_op(STORVSP_OP_QUERY_PROTOCOL_VERSION);
 	pk.u.version.major_minor = versions[s->version_idx];
-	return send_locked(s, &pk, 0);
+	return send_one_locked(s, &pk, 0);
 }
 
 /* Read what the host sent, run init, signal; poll again after each signal (sync hosts). */
@@ -294,7 +344,7 @@ static void pump(struct storvsc *s)
 		pthread_mutex_lock(&s->lock);
 		int sig = drain_locked(s);
 		int ready = 1; /* 1: nothing to report */
-		if (s->phase > PH_IDLE && s->phase < PH_READY && (s->done || s->dead)) {
+		if (s->phase > PH_IDLE && s->phase < PH_READY && (batch_done(s) || s->dead)) {
 			int rc = s->dead ? -EIO : init_step_locked(s);
 			if (rc < 0) {
 				s->phase = PH_FAILED;
@@ -337,7 +387,7 @@ int storvsc_start(struct storvsc *s)
 	if (s->phase == PH_IDLE) {
 		struct storvsp_vstor_packet pk = make_op(STORVSP_OP_BEGIN_INITIALIZATION);
 		s->phase = PH_BEGIN;
-		rc = send_locked(s, &pk, 0);
+		rc = send_one_locked(s, &pk, 0);
 		if (rc < 0)
 			s->phase = PH_FAILED;
 	}
@@ -350,103 +400,217 @@ int storvsc_start(struct storvsc *s)
 	return 0;
 }
 
-/* ---- I/O (caller's thread) ---- */
+/* ---- I/O (caller's thread, io_lock held) ---- */
 
-/* One SRB over the bounce buffer, waited for. 0 or -EIO / -ETIMEDOUT. */
-static int do_srb(struct storvsc *s, const uint8_t *cdb, uint8_t cdb_len, uint8_t data_in,
-		  uint32_t len)
+/*
+ * Send n requests (n <= MAX_BATCH, their bounce pages disjoint), signal once, wait for all.
+ * Each r[i].err: 0 or -EIO / -ETIMEDOUT.
+ */
+static void run(struct storvsc *s, struct req *r, uint32_t n)
 {
-	struct storvsp_vstor_packet pk = make_srb(cdb, cdb_len, data_in, len);
 	pthread_mutex_lock(&s->lock);
-	s->requests++;
-	uint32_t data = data_in == STORVSP_SRB_DATA_NONE ? 0 : len;
-	int rc = s->phase == PH_READY ? send_locked(s, &pk, data) : -EIO;
+	s->requests += n;
+	uint32_t sent = 0;
+	int sig = 0, rc = s->phase == PH_READY ? 0 : -EIO;
+	if (rc == 0) {
+		batch_begin(s, n);
+		for (; sent < n; sent++) {
+			struct storvsp_vstor_packet pk = make_srb(r[sent].cdb, r[sent].cdb_len,
+								  r[sent].data_in, r[sent].len);
+			uint32_t data = r[sent].data_in == STORVSP_SRB_DATA_NONE ? 0 : r[sent].len;
+			if (send_locked(s, sent, &pk, data, r[sent].page,
+					VMBUS_RING_SEND_NO_PUBLISH) < 0)
+				break;
+		}
+		/* What was sent is published and waited for; the rest failed. */
+		s->count = sent;
+		if (sent) {
+			int p = vmbus_ring_publish(&s->out);
+			sig = p == VMBUS_RING_SIGNAL;
+			if (p == -EPROTO && !s->dead) {
+				s->dead = true;
+				slog(s, "the host broke our ring: disk relay stopped");
+			}
+		}
+	}
 	pthread_mutex_unlock(&s->lock);
-	if (rc > 0)
+	if (sig)
 		s->cfg.signal(s->cfg.ctx);
-	if (rc >= 0)
-		pump(s);
+	if (sent)
+		pump(s);    /* a host may have completed inside the signal, as hvsim's does */
 	pthread_mutex_lock(&s->lock);
 	/* The deadline only when we wait: a synchronous host has answered already. */
 	struct timespec dl;
-	if (rc >= 0 && !s->done && !s->dead) {
+	if (sent && !batch_done(s) && !s->dead) {
 		clock_gettime(CLOCK_MONOTONIC, &dl);
 		uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)s->cfg.timeout_ms * 1000000u;
 		dl.tv_sec += (time_t)(ns / 1000000000u);
 		dl.tv_nsec = (long)(ns % 1000000000u);
 	}
-	while (rc >= 0 && !s->done && !s->dead) {
-		if (pthread_cond_timedwait(&s->cond, &s->lock, &dl) == ETIMEDOUT && !s->done) {
-			s->wait_tid = 0; /* abandoned: a late answer is dropped as unknown */
+	while (sent && rc == 0 && !batch_done(s) && !s->dead) {
+		if (pthread_cond_timedwait(&s->cond, &s->lock, &dl) == ETIMEDOUT &&
+		    !batch_done(s)) {
 			s->timeouts++;
 			rc = -ETIMEDOUT;
 		}
 	}
-	if (rc >= 0) {
+	for (uint32_t i = 0; i < n; i++) {
 		uint32_t dtl;
-		rc = s->done ? srb_result(s, len, data_in != STORVSP_SRB_DATA_NONE, &dtl) : -EIO;
-		s->done = false;
+		r[i].err = i >= sent ? -EIO :
+			   s->slots[i].done ? srb_result(&s->slots[i], r[i].len,
+							  r[i].data_in != STORVSP_SRB_DATA_NONE,
+							  &dtl) :
+			   rc ? rc : -EIO;
+		if (r[i].err)
+			s->errors++;
 	}
-	if (rc < 0)
-		s->errors++;
+	s->count = 0;   /* a late answer is dropped as unknown */
 	pthread_mutex_unlock(&s->lock);
-	return rc < 0 ? rc : 0;
 }
 
-static int rw(struct storvsc *s, void *rbuf, const void *wbuf, size_t len, uint64_t off)
+static bool io_ok(const struct storvsc *s, size_t len, uint64_t off)
 {
-	if (len % BLOCK || off % BLOCK || off > s->be.size || len > s->be.size - off)
+	return len % BLOCK == 0 && off % BLOCK == 0 && off <= s->be.size &&
+	       len <= s->be.size - off;
+}
+
+/* A READ(16) / WRITE(16) of len bytes at off over bounce pages from `page` on. */
+static void rw_req(struct req *r, bool write, uint32_t len, uint64_t off, uint32_t page)
+{
+	*r = (struct req){ .cdb = { write ? 0x8A : 0x88 }, .cdb_len = 16,
+			   .data_in = write ? STORVSP_SRB_DATA_OUT : STORVSP_SRB_DATA_IN,
+			   .len = len, .page = page };
+	put_be(r->cdb + 2, off / BLOCK, 8);
+	put_be(r->cdb + 10, len / BLOCK, 4);
+}
+
+static void count_bytes(struct storvsc *s, bool write, uint64_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	if (write)
+		s->bytes_written += n;
+	else
+		s->bytes_read += n;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* One transfer, split into pieces of max_xfer bytes sent one after the other. */
+static int rw_locked(struct storvsc *s, void *rbuf, const void *wbuf, size_t len, uint64_t off)
+{
+	if (!io_ok(s, len, off))
 		return -EINVAL;
 	int rc = 0;
-	pthread_mutex_lock(&s->io_lock);
 	for (size_t done = 0; done < len && rc == 0;) {
 		uint32_t n = len - done < s->max_xfer ? (uint32_t)(len - done) : s->max_xfer;
-		uint8_t cdb[16] = { rbuf ? 0x88 : 0x8A };   /* READ(16) / WRITE(16) */
-		put_be(cdb + 2, (off + done) / BLOCK, 8);
-		put_be(cdb + 10, n / BLOCK, 4);
+		struct req r;
+		rw_req(&r, wbuf != NULL, n, off + done, 0);
 		if (wbuf)
 			memcpy(s->cfg.bounce, (const uint8_t *)wbuf + done, n);
-		rc = do_srb(s, cdb, 16, rbuf ? STORVSP_SRB_DATA_IN : STORVSP_SRB_DATA_OUT, n);
+		run(s, &r, 1);
+		rc = r.err;
 		if (rc == 0 && rbuf)
 			memcpy((uint8_t *)rbuf + done, s->cfg.bounce, n);
 		done += n;
 	}
-	if (rc == 0) {
-		pthread_mutex_lock(&s->lock);
-		if (rbuf)
-			s->bytes_read += len;
-		else
-			s->bytes_written += len;
-		pthread_mutex_unlock(&s->lock);
-	}
-	pthread_mutex_unlock(&s->io_lock);
+	if (rc == 0)
+		count_bytes(s, wbuf != NULL, len);
 	return rc;
 }
 
 static int be_read(void *ctx, void *buf, size_t len, uint64_t off)
 {
-	return rw(ctx, buf, NULL, len, off);
+	struct storvsc *s = ctx;
+	pthread_mutex_lock(&s->io_lock);
+	int rc = rw_locked(s, buf, NULL, len, off);
+	pthread_mutex_unlock(&s->io_lock);
+	return rc;
 }
 
 static int be_write(void *ctx, const void *buf, size_t len, uint64_t off)
 {
-	return rw(ctx, NULL, buf, len, off);
+	struct storvsc *s = ctx;
+	pthread_mutex_lock(&s->io_lock);
+	int rc = rw_locked(s, NULL, buf, len, off);
+	pthread_mutex_unlock(&s->io_lock);
+	return rc;
+}
+
+/*
+ * Several transfers in flight at once: as many as fit MAX_BATCH and the bounce pages go out
+ * together (one signal, one wait); one larger than max_xfer goes alone, split.
+ */
+static void be_rw_batch(void *ctx, struct scsi_disk_io *ios, size_t n)
+{
+	struct storvsc *s = ctx;
+	pthread_mutex_lock(&s->io_lock);
+	for (size_t i = 0; i < n;) {
+		struct scsi_disk_io *io = &ios[i];
+		if (io->len > s->max_xfer && io_ok(s, io->len, io->offset)) {
+			io->err = io->write ? rw_locked(s, NULL, io->buf, io->len, io->offset)
+					    : rw_locked(s, io->buf, NULL, io->len, io->offset);
+			i++;
+			continue;
+		}
+		struct req r[MAX_BATCH];
+		size_t which[MAX_BATCH];
+		uint32_t k = 0, pages = 0;
+		for (; i < n && k < MAX_BATCH; i++) {
+			io = &ios[i];
+			if (!io_ok(s, io->len, io->offset) || io->len == 0) {
+				io->err = io->len == 0 && io_ok(s, 0, io->offset) ? 0 : -EINVAL;
+				continue;   /* answered without the host */
+			}
+			uint32_t np = (uint32_t)((io->len + PAGE - 1) / PAGE);
+			if (io->len > s->max_xfer || pages + np > s->cfg.bounce_pages)
+				break;
+			rw_req(&r[k], io->write, (uint32_t)io->len, io->offset, pages);
+			if (io->write)
+				memcpy((uint8_t *)s->cfg.bounce + (size_t)pages * PAGE, io->buf,
+				       io->len);
+			which[k++] = i;
+			pages += np;
+		}
+		if (k == 0)
+			continue;
+		run(s, r, k);
+		uint64_t rd = 0, wr = 0;
+		for (uint32_t j = 0; j < k; j++) {
+			io = &ios[which[j]];
+			io->err = r[j].err;
+			if (io->err)
+				continue;
+			if (io->write) {
+				wr += io->len;
+			} else {
+				memcpy(io->buf, (uint8_t *)s->cfg.bounce + (size_t)r[j].page * PAGE,
+				       io->len);
+				rd += io->len;
+			}
+		}
+		if (rd)
+			count_bytes(s, false, rd);
+		if (wr)
+			count_bytes(s, true, wr);
+	}
+	pthread_mutex_unlock(&s->io_lock);
 }
 
 static int be_flush(void *ctx)
 {
 	struct storvsc *s = ctx;
-	static const uint8_t cdb[10] = { 0x35 };  /* SYNCHRONIZE CACHE(10): the whole disk */
+	struct req r = { .cdb = { 0x35 }, .cdb_len = 10,   /* SYNCHRONIZE CACHE(10): all */
+			 .data_in = STORVSP_SRB_DATA_NONE };
 	pthread_mutex_lock(&s->io_lock);
-	int rc = do_srb(s, cdb, sizeof(cdb), STORVSP_SRB_DATA_NONE, 0);
+	run(s, &r, 1);
 	pthread_mutex_unlock(&s->io_lock);
-	return rc;
+	return r.err;
 }
 
 static const struct scsi_disk_backend_ops backend_ops = {
 	.read = be_read,
 	.write = be_write,
 	.flush = be_flush,
+	.rw_batch = be_rw_batch,
 };
 
 /* ---- life ---- */

@@ -15,13 +15,17 @@
  *   before a version is accepted are 48 bytes (the host cannot know the WIN8 SRB size yet),
  *   64 from then on. Then cfg.ready(ctx, 0, backend) runs (or with -errno when init failed),
  *   once, on the thread that completed init, without the lock.
- * - I/O: the backend (struct scsi_disk_backend: read/write/flush at byte offsets, size) issues
- *   READ(16) / WRITE(16) as GPA-direct EXECUTE_SRB packets over a bounce buffer of pages the
- *   host can reach (cfg.bounce; no VTL0 or private VTL2 page is ever named to the host), split
- *   into pieces of min(bounce, the host's max_transfer_bytes) bytes, and SYNCHRONIZE CACHE(10)
- *   inband. One request is in flight at a time (they are serialised): the caller's thread
- *   sends, signals, polls the ring once (a host may complete synchronously inside the signal,
- *   as hvsim does) and then waits on a condition variable for the host thread's storvsc_event.
+ * - I/O: the backend (struct scsi_disk_backend: read/write/flush at byte offsets, size, and
+ *   rw_batch) issues READ(16) / WRITE(16) as GPA-direct EXECUTE_SRB packets over a bounce
+ *   buffer of pages the host can reach (cfg.bounce; no VTL0 or private VTL2 page is ever named
+ *   to the host), split into pieces of min(bounce, the host's max_transfer_bytes) bytes, and
+ *   SYNCHRONIZE CACHE(10) inband. Requests go out in batches, one batch at a time: read/write
+ *   and flush are a batch of one (or of one piece after the other); rw_batch sends as many of
+ *   its transfers at once as fit 32 requests and the bounce pages (each its own pages), with
+ *   one signal, so a host with latency serves them together. The caller's thread sends,
+ *   signals, polls the ring once (a host may complete synchronously inside the signal, as
+ *   hvsim does) and then waits on a condition variable for the host thread's storvsc_event
+ *   until every request of the batch is answered, in any order.
  * - Only 512-byte logical blocks; offsets and lengths must be multiples of 512 (scsi_disk only
  *   asks for whole blocks), else -EINVAL.
  *
@@ -32,13 +36,14 @@
  * masked), scsi_status GOOD, data_transfer_length equal to what was asked for reads and writes
  * (a short transfer is an error) and at most what was asked otherwise. READ CAPACITY must say
  * 512-byte blocks and a size from 1 block to STORVSC_MAX_DISK_BYTES. Any failure of an I/O is
- * -EIO; a request that gets no answer within cfg.timeout_ms is -ETIMEDOUT (the channel stays
+ * -EIO; a request that gets no answer within cfg.timeout_ms is -ETIMEDOUT, the batch's other
+ * answered requests keep their results (the channel stays
  * usable; the bounce pages may still be written by a late host, which a hostile host could do
  * anyway: data on shared pages is the host's to read and change). A ring that breaks the
  * protocol ends the client: every later request is -EIO. Inband packets the host sends on its
  * own (e.g. ENUMERATE_BUS) are counted and ignored.
  *
- * Not done: more than one outstanding request, subchannels, other LUNs or targets, block sizes
+ * Not done: a second batch while one is outstanding (each waits for the last), subchannels, other LUNs or targets, block sizes
  * other than 512, resets or re-init after a failure, hot removal (rescind) of the disk.
  */
 #ifndef MEZZ_DEVICES_VMBUS_STORVSC_H

@@ -185,8 +185,47 @@ static uint32_t complete_srb(struct storvsp_vmscsi_request *srb, uint8_t status,
 	return STORVSP_STATUS_SUCCESS;
 }
 
+/*
+ * An SRB whose disk command waits for the rest of its batch (storvsp_handle_batch): only
+ * READ/WRITE data in place, so nothing is left to copy when the disk is done.
+ */
+struct deferred {
+	uint8_t cdb[STORVSP_MAX_CDB];
+	uint8_t cdb_len;
+	bool data_in;
+	uint8_t *direct;
+	uint32_t len;
+};
+
+/* dispatch() with a `struct deferred`: not a status but what became of the packet. */
+#define DEFER_YES 0xFFFFFFFEu   /* the SRB waits in *df */
+#define DEFER_NO  0xFFFFFFFFu   /* it must run in order: nothing was done, run it alone */
+
+/* The SRB's result from the disk into the completion. */
+static uint32_t finish_srb(struct storvsp *s, const struct storvsp_request *rq,
+			   struct storvsp_vmscsi_request *srb, bool data_in, const uint8_t *direct,
+			   const struct scsi_result *res)
+{
+	s->stats.srbs++;
+	if (direct)
+		s->stats.in_place++;
+	if (data_in && res->transferred) {
+		if (!direct &&
+		    guest_copy(s, &rq->ranges[0], s->bounce, res->transferred, true) != 0)
+			return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
+		s->stats.bytes_to_guest += res->transferred;
+	}
+	return complete_srb(srb, res->status, (uint32_t)res->transferred, res->sense,
+			    res->sense_len);
+}
+
+/*
+ * With df: an SRB whose data moves in place waits there (DEFER_YES); any other that would
+ * touch the disk or guest memory is DEFER_NO before doing anything (a rejected one is
+ * answered: it touches neither).
+ */
 static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
-			    struct storvsp_vmscsi_request *srb)
+			    struct storvsp_vmscsi_request *srb, struct deferred *df)
 {
 	if (s->state != STORVSP_READY)
 		return srb_reject(srb, STORVSP_STATUS_INVALID_DEVICE_STATE);
@@ -202,6 +241,8 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 		return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
 
 	if (srb->path_id != 0 || srb->target_id != 0 || srb->lun != 0) {
+		if (df)
+			return DEFER_NO;
 		/*
 		 * No device at this address: answer as a SCSI target does for a LUN it lacks
 		 * (SPC-4 6.6.2, 4.5.6), not with srb_status INVALID_LUN: Linux's storvsc turns
@@ -233,6 +274,16 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 	uint8_t cdb[STORVSP_MAX_CDB];
 	memcpy(cdb, srb->cdb, srb->cdb_length);
 	uint8_t *direct = len && gpa && data_in_place(cdb[0]) ? guest_map(s, rq->ranges, len) : NULL;
+	if (df) {
+		if (!direct)
+			return DEFER_NO;
+		*df = (struct deferred){ .cdb_len = srb->cdb_length, .data_in = data_in,
+					 .direct = direct, .len = len };
+		memcpy(df->cdb, cdb, srb->cdb_length);
+		if (!data_in)
+			s->stats.bytes_from_guest += len;
+		return DEFER_YES;
+	}
 	if (len && !data_in) {
 		if (!direct && guest_copy(s, &rq->ranges[0], s->bounce, len, false) != 0)
 			return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
@@ -242,24 +293,16 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 	struct scsi_result res;
 	scsi_disk_execute(s->disk, cdb, srb->cdb_length, data_in,
 			  !len ? NULL : direct ? direct : s->bounce, len, &res);
-	s->stats.srbs++;
-	if (direct)
-		s->stats.in_place++;
-
-	if (data_in && res.transferred) {
-		if (!direct &&
-		    guest_copy(s, &rq->ranges[0], s->bounce, res.transferred, true) != 0)
-			return srb_reject(srb, STORVSP_STATUS_INVALID_PARAMETER);
-		s->stats.bytes_to_guest += res.transferred;
-	}
-	return complete_srb(srb, res.status, (uint32_t)res.transferred, res.sense, res.sense_len);
+	return finish_srb(s, rq, srb, data_in, direct, &res);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------- */
 
 static uint32_t dispatch(struct storvsp *s, const struct storvsp_request *rq,
-			 struct storvsp_vstor_packet *p)
+			 struct storvsp_vstor_packet *p, struct deferred *df)
 {
+	if (df && p->operation != STORVSP_OP_EXECUTE_SRB)
+		return DEFER_NO;
 	if (rq->payload_len < STORVSP_PACKET_SIZE_PRE_WIN8)
 		return STORVSP_STATUS_INVALID_PARAMETER;
 	if (rq->type == STORVSP_PKT_GPA_DIRECT && p->operation != STORVSP_OP_EXECUTE_SRB)
@@ -277,7 +320,7 @@ static uint32_t dispatch(struct storvsp *s, const struct storvsp_request *rq,
 	case STORVSP_OP_CREATE_SUB_CHANNELS:
 		return create_sub_channels(s, p);
 	case STORVSP_OP_EXECUTE_SRB:
-		return execute_srb(s, rq, &p->u.srb);
+		return execute_srb(s, rq, &p->u.srb, df);
 	case STORVSP_OP_RESET_LUN:
 	case STORVSP_OP_RESET_ADAPTER:
 	case STORVSP_OP_RESET_BUS:
@@ -288,16 +331,33 @@ static uint32_t dispatch(struct storvsp *s, const struct storvsp_request *rq,
 	}
 }
 
-int storvsp_handle(struct storvsp *s, const struct storvsp_request *rq,
-		   struct storvsp_reply *reply)
+/* The completion's header: operation, status, id, length. */
+static void epilogue(struct storvsp *s, const struct storvsp_request *rq,
+		     struct storvsp_reply *reply, uint32_t status)
 {
-	if (!s || !rq || !reply || (!rq->payload && rq->payload_len))
-		return -EINVAL;
+	struct storvsp_vstor_packet *p = &reply->packet;
+	p->operation = STORVSP_OP_COMPLETE_IO;
+	p->status = status;
+
+	s->stats.packets++;
+	if (status != STORVSP_STATUS_SUCCESS)
+		s->stats.errors++;
+	reply->transaction_id = rq->transaction_id;
+	reply->len = rq->payload_len >= STORVSP_PACKET_SIZE ? STORVSP_PACKET_SIZE
+							   : STORVSP_PACKET_SIZE_PRE_WIN8;
+	/* pre-WIN8: nothing of the longer SRB past len (it is not sent; kept clean anyway) */
+	if (reply->len < sizeof(reply->payload))
+		memset(reply->payload + reply->len, 0, sizeof(reply->payload) - reply->len);
+}
+
+/* storvsp_handle, and with df the batch's first look: 0, -EPROTO, DEFER_YES or DEFER_NO. */
+static int64_t handle(struct storvsp *s, const struct storvsp_request *rq,
+		      struct storvsp_reply *reply, struct deferred *df)
+{
 	if (rq->type != STORVSP_PKT_INBAND && rq->type != STORVSP_PKT_GPA_DIRECT) {
 		s->stats.bad_packets++;
 		return -EPROTO;
 	}
-
 	/*
 	 * The request's packet is copied into the reply and answered in place (no second copy
 	 * after dispatch's narrow stores); the fixed-size copy is inlined (a variable-size one
@@ -312,20 +372,68 @@ int storvsp_handle(struct storvsp *s, const struct storvsp_request *rq,
 		if (rq->payload_len)
 			memcpy(p, rq->payload, rq->payload_len);
 	}
+	uint32_t status = dispatch(s, rq, p, df);
+	if (status == DEFER_YES || status == DEFER_NO)
+		return status;
+	epilogue(s, rq, reply, status);
+	return 0;
+}
 
-	uint32_t status = dispatch(s, rq, p);
-	p->operation = STORVSP_OP_COMPLETE_IO;
-	p->status = status;
+int storvsp_handle(struct storvsp *s, const struct storvsp_request *rq,
+		   struct storvsp_reply *reply)
+{
+	if (!s || !rq || !reply || (!rq->payload && rq->payload_len))
+		return -EINVAL;
+	return (int)handle(s, rq, reply, NULL);
+}
 
-	s->stats.packets++;
-	if (status != STORVSP_STATUS_SUCCESS)
-		s->stats.errors++;
-	reply->transaction_id = rq->transaction_id;
-	reply->len = rq->payload_len >= STORVSP_PACKET_SIZE ? STORVSP_PACKET_SIZE
-							   : STORVSP_PACKET_SIZE_PRE_WIN8;
-	/* pre-WIN8: nothing of the longer SRB past len (it is not sent; kept clean anyway) */
-	if (reply->len < sizeof(reply->payload))
-		memset(reply->payload + reply->len, 0, sizeof(reply->payload) - reply->len);
+_Static_assert(STORVSP_BATCH_MAX <= SCSI_DISK_BATCH_MAX, "a batch goes to the disk at once");
+
+/* The deferred SRBs: to the disk together, then each one's completion. */
+static void batch_flush(struct storvsp *s, const struct storvsp_request *rqs,
+			struct storvsp_reply *replies, const size_t *at,
+			const struct deferred *df, size_t n)
+{
+	struct scsi_disk_cmd cmds[STORVSP_BATCH_MAX];
+	for (size_t k = 0; k < n; k++)
+		cmds[k] = (struct scsi_disk_cmd){ .cdb = df[k].cdb, .cdb_len = df[k].cdb_len,
+						  .data_in = df[k].data_in,
+						  .buf = df[k].direct, .buf_len = df[k].len };
+	scsi_disk_execute_batch(s->disk, cmds, n);
+	for (size_t k = 0; k < n; k++) {
+		struct storvsp_reply *rp = &replies[at[k]];
+		uint32_t status = finish_srb(s, &rqs[at[k]], &rp->packet.u.srb, df[k].data_in,
+					     df[k].direct, &cmds[k].res);
+		epilogue(s, &rqs[at[k]], rp, status);
+	}
+}
+
+int storvsp_handle_batch(struct storvsp *s, const struct storvsp_request *rqs, size_t n,
+			 struct storvsp_reply *replies, int *rcs)
+{
+	if (!s || n > STORVSP_BATCH_MAX || (n && (!rqs || !replies || !rcs)))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!rqs[i].payload && rqs[i].payload_len)
+			return -EINVAL;
+	struct deferred df[STORVSP_BATCH_MAX];
+	size_t at[STORVSP_BATCH_MAX], k = 0;
+	for (size_t i = 0; i < n; i++) {
+		int64_t rc = handle(s, &rqs[i], &replies[i], &df[k]);
+		if (rc == DEFER_YES) {
+			at[k++] = i;
+			rcs[i] = 0;
+			continue;
+		}
+		if (rc == DEFER_NO) {
+			/* In order: what waits runs first, then this one alone. */
+			batch_flush(s, rqs, replies, at, df, k);
+			k = 0;
+			rc = handle(s, &rqs[i], &replies[i], NULL);
+		}
+		rcs[i] = (int)rc;
+	}
+	batch_flush(s, rqs, replies, at, df, k);
 	return 0;
 }
 

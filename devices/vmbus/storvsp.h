@@ -31,7 +31,7 @@
  *   CREATE_SUB_CHANNELS (after QUERY_PROPERTIES) succeeds for a count of 0 and fails with
  *   STORVSP_STATUS_INVALID_PARAMETER otherwise: no subchannels are offered.
  * - RESET_LUN / RESET_ADAPTER / RESET_BUS succeed once ready (nothing is ever outstanding:
- *   every SRB completes inside storvsp_handle). COMPLETE_IO, REMOVE_DEVICE, ENUMERATE_BUS,
+ *   every SRB completes inside storvsp_handle or storvsp_handle_batch). COMPLETE_IO, REMOVE_DEVICE, ENUMERATE_BUS,
  *   FC_HBA_DATA, EVENT_NOTIFICATION (host-to-guest operations) and unknown operations get
  *   STORVSP_STATUS_INVALID_DEVICE_REQUEST. A GPA-direct packet that is not EXECUTE_SRB, or a
  *   payload shorter than 48 bytes, gets STORVSP_STATUS_INVALID_PARAMETER.
@@ -317,6 +317,20 @@ void storvsp_reset(struct storvsp *s);
  */
 int storvsp_handle(struct storvsp *s, const struct storvsp_request *rq,
 		   struct storvsp_reply *reply);
+
+/** Packets storvsp_handle_batch takes at once. */
+#define STORVSP_BATCH_MAX 32u
+
+/**
+ * Handle n packets (n <= STORVSP_BATCH_MAX) in order, each with the result storvsp_handle
+ * would give it (rcs[i], replies[i]), except that SRBs whose READ/WRITE data moves in place
+ * go to the disk together (scsi_disk_execute_batch: a backend with a queue overlaps them)
+ * and run in no defined order among themselves, like simple-tagged commands; every other
+ * packet runs after all before it and before all after it. 0, or -EINVAL (NULL arguments,
+ * n too large: nothing ran).
+ */
+int storvsp_handle_batch(struct storvsp *s, const struct storvsp_request *rqs, size_t n,
+			 struct storvsp_reply *replies, int *rcs);
 
 enum storvsp_state storvsp_get_state(const struct storvsp *s);
 /** The negotiated protocol version, 0 before one was accepted. */

@@ -14,7 +14,8 @@
 #include "hvcall/vmbus_ring_abi.h"
 
 #define RING_PAGES 8u           /* 4 per direction: control page + 3 data pages */
-/* SCSI: one request in flight, so small rings; the bounce buffer bounds one request. */
+/* SCSI: one batch in flight (storvsc: at most 32 requests over the 64 bounce pages, under 4
+ * KiB of packets), so small rings; the bounce buffer bounds a batch. */
 #define SCSI_RING_PAGES 8u
 #define SCSI_BOUNCE_PAGES 64u   /* 256 KiB per request, larger I/O is split */
 

@@ -15,6 +15,10 @@
  * PFNs and a 64-byte vstor_packet: far below this. Larger packets are not storvsp's. */
 #define MAX_PACKET 4096u
 #define MAX_RANGES 4u
+/* Packets handled together (storvsp_handle_batch) and the room for their copies: at least
+ * four of the largest, a whole batch of Linux's (about 112 bytes each). */
+#define BATCH STORVSP_BATCH_MAX
+#define ARENA (4u * MAX_PACKET)
 
 struct vmbus_scsi {
 	struct devctx dc;
@@ -25,11 +29,18 @@ struct vmbus_scsi {
 	bool open, broken;
 	struct vmbus_ring in;           /* client -> server: we consume */
 	struct vmbus_ring out;          /* server -> client: we produce */
-	bool have_pending;              /* a completion waiting for room on `out` */
-	struct storvsp_reply pending;
+	/* Completions that found no room on `out` (executed already), oldest first. */
+	struct storvsp_reply unsent[BATCH];
+	uint32_t unsent_head, unsent_n;
 	struct vmbus_scsi_stats st;
-	_Alignas(8) uint8_t pkt[MAX_PACKET];
-	uint64_t pfns[MAX_PACKET / 8];
+	/* One batch: the packets' private copies, their PFNs, requests and replies. */
+	_Alignas(8) uint8_t arena[ARENA];
+	uint64_t pfns[ARENA / 8];
+	struct storvsp_gpa_range ranges[BATCH][MAX_RANGES];
+	struct storvsp_request rqs[BATCH];
+	bool want[BATCH];               /* the client asked for a completion */
+	struct storvsp_reply replies[BATCH];
+	int rcs[BATCH];
 };
 
 static void *page_ptr(void *ctx, uint64_t pfn)
@@ -68,7 +79,7 @@ static int ch_open(void *ctx, struct vmbus_channel *ch, const struct vmbus_chann
 		storvsp_reset(s->sv);
 		s->open = true;
 		s->broken = false;
-		s->have_pending = false;
+		s->unsent_n = 0;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc < 0 ? -EINVAL : 0;
@@ -80,7 +91,7 @@ static void ch_close(void *ctx, struct vmbus_channel *ch)
 	struct vmbus_scsi *s = ctx;
 	pthread_mutex_lock(&s->lock);
 	s->open = false;
-	s->have_pending = false;
+	s->unsent_n = 0;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -122,51 +133,116 @@ static int send_completion(struct vmbus_scsi *s, const struct storvsp_reply *r)
 }
 
 /*
- * Lock held. Turn the copied packet in s->pkt into a storvsp request and handle it. 1 with a
- * reply to send, 0 without one (no completion asked for, or not storvsp's).
+ * Lock held. The copied packet at `pkt` (p->len bytes) as storvsp request k of the batch, its
+ * PFNs from s->pfns[*used] on. 0, or -EINVAL for a malformed GPA-direct header or a type that
+ * is not storvsp's.
  */
-static int handle_packet(struct vmbus_scsi *s, const struct vmbus_ring_packet *p,
-			 struct storvsp_reply *reply)
+static int parse_packet(struct vmbus_scsi *s, const struct vmbus_ring_packet *p,
+			const uint8_t *pkt, uint32_t k, uint32_t *used)
 {
-	struct storvsp_gpa_range ranges[MAX_RANGES];
-	struct storvsp_request rq = {
+	struct storvsp_request *rq = &s->rqs[k];
+	*rq = (struct storvsp_request){
 		.type = p->desc.type,
 		.transaction_id = p->desc.transaction_id,
-		.payload = s->pkt + p->data_offset,
+		.payload = pkt + p->data_offset,
 		.payload_len = p->len - p->data_offset,
 	};
+	s->want[k] = p->desc.flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED;
 	if (p->desc.type == VMBUS_PKT_DATA_GPA_DIRECT) {
 		/* Header then ranges, all before the payload (the ring checked the header fits). */
 		struct vmbus_pkt_gpa_direct_hdr h;
-		memcpy(&h, s->pkt + sizeof(struct vmbus_pkt_desc), sizeof(h));
-		uint32_t off = sizeof(struct vmbus_pkt_desc) + sizeof(h), used = 0;
+		memcpy(&h, pkt + sizeof(struct vmbus_pkt_desc), sizeof(h));
+		uint32_t off = sizeof(struct vmbus_pkt_desc) + sizeof(h);
 		if (h.range_count == 0 || h.range_count > MAX_RANGES)
 			return -EINVAL;
 		for (uint32_t i = 0; i < h.range_count; i++) {
 			struct vmbus_pkt_gpa_range g;
 			if (off + sizeof(g) > p->data_offset)
 				return -EINVAL;
-			memcpy(&g, s->pkt + off, sizeof(g));
+			memcpy(&g, pkt + off, sizeof(g));
 			off += sizeof(g);
 			uint64_t np = vmbus_pkt_gpa_range_pfns(g.byte_offset, g.byte_count);
-			if (np > (p->data_offset - off) / 8 || used + np > sizeof(s->pfns) / 8)
+			if (np > (p->data_offset - off) / 8 || *used + np > sizeof(s->pfns) / 8)
 				return -EINVAL;
-			for (uint64_t k = 0; k < np; k++) /* fixed-size copies: no rep movs */
-				memcpy(&s->pfns[used + k], s->pkt + off + 8 * k, 8);
-			ranges[i] = (struct storvsp_gpa_range){ g.byte_count, g.byte_offset,
-								s->pfns + used, (size_t)np };
+			for (uint64_t j = 0; j < np; j++) /* fixed-size copies: no rep movs */
+				memcpy(&s->pfns[*used + j], pkt + off + 8 * j, 8);
+			s->ranges[k][i] = (struct storvsp_gpa_range){ g.byte_count, g.byte_offset,
+								      s->pfns + *used, (size_t)np };
 			off += (uint32_t)np * 8;
-			used += (uint32_t)np;
+			*used += (uint32_t)np;
 		}
-		rq.ranges = ranges;
-		rq.range_count = h.range_count;
+		rq->ranges = s->ranges[k];
+		rq->range_count = h.range_count;
 	} else if (p->desc.type != VMBUS_PKT_DATA_INBAND) {
 		return -EINVAL;
 	}
-	s->st.packets++;
-	if (storvsp_handle(s->sv, &rq, reply) < 0)
-		return -EINVAL;
-	return (p->desc.flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED) ? 1 : 0;
+	return 0;
+}
+
+/*
+ * Lock held. Copy up to BATCH packets off the client's ring into the batch: their count, or
+ * -EPROTO when the ring broke (the batch so far is still handled). *empty: the ring ran dry.
+ */
+static int collect(struct vmbus_scsi *s, bool *empty)
+{
+	uint32_t k = 0, used = 0, pfns = 0;
+	*empty = false;
+	while (k < BATCH && ARENA - used >= MAX_PACKET) {
+		struct vmbus_ring_packet p;
+		int rc = vmbus_ring_peek(&s->in, &p);
+		if (rc == -EAGAIN) {
+			*empty = true;
+			break;
+		}
+		if (rc < 0)
+			return k ? (int)k : rc;
+		uint8_t *pkt = s->arena + used;
+		bool ok = p.len <= MAX_PACKET &&
+			  vmbus_ring_packet_copy(&s->in, &p, 0, pkt, p.len) == 0 &&
+			  parse_packet(s, &p, pkt, k, &pfns) == 0;
+		if (vmbus_ring_advance(&s->in) < 0)
+			return k ? (int)k : -EPROTO;
+		if (!ok) {
+			s->st.bad_packets++;
+			continue;
+		}
+		used += (p.len + 7u) & ~7u;
+		k++;
+	}
+	return (int)k;
+}
+
+/*
+ * Lock held. Send the batch's completions (k packets handled), keeping those that find the
+ * ring full. 1: signal the client; 0; -EAGAIN: the ring is full; -EPROTO.
+ */
+static int complete_batch(struct vmbus_scsi *s, uint32_t k)
+{
+	int notify = 0;
+	bool full = false;
+	for (uint32_t i = 0; i < k; i++) {
+		s->st.packets++;
+		if (s->rcs[i] < 0) {
+			s->st.bad_packets++;
+			continue;
+		}
+		if (!s->want[i])
+			continue;
+		if (!full) {
+			int rc = send_completion(s, &s->replies[i]);
+			if (rc == -EPROTO)
+				return rc;
+			if (rc != -EAGAIN) {
+				notify |= rc == VMBUS_RING_SIGNAL;
+				continue;
+			}
+			full = true;
+			s->st.ring_full++;
+		}
+		/* Executed already: keep the answer, never handle the request twice. */
+		s->unsent[(s->unsent_head + s->unsent_n++) % BATCH] = s->replies[i];
+	}
+	return full ? -EAGAIN : notify;
 }
 
 /* The client signalled: drain its ring (on the signalling VP's thread). */
@@ -177,54 +253,43 @@ static void ch_signal(void *ctx, struct vmbus_channel *ch)
 	pthread_mutex_lock(&s->lock);
 	if (!s->open || s->broken)
 		goto out;
-	if (s->have_pending) {
-		int rc = send_completion(s, &s->pending);
+	/* What waited for room first; new requests only once all of it is out. */
+	while (s->unsent_n) {
+		int rc = send_completion(s, &s->unsent[s->unsent_head]);
 		if (rc == -EAGAIN) {
 			s->st.ring_full++;
-			goto out; /* still no room: the client signals again when it frees some */
+			goto publish; /* still no room: the client signals again when it frees some */
 		}
 		if (rc < 0) {
 			broke(s, "server-to-client");
 			goto out;
 		}
 		notify |= rc == VMBUS_RING_SIGNAL;
-		s->have_pending = false;
+		s->unsent_head = (s->unsent_head + 1) % BATCH;
+		s->unsent_n--;
 	}
 	for (;;) {
-		struct vmbus_ring_packet p;
-		int rc = vmbus_ring_peek(&s->in, &p);
-		if (rc == -EAGAIN)
-			break;
-		if (rc < 0) {
-			broke(s, "client-to-server");
-			break;
-		}
-		struct storvsp_reply reply;
-		int h = -EINVAL;
-		if (p.len <= sizeof(s->pkt) && vmbus_ring_packet_copy(&s->in, &p, 0, s->pkt, p.len) == 0)
-			h = handle_packet(s, &p, &reply);
-		if (h < 0)
-			s->st.bad_packets++;
-		if (vmbus_ring_advance(&s->in) < 0) {
-			broke(s, "client-to-server");
-			break;
-		}
-		if (h == 1) {
-			rc = send_completion(s, &reply);
-			if (rc == -EAGAIN) {
-				/* Executed already: keep the answer, never handle the request twice. */
-				s->pending = reply;
-				s->have_pending = true;
-				s->st.ring_full++;
-				break;
-			}
-			if (rc < 0) {
+		bool empty;
+		int k = collect(s, &empty);
+		if (k > 0) {
+			storvsp_handle_batch(s->sv, s->rqs, (size_t)k, s->replies, s->rcs);
+			int rc = complete_batch(s, (uint32_t)k);
+			if (rc == -EPROTO) {
 				broke(s, "server-to-client");
 				break;
 			}
-			notify |= rc == VMBUS_RING_SIGNAL;
+			if (rc == -EAGAIN)
+				break;
+			notify |= rc == 1;
 		}
+		if (k < 0) {
+			broke(s, "client-to-server");
+			break;
+		}
+		if (empty || k == 0)
+			break;
 	}
+publish:
 	if (!s->broken) {
 		int rc = vmbus_ring_publish(&s->out);
 		if (rc < 0)

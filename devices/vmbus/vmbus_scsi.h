@@ -8,9 +8,11 @@
  * must be contiguous in VTL2's view of VTL0 memory (pages that follow each other in guest-
  * physical memory, as Linux allocates its rings), else the open fails. A signal from VTL0 on
  * the channel's connection id drains the client-to-server ring on the signalling VP's thread:
- * every packet is copied out, handed to storvsp and completed (type 0xB, same transaction id)
+ * every packet is copied out, handed to storvsp in batches of up to 32
+ * (storvsp_handle_batch: their in-place reads and writes reach the disk together, so a relayed
+ * disk's host serves them at once) and completed in order (type 0xB, same transaction id)
  * when the client asked for it; the server-to-client ring's consumer is signalled per the ring
- * rules. When that ring is full the completion is kept (storvsp already executed the request),
+ * rules. When that ring is full the completions are kept (storvsp already executed them),
  * pending_send_sz asks the client to signal when there is room, and draining stops until then.
  * A ring that breaks the protocol stops the channel (nothing more is read or written until the
  * client closes and reopens it).

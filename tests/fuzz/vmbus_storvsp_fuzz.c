@@ -7,7 +7,13 @@
  * pages the packet named, one page piece at a time, never more than byte_count bytes, and that
  * the disk only gets in-bounds requests and never a write when read-only.
  *
- * Input: byte 0 flags (bit 0: run the init sequence first, bit 1: read-only disk), then per
+ * Batch mode (flags bit 2): up to 32 packets go through storvsp_handle_batch on one instance
+ * (guest memory mappable, a disk backend with rw_batch, run in order) and one by one through
+ * storvsp_handle on another (same guest memory and disk contents, no rw_batch): the results,
+ * replies, guest memory, disk, state and statistics must be equal.
+ *
+ * Input: byte 0 flags (bit 0: run the init sequence first, bit 1: read-only disk, bit 2: batch
+ * mode), then per
  * packet: mode byte (bits 1:0: 0 inband, 1 GPA direct with ranges from the input, 2 GPA direct
  * with one range sized from the SRB, 3 a raw packet type from the next byte), payload length
  * byte (0..80), payload bytes, then the ranges: mode 1: count byte (0..3), each {u32 count, u16
@@ -248,7 +254,18 @@ static void check_srb_reply(const struct storvsp_vstor_packet *rq,
 	}
 }
 
-static void one_packet(struct storvsp *s, struct input *in, uint64_t tid)
+/* One packet from the input, with the storage its request points into. */
+struct fpkt {
+	uint16_t type;
+	uint8_t payload[80];
+	size_t plen;
+	struct storvsp_vstor_packet rqp;     /* the payload as a packet, zero-padded */
+	struct storvsp_gpa_range ranges[MAX_RANGES];
+	uint64_t pfns[MAX_RANGES][MAX_PFNS];
+	struct storvsp_request rq;
+};
+
+static void build_packet(struct input *in, uint64_t tid, struct fpkt *f)
 {
 	uint8_t mode = take8(in);
 	uint16_t type;
@@ -263,16 +280,19 @@ static void one_packet(struct storvsp *s, struct input *in, uint64_t tid)
 		type = STORVSP_PKT_GPA_DIRECT;
 		break;
 	}
-
-	uint8_t payload[80] = { 0 };
-	size_t plen = take8(in) % (sizeof(payload) + 1);
+	f->type = type;
+	uint8_t *payload = f->payload;
+	memset(payload, 0, sizeof(f->payload));
+	size_t plen = take8(in) % (sizeof(f->payload) + 1);
 	for (size_t i = 0; i < plen; i++)
 		payload[i] = take8(in);
-	struct storvsp_vstor_packet rqp = { 0 };
-	memcpy(&rqp, payload, plen < sizeof(rqp) ? plen : sizeof(rqp));
+	f->plen = plen;
+	memset(&f->rqp, 0, sizeof(f->rqp));
+	memcpy(&f->rqp, payload, plen < sizeof(f->rqp) ? plen : sizeof(f->rqp));
+	const struct storvsp_vstor_packet rqp = f->rqp;
 
-	struct storvsp_gpa_range ranges[MAX_RANGES];
-	uint64_t pfns[MAX_RANGES][MAX_PFNS];
+	struct storvsp_gpa_range *ranges = f->ranges;
+	uint64_t (*pfns)[MAX_PFNS] = f->pfns;
 	size_t nranges = 0;
 	if ((mode & 3) == 1) {
 		nranges = take8(in) % (MAX_RANGES + 1);
@@ -299,10 +319,22 @@ static void one_packet(struct storvsp *s, struct input *in, uint64_t tid)
 		nranges = 1;
 	}
 
-	struct storvsp_request rq = {
+	f->rq = (struct storvsp_request){
 		.type = type, .transaction_id = tid, .payload = plen ? payload : NULL,
 		.payload_len = plen, .ranges = nranges ? ranges : NULL, .range_count = nranges,
 	};
+}
+
+static void one_packet(struct storvsp *s, struct input *in, uint64_t tid)
+{
+	static struct fpkt f;
+	build_packet(in, tid, &f);
+	const uint16_t type = f.type;
+	const size_t plen = f.plen;
+	const struct storvsp_vstor_packet rqp = f.rqp;
+	const struct storvsp_request rq = f.rq;
+	const size_t nranges = rq.range_count;
+	const struct storvsp_gpa_range *ranges = f.ranges;
 	struct storvsp_reply rp;
 	enum storvsp_state before = storvsp_get_state(s);
 	uint16_t ver_before = storvsp_version(s);
@@ -378,12 +410,158 @@ static void run_init(struct storvsp *s)
 		abort();
 }
 
+/* ---- batch mode: storvsp_handle_batch against storvsp_handle ----------------------------- */
+
+struct bside {
+	uint8_t disk[DISK_BYTES];
+	uint8_t mem[GUEST_PAGES * PAGE];
+	struct scsi_disk *d;
+	struct storvsp *s;
+};
+
+static struct bside bsides[2][2];   /* [read-only][batched, one by one] */
+
+static int b_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	struct bside *b = ctx;
+	if (len == 0 || len % 512 || off % 512 || off > DISK_BYTES || len > DISK_BYTES - off)
+		abort();
+	memcpy(buf, b->disk + off, len);
+	return 0;
+}
+
+static int b_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	struct bside *b = ctx;
+	if (len == 0 || len % 512 || off % 512 || off > DISK_BYTES || len > DISK_BYTES - off)
+		abort();
+	memcpy(b->disk + off, buf, len);
+	return 0;
+}
+
+/* In order, so the batched side must end exactly where the one-by-one side does. */
+static void b_rw_batch(void *ctx, struct scsi_disk_io *ios, size_t n)
+{
+	if (n == 0 || n > SCSI_DISK_BATCH_MAX)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		ios[i].err = ios[i].write ? b_write(ctx, ios[i].buf, ios[i].len, ios[i].offset)
+					  : b_read(ctx, ios[i].buf, ios[i].len, ios[i].offset);
+}
+
+static uint8_t *b_ptr(struct bside *b, uint64_t gpa, size_t len)
+{
+	uint64_t base = (uint64_t)GUEST_BASE_PFN * PAGE;
+	if (gpa < base || gpa - base > sizeof(b->mem) || len > sizeof(b->mem) - (gpa - base))
+		return NULL;
+	return b->mem + (gpa - base);
+}
+
+static int b_copy(void *ctx, uint64_t gpa, void *buf, size_t len, bool to_guest)
+{
+	uint8_t *p = b_ptr(ctx, gpa, len);
+	if (len == 0 || (gpa % PAGE) + len > PAGE)
+		abort();
+	if (!p)
+		return -EFAULT;
+	if (to_guest)
+		memcpy(p, buf, len);
+	else
+		memcpy(buf, p, len);
+	return 0;
+}
+
+static void *b_map(void *ctx, uint64_t gpa, size_t len)
+{
+	return b_ptr(ctx, gpa, len);
+}
+
+static void init_bsides(void)
+{
+	static bool done;
+	if (done)
+		return;
+	done = true;
+	static const struct scsi_disk_backend_ops ops[2] = {
+		{ .read = b_read, .write = b_write, .rw_batch = b_rw_batch },
+		{ .read = b_read, .write = b_write },
+	};
+	for (int ro = 0; ro < 2; ro++)
+		for (int k = 0; k < 2; k++) {
+			struct bside *b = &bsides[ro][k];
+			struct scsi_disk_config dc = {
+				.backend = { .ops = &ops[k], .ctx = b, .size = DISK_BYTES },
+				.read_only = ro,
+			};
+			struct storvsp_config sc = { .mem = { .copy = b_copy, .map = b_map,
+							      .ctx = b } };
+			if (scsi_disk_create(&dc, &b->d) != 0)
+				abort();
+			sc.disk = b->d;
+			if (storvsp_create(&sc, &b->s) != 0)
+				abort();
+		}
+}
+
+static void batch_mode(struct input *in, int ro, bool init)
+{
+	init_bsides();
+	static struct fpkt pk[STORVSP_BATCH_MAX];
+	struct storvsp_request rqs[STORVSP_BATCH_MAX];
+	size_t n = 0;
+	for (; in->n && n < STORVSP_BATCH_MAX; n++) {
+		build_packet(in, n + 1, &pk[n]);
+		rqs[n] = pk[n].rq;
+	}
+	struct bside *b = bsides[ro];
+	for (int k = 0; k < 2; k++) {
+		memset(b[k].disk, 0x5A, sizeof(b[k].disk));
+		memset(b[k].mem, 0xA5, sizeof(b[k].mem));
+		storvsp_reset(b[k].s);
+		if (init)
+			run_init(b[k].s);
+	}
+	static struct storvsp_reply rb[STORVSP_BATCH_MAX], rs;
+	int rcs[STORVSP_BATCH_MAX];
+	struct storvsp_stats st0[2];
+	storvsp_get_stats(b[0].s, &st0[0]);
+	storvsp_get_stats(b[1].s, &st0[1]);
+	if (storvsp_handle_batch(b[0].s, rqs, n, rb, rcs) != 0)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		int rc = storvsp_handle(b[1].s, &rqs[i], &rs);
+		if (rc != rcs[i])
+			abort();
+		if (rc == 0 && (rb[i].transaction_id != rs.transaction_id || rb[i].len != rs.len ||
+				memcmp(rb[i].payload, rs.payload, rs.len)))
+			abort();
+	}
+	struct storvsp_stats st[2];
+	storvsp_get_stats(b[0].s, &st[0]);
+	storvsp_get_stats(b[1].s, &st[1]);
+	if (memcmp(b[0].disk, b[1].disk, DISK_BYTES) || memcmp(b[0].mem, b[1].mem, sizeof(b[0].mem)) ||
+	    storvsp_get_state(b[0].s) != storvsp_get_state(b[1].s) ||
+	    storvsp_version(b[0].s) != storvsp_version(b[1].s) ||
+	    st[0].packets - st0[0].packets != st[1].packets - st0[1].packets ||
+	    st[0].errors - st0[0].errors != st[1].errors - st0[1].errors ||
+	    st[0].srbs - st0[0].srbs != st[1].srbs - st0[1].srbs ||
+	    st[0].bytes_to_guest - st0[0].bytes_to_guest !=
+		    st[1].bytes_to_guest - st0[1].bytes_to_guest ||
+	    st[0].bytes_from_guest - st0[0].bytes_from_guest !=
+		    st[1].bytes_from_guest - st0[1].bytes_from_guest)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
 
 	init_targets();
 	uint8_t flags = take8(&in);
+	if (flags & 4) {
+		batch_mode(&in, (flags >> 1) & 1, flags & 1);
+		return 0;
+	}
 	struct storvsp *s = targets[(flags >> 1) & 1].s;
 	storvsp_reset(s);
 	if (flags & 1)

@@ -292,6 +292,40 @@ static void test_write_then_read_through_the_rings(void **state)
 	assert_int_equal(st.broken, 0);
 }
 
+/* More requests than one batch in the ring at one signal: all run, completions in order. */
+static void test_many_requests_one_signal(void **state)
+{
+	struct fx *f = *state;
+	open_ok(f);
+	init_storvsp(f);
+	enum { N = 40 };
+	uint64_t t[N];
+	for (unsigned i = 0; i < N; i++) {
+		struct storvsp_vstor_packet rd = i % 5 == 4 ? srb(0x2A, 1000 + 8 * i, 8, 0, 4096)
+							   : srb(0x28, 8 * i, 8, 1, 4096);
+		memset(f->ram + (100 + i) * 4096, i % 5 == 4 ? 0x30 + i : 0xEE, 4096);
+		t[i] = queue(f, &rd, 100 + i, 4096);
+	}
+	kick(f);
+	for (unsigned i = 0; i < N; i++) {
+		struct storvsp_vstor_packet r;
+		completion(f, t[i], &r);
+		assert_int_equal(r.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+		assert_int_equal(r.u.srb.data_transfer_length, 4096);
+		if (i % 5 == 4)
+			assert_memory_equal(f->disk_data + (1000 + 8 * i) * 512,
+					    f->ram + (100 + i) * 4096, 4096);
+		else
+			assert_memory_equal(f->ram + (100 + i) * 4096, f->disk_data + 8 * i * 512,
+					    4096);
+	}
+	struct vmbus_scsi_stats st;
+	vmbus_scsi_get_stats(f->chan, &st);
+	assert_int_equal(st.packets, N + 4);
+	assert_int_equal(st.completions, N + 4);
+	assert_int_equal(st.bad_packets, 0);
+}
+
 static void test_full_completion_ring_keeps_the_answer(void **state)
 {
 	struct fx *f = *state;
@@ -374,6 +408,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_then_read_through_the_rings, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_many_requests_one_signal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_completion_ring_keeps_the_answer, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_scattered_ring_pages_are_refused, setup,

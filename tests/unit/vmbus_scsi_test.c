@@ -821,6 +821,137 @@ static void test_backend_errors(void **state)
 	assert_int_equal(st.written_blocks, 2);
 }
 
+/*
+ * scsi_disk_execute_batch over a backend with rw_batch: which transfers go together, in what
+ * order the rest runs, and every command's result equal to executing them one by one.
+ */
+struct batch_be {
+	struct scsi_disk_mem m;
+	uint64_t fail_offset;           /* a read at this offset fails (-EIO); ~0: none */
+	char log[128];                  /* "B3 F W ..." */
+};
+
+static void blog(struct batch_be *b, const char *ev)
+{
+	strncat(b->log, ev, sizeof(b->log) - strlen(b->log) - 1);
+}
+
+static int bb_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	struct batch_be *b = ctx;
+	blog(b, "R ");
+	return off == b->fail_offset ? -EIO : scsi_disk_mem_ops.read(&b->m, buf, len, off);
+}
+
+static int bb_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	struct batch_be *b = ctx;
+	blog(b, "W ");
+	return scsi_disk_mem_ops.write(&b->m, buf, len, off);
+}
+
+static int bb_flush(void *ctx)
+{
+	blog(ctx, "F ");
+	return 0;
+}
+
+static void bb_rw_batch(void *ctx, struct scsi_disk_io *ios, size_t n)
+{
+	struct batch_be *b = ctx;
+	char ev[8];
+	snprintf(ev, sizeof(ev), "B%zu ", n);
+	blog(b, ev);
+	for (size_t i = n; i-- > 0;) {     /* last first: the order is the backend's */
+		struct scsi_disk_io *io = &ios[i];
+		io->err = !io->write && io->offset == b->fail_offset ? -EIO :
+			  io->write ? scsi_disk_mem_ops.write(&b->m, io->buf, io->len, io->offset)
+				    : scsi_disk_mem_ops.read(&b->m, io->buf, io->len, io->offset);
+	}
+}
+
+static void test_execute_batch(void **state)
+{
+	(void)state;
+	static const struct scsi_disk_backend_ops batch_ops = {
+		.read = bb_read, .write = bb_write, .flush = bb_flush, .rw_batch = bb_rw_batch,
+	};
+	static const struct scsi_disk_backend_ops seq_ops = {
+		.read = bb_read, .write = bb_write, .flush = bb_flush,
+	};
+	static uint8_t mem[2][DISK_BYTES];
+	struct batch_be be[2];
+	struct scsi_disk *d[2];
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; i < DISK_BYTES; i++)
+			mem[k][i] = pattern(i);
+		struct scsi_disk_backend dummy;
+		memset(&be[k], 0, sizeof(be[k]));
+		scsi_disk_mem_backend(&be[k].m, mem[k], DISK_BYTES, &dummy);
+		be[k].fail_offset = 80 * 512;
+		struct scsi_disk_config cfg = {
+			.backend = { .ops = k ? &seq_ops : &batch_ops, .ctx = &be[k],
+				     .size = DISK_BYTES },
+		};
+		assert_int_equal(scsi_disk_create(&cfg, &d[k]), 0);
+	}
+	enum { N = 10 };
+	uint8_t cdbs[N][16];
+	size_t lens[N] = { 10, 10, 16, 10, 10, 10, 10, 6, 10, 10 };
+	bool in[N] = { true, false, true, false, true, false, true, true, true, true };
+	rw_cdb(cdbs[0], 0x28, 0, 8);
+	rw_cdb(cdbs[1], 0x2A, 16, 8);
+	rw_cdb(cdbs[2], 0x88, 32, 8);
+	memset(cdbs[3], 0, 16);
+	cdbs[3][0] = 0x35;                          /* SYNCHRONIZE CACHE(10) */
+	rw_cdb(cdbs[4], 0x28, 48, 8);
+	rw_cdb(cdbs[5], 0x2A, 64, 8);
+	cdbs[5][1] = 0x08;                          /* FUA */
+	rw_cdb(cdbs[6], 0x28, 80, 8);               /* the backend fails it */
+	uint8_t inq[6] = { 0x12, 0, 0, 0, 36, 0 };
+	memcpy(cdbs[7], inq, 6);
+	rw_cdb(cdbs[8], 0x28, DISK_BLOCKS - 4, 8);  /* past the end */
+	rw_cdb(cdbs[9], 0x28, 96, 8);
+	static uint8_t bufs[2][N][4096];
+	struct scsi_disk_cmd cmds[N];
+	for (int i = 0; i < N; i++) {
+		size_t blen = cdbs[i][0] == 0x35 ? 0 : cdbs[i][0] == 0x12 ? 36 : 4096;
+		for (int k = 0; k < 2; k++)
+			memset(bufs[k][i], in[i] ? 0xEE : 0x40 + i, sizeof(bufs[k][i]));
+		cmds[i] = (struct scsi_disk_cmd){ .cdb = cdbs[i], .cdb_len = lens[i],
+						  .data_in = in[i], .buf = blen ? bufs[0][i] : NULL,
+						  .buf_len = blen };
+	}
+	assert_int_equal(scsi_disk_execute_batch(d[0], cmds, N), 0);
+	/* Reads and writes together; SYNCHRONIZE CACHE, the FUA write and INQUIRY in order. */
+	assert_string_equal(be[0].log, "B3 F B1 W F B1 B1 ");
+	for (int i = 0; i < N; i++) {
+		struct scsi_result r;
+		assert_int_equal(scsi_disk_execute(d[1], cmds[i].cdb, cmds[i].cdb_len, in[i],
+						   cmds[i].buf_len ? bufs[1][i] : NULL,
+						   cmds[i].buf_len, &r), 0);
+		assert_int_equal(cmds[i].res.status, r.status);
+		assert_int_equal(cmds[i].res.transferred, r.transferred);
+		assert_int_equal(cmds[i].res.residual, r.residual);
+		assert_int_equal(cmds[i].res.sense_len, r.sense_len);
+		assert_memory_equal(cmds[i].res.sense, r.sense, r.sense_len);
+		assert_memory_equal(bufs[0][i], bufs[1][i], sizeof(bufs[0][i]));
+	}
+	assert_int_equal(cmds[6].res.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(cmds[8].res.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_memory_equal(mem[0], mem[1], DISK_BYTES);
+	struct scsi_disk_stats st[2];
+	for (int k = 0; k < 2; k++)
+		scsi_disk_get_stats(d[k], &st[k]);
+	assert_memory_equal(&st[0], &st[1], sizeof(st[0]));
+	assert_int_equal(st[0].read_blocks, 8 + 8 + 8 + 8);
+	assert_int_equal(scsi_disk_execute_batch(NULL, cmds, 1), -EINVAL);
+	assert_int_equal(scsi_disk_execute_batch(d[0], NULL, 1), -EINVAL);
+	assert_int_equal(scsi_disk_execute_batch(d[0], cmds, 0), 0);
+	for (int k = 0; k < 2; k++)
+		scsi_disk_destroy(d[k]);
+}
+
 static void test_sync_cache_and_verify(void **state)
 {
 	struct fx *f = *state;
@@ -1202,6 +1333,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_buffer_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup_ro, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_errors, setup, teardown),
+		cmocka_unit_test(test_execute_batch),
 		cmocka_unit_test_setup_teardown(test_sync_cache_and_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_flush_backend, setup_noflush, teardown),
 		cmocka_unit_test_setup_teardown(test_report_luns, setup, teardown),
