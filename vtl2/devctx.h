@@ -63,6 +63,13 @@ struct devctx {
 	 */
 	void *(*ram_ptr)(void *ctx, gpa_t gpa, uint64_t len);
 	/*
+	 * The reverse, for partitions whose VTL0 memory the host can reach anyway (no hardware
+	 * isolation): the guest-physical address of [host, host + len) when that is ordinary
+	 * VTL0 RAM from ram_ptr, so a device may name VTL0's pages to the host instead of
+	 * bouncing the data through shared pages. 0 or -errno. NULL in isolated partitions.
+	 */
+	int (*host_gpa)(void *ctx, const void *host, uint64_t len, gpa_t *out);
+	/*
 	 * The host's VMBus, seen from VTL2 (the seam's SINT 7 stream): post a message to a host
 	 * connection id, signal a host event, listen (one listener, set before the partition
 	 * runs) and watch event flags, and memory the host can reach (rings toward the host:

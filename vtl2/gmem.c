@@ -73,6 +73,28 @@ enum gmem_kind gmem_lookup(struct gmem *g, gpa_t a, unsigned len, uint8_t **host
 	return withheld_kind(g, a.v >> ADDR_PAGE_SHIFT);
 }
 
+int gmem_host_to_gpa(struct gmem *g, const void *host, uint64_t len, gpa_t *a)
+{
+	const uintptr_t h = (uintptr_t)host;
+	for (unsigned i = 0; i < g->ram_count; i++) {
+		const struct gmem_region *r = &g->ram[i];
+		const uintptr_t base = (uintptr_t)r->host;
+		if (len == 0 || h < base || h - base >= r->size || len > r->size - (h - base))
+			continue;
+		const uint64_t start = r->base.v + (h - base);
+		/* Every page ordinary RAM: none VTL2's, none VTL0 may not write. */
+		for (uint64_t pg = start >> ADDR_PAGE_SHIFT; pg <= (start + len - 1) >> ADDR_PAGE_SHIFT;
+		     pg++) {
+			uint8_t *unused;
+			if (gmem_lookup(g, gpa(pg << ADDR_PAGE_SHIFT), 1, &unused) != GMEM_RAM)
+				return -EINVAL;
+		}
+		*a = gpa(start);
+		return 0;
+	}
+	return -EINVAL;
+}
+
 int gmem_withhold(struct gmem *g, gpn_t first, uint64_t count, bool withhold, bool readable)
 {
 	/* first + count must stay below 2^52 pages, or count << 12 wraps (to 0 for count =

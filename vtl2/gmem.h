@@ -59,6 +59,11 @@ bool gmem_is_ram(const struct gmem *g, gpa_t a, uint64_t len);
  */
 enum gmem_kind gmem_lookup(struct gmem *g, gpa_t a, unsigned len, uint8_t **host);
 /**
+ * The guest-physical address of host bytes [host, host + len) when they are RAM of one region
+ * and every page of them is ordinary RAM (not withheld): 0 with *a, else -EINVAL.
+ */
+int gmem_host_to_gpa(struct gmem *g, const void *host, uint64_t len, gpa_t *a);
+/**
  * Withhold (true) or return (false) [first, first + count) pages, READONLY when `readable`,
  * else PRIVATE; -EINVAL unless RAM, -ENOSPC when GMEM_MAX_WITHHELD ranges are held.
  */

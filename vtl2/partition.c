@@ -243,6 +243,12 @@ static void *svc_ram_ptr(void *ctx, gpa_t a, uint64_t len)
 	return first;
 }
 
+static int svc_host_gpa(void *ctx, const void *host, uint64_t len, gpa_t *out)
+{
+	struct partition *p = ctx;
+	return gmem_host_to_gpa(&p->mem, host, len, out);
+}
+
 static int svc_host_post(void *ctx, uint32_t conn, uint32_t type, const void *payload,
 			 uint32_t len)
 {
@@ -506,6 +512,7 @@ int partition_create(const struct partition_config *cfg, struct partition **out,
 		.post_message = svc_post_message,
 		.signal_event = svc_signal_event,
 		.ram_ptr = svc_ram_ptr,
+		.host_gpa = cfg->host_reaches_vtl0 ? svc_host_gpa : NULL,
 		.host_post = svc_host_post,
 		.host_signal = svc_host_signal,
 		.host_listen = svc_host_listen,

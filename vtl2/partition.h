@@ -58,6 +58,9 @@ struct partition_config {
 	size_t initrd_size;
 	const char *cmdline;
 	bool vmbus;                        /* VTL0 gets a VMBus (the ACPI device for it) */
+	/* No hardware isolation: the host reaches VTL0's memory anyway, so devices may name
+	   VTL0 pages to it (devctx.host_gpa). False for SNP/TDX/VBS partitions. */
+	bool host_reaches_vtl0;
 };
 
 /** Exit counters, one per kind of exit as dispatched. */

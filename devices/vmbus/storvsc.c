@@ -41,6 +41,8 @@ struct req {
 	uint8_t data_in;            /* STORVSP_SRB_DATA_* */
 	uint32_t len;               /* data bytes, over bounce pages from `page` on */
 	uint32_t page;
+	bool direct;                /* over the caller's own pages from guest-physical `gpa` */
+	uint64_t gpa;
 	int err;                    /* out: 0, -EIO or -ETIMEDOUT */
 };
 
@@ -64,7 +66,7 @@ struct storvsc {
 	uint32_t count;             /* 0: none */
 	uint32_t ndone;
 	struct slot slots[MAX_BATCH];
-	uint64_t requests, errors, timeouts, bytes_read, bytes_written, bad_packets;
+	uint64_t requests, errors, timeouts, bytes_read, bytes_written, bad_packets, direct;
 };
 
 static void slog(struct storvsc *s, const char *line)
@@ -108,24 +110,26 @@ static bool batch_done(const struct storvsc *s)
 }
 
 /*
- * Send request `idx` of the batch: `pk` (s->pkt_len bytes), GPA-direct over bounce pages
- * [page, page + ceil(data_len / 4096)) when data_len > 0. `opts`: vmbus_ring_send's.
- * 1: signal the host; 0; -errno.
+ * Send request `idx` of the batch: `pk` (s->pkt_len bytes), GPA-direct when data_len > 0:
+ * over bounce pages [page, page + ceil(data_len / 4096)), or with `direct` over the pages
+ * from guest-physical `gpa` on. `opts`: vmbus_ring_send's. 1: signal the host; 0; -errno.
  */
 static int send_locked(struct storvsc *s, uint32_t idx, const struct storvsp_vstor_packet *pk,
-		       uint32_t data_len, uint32_t page, unsigned opts)
+		       uint32_t data_len, uint32_t page, bool direct, uint64_t gpa, unsigned opts)
 {
 	if (s->dead)
 		return -EIO;
-	/* GPA-direct header, one range header, its PFNs: 8-byte words. */
-	uint64_t ext[2 + MAX_BOUNCE_PAGES];
-	uint32_t npfn = (data_len + PAGE - 1) / PAGE;
+	/* GPA-direct header, one range header, its PFNs: 8-byte words. A direct buffer of up
+	   to max_xfer bytes may start inside a page: one more. */
+	uint64_t ext[2 + MAX_BOUNCE_PAGES + 1];
+	const uint32_t first_off = direct ? (uint32_t)(gpa % PAGE) : 0;
+	uint32_t npfn = (first_off + data_len + PAGE - 1) / PAGE;
 	struct vmbus_pkt_gpa_direct_hdr gh = { .range_count = 1 };
-	struct vmbus_pkt_gpa_range gr = { .byte_count = data_len, .byte_offset = 0 };
+	struct vmbus_pkt_gpa_range gr = { .byte_count = data_len, .byte_offset = first_off };
 	memcpy(&ext[0], &gh, sizeof(gh));
 	memcpy(&ext[1], &gr, sizeof(gr));
 	for (uint32_t i = 0; i < npfn; i++)
-		ext[2 + i] = s->pfns[page + i];
+		ext[2 + i] = direct ? gpa / PAGE + i : s->pfns[page + i];
 	struct vmbus_ring_piece piece = { pk, s->pkt_len };
 	struct vmbus_ring_out o = {
 		.type = data_len ? VMBUS_PKT_DATA_GPA_DIRECT : VMBUS_PKT_DATA_INBAND,
@@ -153,7 +157,7 @@ static int send_one_locked(struct storvsc *s, const struct storvsp_vstor_packet 
 			   uint32_t data_len)
 {
 	batch_begin(s, 1);
-	int rc = send_locked(s, 0, pk, data_len, 0, 0);
+	int rc = send_locked(s, 0, pk, data_len, 0, false, 0, 0);
 	if (rc < 0)
 		s->count = 0;
 	return rc;
@@ -418,9 +422,10 @@ static void run(struct storvsc *s, struct req *r, uint32_t n)
 			struct storvsp_vstor_packet pk = make_srb(r[sent].cdb, r[sent].cdb_len,
 								  r[sent].data_in, r[sent].len);
 			uint32_t data = r[sent].data_in == STORVSP_SRB_DATA_NONE ? 0 : r[sent].len;
-			if (send_locked(s, sent, &pk, data, r[sent].page,
-					VMBUS_RING_SEND_NO_PUBLISH) < 0)
+			if (send_locked(s, sent, &pk, data, r[sent].page, r[sent].direct,
+					r[sent].gpa, VMBUS_RING_SEND_NO_PUBLISH) < 0)
 				break;
+			s->direct += r[sent].direct;
 		}
 		/* What was sent is published and waited for; the rest failed. */
 		s->count = sent;
@@ -484,6 +489,18 @@ static void rw_req(struct req *r, bool write, uint32_t len, uint64_t off, uint32
 	put_be(r->cdb + 10, len / BLOCK, 4);
 }
 
+/* The buffer itself when the host may reach it (cfg.host_gpa), instead of bounce pages. */
+static bool try_direct(struct storvsc *s, struct req *r, const void *buf)
+{
+	uint64_t g;
+	if (!s->cfg.host_gpa || s->cfg.host_gpa(s->cfg.ctx, buf, r->len, &g) != 0 ||
+	    g / PAGE > (1ull << 52) - 1 - (r->len + PAGE) / PAGE)
+		return false;
+	r->direct = true;
+	r->gpa = g;
+	return true;
+}
+
 static void count_bytes(struct storvsc *s, bool write, uint64_t n)
 {
 	pthread_mutex_lock(&s->lock);
@@ -504,11 +521,13 @@ static int rw_locked(struct storvsc *s, void *rbuf, const void *wbuf, size_t len
 		uint32_t n = len - done < s->max_xfer ? (uint32_t)(len - done) : s->max_xfer;
 		struct req r;
 		rw_req(&r, wbuf != NULL, n, off + done, 0);
-		if (wbuf)
+		bool direct = try_direct(s, &r, wbuf ? (const uint8_t *)wbuf + done
+						     : (const uint8_t *)rbuf + done);
+		if (wbuf && !direct)
 			memcpy(s->cfg.bounce, (const uint8_t *)wbuf + done, n);
 		run(s, &r, 1);
 		rc = r.err;
-		if (rc == 0 && rbuf)
+		if (rc == 0 && rbuf && !direct)
 			memcpy((uint8_t *)rbuf + done, s->cfg.bounce, n);
 		done += n;
 	}
@@ -560,15 +579,19 @@ static void be_rw_batch(void *ctx, struct scsi_disk_io *ios, size_t n)
 				io->err = io->len == 0 && io_ok(s, 0, io->offset) ? 0 : -EINVAL;
 				continue;   /* answered without the host */
 			}
-			uint32_t np = (uint32_t)((io->len + PAGE - 1) / PAGE);
-			if (io->len > s->max_xfer || pages + np > s->cfg.bounce_pages)
+			if (io->len > s->max_xfer)
 				break;
 			rw_req(&r[k], io->write, (uint32_t)io->len, io->offset, pages);
-			if (io->write)
-				memcpy((uint8_t *)s->cfg.bounce + (size_t)pages * PAGE, io->buf,
-				       io->len);
+			if (!try_direct(s, &r[k], io->buf)) {
+				uint32_t np = (uint32_t)((io->len + PAGE - 1) / PAGE);
+				if (pages + np > s->cfg.bounce_pages)
+					break;
+				if (io->write)
+					memcpy((uint8_t *)s->cfg.bounce + (size_t)pages * PAGE,
+					       io->buf, io->len);
+				pages += np;
+			}
 			which[k++] = i;
-			pages += np;
 		}
 		if (k == 0)
 			continue;
@@ -582,8 +605,10 @@ static void be_rw_batch(void *ctx, struct scsi_disk_io *ios, size_t n)
 			if (io->write) {
 				wr += io->len;
 			} else {
-				memcpy(io->buf, (uint8_t *)s->cfg.bounce + (size_t)r[j].page * PAGE,
-				       io->len);
+				if (!r[j].direct)
+					memcpy(io->buf,
+					       (uint8_t *)s->cfg.bounce + (size_t)r[j].page * PAGE,
+					       io->len);
 				rd += io->len;
 			}
 		}
@@ -674,6 +699,7 @@ void storvsc_get_stats(struct storvsc *s, struct storvsc_stats *st)
 		.bytes_read = s->bytes_read,
 		.bytes_written = s->bytes_written,
 		.bad_packets = s->bad_packets,
+		.direct = s->direct,
 		.broken = s->dead,
 	};
 	pthread_mutex_unlock(&s->lock);

@@ -18,7 +18,8 @@
  * - I/O: the backend (struct scsi_disk_backend: read/write/flush at byte offsets, size, and
  *   rw_batch) issues READ(16) / WRITE(16) as GPA-direct EXECUTE_SRB packets over a bounce
  *   buffer of pages the host can reach (cfg.bounce; no VTL0 or private VTL2 page is ever named
- *   to the host), split into pieces of min(bounce, the host's max_transfer_bytes) bytes, and
+ *   to the host, unless cfg.host_gpa says the host may reach that buffer anyway: then its
+ *   own pages, no copy), split into pieces of min(bounce, the host's max_transfer_bytes) bytes, and
  *   SYNCHRONIZE CACHE(10) inband. Requests go out in batches, one batch at a time: read/write
  *   and flush are a batch of one (or of one piece after the other); rw_batch sends as many of
  *   its transfers at once as fit 32 requests and the bounce pages (each its own pages), with
@@ -66,6 +67,13 @@ struct storvsc_config {
 	const uint64_t *bounce_pfns;    /* their guest page numbers (copied) */
 	uint32_t bounce_pages;      /* 1 .. 256 */
 	uint32_t timeout_ms;        /* 0: STORVSC_TIMEOUT_MS */
+	/**
+	 * Optional, for partitions without hardware isolation (the host reaches VTL0's memory
+	 * anyway): the guest-physical address of a transfer's buffer when it is memory the host
+	 * may access directly, 0; else -errno and the data goes through the bounce pages. The
+	 * request then names those pages to the host (no copy). Any thread.
+	 */
+	int (*host_gpa)(void *ctx, const void *buf, size_t len, uint64_t *gpa);
 	/** Tell the host there is something in our ring (any thread, no lock held). 0/-errno. */
 	int (*signal)(void *ctx);
 	/** Init finished: err 0 with the backend (valid until storvsc_destroy), else -errno. */
@@ -81,6 +89,7 @@ struct storvsc_stats {
 	uint64_t disk_bytes;
 	uint64_t requests, errors, timeouts;
 	uint64_t bytes_read, bytes_written;
+	uint64_t direct;            /* requests that named the caller's pages (host_gpa) */
 	uint64_t bad_packets;       /* not a completion we wait for, or a malformed one */
 	uint64_t broken;            /* 1 once the ring broke */
 };

@@ -194,6 +194,17 @@ static int scsi_signal(void *ctx)
 	return vmbus_client_signal(h->cl, h->scsi_relid);
 }
 
+/* Without hardware isolation the host reaches VTL0's pages anyway: storvsc names them. */
+static int scsi_host_gpa(void *ctx, const void *buf, size_t len, uint64_t *out)
+{
+	struct vmbus_host *h = ctx;
+	gpa_t a;
+	int rc = h->dc.host_gpa(h->dc.ctx, buf, len, &a);
+	if (rc == 0)
+		*out = a.v;
+	return rc;
+}
+
 static void scsi_log(void *ctx, const char *line)
 {
 	struct vmbus_host *h = ctx;
@@ -270,6 +281,7 @@ static bool scsi_opened(struct vmbus_host *h, uint32_t relid, int err)
 			.bounce = h->scsi_mem + SCSI_RING_PAGES * 4096,
 			.bounce_pfns = h->scsi_pfns + SCSI_RING_PAGES,
 			.bounce_pages = SCSI_BOUNCE_PAGES,
+			.host_gpa = h->dc.host_gpa ? scsi_host_gpa : NULL,
 			.signal = scsi_signal,
 			.ready = scsi_ready,
 			.log = scsi_log,
@@ -537,6 +549,7 @@ void vmbus_host_get_stats(struct vmbus_host *h, struct vmbus_host_stats *st)
 		st->disk_ready = ss.ready;
 		st->disk_bytes = ss.disk_bytes;
 		st->disk_requests = ss.requests;
+		st->disk_direct = ss.direct;
 		st->disk_errors = ss.errors;
 		st->disk_timeouts = ss.timeouts;
 		st->disk_bad_packets = ss.bad_packets;

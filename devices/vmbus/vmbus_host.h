@@ -68,6 +68,7 @@ struct vmbus_host_stats {
 	uint64_t serial_bytes_in, serial_bad_packets, serial_broken;
 	bool disk_ready;
 	uint64_t disk_bytes, disk_requests, disk_errors, disk_timeouts, disk_bad_packets;
+	uint64_t disk_direct;           /* requests over VTL0's own pages (no bounce) */
 };
 
 /**

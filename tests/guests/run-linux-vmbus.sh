@@ -112,6 +112,8 @@ if grep -Eq '^result: ERROR error|paravisor could not start|^mezzanine: AssertVi
 fi
 if [ "$disk_opt" = --disk ]; then
   check "the paravisor relays the host's disk to VTL0" '^host disk relay: offered to VTL0, [0-9]+ bytes, [0-9]+ requests to the host, 0 failed'
+  # No hardware isolation in hvsim's native image: Linux's buffers are named to the host.
+  check "reads and writes name VTL0's pages to the host (no bounce)" "^host disk relay: .* 0 failed, [1-9][0-9]* over VTL0's own pages"
 fi
 if [ $fails -ne $fails0 ]; then
   echo "# last lines:"

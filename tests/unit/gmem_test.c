@@ -181,6 +181,34 @@ static void test_withhold_kinds(void **state)
 	assert_int_equal(gmem_lookup(g, gpa(0x104000), 8, &h), GMEM_RAM);
 }
 
+/* Host bytes back to guest-physical: inside one region, every page ordinary RAM. */
+static void test_host_to_gpa(void **state)
+{
+	struct fx *f = *state;
+	struct gmem *g = &f->g;
+	gpa_t a = gpa(1);
+	assert_int_equal(gmem_host_to_gpa(g, f->lo + 0x3200, 0x1000, &a), 0);
+	assert_int_equal(a.v, 0x3200);
+	assert_int_equal(gmem_host_to_gpa(g, f->hi + 0x3FFF, 1, &a), 0);
+	assert_int_equal(a.v, 0x103FFF);
+	assert_int_equal(gmem_host_to_gpa(g, f->lo, 16 * PG, &a), 0);
+	assert_int_equal(a.v, 0);
+	/* Off the end of a region (even onto the adjacent one), empty, or not guest memory. */
+	assert_int_equal(gmem_host_to_gpa(g, f->hi + 0x3000, 2 * PG, &a), -EINVAL);
+	assert_int_equal(gmem_host_to_gpa(g, f->lo + 0x100, 0, &a), -EINVAL);
+	assert_int_equal(gmem_host_to_gpa(g, &a, sizeof(a), &a), -EINVAL);
+	assert_int_equal(gmem_host_to_gpa(g, f->lo - 1, 2, &a), -EINVAL);
+	/* A withheld page anywhere inside: read-only or VTL2's, never named to the host. */
+	assert_int_equal(gmem_withhold(g, gpn(5), 1, true, true), 0);
+	assert_int_equal(gmem_host_to_gpa(g, f->lo + 0x4800, 0x1000, &a), -EINVAL);
+	assert_int_equal(gmem_host_to_gpa(g, f->lo + 0x4000, 0x1000, &a), 0);
+	assert_int_equal(gmem_withhold(g, gpn(5), 1, false, true), 0);
+	assert_int_equal(gmem_withhold(g, gpn(0x101), 1, true, false), 0);
+	assert_int_equal(gmem_host_to_gpa(g, f->hi, 4 * PG, &a), -EINVAL);
+	assert_int_equal(gmem_host_to_gpa(g, f->lo + 0x4800, 0x1000, &a), 0);
+	assert_int_equal(a.v, 0x4800);
+}
+
 static void test_withhold_errors(void **state)
 {
 	struct fx *f = *state;
@@ -340,6 +368,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lookup_ram_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_withhold_kinds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_withhold_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_to_gpa, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pw_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pw_cmpxchg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pw_walk, setup, teardown),

@@ -567,6 +567,71 @@ static void test_batch_async_host(void **state)
 	fx_free(f);
 }
 
+/*
+ * host_gpa: buffers in "VTL0 RAM" (here the fake RAM's pages 72..79) go to the host as their own
+ * pages, at any 512-byte offset; the bounce pages stay untouched. Other buffers still bounce.
+ */
+static int fx_host_gpa(void *ctx, const void *buf, size_t len, uint64_t *gpa)
+{
+	struct fx *f = ctx;
+	const uint8_t *b = buf;
+	if (b < f->ram + 72 * 4096 || b + len > f->ram + PAGES * 4096)
+		return -EINVAL;
+	*gpa = (uint64_t)(b - f->ram);
+	return 0;
+}
+
+static void test_direct_pages(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(true, T_NONE, 0);
+	storvsc_destroy(f->sc);
+	uint64_t pfns[BOUNCE_PAGES];
+	for (unsigned i = 0; i < BOUNCE_PAGES; i++)
+		pfns[i] = BOUNCE_PFN + i;
+	struct storvsc_config cfg = {
+		.ring = f->ram, .ring_pages = RING_PAGES,
+		.bounce = f->ram + BOUNCE_PFN * 4096, .bounce_pfns = pfns,
+		.bounce_pages = 4, .timeout_ms = 200, .host_gpa = fx_host_gpa,
+		.signal = sc_signal, .ready = sc_ready, .log = sc_log, .ctx = f,
+	};
+	assert_int_equal(storvsc_create(&cfg, &f->sc), 0);
+	assert_int_equal(storvsc_start(f->sc), 0);
+	assert_int_equal(f->ready_err, 0);
+	uint8_t *bounce = f->ram + BOUNCE_PFN * 4096;
+	memset(bounce, 0xB0, 4 * 4096);
+	const struct scsi_disk_backend *be = f->be;
+	/* 6 KiB at offset 0x200 of page 73: pages 73 and 74 named, byte offset 0x200. */
+	uint8_t *v = f->ram + 73 * 4096 + 0x200;
+	for (unsigned i = 0; i < 6144; i++)
+		v[i] = (uint8_t)(i * 3 + 1);
+	assert_int_equal(be->ops->write(be->ctx, v, 6144, 4096), 0);
+	assert_memory_equal(f->disk_data + 4096, v, 6144);
+	memset(v, 0, 6144);
+	assert_int_equal(be->ops->read(be->ctx, v, 6144, 8192), 0);
+	assert_memory_equal(v, f->disk_data + 8192, 6144);
+	/* A batch: two direct, one from elsewhere (bounces). */
+	static uint8_t other[4096];
+	struct scsi_disk_io ios[3] = {
+		{ .buf = f->ram + 74 * 4096, .len = 4096, .offset = 0 },
+		{ .buf = other, .len = 4096, .offset = 4096 },
+		{ .buf = f->ram + 76 * 4096 + 512, .len = 1024, .offset = 65536 },
+	};
+	be->ops->rw_batch(be->ctx, ios, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(ios[i].err, 0);
+		assert_memory_equal(ios[i].buf, f->disk_data + ios[i].offset, ios[i].len);
+	}
+	struct storvsc_stats st;
+	storvsc_get_stats(f->sc, &st);
+	assert_int_equal(st.direct, 4);
+	assert_int_equal(st.errors, 0);
+	/* Only the one from elsewhere used a bounce page. */
+	for (unsigned i = 4096; i < 4 * 4096; i++)
+		assert_int_equal(bounce[i], 0xB0);
+	fx_free(f);
+}
+
 static void test_bad_config(void **state)
 {
 	(void)state;
@@ -605,6 +670,7 @@ int main(void)
 		cmocka_unit_test(test_batch_any_order),
 		cmocka_unit_test(test_batch_one_missing),
 		cmocka_unit_test(test_batch_async_host),
+		cmocka_unit_test(test_direct_pages),
 		cmocka_unit_test(test_bad_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -566,6 +566,9 @@ static int cmd_run(int argc, char **argv)
 			.cmdline = boot.cmdline,
 			/* --disk (the host's) reaches VTL0 through the paravisor's VMBus. */
 			.vmbus = o.k.vmbus || o.k.disk || o.host_disk,
+			/* hvsim's partition has no hardware isolation: its host reaches all of
+			   the guest's memory (an IGVM image says so in its device tree). */
+			.host_reaches_vtl0 = true,
 		},
 		.test_devices = !o.no_test_devices,
 		.serial_out = stdout,

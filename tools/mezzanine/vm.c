@@ -189,6 +189,7 @@ int vm_run(const struct vm_config *cfg, struct vm_report *rep, char *err, size_t
 		rep->host_disk_bytes = hs.disk_bytes;
 		rep->host_disk_requests = hs.disk_requests;
 		rep->host_disk_errors = hs.disk_errors;
+		rep->host_disk_direct = hs.disk_direct;
 	}
 out:
 	/* Clock stopped first (no device timer runs any more), devices next, partition last. */
@@ -260,10 +261,11 @@ void vm_print_summary(FILE *f, const struct vm_report *rep)
 				"no answer" : strerror(-rep->host_connect_err));
 		if (rep->host_disk)
 			fprintf(f, "host disk relay: %s, %" PRIu64 " bytes, %" PRIu64
-				" requests to the host, %" PRIu64 " failed\n",
+				" requests to the host, %" PRIu64 " failed, %" PRIu64
+				" over VTL0's own pages\n",
 				rep->host_disk_offered ? "offered to VTL0" : "not ready",
 				rep->host_disk_bytes, rep->host_disk_requests,
-				rep->host_disk_errors);
+				rep->host_disk_errors, rep->host_disk_direct);
 	}
 	fprintf(f, "wall time %.3f s\n", r->wall_seconds);
 }
@@ -522,6 +524,7 @@ int vm_config_from_boot(const struct bootcfg *bc, struct partition_config *pc, c
 		pc->vtl2_mem[i] = (struct partition_mem){ bc->vtl2.r[i].gpa, bc->vtl2.r[i].size };
 	pc->vtl2_mem_count = bc->vtl2.count;
 	pc->vp_count = bc->vp_count;
+	pc->host_reaches_vtl0 = strcmp(bc->isolation, "none") == 0;
 	return 0;
 }
 

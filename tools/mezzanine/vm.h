@@ -36,7 +36,7 @@ struct vm_report {
 	bool host_serial_open;
 	uint64_t host_serial_bytes, host_serial_dropped;
 	bool host_disk, host_disk_offered;
-	uint64_t host_disk_bytes, host_disk_requests, host_disk_errors;
+	uint64_t host_disk_bytes, host_disk_requests, host_disk_errors, host_disk_direct;
 };
 
 /* Exit statuses shared by the programs (README conventions). */
