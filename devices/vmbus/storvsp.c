@@ -272,14 +272,15 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 
 	bool data_in = srb->data_in == STORVSP_SRB_DATA_IN;
 	uint8_t cdb[STORVSP_MAX_CDB];
-	memcpy(cdb, srb->cdb, srb->cdb_length);
+	_Static_assert(sizeof(srb->cdb) >= STORVSP_MAX_CDB, "the CDB area holds the longest CDB");
+	memcpy(cdb, srb->cdb, STORVSP_MAX_CDB); /* fixed size: no rep movs; cdb_length is used */
 	uint8_t *direct = len && gpa && data_in_place(cdb[0]) ? guest_map(s, rq->ranges, len) : NULL;
 	if (df) {
 		if (!direct)
 			return DEFER_NO;
 		*df = (struct deferred){ .cdb_len = srb->cdb_length, .data_in = data_in,
 					 .direct = direct, .len = len };
-		memcpy(df->cdb, cdb, srb->cdb_length);
+		memcpy(df->cdb, cdb, STORVSP_MAX_CDB);
 		if (!data_in)
 			s->stats.bytes_from_guest += len;
 		return DEFER_YES;
