@@ -315,18 +315,26 @@ static void *async_thread(void *arg)
 	return NULL;
 }
 
-static void test_async_host(void **state)
+/* A fixture whose host runs on thread *t, init done (waited for). */
+static struct fx *fx_async(struct async_host *a, pthread_t *t)
 {
-	(void)state;
 	struct fx *f = fx_new(false, T_NONE, 0);
-	struct async_host a = { .f = f };
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, async_thread, &a), 0);
+	*a = (struct async_host){ .f = f };
+	assert_int_equal(pthread_create(t, NULL, async_thread, a), 0);
 	assert_int_equal(storvsc_start(f->sc), 0);
 	for (int i = 0; i < 2000 && !f->ready_called; i++)
 		usleep(1000);
 	assert_true(f->ready_called);
 	assert_int_equal(f->ready_err, 0);
+	return f;
+}
+
+static void test_async_host(void **state)
+{
+	(void)state;
+	struct async_host a;
+	pthread_t t;
+	struct fx *f = fx_async(&a, &t);
 	uint8_t buf[4096];
 	memset(buf, 0xA5, sizeof(buf));
 	assert_int_equal(f->be->ops->write(f->be->ctx, buf, sizeof(buf), 0), 0);
@@ -550,14 +558,9 @@ static void test_batch_one_missing(void **state)
 static void test_batch_async_host(void **state)
 {
 	(void)state;
-	struct fx *f = fx_new(false, T_NONE, 0);
-	struct async_host a = { .f = f };
+	struct async_host a;
 	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, async_thread, &a), 0);
-	assert_int_equal(storvsc_start(f->sc), 0);
-	for (int i = 0; i < 2000 && !f->ready_called; i++)
-		usleep(1000);
-	assert_int_equal(f->ready_err, 0);
+	struct fx *f = fx_async(&a, &t);
 	static struct scsi_disk_io ios[NIO];
 	batch_setup(ios);
 	f->be->ops->rw_batch(f->be->ctx, ios, NIO);
