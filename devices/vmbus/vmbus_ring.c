@@ -87,7 +87,8 @@ static inline uint32_t ring_free(const struct vmbus_ring *r, uint32_t wr, uint32
 }
 
 /* Copy `n` bytes (n <= size) into the data area at off (< size), wrapping; returns the end. */
-static uint32_t ring_put(struct vmbus_ring *r, uint32_t off, const void *src, uint32_t n)
+static inline __attribute__((always_inline)) uint32_t ring_put(struct vmbus_ring *r, uint32_t off,
+							 const void *src, uint32_t n)
 {
 	uint32_t first = r->size - off;
 	if (n <= first) {
@@ -107,7 +108,8 @@ static uint32_t ring_zero(struct vmbus_ring *r, uint32_t off, uint32_t n)
 }
 
 /* Copy `n` bytes (n <= size) out of the data area from off (< size), wrapping. */
-static void ring_get(const struct vmbus_ring *r, uint32_t off, void *dst, uint32_t n)
+static inline __attribute__((always_inline)) void ring_get(const struct vmbus_ring *r, uint32_t off,
+							 void *dst, uint32_t n)
 {
 	uint32_t first = r->size - off;
 	if (n <= first) {
