@@ -278,8 +278,10 @@ static bool rw_prepare(struct cmd *c, bool write, struct scsi_disk_io *io)
 	 * function's time on the relay path).
 	 */
 	stat_add(write ? &d->stats.written_blocks : &d->stats.read_blocks, f.blocks);
+	/* err -EIO until the backend says otherwise: a backend that skips one fails it. */
 	*io = (struct scsi_disk_io){ .write = write, .buf = c->buf, .len = (size_t)bytes,
-				     .offset = f.lba * SCSI_DISK_BLOCK_SIZE }; /* lba < blocks */
+				     .offset = f.lba * SCSI_DISK_BLOCK_SIZE,    /* lba < blocks */
+				     .err = -EIO };
 	return true;
 }
 

@@ -104,7 +104,7 @@ struct scsi_disk_io {
 	void *buf;                      /* len bytes: read into, or written from */
 	size_t len;                     /* whole blocks */
 	uint64_t offset;
-	int err;                        /* the backend's result: 0 or -errno */
+	int err;                        /* the backend's result: 0 or -errno (starts -EIO) */
 };
 
 struct scsi_disk_backend_ops {

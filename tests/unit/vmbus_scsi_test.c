@@ -952,6 +952,50 @@ static void test_execute_batch(void **state)
 		scsi_disk_destroy(d[k]);
 }
 
+/* A backend whose rw_batch answers nothing: the transfers fail, they do not "succeed". */
+static void bb_lazy(void *ctx, struct scsi_disk_io *ios, size_t n)
+{
+	(void)ctx;
+	(void)ios;
+	(void)n;
+}
+
+static void test_execute_batch_unanswered(void **state)
+{
+	(void)state;
+	static const struct scsi_disk_backend_ops lazy_ops = {
+		.read = bb_read, .write = bb_write, .rw_batch = bb_lazy,
+	};
+	static uint8_t mem[DISK_BYTES];
+	struct batch_be be;
+	memset(&be, 0, sizeof(be));
+	struct scsi_disk_backend dummy;
+	scsi_disk_mem_backend(&be.m, mem, DISK_BYTES, &dummy);
+	be.fail_offset = ~0ull;
+	struct scsi_disk_config cfg = { .backend = { .ops = &lazy_ops, .ctx = &be,
+						     .size = DISK_BYTES } };
+	struct scsi_disk *d;
+	assert_int_equal(scsi_disk_create(&cfg, &d), 0);
+	uint8_t cdb[2][16], buf[2][4096];
+	rw_cdb(cdb[0], 0x28, 0, 8);
+	rw_cdb(cdb[1], 0x2A, 8, 8);
+	struct scsi_disk_cmd cmds[2] = {
+		{ .cdb = cdb[0], .cdb_len = 10, .data_in = true, .buf = buf[0], .buf_len = 4096 },
+		{ .cdb = cdb[1], .cdb_len = 10, .data_in = false, .buf = buf[1], .buf_len = 4096 },
+	};
+	assert_int_equal(scsi_disk_execute_batch(d, cmds, 2), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(cmds[i].res.status, SCSI_STATUS_CHECK_CONDITION);
+		assert_int_equal(cmds[i].res.transferred, 0);
+		assert_int_equal(cmds[i].res.sense[SCSI_SENSE_OFF_KEY] & 0x0F, SCSI_SENSE_MEDIUM_ERROR);
+	}
+	struct scsi_disk_stats st;
+	scsi_disk_get_stats(d, &st);
+	assert_int_equal(st.read_blocks + st.written_blocks, 0);
+	assert_int_equal(st.backend_errors, 2);
+	scsi_disk_destroy(d);
+}
+
 static void test_sync_cache_and_verify(void **state)
 {
 	struct fx *f = *state;
@@ -1334,6 +1378,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_only, setup_ro, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_errors, setup, teardown),
 		cmocka_unit_test(test_execute_batch),
+		cmocka_unit_test(test_execute_batch_unanswered),
 		cmocka_unit_test_setup_teardown(test_sync_cache_and_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_flush_backend, setup_noflush, teardown),
 		cmocka_unit_test_setup_teardown(test_report_luns, setup, teardown),
