@@ -121,6 +121,8 @@ static void serial_event(struct vmbus_host *h)
 		pthread_mutex_unlock(&h->lock);
 		return;
 	}
+	bool signal = false;
+again:
 	for (;;) {
 		struct vmbus_ring_packet p;
 		int rc = vmbus_ring_peek(&h->in, &p);
@@ -153,9 +155,12 @@ static void serial_event(struct vmbus_host *h)
 		if (vmbus_ring_advance(&h->in) < 0)
 			break;
 	}
-	bool signal = false;
 	if (h->ser == SER_OPEN) {
-		signal = vmbus_ring_commit(&h->in) == VMBUS_RING_SIGNAL;
+		/* Bytes the host wrote while we finished come with no signal: read them now. */
+		int rc = vmbus_ring_finish(&h->in);
+		signal |= rc > 0 && (rc & VMBUS_RING_SIGNAL);
+		if (rc > 0 && (rc & VMBUS_RING_MORE))
+			goto again;
 		signal |= flush_locked(h, false);
 	}
 	uint32_t relid = h->ser_relid;

@@ -555,6 +555,19 @@ int vmbus_ring_commit(struct vmbus_ring *r)
 	return VMBUS_RING_SIGNAL;
 }
 
+int vmbus_ring_finish(struct vmbus_ring *r)
+{
+	int rc = vmbus_ring_commit(r);
+	if (rc < 0)
+		return rc;
+	/* commit fenced after publishing read_index (when it moved; else nothing changed for
+	   the producer since the last finish, whose look covers it): this load comes after. */
+	int32_t n = vmbus_ring_bytes_to_read(r);
+	if (n < 0)
+		return n;
+	return rc | (n > 0 ? VMBUS_RING_MORE : 0);
+}
+
 int vmbus_ring_consume(struct vmbus_ring *r)
 {
 	int rc = vmbus_ring_advance(r);

@@ -224,6 +224,19 @@ int vmbus_ring_advance(struct vmbus_ring *r);
  */
 int vmbus_ring_commit(struct vmbus_ring *r);
 
+/** Positive bit of vmbus_ring_finish(): packets arrived meanwhile, drain again. */
+#define VMBUS_RING_MORE 2
+
+/**
+ * The end of a drain by a consumer that waits for signals: vmbus_ring_commit(), then, after
+ * its fence, a second look at write_index. A producer that wrote while the drain was ending
+ * read the old read_index, took the ring for non-empty and did not signal: without this look
+ * its packet would wait for some later signal (the lost wake-up; Linux's consumers unmask and
+ * look again for the same reason). Returns the bits VMBUS_RING_SIGNAL (signal the producer)
+ * and VMBUS_RING_MORE (drain again, then finish again), or -EPROTO.
+ */
+int vmbus_ring_finish(struct vmbus_ring *r);
+
 /** vmbus_ring_advance() then vmbus_ring_commit(). */
 int vmbus_ring_consume(struct vmbus_ring *r);
 

@@ -268,6 +268,7 @@ static void ch_signal(void *ctx, struct vmbus_channel *ch)
 		s->unsent_head = (s->unsent_head + 1) % BATCH;
 		s->unsent_n--;
 	}
+drain:
 	for (;;) {
 		bool empty;
 		int k = collect(s, &empty);
@@ -297,10 +298,14 @@ publish:
 		notify |= rc == VMBUS_RING_SIGNAL;
 	}
 	if (!s->broken) {
-		int rc = vmbus_ring_commit(&s->in);
+		int rc = vmbus_ring_finish(&s->in);
 		if (rc < 0)
 			broke(s, "client-to-server");
-		notify |= rc == VMBUS_RING_SIGNAL;
+		notify |= rc > 0 && (rc & VMBUS_RING_SIGNAL);
+		/* Requests written while we finished come with no signal: take them now (unless
+		   completions wait for room: the client signals once it makes some). */
+		if (rc > 0 && (rc & VMBUS_RING_MORE) && !s->unsent_n)
+			goto drain;
 	}
 out:
 	pthread_mutex_unlock(&s->lock);

@@ -744,6 +744,39 @@ static void test_signal_empty_to_nonempty(void **state)
 }
 
 /*
+ * The lost wake-up a consumer that waits for signals must close: a packet written after its
+ * last peek but before its commit comes with no signal (the producer saw the old read_index).
+ * vmbus_ring_finish() commits and looks again: VMBUS_RING_MORE.
+ */
+static void test_finish_sees_late_packets(void **state)
+{
+	(void)state;
+	struct pair x;
+	pair_new(&x, 8192, 0);
+	assert_int_equal(send_pat(&x.p, 1, 10, 0), VMBUS_RING_SIGNAL);
+	expect_pat_peek(&x.c, 1, 10);
+	assert_int_equal(vmbus_ring_advance(&x.c), 0);
+	struct vmbus_ring_packet pk;
+	assert_int_equal(vmbus_ring_peek(&x.c, &pk), -EAGAIN);   /* the drain's last look */
+	assert_int_equal(send_pat(&x.p, 2, 10, 0), 0);           /* no signal for it */
+	assert_int_equal(vmbus_ring_finish(&x.c), VMBUS_RING_MORE);
+	expect_pat(&x.c, 2, 10);
+	assert_int_equal(vmbus_ring_finish(&x.c), 0);
+	/* Both bits: the producer waits for room and a late packet arrived. */
+	assert_int_equal(vmbus_ring_set_pending_send(&x.p, 8000), 0);
+	assert_int_equal(send_pat(&x.p, 3, 10, 0), VMBUS_RING_SIGNAL);
+	expect_pat_peek(&x.c, 3, 10);
+	assert_int_equal(vmbus_ring_advance(&x.c), 0);
+	assert_int_equal(send_pat(&x.p, 4, 10, 0), 0);
+	int rc = vmbus_ring_finish(&x.c);
+	assert_true(rc & VMBUS_RING_MORE);
+	expect_pat(&x.c, 4, 10);
+	assert_int_equal(vmbus_ring_set_pending_send(&x.p, 0), 0);
+	assert_int_equal(vmbus_ring_finish(&x.c), 0);
+	pair_free(&x);
+}
+
+/*
  * A send that does not fit while earlier packets wait unpublished (NO_PUBLISH): it publishes
  * them before setting pending_send_sz, so the consumer judges the crossing against all the
  * bytes really in the ring. (Before, the consumer counted the unpublished bytes as free,
@@ -1477,6 +1510,7 @@ int main(void)
 		cmocka_unit_test(test_wrap_every_offset),
 		cmocka_unit_test(test_random_interleavings),
 		cmocka_unit_test(test_signal_empty_to_nonempty),
+		cmocka_unit_test(test_finish_sees_late_packets),
 		cmocka_unit_test(test_signal_pending_send),
 		cmocka_unit_test(test_pending_send_with_unpublished),
 		cmocka_unit_test(test_batch_publish),

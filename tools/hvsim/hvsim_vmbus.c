@@ -325,6 +325,7 @@ static void serial_signal(void *ctx, struct vmbus_channel *ch)
 	pthread_mutex_lock(&s->lock);
 	if (!s->open || s->broken)
 		goto out;
+again:
 	for (;;) {
 		struct vmbus_ring_packet p;
 		int rc = vmbus_ring_peek(&s->in, &p);
@@ -349,10 +350,13 @@ static void serial_signal(void *ctx, struct vmbus_channel *ch)
 		}
 	}
 	if (!s->broken) {
-		int rc = vmbus_ring_commit(&s->in);
+		int rc = vmbus_ring_finish(&s->in);
 		if (rc < 0)
 			serial_broke(s, &s->in, "VTL2-to-host");
-		notify = rc == VMBUS_RING_SIGNAL;   /* VTL2 waits for room (pending_send_sz) */
+		/* VTL2 waits for room (pending_send_sz) */
+		notify |= rc > 0 && (rc & VMBUS_RING_SIGNAL);
+		if (rc > 0 && (rc & VMBUS_RING_MORE))
+			goto again; /* written while we finished: no signal comes for it */
 	}
 out:
 	pthread_mutex_unlock(&s->lock);
