@@ -91,6 +91,18 @@ static uint64_t get_be(const uint8_t *p, unsigned n)
 	return v;
 }
 
+/* Lock held. A ring broke the protocol: no more requests, waiters stop waiting. */
+static void stop_relay(struct storvsc *s, const char *whose)
+{
+	if (s->dead)
+		return;
+	s->dead = true;
+	char line[64];
+	snprintf(line, sizeof(line), "the host broke %s ring: disk relay stopped", whose);
+	slog(s, line);
+	pthread_cond_broadcast(&s->cond);
+}
+
 /* ---- sending (lock held) ---- */
 
 /* A new batch of n requests: ids never reused, so a late answer to an old one is unknown. */
@@ -141,10 +153,8 @@ static int send_locked(struct storvsc *s, uint32_t idx, const struct storvsp_vst
 		.piece_count = 1,
 	};
 	int rc = vmbus_ring_send(&s->out, &o, opts);
-	if (rc == -EPROTO) {
-		s->dead = true;
-		slog(s, "the host broke our ring: disk relay stopped");
-	}
+	if (rc == -EPROTO)
+		stop_relay(s, "our");
 	/* Our batches fit the ring (bounded by the bounce pages): a full ring is the host's. */
 	if (rc < 0)
 		return rc == -EAGAIN ? -EIO : rc;
@@ -197,9 +207,7 @@ again:
 		if (rc == -EAGAIN)
 			break;
 		if (rc < 0) {
-			s->dead = true;
-			slog(s, "the host broke its ring: disk relay stopped");
-			pthread_cond_broadcast(&s->cond);
+			stop_relay(s, "its");
 			return 0;
 		}
 		_Alignas(8) uint8_t buf[128];
@@ -349,9 +357,13 @@ version:
 	return send_one_locked(s, &pk, 0);
 }
 
-/* Read what the host sent, run init, signal; poll again after each signal (sync hosts). */
-static void pump(struct storvsc *s)
+/*
+ * Read what the host sent, run init, signal; poll again after each signal (sync hosts).
+ * True when the batch waited for is over (all answered, or the relay stopped).
+ */
+static bool pump(struct storvsc *s)
 {
+	bool over;
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
 		int sig = drain_locked(s);
@@ -367,6 +379,7 @@ static void pump(struct storvsc *s)
 					ready = 0;
 			}
 		}
+		over = batch_done(s) || s->dead;
 		pthread_mutex_unlock(&s->lock);
 		if (ready <= 0) {
 			if (ready < 0) {
@@ -381,7 +394,7 @@ static void pump(struct storvsc *s)
 			}
 		}
 		if (!sig)
-			break;
+			return over;
 		s->cfg.signal(s->cfg.ctx);
 	}
 }
@@ -423,14 +436,6 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static bool waited_for(struct storvsc *s)
-{
-	pthread_mutex_lock(&s->lock);
-	bool over = batch_done(s) || s->dead;
-	pthread_mutex_unlock(&s->lock);
-	return over;
-}
-
 /*
  * Read the host's ring for the batch's answers for up to SPIN_NS before sleeping on the
  * condition variable: a host may have answered inside the signal (hvsim's does), and one that
@@ -443,8 +448,7 @@ static void poll_briefly(struct storvsc *s)
 	struct timespec t0, t;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (unsigned i = 1;; i++) {
-		pump(s);
-		if (waited_for(s))
+		if (pump(s))
 			return;
 		cpu_relax();
 		if (i % 16 == 0) {
@@ -481,10 +485,8 @@ static void run(struct storvsc *s, struct req *r, uint32_t n)
 		if (sent) {
 			int p = vmbus_ring_publish(&s->out);
 			sig = p == VMBUS_RING_SIGNAL;
-			if (p == -EPROTO && !s->dead) {
-				s->dead = true;
-				slog(s, "the host broke our ring: disk relay stopped");
-			}
+			if (p == -EPROTO)
+				stop_relay(s, "our");
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
