@@ -705,6 +705,16 @@ static void batch_flush(struct scsi_disk *d, struct scsi_disk_cmd *cmds, const s
 	}
 }
 
+/* The commands' peek of scsi_disk_execute_batch: would it hand this one to the backend? */
+static bool batchable(struct scsi_disk *d, struct scsi_disk_cmd *sc)
+{
+	struct cmd c = { .d = d, .cdb = sc->cdb, .data_in = sc->data_in, .buf = sc->buf,
+			 .buf_len = sc->buf_len, .res = &sc->res };
+	const struct cmd_desc *e = sc->cdb_len ? &cmd_table[sc->cdb[0]] : NULL;
+	return e && (e->run == cmd_read || e->run == cmd_write) && sc->cdb_len >= e->cdb_len &&
+	       !rw_fua(&c);
+}
+
 int scsi_disk_execute_batch(struct scsi_disk *d, struct scsi_disk_cmd *cmds, size_t n)
 {
 	if (!d || (!cmds && n))
@@ -724,10 +734,7 @@ int scsi_disk_execute_batch(struct scsi_disk *d, struct scsi_disk_cmd *cmds, siz
 			pending = 0;
 		}
 		/* Peek: a command that will not be deferred waits for the ones before it. */
-		const struct cmd_desc *e = sc->cdb_len ? &cmd_table[sc->cdb[0]] : NULL;
-		bool rw = defer && e && (e->run == cmd_read || e->run == cmd_write) &&
-			  sc->cdb_len >= e->cdb_len && !rw_fua(&c);
-		if (!rw) {
+		if (!defer || !batchable(d, sc)) {
 			batch_flush(d, cmds, idx, ios, pending);
 			pending = 0;
 		}
@@ -738,6 +745,59 @@ int scsi_disk_execute_batch(struct scsi_disk *d, struct scsi_disk_cmd *cmds, siz
 	}
 	batch_flush(d, cmds, idx, ios, pending);
 	return 0;
+}
+
+int scsi_disk_submit(struct scsi_disk *d, struct scsi_disk_cmd *cmds, size_t n,
+		     struct scsi_disk_async *a, void (*done)(void *arg), void *arg)
+{
+	if (!d || !a || !done || (!cmds && n) || n > SCSI_DISK_BATCH_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if ((!cmds[i].cdb && cmds[i].cdb_len) || (!cmds[i].buf && cmds[i].buf_len))
+			return -EINVAL;
+	if (!d->be.ops->rw_submit || !d->be.ops->rw_batch)
+		return -EAGAIN;
+	for (size_t i = 0; i < n; i++)
+		if (!batchable(d, &cmds[i]))
+			return -EAGAIN;
+	a->d = d;
+	a->cmds = cmds;
+	a->pending = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct scsi_disk_cmd *sc = &cmds[i];
+		struct cmd c = { .d = d, .cdb = sc->cdb, .data_in = sc->data_in, .buf = sc->buf,
+				 .buf_len = sc->buf_len, .res = &sc->res };
+		if (start(&c, sc->cdb_len, true, &a->ios[a->pending]))
+			a->idx[a->pending++] = i;
+		else
+			end(&c, sc->cdb_len);
+	}
+	if (a->pending == 0)
+		return 0;
+	if (d->be.ops->rw_submit(d->be.ctx, a->ios, a->pending, done, arg) == 0)
+		return 1;
+	/* Refused after the commands started (counted): they run now, as a batch would. */
+	batch_flush(d, cmds, a->idx, a->ios, a->pending);
+	a->pending = 0;
+	return 0;
+}
+
+void scsi_disk_finish(struct scsi_disk_async *a)
+{
+	for (size_t k = 0; k < a->pending; k++) {
+		struct scsi_disk_cmd *sc = &a->cmds[a->idx[k]];
+		struct cmd c = { .d = a->d, .cdb = sc->cdb, .data_in = sc->data_in, .buf = sc->buf,
+				 .buf_len = sc->buf_len, .res = &sc->res };
+		rw_finish(&c, &a->ios[k]);
+		end(&c, sc->cdb_len);
+	}
+	a->pending = 0;
+}
+
+void scsi_disk_cancel(struct scsi_disk *d)
+{
+	if (d && d->be.ops->cancel)
+		d->be.ops->cancel(d->be.ctx);
 }
 
 /* ---- lifetime -------------------------------------------------------------------------- */

@@ -119,6 +119,21 @@ struct scsi_disk_backend_ops {
 	 * order.
 	 */
 	void (*rw_batch)(void *ctx, struct scsi_disk_io *ios, size_t n);
+	/*
+	 * Optional, with rw_batch: start n reads and writes and return at once (a backend whose
+	 * device answers later, like storvsc's host). 0: started; done(arg) then runs exactly once,
+	 * when every one has its err, on any thread (on the caller's, possibly before rw_submit
+	 * returns), with none of the backend's locks held; `ios` must stay valid until then.
+	 * -errno (e.g. -EAGAIN: no room now): nothing was started and done never runs.
+	 */
+	int (*rw_submit)(void *ctx, struct scsi_disk_io *ios, size_t n, void (*done)(void *arg),
+			 void *arg);
+	/*
+	 * Optional, with rw_submit: end every started transfer now; those the device has not
+	 * answered fail with -ECANCELED. Their done() has run when cancel returns (or runs on
+	 * another thread that is already calling it).
+	 */
+	void (*cancel)(void *ctx);
 };
 
 struct scsi_disk_backend {
@@ -207,6 +222,36 @@ struct scsi_disk_cmd {
  * nothing ran).
  */
 int scsi_disk_execute_batch(struct scsi_disk *d, struct scsi_disk_cmd *cmds, size_t n);
+
+/**
+ * A batch whose transfers complete later (scsi_disk_submit). The caller owns it (and the
+ * commands) until scsi_disk_finish; the fields are scsi_disk's.
+ */
+struct scsi_disk_async {
+	struct scsi_disk *d;
+	struct scsi_disk_cmd *cmds;
+	size_t pending;
+	size_t idx[SCSI_DISK_BATCH_MAX];
+	struct scsi_disk_io ios[SCSI_DISK_BATCH_MAX];
+};
+
+/**
+ * Start n commands (n <= SCSI_DISK_BATCH_MAX) that scsi_disk_execute_batch would hand to the
+ * backend together - every one a READ or WRITE without FUA - without waiting for the backend
+ * (its rw_submit). 1: started: done(arg) runs once when the backend has answered (any thread,
+ * see rw_submit), after which scsi_disk_finish(a) gives every command its result. 0: every
+ * command has its result already (e.g. all were refused before the backend; done is not
+ * called). -EAGAIN: the backend has no rw_submit or refused, or a command is not such a READ
+ * or WRITE: nothing ran, run them with scsi_disk_execute_batch. -EINVAL: bad arguments.
+ * Like simple-tagged commands they run in no defined order with anything else the disk is
+ * given meanwhile.
+ */
+int scsi_disk_submit(struct scsi_disk *d, struct scsi_disk_cmd *cmds, size_t n,
+		     struct scsi_disk_async *a, void (*done)(void *arg), void *arg);
+/** After done(arg): the results into the commands (statistics counted). */
+void scsi_disk_finish(struct scsi_disk_async *a);
+/** End what the disk's backend has started (its cancel op; nothing without one). */
+void scsi_disk_cancel(struct scsi_disk *d);
 
 uint64_t scsi_disk_block_count(const struct scsi_disk *d);
 uint32_t scsi_disk_max_transfer_bytes(const struct scsi_disk *d);

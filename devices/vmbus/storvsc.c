@@ -23,18 +23,27 @@ enum phase { PH_IDLE, PH_BEGIN, PH_VERSION, PH_PROPS, PH_END, PH_CAP16, PH_CAP10
 static const uint16_t versions[] = { STORVSP_VERSION_WIN10, STORVSP_VERSION_WIN81,
 				     STORVSP_VERSION_WIN8 };
 
-/* Requests in flight at once: one batch (rw_batch), bounded by the bounce pages too. */
+/*
+ * Requests the host may hold at once. Group 0 is the synchronous batch (init, read / write /
+ * flush, rw_batch, and every fallback): it runs alone, after the asynchronous batches
+ * (groups 1..) have ended, so it has the ring and the bounce pages to itself.
+ */
 #define MAX_BATCH 32u
+#define MAX_SLOTS 256u              /* slot of transaction id t: t % MAX_SLOTS */
+#define MAX_GROUPS 16u
+#define SYNC 0u
 
-/* One request of the batch we wait for. */
+/* One request the host holds. */
 struct slot {
+	uint64_t tid;
+	bool busy, done;
+	uint8_t group;
 	uint32_t sent_len;          /* bytes of vstor_packet we sent */
-	bool done;
 	int err;                    /* -EIO: the completion was too short to read */
 	struct storvsp_vstor_packet reply;
 };
 
-/* What run() sends for one request. */
+/* What run() and rw_submit send for one request. */
 struct req {
 	uint8_t cdb[16];
 	uint8_t cdb_len;
@@ -46,12 +55,33 @@ struct req {
 	int err;                    /* out: 0, -EIO or -ETIMEDOUT */
 };
 
+/* A batch of requests sent together. */
+struct group {
+	bool busy;
+	uint32_t n, ndone;
+	uint16_t slot[MAX_BATCH];
+	/* Asynchronous batches (rw_submit): what each request is for, and whom to tell. */
+	struct req r[MAX_BATCH];
+	struct scsi_disk_io *ios;
+	uint8_t which[MAX_BATCH];   /* r[j] is for ios[which[j]] */
+	void (*done)(void *arg);
+	void *arg;
+	uint32_t first_page, pages; /* bounce pages it holds */
+	uint64_t deadline;          /* ns, CLOCK_MONOTONIC */
+};
+
+/* done() calls found under the lock, made after it is released. */
+struct calls {
+	unsigned n;
+	struct { void (*fn)(void *arg); void *arg; } c[MAX_GROUPS];
+};
+
 struct storvsc {
 	struct storvsc_config cfg;
 	uint64_t pfns[MAX_BOUNCE_PAGES];
-	pthread_mutex_t io_lock;    /* one batch in flight: it owns the bounce pages */
+	pthread_mutex_t io_lock;    /* one synchronous batch at a time: it owns the bounce pages */
 	pthread_mutex_t lock;       /* everything below, the ring views */
-	pthread_cond_t cond;
+	pthread_cond_t cond;        /* group 0 answered, async batches ended, relay stopped */
 	struct vmbus_ring out, in;
 	enum phase phase;
 	bool dead;                  /* a ring broke: no more requests */
@@ -60,12 +90,17 @@ struct storvsc {
 	uint32_t pkt_len;           /* 48 before a version is accepted, then 64 */
 	uint32_t max_xfer;          /* bytes per request: bounce size and the host's limit */
 	struct scsi_disk_backend be;
-	/* The batch we wait for: transaction ids first_tid .. first_tid + count - 1. */
-	uint64_t next_tid;
-	uint64_t first_tid;
-	uint32_t count;             /* 0: none */
-	uint32_t ndone;
-	struct slot slots[MAX_BATCH];
+	uint64_t next_tid;          /* ids are never reused: a late answer is recognised */
+	uint32_t free_slots;
+	struct slot slots[MAX_SLOTS];
+	struct group groups[MAX_GROUPS];
+	uint32_t async_busy;        /* groups 1.. in flight */
+	bool sync_active;           /* group 0 waits for them, takes no new ones meanwhile */
+	uint64_t bounce_used[MAX_BOUNCE_PAGES / 64];
+	struct calls calls;
+	pthread_t timer;            /* ends async batches the host does not answer */
+	pthread_cond_t timer_cond;
+	bool timer_on, stopping;
 	uint64_t requests, errors, timeouts, bytes_read, bytes_written, bad_packets, direct;
 };
 
@@ -91,6 +126,165 @@ static uint64_t get_be(const uint8_t *p, unsigned n)
 	return v;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* ---- slots, groups, bounce pages (lock held) ---- */
+
+/* A free slot (the caller checked free_slots) under a new transaction id. */
+static uint16_t slot_take(struct storvsc *s, uint8_t group)
+{
+	for (;;) {
+		uint64_t tid = ++s->next_tid;
+		struct slot *sl = &s->slots[tid % MAX_SLOTS];
+		if (sl->busy)
+			continue;   /* still held by an older request: skip that id */
+		sl->tid = tid;
+		sl->busy = true;
+		sl->done = false;
+		sl->group = group;
+		s->free_slots--;
+		return (uint16_t)(tid % MAX_SLOTS);
+	}
+}
+
+static void slot_put(struct storvsc *s, uint16_t i)
+{
+	s->slots[i].busy = false;
+	s->free_slots++;
+}
+
+/* A synchronous batch of n requests (n <= MAX_BATCH: no async batch holds slots now). */
+static void sync_begin(struct storvsc *s, uint32_t n)
+{
+	struct group *g = &s->groups[SYNC];
+	g->busy = true;
+	g->n = n;
+	g->ndone = 0;
+	for (uint32_t i = 0; i < n; i++)
+		g->slot[i] = slot_take(s, SYNC);
+}
+
+/* Keep the first n requests of the synchronous batch (the rest were not sent). */
+static void sync_trim(struct storvsc *s, uint32_t n)
+{
+	struct group *g = &s->groups[SYNC];
+	for (uint32_t i = n; i < g->n; i++)
+		slot_put(s, g->slot[i]);
+	if (n < g->n)
+		g->n = n;
+}
+
+/* Over: a late answer is dropped as unknown. */
+static void sync_end(struct storvsc *s)
+{
+	sync_trim(s, 0);
+	s->groups[SYNC].busy = false;
+}
+
+static bool batch_done(const struct storvsc *s)
+{
+	const struct group *g = &s->groups[SYNC];
+	return g->n && g->ndone == g->n;
+}
+
+static bool page_used(const struct storvsc *s, uint32_t p)
+{
+	return s->bounce_used[p / 64] >> (p % 64) & 1;
+}
+
+static void pages_mark(struct storvsc *s, uint32_t first, uint32_t n, bool used)
+{
+	for (uint32_t p = first; p < first + n; p++) {
+		if (used)
+			s->bounce_used[p / 64] |= 1ull << (p % 64);
+		else
+			s->bounce_used[p / 64] &= ~(1ull << (p % 64));
+	}
+}
+
+/* The first run of n free bounce pages, or -1. */
+static int64_t pages_find(const struct storvsc *s, uint32_t n)
+{
+	for (uint32_t first = 0, len = 0, p = 0; p < s->cfg.bounce_pages; p++) {
+		if (page_used(s, p)) {
+			first = p + 1;
+			len = 0;
+		} else if (++len == n) {
+			return first;
+		}
+	}
+	return -1;
+}
+
+static void call_later(struct storvsc *s, void (*fn)(void *), void *arg)
+{
+	s->calls.c[s->calls.n].fn = fn;
+	s->calls.c[s->calls.n].arg = arg;
+	s->calls.n++;
+}
+
+/* Unlock, then make the done() calls queued meanwhile. */
+static void unlock_and_call(struct storvsc *s)
+{
+	struct calls c;
+	c.n = s->calls.n;
+	for (unsigned i = 0; i < c.n; i++)
+		c.c[i] = s->calls.c[i];
+	s->calls.n = 0;
+	pthread_mutex_unlock(&s->lock);
+	for (unsigned i = 0; i < c.n; i++)
+		c.c[i].fn(c.c[i].arg);
+}
+
+static int srb_result(const struct slot *sl, uint32_t requested, bool exact, uint32_t *dtl);
+
+/*
+ * An asynchronous batch ends: every answered request gets its verdict, the others `err`
+ * (-ETIMEDOUT, -ECANCELED, -EIO); bounce data into the caller's buffers; its done() queued.
+ */
+static void async_end(struct storvsc *s, struct group *g, int err)
+{
+	for (uint32_t j = 0; j < g->n; j++) {
+		struct slot *sl = &s->slots[g->slot[j]];
+		const struct req *r = &g->r[j];
+		struct scsi_disk_io *io = &g->ios[g->which[j]];
+		uint32_t dtl;
+		io->err = sl->done ? srb_result(sl, r->len, true, &dtl) : err;
+		if (!sl->done && err == -ETIMEDOUT)
+			s->timeouts++;
+		if (io->err) {
+			s->errors++;
+		} else if (io->write) {
+			s->bytes_written += io->len;
+		} else {
+			if (!r->direct)
+				memcpy(io->buf, (uint8_t *)s->cfg.bounce + (size_t)r->page * PAGE,
+				       io->len);
+			s->bytes_read += io->len;
+		}
+		slot_put(s, g->slot[j]);
+	}
+	pages_mark(s, g->first_page, g->pages, false);
+	g->busy = false;
+	s->async_busy--;
+	call_later(s, g->done, g->arg);
+	if (s->sync_active)
+		pthread_cond_broadcast(&s->cond);
+}
+
+/* End every asynchronous batch now, unanswered requests with err. */
+static void async_end_all(struct storvsc *s, int err)
+{
+	for (uint32_t i = 1; i < MAX_GROUPS; i++)
+		if (s->groups[i].busy)
+			async_end(s, &s->groups[i], err);
+}
+
 /* Lock held. A ring broke the protocol: no more requests, waiters stop waiting. */
 static void stop_relay(struct storvsc *s, const char *whose)
 {
@@ -100,33 +294,18 @@ static void stop_relay(struct storvsc *s, const char *whose)
 	char line[64];
 	snprintf(line, sizeof(line), "the host broke %s ring: disk relay stopped", whose);
 	slog(s, line);
+	async_end_all(s, -EIO);
 	pthread_cond_broadcast(&s->cond);
 }
 
 /* ---- sending (lock held) ---- */
 
-/* A new batch of n requests: ids never reused, so a late answer to an old one is unknown. */
-static void batch_begin(struct storvsc *s, uint32_t n)
-{
-	s->first_tid = s->next_tid + 1;
-	s->next_tid += n;
-	s->count = n;
-	s->ndone = 0;
-	for (uint32_t i = 0; i < n; i++)
-		s->slots[i].done = false;
-}
-
-static bool batch_done(const struct storvsc *s)
-{
-	return s->count && s->ndone == s->count;
-}
-
 /*
- * Send request `idx` of the batch: `pk` (s->pkt_len bytes), GPA-direct when data_len > 0:
+ * Send the request in slot `si`: `pk` (s->pkt_len bytes), GPA-direct when data_len > 0:
  * over bounce pages [page, page + ceil(data_len / 4096)), or with `direct` over the pages
  * from guest-physical `gpa` on. `opts`: vmbus_ring_send's. 1: signal the host; 0; -errno.
  */
-static int send_locked(struct storvsc *s, uint32_t idx, const struct storvsp_vstor_packet *pk,
+static int send_locked(struct storvsc *s, uint16_t si, const struct storvsp_vstor_packet *pk,
 		       uint32_t data_len, uint32_t page, bool direct, uint64_t gpa, unsigned opts)
 {
 	if (s->dead)
@@ -146,7 +325,7 @@ static int send_locked(struct storvsc *s, uint32_t idx, const struct storvsp_vst
 	struct vmbus_ring_out o = {
 		.type = data_len ? VMBUS_PKT_DATA_GPA_DIRECT : VMBUS_PKT_DATA_INBAND,
 		.flags = VMBUS_PKT_FLAG_COMPLETION_REQUESTED,
-		.transaction_id = s->first_tid + idx,
+		.transaction_id = s->slots[si].tid,
 		.ext = data_len ? ext : NULL,
 		.ext_len = data_len ? (uint32_t)(16 + npfn * 8) : 0,
 		.pieces = &piece,
@@ -155,21 +334,31 @@ static int send_locked(struct storvsc *s, uint32_t idx, const struct storvsp_vst
 	int rc = vmbus_ring_send(&s->out, &o, opts);
 	if (rc == -EPROTO)
 		stop_relay(s, "our");
-	/* Our batches fit the ring (bounded by the bounce pages): a full ring is the host's. */
+	/* Synchronous batches fit the ring (bounded by the bounce pages) and async ones were
+	   measured against its free space: a full ring is the host's. */
 	if (rc < 0)
 		return rc == -EAGAIN ? -EIO : rc;
-	s->slots[idx].sent_len = s->pkt_len;
+	s->slots[si].sent_len = s->pkt_len;
 	return rc == VMBUS_RING_SIGNAL;
+}
+
+/* Ring bytes of one request: descriptor, GPA-direct header and range, PFNs, packet, trailer. */
+static uint32_t ring_bytes(const struct storvsc *s, uint32_t data_len, uint64_t gpa, bool direct)
+{
+	uint32_t off = direct ? (uint32_t)(gpa % PAGE) : 0;
+	uint32_t npfn = data_len ? (off + data_len + PAGE - 1) / PAGE : 0;
+	uint32_t n = 16 + (data_len ? 16 + 8 * npfn : 0) + s->pkt_len;
+	return ((n + 7) & ~7u) + 8;
 }
 
 /* An init step: a batch of one, published at once. */
 static int send_one_locked(struct storvsc *s, const struct storvsp_vstor_packet *pk,
 			   uint32_t data_len)
 {
-	batch_begin(s, 1);
-	int rc = send_locked(s, 0, pk, data_len, 0, false, 0, 0);
+	sync_begin(s, 1);
+	int rc = send_locked(s, s->groups[SYNC].slot[0], pk, data_len, 0, false, 0, 0);
 	if (rc < 0)
-		s->count = 0;
+		sync_end(s);
 	return rc;
 }
 
@@ -194,7 +383,7 @@ static struct storvsp_vstor_packet make_srb(const uint8_t *cdb, uint8_t cdb_len,
 
 /* ---- receiving (lock held) ---- */
 
-/* Read the host's ring: completions for the batch we wait for. 1: signal the host. */
+/* Read the host's ring: completions for the requests it holds. 1: signal the host. */
 static int drain_locked(struct storvsc *s)
 {
 	if (s->dead)
@@ -213,12 +402,11 @@ again:
 		_Alignas(8) uint8_t buf[128];
 		int32_t n = p.desc.type == VMBUS_PKT_COMPLETION ?
 			vmbus_ring_packet_payload(&s->in, &p, buf, sizeof(buf)) : -1;
-		uint64_t idx = p.desc.transaction_id - s->first_tid;    /* wraps for old ids */
-		if (n < 0 || idx >= s->count || s->slots[idx].done) {
+		struct slot *sl = &s->slots[p.desc.transaction_id % MAX_SLOTS];
+		if (n < 0 || !sl->busy || sl->tid != p.desc.transaction_id || sl->done) {
 			s->bad_packets++;
 		} else {
 			/* Ours: a short one still ends the wait (as an error), not by timeout. */
-			struct slot *sl = &s->slots[idx];
 			size_t take = (size_t)n < sizeof(sl->reply) ? (size_t)n : sizeof(sl->reply);
 			memset(&sl->reply, 0, sizeof(sl->reply));
 			memcpy(&sl->reply, buf, take);
@@ -226,8 +414,13 @@ again:
 			if (sl->err)
 				s->bad_packets++;
 			sl->done = true;
-			if (++s->ndone == s->count)
-				pthread_cond_broadcast(&s->cond);
+			struct group *g = &s->groups[sl->group];
+			if (++g->ndone == g->n) {
+				if (sl->group == SYNC)
+					pthread_cond_broadcast(&s->cond);
+				else
+					async_end(s, g, -EIO);
+			}
 		}
 		if (vmbus_ring_advance(&s->in) < 0)
 			break;
@@ -283,9 +476,11 @@ static int init_step_locked(struct storvsc *s)
 {
 	static const uint8_t rc16[16] = { 0x9E, 0x10, [13] = 32 };
 	static const uint8_t rc10[10] = { 0x25 };
-	const struct slot *sl = &s->slots[0];
+	/* Consumed: the next step starts its own batch. */
+	const struct slot slot = s->slots[s->groups[SYNC].slot[0]];
+	const struct slot *sl = &slot;
 	const struct storvsp_vstor_packet *r = &sl->reply;
-	s->count = 0;   /* consumed: the next step starts its own batch */
+	sync_end(s);
 	if (sl->err || r->operation != STORVSP_OP_COMPLETE_IO)
 		return -EIO;
 	struct storvsp_vstor_packet pk;
@@ -380,7 +575,7 @@ static bool pump(struct storvsc *s)
 			}
 		}
 		over = batch_done(s) || s->dead;
-		pthread_mutex_unlock(&s->lock);
+		unlock_and_call(s);
 		if (ready <= 0) {
 			if (ready < 0) {
 				char line[96];
@@ -459,29 +654,53 @@ static void poll_briefly(struct storvsc *s)
 	}
 }
 
+/* Lock held: until no asynchronous batch is in flight (they end by answer, timeout or a
+   broken ring), reading the host's ring meanwhile. */
+static void wait_async_idle(struct storvsc *s)
+{
+	while (s->async_busy && !s->dead) {
+		unlock_and_call(s);
+		pump(s);
+		pthread_mutex_lock(&s->lock);
+		if (!s->async_busy || s->dead)
+			break;
+		struct timespec dl;
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_nsec += 1000000;      /* 1 ms: the host's answers also come through pump */
+		if (dl.tv_nsec >= 1000000000) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->cond, &s->lock, &dl);
+	}
+}
+
 /*
- * Send n requests (n <= MAX_BATCH, their bounce pages disjoint), signal once, wait for all.
- * Each r[i].err: 0 or -EIO / -ETIMEDOUT.
+ * Send n requests (n <= MAX_BATCH, their bounce pages disjoint) as the synchronous batch,
+ * signal once, wait for all. Each r[i].err: 0 or -EIO / -ETIMEDOUT.
  */
 static void run(struct storvsc *s, struct req *r, uint32_t n)
 {
 	pthread_mutex_lock(&s->lock);
 	s->requests += n;
+	s->sync_active = true;
+	wait_async_idle(s);
 	uint32_t sent = 0;
-	int sig = 0, rc = s->phase == PH_READY ? 0 : -EIO;
-	if (rc == 0) {
-		batch_begin(s, n);
+	int sig = 0, rc = s->phase == PH_READY && !s->dead ? 0 : -EIO;
+	const bool begun = rc == 0;
+	if (begun) {
+		sync_begin(s, n);
 		for (; sent < n; sent++) {
 			struct storvsp_vstor_packet pk = make_srb(r[sent].cdb, r[sent].cdb_len,
 								  r[sent].data_in, r[sent].len);
 			uint32_t data = r[sent].data_in == STORVSP_SRB_DATA_NONE ? 0 : r[sent].len;
-			if (send_locked(s, sent, &pk, data, r[sent].page, r[sent].direct,
-					r[sent].gpa, VMBUS_RING_SEND_NO_PUBLISH) < 0)
+			if (send_locked(s, s->groups[SYNC].slot[sent], &pk, data, r[sent].page,
+					r[sent].direct, r[sent].gpa, VMBUS_RING_SEND_NO_PUBLISH) < 0)
 				break;
 			s->direct += r[sent].direct;
 		}
 		/* What was sent is published and waited for; the rest failed. */
-		s->count = sent;
+		sync_trim(s, sent);
 		if (sent) {
 			int p = vmbus_ring_publish(&s->out);
 			sig = p == VMBUS_RING_SIGNAL;
@@ -489,7 +708,7 @@ static void run(struct storvsc *s, struct req *r, uint32_t n)
 				stop_relay(s, "our");
 		}
 	}
-	pthread_mutex_unlock(&s->lock);
+	unlock_and_call(s);
 	if (sig)
 		s->cfg.signal(s->cfg.ctx);
 	if (sent)
@@ -510,18 +729,21 @@ static void run(struct storvsc *s, struct req *r, uint32_t n)
 			rc = -ETIMEDOUT;
 		}
 	}
+	const struct group *g = &s->groups[SYNC];
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t dtl;
-		r[i].err = i >= sent ? -EIO :
-			   s->slots[i].done ? srb_result(&s->slots[i], r[i].len,
-							  r[i].data_in != STORVSP_SRB_DATA_NONE,
-							  &dtl) :
+		const struct slot *sl = i < sent ? &s->slots[g->slot[i]] : NULL;
+		r[i].err = !sl ? -EIO :
+			   sl->done ? srb_result(sl, r[i].len, r[i].data_in != STORVSP_SRB_DATA_NONE,
+						 &dtl) :
 			   rc ? rc : -EIO;
 		if (r[i].err)
 			s->errors++;
 	}
-	s->count = 0;   /* a late answer is dropped as unknown */
-	pthread_mutex_unlock(&s->lock);
+	if (begun)
+		sync_end(s);
+	s->sync_active = false;
+	unlock_and_call(s);
 }
 
 static bool io_ok(const struct storvsc *s, size_t len, uint64_t off)
@@ -682,11 +904,151 @@ static int be_flush(void *ctx)
 	return r.err;
 }
 
+/* End the asynchronous batches now: what the host has not answered fails (-ECANCELED). */
+static void be_cancel(void *ctx)
+{
+	struct storvsc *s = ctx;
+	pthread_mutex_lock(&s->lock);
+	async_end_all(s, -ECANCELED);
+	unlock_and_call(s);
+}
+
+/* Ends the asynchronous batches whose host stays silent past their deadline. */
+static void *timer_main(void *arg)
+{
+	struct storvsc *s = arg;
+	uint64_t period = s->cfg.timeout_ms / 4u;
+	period = (period < 5 ? 5 : period > 1000 ? 1000 : period) * 1000000u;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		uint64_t t = mono_ns() + period;
+		struct timespec dl = { .tv_sec = (time_t)(t / 1000000000u),
+				       .tv_nsec = (long)(t % 1000000000u) };
+		pthread_cond_timedwait(&s->timer_cond, &s->lock, &dl);
+		t = mono_ns();
+		for (uint32_t i = 1; i < MAX_GROUPS; i++)
+			if (s->groups[i].busy && t >= s->groups[i].deadline)
+				async_end(s, &s->groups[i], -ETIMEDOUT);
+		if (s->calls.n) {
+			unlock_and_call(s);
+			pthread_mutex_lock(&s->lock);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/*
+ * Transfers that complete later: one asynchronous batch of up to MAX_BATCH requests, each
+ * with its own pages (the caller's when the host may reach them, else bounce pages held until
+ * the batch ends), sent with one signal; done() when every one is answered or the batch
+ * times out. -EAGAIN (nothing sent) when it cannot go now: the synchronous batch is running,
+ * not enough slots, groups, bounce pages or ring space, or a transfer needs splitting.
+ */
+static int be_rw_submit(void *ctx, struct scsi_disk_io *ios, size_t n, void (*done)(void *),
+			void *arg)
+{
+	struct storvsc *s = ctx;
+	if (n > MAX_BATCH)
+		return -EAGAIN;
+	pthread_mutex_lock(&s->lock);
+	int rc = -EAGAIN, sig = 0;
+	struct group *g = NULL;
+	for (uint32_t i = 1; i < MAX_GROUPS && !g; i++)
+		if (!s->groups[i].busy)
+			g = &s->groups[i];
+	if (!g || s->phase != PH_READY || s->dead || s->sync_active || s->free_slots < n)
+		goto out;
+	if (!s->timer_on) {
+		if (pthread_create(&s->timer, NULL, timer_main, s))
+			goto out;
+		s->timer_on = true;
+	}
+	uint32_t k = 0, pages = 0;
+	int64_t ring = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct scsi_disk_io *io = &ios[i];
+		if (!io_ok(s, io->len, io->offset) || io->len == 0) {
+			io->err = io->len == 0 && io_ok(s, 0, io->offset) ? 0 : -EINVAL;
+			continue;   /* answered without the host */
+		}
+		if (io->len > s->max_xfer)
+			goto out;
+		struct req *r = &g->r[k];
+		rw_req(r, io->write, (uint32_t)io->len, io->offset, pages);
+		if (!try_direct(s, r, io->buf))
+			pages += (uint32_t)((io->len + PAGE - 1) / PAGE);
+		ring += ring_bytes(s, r->len, r->gpa, r->direct);
+		g->which[k++] = (uint8_t)i;
+	}
+	int64_t first = pages ? pages_find(s, pages) : 0;
+	if (first < 0 || (k && vmbus_ring_write_space(&s->out) < ring))
+		goto out;
+	rc = 0;
+	if (k == 0) {
+		call_later(s, done, arg);   /* all answered here */
+		goto out;
+	}
+	*g = (struct group){ .busy = true, .n = k, .ios = ios, .done = done, .arg = arg,
+			     .first_page = (uint32_t)first, .pages = pages,
+			     .deadline = mono_ns() + (uint64_t)s->cfg.timeout_ms * 1000000u };
+	pages_mark(s, (uint32_t)first, pages, true);
+	s->async_busy++;
+	s->requests += k;
+	const uint8_t gi = (uint8_t)(g - s->groups);
+	for (uint32_t j = 0; j < k; j++) {
+		struct req *r = &g->r[j];
+		struct scsi_disk_io *io = &ios[g->which[j]];
+		g->slot[j] = slot_take(s, gi);
+		if (!r->direct) {
+			r->page += (uint32_t)first;
+			if (io->write)
+				memcpy((uint8_t *)s->cfg.bounce + (size_t)r->page * PAGE, io->buf,
+				       io->len);
+		}
+	}
+	uint32_t sent = 0;
+	for (; sent < k; sent++) {
+		struct req *r = &g->r[sent];
+		struct storvsp_vstor_packet pk = make_srb(r->cdb, r->cdb_len, r->data_in, r->len);
+		if (send_locked(s, g->slot[sent], &pk, r->len, r->page, r->direct, r->gpa,
+				VMBUS_RING_SEND_NO_PUBLISH) < 0)
+			break;
+		s->direct += r->direct;
+	}
+	if (sent) {
+		int p = vmbus_ring_publish(&s->out);
+		sig = p == VMBUS_RING_SIGNAL;
+		if (p == -EPROTO)
+			stop_relay(s, "our");
+	}
+	if (sent < k && g->busy) {
+		/* The ring refused (it broke): what was not sent fails now. */
+		for (uint32_t j = sent; j < k; j++) {
+			struct slot *sl = &s->slots[g->slot[j]];
+			sl->done = true;
+			sl->err = -EIO;
+		}
+		g->ndone += k - sent;
+		if (g->ndone == g->n)
+			async_end(s, g, -EIO);
+	}
+out:
+	unlock_and_call(s);
+	if (sig)
+		s->cfg.signal(s->cfg.ctx);
+	if (rc == 0 && sig)
+		pump(s);    /* a host that answered inside the signal, as hvsim's does */
+	return rc;
+}
+
 static const struct scsi_disk_backend_ops backend_ops = {
 	.read = be_read,
 	.write = be_write,
 	.flush = be_flush,
 	.rw_batch = be_rw_batch,
+	.rw_submit = be_rw_submit,
+	.cancel = be_cancel,
 };
 
 /* ---- life ---- */
@@ -719,7 +1081,9 @@ int storvsc_create(const struct storvsc_config *cfg, struct storvsc **out)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cond, &ca);
+	pthread_cond_init(&s->timer_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	s->free_slots = MAX_SLOTS;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->io_lock, NULL);
 	*out = s;
@@ -730,6 +1094,14 @@ void storvsc_destroy(struct storvsc *s)
 {
 	if (!s)
 		return;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_signal(&s->timer_cond);
+	pthread_mutex_unlock(&s->lock);
+	if (s->timer_on)
+		pthread_join(s->timer, NULL);
+	be_cancel(s);
+	pthread_cond_destroy(&s->timer_cond);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->io_lock);

@@ -186,18 +186,10 @@ static uint32_t complete_srb(struct storvsp_vmscsi_request *srb, uint8_t status,
 }
 
 /*
- * An SRB whose disk command waits for the rest of its batch (storvsp_handle_batch): only
+ * An SRB whose disk command waits for the rest of its batch (struct storvsp_deferred): only
  * READ/WRITE data in place, so nothing is left to copy when the disk is done.
  */
-struct deferred {
-	uint8_t cdb[STORVSP_MAX_CDB];
-	uint8_t cdb_len;
-	bool data_in;
-	uint8_t *direct;
-	uint32_t len;
-};
-
-/* dispatch() with a `struct deferred`: not a status but what became of the packet. */
+/* dispatch() with a `struct storvsp_deferred`: not a status but what became of the packet. */
 #define DEFER_YES 0xFFFFFFFEu   /* the SRB waits in *df */
 #define DEFER_NO  0xFFFFFFFFu   /* it must run in order: nothing was done, run it alone */
 
@@ -225,7 +217,7 @@ static uint32_t finish_srb(struct storvsp *s, const struct storvsp_request *rq,
  * answered: it touches neither).
  */
 static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
-			    struct storvsp_vmscsi_request *srb, struct deferred *df)
+			    struct storvsp_vmscsi_request *srb, struct storvsp_deferred *df)
 {
 	if (s->state != STORVSP_READY)
 		return srb_reject(srb, STORVSP_STATUS_INVALID_DEVICE_STATE);
@@ -278,8 +270,10 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 	if (df) {
 		if (!direct)
 			return DEFER_NO;
-		*df = (struct deferred){ .cdb_len = srb->cdb_length, .data_in = data_in,
-					 .direct = direct, .len = len };
+		*df = (struct storvsp_deferred){ .cdb_len = srb->cdb_length, .data_in = data_in,
+						 .direct = direct, .len = len,
+						 .transaction_id = rq->transaction_id,
+						 .payload_len = rq->payload_len };
 		memcpy(df->cdb, cdb, STORVSP_MAX_CDB);
 		if (!data_in)
 			s->stats.bytes_from_guest += len;
@@ -300,7 +294,7 @@ static uint32_t execute_srb(struct storvsp *s, const struct storvsp_request *rq,
 /* ---- dispatch ---------------------------------------------------------------------------- */
 
 static uint32_t dispatch(struct storvsp *s, const struct storvsp_request *rq,
-			 struct storvsp_vstor_packet *p, struct deferred *df)
+			 struct storvsp_vstor_packet *p, struct storvsp_deferred *df)
 {
 	if (df && p->operation != STORVSP_OP_EXECUTE_SRB)
 		return DEFER_NO;
@@ -353,7 +347,7 @@ static void epilogue(struct storvsp *s, const struct storvsp_request *rq,
 
 /* storvsp_handle, and with df the batch's first look: 0, -EPROTO, DEFER_YES or DEFER_NO. */
 static int64_t handle(struct storvsp *s, const struct storvsp_request *rq,
-		      struct storvsp_reply *reply, struct deferred *df)
+		      struct storvsp_reply *reply, struct storvsp_deferred *df)
 {
 	if (rq->type != STORVSP_PKT_INBAND && rq->type != STORVSP_PKT_GPA_DIRECT) {
 		s->stats.bad_packets++;
@@ -390,52 +384,118 @@ int storvsp_handle(struct storvsp *s, const struct storvsp_request *rq,
 
 _Static_assert(STORVSP_BATCH_MAX <= SCSI_DISK_BATCH_MAX, "a batch goes to the disk at once");
 
-/* The deferred SRBs: to the disk together, then each one's completion. */
-static void batch_flush(struct storvsp *s, const struct storvsp_request *rqs,
-			struct storvsp_reply *replies, const size_t *at,
-			const struct deferred *df, size_t n)
+/* The deferred SRBs' commands for the disk. */
+static void deferred_cmds(struct scsi_disk_cmd *cmds, const struct storvsp_deferred *df, size_t n)
 {
-	struct scsi_disk_cmd cmds[STORVSP_BATCH_MAX];
 	for (size_t k = 0; k < n; k++)
 		cmds[k] = (struct scsi_disk_cmd){ .cdb = df[k].cdb, .cdb_len = df[k].cdb_len,
 						  .data_in = df[k].data_in,
 						  .buf = df[k].direct, .buf_len = df[k].len };
-	scsi_disk_execute_batch(s->disk, cmds, n);
+}
+
+/* The deferred SRBs' completions from their commands' results. */
+static void deferred_replies(struct storvsp *s, struct storvsp_reply *replies,
+			     const struct storvsp_deferred *df, const struct scsi_disk_cmd *cmds,
+			     size_t n)
+{
 	for (size_t k = 0; k < n; k++) {
-		struct storvsp_reply *rp = &replies[at[k]];
-		uint32_t status = finish_srb(s, &rqs[at[k]], &rp->packet.u.srb, df[k].data_in,
+		/* What finish_srb and epilogue read of the request (in place: no ranges). */
+		const struct storvsp_request rq = { .type = STORVSP_PKT_GPA_DIRECT,
+						    .transaction_id = df[k].transaction_id,
+						    .payload_len = df[k].payload_len };
+		struct storvsp_reply *rp = &replies[df[k].at];
+		uint32_t status = finish_srb(s, &rq, &rp->packet.u.srb, df[k].data_in,
 					     df[k].direct, &cmds[k].res);
-		epilogue(s, &rqs[at[k]], rp, status);
+		epilogue(s, &rq, rp, status);
 	}
 }
 
-int storvsp_handle_batch(struct storvsp *s, const struct storvsp_request *rqs, size_t n,
-			 struct storvsp_reply *replies, int *rcs)
+/* The deferred SRBs: to the disk together, then each one's completion. */
+static void batch_flush(struct storvsp *s, struct storvsp_reply *replies,
+			const struct storvsp_deferred *df, size_t n)
 {
-	if (!s || n > STORVSP_BATCH_MAX || (n && (!rqs || !replies || !rcs)))
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!rqs[i].payload && rqs[i].payload_len)
-			return -EINVAL;
-	struct deferred df[STORVSP_BATCH_MAX];
-	size_t at[STORVSP_BATCH_MAX], k = 0;
+	struct scsi_disk_cmd cmds[STORVSP_BATCH_MAX];
+	deferred_cmds(cmds, df, n);
+	scsi_disk_execute_batch(s->disk, cmds, n);
+	deferred_replies(s, replies, df, cmds, n);
+}
+
+/* Everything up to the batch's last run of deferred SRBs (left in df[0..*k)). */
+static void batch_front(struct storvsp *s, const struct storvsp_request *rqs, size_t n,
+			struct storvsp_reply *replies, int *rcs, struct storvsp_deferred *df,
+			size_t *k)
+{
+	*k = 0;
 	for (size_t i = 0; i < n; i++) {
-		int64_t rc = handle(s, &rqs[i], &replies[i], &df[k]);
+		int64_t rc = handle(s, &rqs[i], &replies[i], &df[*k]);
 		if (rc == DEFER_YES) {
-			at[k++] = i;
+			df[(*k)++].at = i;
 			rcs[i] = 0;
 			continue;
 		}
 		if (rc == DEFER_NO) {
 			/* In order: what waits runs first, then this one alone. */
-			batch_flush(s, rqs, replies, at, df, k);
-			k = 0;
+			batch_flush(s, replies, df, *k);
+			*k = 0;
 			rc = handle(s, &rqs[i], &replies[i], NULL);
 		}
 		rcs[i] = (int)rc;
 	}
-	batch_flush(s, rqs, replies, at, df, k);
+}
+
+static bool batch_args_ok(const struct storvsp *s, const struct storvsp_request *rqs, size_t n,
+			  const struct storvsp_reply *replies, const int *rcs)
+{
+	if (!s || n > STORVSP_BATCH_MAX || (n && (!rqs || !replies || !rcs)))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!rqs[i].payload && rqs[i].payload_len)
+			return false;
+	return true;
+}
+
+int storvsp_handle_batch(struct storvsp *s, const struct storvsp_request *rqs, size_t n,
+			 struct storvsp_reply *replies, int *rcs)
+{
+	if (!batch_args_ok(s, rqs, n, replies, rcs))
+		return -EINVAL;
+	struct storvsp_deferred df[STORVSP_BATCH_MAX];
+	size_t k;
+	batch_front(s, rqs, n, replies, rcs, df, &k);
+	batch_flush(s, replies, df, k);
 	return 0;
+}
+
+int storvsp_handle_batch_async(struct storvsp *s, const struct storvsp_request *rqs, size_t n,
+			       struct storvsp_reply *replies, int *rcs, struct storvsp_async *a,
+			       void (*done)(void *arg), void *arg)
+{
+	if (!batch_args_ok(s, rqs, n, replies, rcs) || !a || !done)
+		return -EINVAL;
+	size_t k;
+	batch_front(s, rqs, n, replies, rcs, a->df, &k);
+	deferred_cmds(a->cmds, a->df, k);
+	int rc = k ? scsi_disk_submit(s->disk, a->cmds, k, &a->disk, done, arg) : 0;
+	if (rc == 1) {
+		a->n = k;
+		a->replies = replies;
+		for (size_t j = 0; j < k; j++)
+			rcs[a->df[j].at] = STORVSP_PENDING;
+		return 1;
+	}
+	if (rc == 0)    /* answered before the backend (refused ones) */
+		deferred_replies(s, replies, a->df, a->cmds, k);
+	else
+		batch_flush(s, replies, a->df, k);
+	a->n = 0;
+	return 0;
+}
+
+void storvsp_finish(struct storvsp *s, struct storvsp_async *a)
+{
+	scsi_disk_finish(&a->disk);
+	deferred_replies(s, a->replies, a->df, a->cmds, a->n);
+	a->n = 0;
 }
 
 /* ---- lifetime ---------------------------------------------------------------------------- */

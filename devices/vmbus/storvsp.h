@@ -30,8 +30,8 @@
  *   max_transfer_bytes = the disk's maximum transfer length (VPD 0xB0), 0x40000 by default.
  *   CREATE_SUB_CHANNELS (after QUERY_PROPERTIES) succeeds for a count of 0 and fails with
  *   STORVSP_STATUS_INVALID_PARAMETER otherwise: no subchannels are offered.
- * - RESET_LUN / RESET_ADAPTER / RESET_BUS succeed once ready (nothing is ever outstanding:
- *   every SRB completes inside storvsp_handle or storvsp_handle_batch). COMPLETE_IO, REMOVE_DEVICE, ENUMERATE_BUS,
+ * - RESET_LUN / RESET_ADAPTER / RESET_BUS succeed once ready; SRBs outstanding from
+ *   storvsp_handle_batch_async are not aborted (they complete as they would have). COMPLETE_IO, REMOVE_DEVICE, ENUMERATE_BUS,
  *   FC_HBA_DATA, EVENT_NOTIFICATION (host-to-guest operations) and unknown operations get
  *   STORVSP_STATUS_INVALID_DEVICE_REQUEST. A GPA-direct packet that is not EXECUTE_SRB, or a
  *   payload shorter than 48 bytes, gets STORVSP_STATUS_INVALID_PARAMETER.
@@ -63,9 +63,9 @@
  *   the reply is zeroed apart from that sense. srb_flags other than DISABLE_AUTOSENSE, the
  *   SRB length field, queue tags and timeouts are ignored.
  *
- * Not modelled: subchannels, more than one disk or LUN, FC HBA data, asynchronous completion
- * (each SRB holds the caller until the backend returns), host-initiated ENUMERATE_BUS /
- * REMOVE_DEVICE.
+ * Not modelled: subchannels, more than one disk or LUN, FC HBA data, host-initiated
+ * ENUMERATE_BUS / REMOVE_DEVICE. Asynchronous completion only for in-place READ/WRITEs
+ * (storvsp_handle_batch_async); every other SRB holds the caller until the disk returns.
  *
  * Concurrency: one instance serves one channel; the caller serialises storvsp_handle calls
  * on it. The disk may be shared (see scsi_disk.h).
@@ -331,6 +331,50 @@ int storvsp_handle(struct storvsp *s, const struct storvsp_request *rq,
  */
 int storvsp_handle_batch(struct storvsp *s, const struct storvsp_request *rqs, size_t n,
 			 struct storvsp_reply *replies, int *rcs);
+
+/** rcs[i] of storvsp_handle_batch_async: the packet's answer comes with storvsp_finish. */
+#define STORVSP_PENDING 1
+
+/** An SRB of an asynchronous batch (storvsp's own fields). */
+struct storvsp_deferred {
+	uint8_t cdb[STORVSP_MAX_CDB];
+	uint8_t cdb_len;
+	bool data_in;
+	uint8_t *direct;                /* the data in guest memory */
+	uint32_t len;
+	uint64_t transaction_id;
+	size_t payload_len;
+	size_t at;                      /* its index in the batch */
+};
+
+/**
+ * A batch whose in-place transfers complete later (storvsp_handle_batch_async): owned by the
+ * caller, with the batch's replies array, until storvsp_finish; the fields are storvsp's.
+ */
+struct storvsp_async {
+	size_t n;
+	struct storvsp_reply *replies;
+	struct storvsp_deferred df[STORVSP_BATCH_MAX];
+	struct scsi_disk_cmd cmds[STORVSP_BATCH_MAX];
+	struct scsi_disk_async disk;
+};
+
+/**
+ * storvsp_handle_batch, except that the SRBs of the batch's last run of in-place READ/WRITEs
+ * go to the disk without waiting for it (scsi_disk_submit) when the disk's backend allows it.
+ * 0: every packet is answered (rcs, replies), as storvsp_handle_batch. 1: those SRBs are
+ * outstanding: rcs[i] is STORVSP_PENDING for each; done(arg) runs once they are (any thread,
+ * see scsi_disk_submit), then storvsp_finish(s, a) writes their replies[i] (and rcs stay
+ * as they are: the caller knows which were pending); all other packets are answered now. The
+ * outstanding SRBs run in no defined order with anything handled meanwhile, as simple-tagged
+ * commands do. -EINVAL: as storvsp_handle_batch. The caller serialises storvsp_finish with
+ * the instance's other calls.
+ */
+int storvsp_handle_batch_async(struct storvsp *s, const struct storvsp_request *rqs, size_t n,
+			       struct storvsp_reply *replies, int *rcs, struct storvsp_async *a,
+			       void (*done)(void *arg), void *arg);
+/** After done(arg): the outstanding SRBs' replies. */
+void storvsp_finish(struct storvsp *s, struct storvsp_async *a);
 
 enum storvsp_state storvsp_get_state(const struct storvsp *s);
 /** The negotiated protocol version, 0 before one was accepted. */

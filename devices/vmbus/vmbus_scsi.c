@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,27 +22,48 @@
 #define BATCH STORVSP_BATCH_MAX
 #define ARENA (4u * MAX_PACKET)
 
+/*
+ * Batches whose disk has not answered yet (storvsp_handle_batch_async). MAX_INFLIGHT of them
+ * at most; then draining pauses until one ends (a batch ending resumes it).
+ */
+#define MAX_INFLIGHT 16u
+
+struct batch {
+	struct batch *next;             /* free list, or the list of ended ones */
+	struct vmbus_scsi *s;
+	uint64_t gen;                   /* the channel's open count when it was taken */
+	uint32_t n;
+	bool want[BATCH];               /* the client asked for a completion */
+	int rcs[BATCH];
+	struct storvsp_reply replies[BATCH];
+	struct storvsp_async async;
+};
+
 struct vmbus_scsi {
 	struct devctx dc;
 	struct vmbus_server *srv;
 	struct vmbus_channel *ch;
 	struct storvsp *sv;
+	struct scsi_disk *disk;
 	pthread_mutex_t lock;
 	bool open, broken;
+	uint64_t gen;                   /* opens so far: answers for an older open are dropped */
 	struct vmbus_ring in;           /* client -> server: we consume */
 	struct vmbus_ring out;          /* server -> client: we produce */
-	/* Completions that found no room on `out` (executed already), oldest first. */
-	struct storvsp_reply unsent[BATCH];
+	/* Completions that found no room on `out` (executed already), oldest first: at most
+	   every batch in flight and the one being drained (draining stops while any wait). */
+	struct storvsp_reply unsent[(MAX_INFLIGHT + 1) * BATCH];
 	uint32_t unsent_head, unsent_n;
 	struct vmbus_scsi_stats st;
-	/* One batch: the packets' private copies, their PFNs, requests and replies. */
+	struct batch *free;             /* batches not in flight */
+	uint32_t batches, inflight;
+	bool starved;                   /* draining paused: every batch in flight */
+	struct batch *_Atomic ended;    /* pushed by done() from any thread, taken under lock */
+	/* The batch being drained: the packets' private copies, their PFNs and requests. */
 	_Alignas(8) uint8_t arena[ARENA];
 	uint64_t pfns[ARENA / 8];
 	struct storvsp_gpa_range ranges[BATCH][MAX_RANGES];
 	struct storvsp_request rqs[BATCH];
-	bool want[BATCH];               /* the client asked for a completion */
-	struct storvsp_reply replies[BATCH];
-	int rcs[BATCH];
 };
 
 static void *page_ptr(void *ctx, uint64_t pfn)
@@ -80,6 +103,8 @@ static int ch_open(void *ctx, struct vmbus_channel *ch, const struct vmbus_chann
 		s->open = true;
 		s->broken = false;
 		s->unsent_n = 0;
+		s->starved = false;
+		s->gen++;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc < 0 ? -EINVAL : 0;
@@ -92,6 +117,7 @@ static void ch_close(void *ctx, struct vmbus_channel *ch)
 	pthread_mutex_lock(&s->lock);
 	s->open = false;
 	s->unsent_n = 0;
+	s->gen++;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -137,7 +163,7 @@ static int send_completion(struct vmbus_scsi *s, const struct storvsp_reply *r)
  * PFNs from s->pfns[*used] on. 0, or -EINVAL for a malformed GPA-direct header or a type that
  * is not storvsp's.
  */
-static int parse_packet(struct vmbus_scsi *s, const struct vmbus_ring_packet *p,
+static int parse_packet(struct vmbus_scsi *s, struct batch *b, const struct vmbus_ring_packet *p,
 			const uint8_t *pkt, uint32_t k, uint32_t *used)
 {
 	struct storvsp_request *rq = &s->rqs[k];
@@ -147,7 +173,7 @@ static int parse_packet(struct vmbus_scsi *s, const struct vmbus_ring_packet *p,
 		.payload = pkt + p->data_offset,
 		.payload_len = p->len - p->data_offset,
 	};
-	s->want[k] = p->desc.flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED;
+	b->want[k] = p->desc.flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED;
 	if (p->desc.type == VMBUS_PKT_DATA_GPA_DIRECT) {
 		/* Header then ranges, all before the payload (the ring checked the header fits). */
 		struct vmbus_pkt_gpa_direct_hdr h;
@@ -183,7 +209,7 @@ static int parse_packet(struct vmbus_scsi *s, const struct vmbus_ring_packet *p,
  * Lock held. Copy up to BATCH packets off the client's ring into the batch: their count, or
  * -EPROTO when the ring broke (the batch so far is still handled). *empty: the ring ran dry.
  */
-static int collect(struct vmbus_scsi *s, bool *empty)
+static int collect(struct vmbus_scsi *s, struct batch *b, bool *empty)
 {
 	uint32_t k = 0, used = 0, pfns = 0;
 	*empty = false;
@@ -199,7 +225,7 @@ static int collect(struct vmbus_scsi *s, bool *empty)
 		uint8_t *pkt = s->arena + used;
 		bool ok = p.len <= MAX_PACKET &&
 			  vmbus_ring_packet_copy(&s->in, &p, 0, pkt, p.len) == 0 &&
-			  parse_packet(s, &p, pkt, k, &pfns) == 0;
+			  parse_packet(s, b, &p, pkt, k, &pfns) == 0;
 		if (vmbus_ring_advance(&s->in) < 0)
 			return k ? (int)k : -EPROTO;
 		if (!ok) {
@@ -212,48 +238,78 @@ static int collect(struct vmbus_scsi *s, bool *empty)
 	return (int)k;
 }
 
-/*
- * Lock held. Send the batch's completions (k packets handled), keeping those that find the
- * ring full. 1: signal the client; 0; -EAGAIN: the ring is full; -EPROTO.
- */
-static int complete_batch(struct vmbus_scsi *s, uint32_t k)
+/* Lock held. Send a completion, or keep it behind those waiting for room. 0 or -EPROTO. */
+static int complete_one(struct vmbus_scsi *s, const struct storvsp_reply *r, bool *notify)
 {
-	int notify = 0;
-	bool full = false;
-	for (uint32_t i = 0; i < k; i++) {
-		s->st.packets++;
-		if (s->rcs[i] < 0) {
-			s->st.bad_packets++;
-			continue;
+	if (!s->unsent_n) {
+		int rc = send_completion(s, r);
+		if (rc == -EPROTO)
+			return rc;
+		if (rc != -EAGAIN) {
+			*notify |= rc == VMBUS_RING_SIGNAL;
+			return 0;
 		}
-		if (!s->want[i])
-			continue;
-		if (!full) {
-			int rc = send_completion(s, &s->replies[i]);
-			if (rc == -EPROTO)
-				return rc;
-			if (rc != -EAGAIN) {
-				notify |= rc == VMBUS_RING_SIGNAL;
-				continue;
-			}
-			full = true;
-			s->st.ring_full++;
-		}
-		/* Executed already: keep the answer, never handle the request twice. */
-		s->unsent[(s->unsent_head + s->unsent_n++) % BATCH] = s->replies[i];
+		s->st.ring_full++;
 	}
-	return full ? -EAGAIN : notify;
+	/* Executed already: keep the answer, never handle the request twice. */
+	const uint32_t cap = sizeof(s->unsent) / sizeof(s->unsent[0]);
+	if (s->unsent_n == cap)
+		abort();    /* draining stops while any wait and each batch holds <= BATCH */
+	s->unsent[(s->unsent_head + s->unsent_n++) % cap] = *r;
+	return 0;
 }
 
-/* The client signalled: drain its ring (on the signalling VP's thread). */
-static void ch_signal(void *ctx, struct vmbus_channel *ch)
+/*
+ * Lock held. The completions of b's packets that are answered: with `ended` those the disk
+ * answered later (STORVSP_PENDING), else all others. 0 or -EPROTO.
+ */
+static int complete_batch(struct vmbus_scsi *s, struct batch *b, bool ended, bool *notify)
 {
-	struct vmbus_scsi *s = ctx;
-	bool notify = false;
-	pthread_mutex_lock(&s->lock);
-	if (!s->open || s->broken)
-		goto out;
+	for (uint32_t i = 0; i < b->n; i++) {
+		const bool pending = b->rcs[i] == STORVSP_PENDING;
+		if (!ended) {
+			s->st.packets++;
+			if (b->rcs[i] < 0)
+				s->st.bad_packets++;
+		}
+		if (pending != ended || b->rcs[i] < 0 || !b->want[i])
+			continue;
+		if (complete_one(s, &b->replies[i], notify) < 0)
+			return -EPROTO;
+	}
+	return 0;
+}
+
+static void batch_put(struct vmbus_scsi *s, struct batch *b)
+{
+	b->next = s->free;
+	s->free = b;
+}
+
+/* Lock held. The batches whose disk answered: their completions (none for an older open). */
+static void reap_locked(struct vmbus_scsi *s, bool *notify)
+{
+	struct batch *b = atomic_exchange(&s->ended, NULL);
+	while (b) {
+		struct batch *next = b->next;
+		storvsp_finish(s->sv, &b->async);
+		s->inflight--;
+		if (b->gen == s->gen && s->open && !s->broken &&
+		    complete_batch(s, b, true, notify) < 0)
+			broke(s, "server-to-client");
+		batch_put(s, b);
+		b = next;
+	}
+}
+
+/* storvsp's done(): any thread. The batch is reaped by whoever holds or next takes the lock. */
+static void batch_ended(void *arg);
+
+/* Lock held. Drain the client's ring: batches to storvsp, completions back. */
+static void drain_locked(struct vmbus_scsi *s, bool *notify)
+{
 	/* What waited for room first; new requests only once all of it is out. */
+	const uint32_t cap = sizeof(s->unsent) / sizeof(s->unsent[0]);
 	while (s->unsent_n) {
 		int rc = send_completion(s, &s->unsent[s->unsent_head]);
 		if (rc == -EAGAIN) {
@@ -262,26 +318,45 @@ static void ch_signal(void *ctx, struct vmbus_channel *ch)
 		}
 		if (rc < 0) {
 			broke(s, "server-to-client");
-			goto out;
+			return;
 		}
-		notify |= rc == VMBUS_RING_SIGNAL;
-		s->unsent_head = (s->unsent_head + 1) % BATCH;
+		*notify |= rc == VMBUS_RING_SIGNAL;
+		s->unsent_head = (s->unsent_head + 1) % cap;
 		s->unsent_n--;
 	}
 drain:
-	for (;;) {
+	while (!s->unsent_n) {
+		if (s->inflight >= MAX_INFLIGHT) {
+			s->starved = true;  /* resumed when a batch ends */
+			break;
+		}
+		struct batch *b = s->free;
+		if (b)
+			s->free = b->next;
+		else if (!(b = calloc(1, sizeof(*b))))
+			break;      /* no memory now: the next signal tries again */
 		bool empty;
-		int k = collect(s, &empty);
+		int k = collect(s, b, &empty);
 		if (k > 0) {
-			storvsp_handle_batch(s->sv, s->rqs, (size_t)k, s->replies, s->rcs);
-			int rc = complete_batch(s, (uint32_t)k);
-			if (rc == -EPROTO) {
+			b->s = s;
+			b->gen = s->gen;
+			b->n = (uint32_t)k;
+			int rc = storvsp_handle_batch_async(s->sv, s->rqs, (size_t)k, b->replies,
+							    b->rcs, &b->async, batch_ended, b);
+			if (rc == 1)
+				s->inflight++;
+			if (complete_batch(s, b, false, notify) < 0) {
+				if (rc != 1)
+					batch_put(s, b);
 				broke(s, "server-to-client");
 				break;
 			}
-			if (rc == -EAGAIN)
-				break;
-			notify |= rc == 1;
+			if (rc != 1)
+				batch_put(s, b);
+			/* A disk that answered at once (a host inside the signal): send it now. */
+			reap_locked(s, notify);
+		} else {
+			batch_put(s, b);
 		}
 		if (k < 0) {
 			broke(s, "client-to-server");
@@ -295,22 +370,83 @@ publish:
 		int rc = vmbus_ring_publish(&s->out);
 		if (rc < 0)
 			broke(s, "server-to-client");
-		notify |= rc == VMBUS_RING_SIGNAL;
+		*notify |= rc == VMBUS_RING_SIGNAL;
 	}
-	if (!s->broken) {
+	if (!s->broken && s->starved) {
+		/* Paused: what was taken is committed; a batch's end drains the rest. */
+		int rc = vmbus_ring_commit(&s->in);
+		if (rc < 0)
+			broke(s, "client-to-server");
+		*notify |= rc == VMBUS_RING_SIGNAL;
+	} else if (!s->broken) {
 		int rc = vmbus_ring_finish(&s->in);
 		if (rc < 0)
 			broke(s, "client-to-server");
-		notify |= rc > 0 && (rc & VMBUS_RING_SIGNAL);
+		*notify |= rc > 0 && (rc & VMBUS_RING_SIGNAL);
 		/* Requests written while we finished come with no signal: take them now (unless
 		   completions wait for room: the client signals once it makes some). */
 		if (rc > 0 && (rc & VMBUS_RING_MORE) && !s->unsent_n)
 			goto drain;
 	}
-out:
-	pthread_mutex_unlock(&s->lock);
-	if (notify)
-		vmbus_server_channel_signal(ch);
+}
+
+/* Lock held: ended batches, then the client's ring when it signalled or draining paused. */
+static bool service_locked(struct vmbus_scsi *s, bool signalled)
+{
+	bool notify = false;
+	reap_locked(s, &notify);
+	if (!s->open || s->broken)
+		return false;
+	if (signalled || (s->starved && s->inflight < MAX_INFLIGHT)) {
+		s->starved = false;
+		drain_locked(s, &notify);
+	} else if (notify) {
+		int rc = vmbus_ring_publish(&s->out);
+		if (rc < 0)
+			broke(s, "server-to-client");
+		notify = rc == VMBUS_RING_SIGNAL;
+	}
+	return notify;
+}
+
+/*
+ * Unlock, signal the client, and reap batches that ended while the lock was held (their
+ * done() found it taken and left them to us).
+ */
+static void unlock_and_signal(struct vmbus_scsi *s, bool notify)
+{
+	for (;;) {
+		struct vmbus_channel *ch = s->ch;
+		pthread_mutex_unlock(&s->lock);
+		if (notify && ch)
+			vmbus_server_channel_signal(ch);
+		/* Against done(): its push then trylock, our unlock then this look. */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (!atomic_load(&s->ended) || pthread_mutex_trylock(&s->lock))
+			return;
+		notify = service_locked(s, false);
+	}
+}
+
+static void batch_ended(void *arg)
+{
+	struct batch *b = arg;
+	struct vmbus_scsi *s = b->s;
+	struct batch *head = atomic_load(&s->ended);
+	do
+		b->next = head;
+	while (!atomic_compare_exchange_weak(&s->ended, &head, b));
+	if (pthread_mutex_trylock(&s->lock) == 0)
+		unlock_and_signal(s, service_locked(s, false));
+}
+
+/* The client signalled: drain its ring (on the signalling VP's thread). */
+static void ch_signal(void *ctx, struct vmbus_channel *ch)
+{
+	(void)ch;
+	struct vmbus_scsi *s = ctx;
+	pthread_mutex_lock(&s->lock);
+	unlock_and_signal(s, service_locked(s, true));
 }
 
 static const struct vmbus_channel_ops scsi_ops = {
@@ -330,6 +466,7 @@ int vmbus_scsi_create(struct vmbus_server *srv, const struct devctx *dc, struct 
 		return -ENOMEM;
 	s->dc = *dc;
 	s->srv = srv;
+	s->disk = disk;
 	pthread_mutex_init(&s->lock, NULL);
 	struct storvsp_config sc = { .disk = disk,
 				     .mem = { .copy = guest_copy, .map = guest_map, .ctx = s } };
@@ -358,6 +495,22 @@ void vmbus_scsi_destroy(struct vmbus_scsi *s)
 {
 	if (!s)
 		return;
+	/* Nothing may call back once we are gone: end what the disk still holds for us. */
+	for (;;) {
+		bool notify = false;
+		pthread_mutex_lock(&s->lock);
+		reap_locked(s, &notify);
+		uint32_t n = s->inflight;
+		pthread_mutex_unlock(&s->lock);
+		if (!n)
+			break;
+		scsi_disk_cancel(s->disk);
+		sched_yield();      /* a done() already running on another thread */
+	}
+	for (struct batch *b = s->free, *next; b; b = next) {
+		next = b->next;
+		free(b);
+	}
 	storvsp_destroy(s->sv);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
