@@ -30,7 +30,7 @@ static const uint16_t versions[] = { STORVSP_VERSION_WIN10, STORVSP_VERSION_WIN8
  */
 #define MAX_BATCH 32u
 #define MAX_SLOTS 256u              /* slot of transaction id t: t % MAX_SLOTS */
-#define MAX_GROUPS 16u
+#define MAX_GROUPS 33u         /* more than vmbus_scsi keeps in flight */
 #define SYNC 0u
 
 /* One request the host holds. */
@@ -654,24 +654,59 @@ static void poll_briefly(struct storvsc *s)
 	}
 }
 
+/* Lock held (and again on return): read the host's ring, then sleep up to 1 ms (answers and
+   freed space also come through pump, from the host thread or the next call here). */
+static void wait_a_little(struct storvsc *s)
+{
+	unlock_and_call(s);
+	pump(s);
+	pthread_mutex_lock(&s->lock);
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_nsec += 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&s->cond, &s->lock, &dl);
+}
+
 /* Lock held: until no asynchronous batch is in flight (they end by answer, timeout or a
-   broken ring), reading the host's ring meanwhile. */
+   broken ring). */
 static void wait_async_idle(struct storvsc *s)
 {
-	while (s->async_busy && !s->dead) {
-		unlock_and_call(s);
-		pump(s);
-		pthread_mutex_lock(&s->lock);
-		if (!s->async_busy || s->dead)
-			break;
-		struct timespec dl;
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_nsec += 1000000;      /* 1 ms: the host's answers also come through pump */
-		if (dl.tv_nsec >= 1000000000) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000;
+	while (s->async_busy && !s->dead)
+		wait_a_little(s);
+}
+
+/*
+ * Lock held: until our ring has `need` bytes free. The host frees them when it commits what
+ * it read, which it may do after answering (a full ring is then not an error); it is asked
+ * to signal (pending_send_sz). 0, -EIO (relay stopped) or -ETIMEDOUT.
+ */
+static int wait_ring_space(struct storvsc *s, uint32_t need)
+{
+	uint64_t deadline = 0;
+	for (;;) {
+		if (s->dead)
+			return -EIO;
+		int32_t room = vmbus_ring_write_space(&s->out);
+		if (room < 0) {
+			stop_relay(s, "its");
+			return -EIO;
 		}
-		pthread_cond_timedwait(&s->cond, &s->lock, &dl);
+		if ((uint32_t)room >= need)
+			return 0;
+		uint64_t t = mono_ns();
+		if (!deadline) {
+			deadline = t + (uint64_t)s->cfg.timeout_ms * 1000000u;
+			uint32_t max = vmbus_ring_max_packet_size(&s->out);
+			vmbus_ring_set_pending_send(&s->out, need < max ? need : max);
+		} else if (t >= deadline) {
+			s->timeouts++;
+			return -ETIMEDOUT;
+		}
+		wait_a_little(s);
 	}
 }
 
@@ -687,6 +722,12 @@ static void run(struct storvsc *s, struct req *r, uint32_t n)
 	wait_async_idle(s);
 	uint32_t sent = 0;
 	int sig = 0, rc = s->phase == PH_READY && !s->dead ? 0 : -EIO;
+	uint32_t need = 0;
+	for (uint32_t i = 0; i < n; i++)
+		need += ring_bytes(s, r[i].data_in == STORVSP_SRB_DATA_NONE ? 0 : r[i].len,
+				   r[i].gpa, r[i].direct);
+	if (rc == 0)
+		rc = wait_ring_space(s, need);
 	const bool begun = rc == 0;
 	if (begun) {
 		sync_begin(s, n);
@@ -733,7 +774,7 @@ static void run(struct storvsc *s, struct req *r, uint32_t n)
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t dtl;
 		const struct slot *sl = i < sent ? &s->slots[g->slot[i]] : NULL;
-		r[i].err = !sl ? -EIO :
+		r[i].err = !sl ? (rc ? rc : -EIO) :
 			   sl->done ? srb_result(sl, r[i].len, r[i].data_in != STORVSP_SRB_DATA_NONE,
 						 &dtl) :
 			   rc ? rc : -EIO;
@@ -989,9 +1030,16 @@ static int be_rw_submit(void *ctx, struct scsi_disk_io *ios, size_t n, void (*do
 		call_later(s, done, arg);   /* all answered here */
 		goto out;
 	}
-	*g = (struct group){ .busy = true, .n = k, .ios = ios, .done = done, .arg = arg,
-			     .first_page = (uint32_t)first, .pages = pages,
-			     .deadline = mono_ns() + (uint64_t)s->cfg.timeout_ms * 1000000u };
+	/* (g->r and g->which are filled already) */
+	g->busy = true;
+	g->n = k;
+	g->ndone = 0;
+	g->ios = ios;
+	g->done = done;
+	g->arg = arg;
+	g->first_page = (uint32_t)first;
+	g->pages = pages;
+	g->deadline = mono_ns() + (uint64_t)s->cfg.timeout_ms * 1000000u;
 	pages_mark(s, (uint32_t)first, pages, true);
 	s->async_busy++;
 	s->requests += k;

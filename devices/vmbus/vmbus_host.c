@@ -16,7 +16,7 @@
 #define RING_PAGES 8u           /* 4 per direction: control page + 3 data pages */
 /* SCSI: one batch in flight (storvsc: at most 32 requests over the 64 bounce pages, under 4
  * KiB of packets), so small rings; the bounce buffer bounds a batch. */
-#define SCSI_RING_PAGES 8u
+#define SCSI_RING_PAGES 32u    /* 60 KiB a direction: about 500 requests in flight */
 #define SCSI_BOUNCE_PAGES 64u   /* 256 KiB per request, larger I/O is split */
 
 enum serial_state { SER_NONE, SER_GPADL, SER_OPENING, SER_OPEN, SER_DEAD };

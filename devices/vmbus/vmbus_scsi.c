@@ -21,6 +21,9 @@
  * four of the largest, a whole batch of Linux's (about 112 bytes each). */
 #define BATCH STORVSP_BATCH_MAX
 #define ARENA (4u * MAX_PACKET)
+#ifndef DRAIN_BATCH
+#define DRAIN_BATCH 8u
+#endif
 
 /*
  * Batches whose disk has not answered yet (storvsp_handle_batch_async). MAX_INFLIGHT of them
@@ -213,7 +216,7 @@ static int collect(struct vmbus_scsi *s, struct batch *b, bool *empty)
 {
 	uint32_t k = 0, used = 0, pfns = 0;
 	*empty = false;
-	while (k < BATCH && ARENA - used >= MAX_PACKET) {
+	while (k < DRAIN_BATCH && ARENA - used >= MAX_PACKET) {
 		struct vmbus_ring_packet p;
 		int rc = vmbus_ring_peek(&s->in, &p);
 		if (rc == -EAGAIN) {
@@ -305,6 +308,25 @@ static void reap_locked(struct vmbus_scsi *s, bool *notify)
 /* storvsp's done(): any thread. The batch is reaped by whoever holds or next takes the lock. */
 static void batch_ended(void *arg);
 
+/* Lock held. Publish the completions written so far and signal the client now if needed. */
+static void publish_now(struct vmbus_scsi *s, bool *notify)
+{
+	int rc = vmbus_ring_publish(&s->out);
+	if (rc < 0) {
+		broke(s, "server-to-client");
+		return;
+	}
+	/* The requests taken so far are done with: their room goes back to the client now. */
+	int c = vmbus_ring_commit(&s->in);
+	if (c < 0) {
+		broke(s, "client-to-server");
+		return;
+	}
+	if ((*notify || rc == VMBUS_RING_SIGNAL || c == VMBUS_RING_SIGNAL) && s->ch)
+		vmbus_server_channel_signal(s->ch);
+	*notify = false;
+}
+
 /* Lock held. Drain the client's ring: batches to storvsp, completions back. */
 static void drain_locked(struct vmbus_scsi *s, bool *notify)
 {
@@ -355,6 +377,10 @@ drain:
 				batch_put(s, b);
 			/* A disk that answered at once (a host inside the signal): send it now. */
 			reap_locked(s, notify);
+			/* More to drain: publish these first (and signal under the lock), so that
+			   the client works on them while we go on. */
+			if (!empty)
+				publish_now(s, notify);
 		} else {
 			batch_put(s, b);
 		}
@@ -400,7 +426,8 @@ static bool service_locked(struct vmbus_scsi *s, bool signalled)
 	if (signalled || (s->starved && s->inflight < MAX_INFLIGHT)) {
 		s->starved = false;
 		drain_locked(s, &notify);
-	} else if (notify) {
+	} else {
+		/* The reaped completions went out unpublished (one publish per batch). */
 		int rc = vmbus_ring_publish(&s->out);
 		if (rc < 0)
 			broke(s, "server-to-client");
