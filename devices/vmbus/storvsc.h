@@ -15,18 +15,28 @@
  *   before a version is accepted are 48 bytes (the host cannot know the WIN8 SRB size yet),
  *   64 from then on. Then cfg.ready(ctx, 0, backend) runs (or with -errno when init failed),
  *   once, on the thread that completed init, without the lock.
- * - I/O: the backend (struct scsi_disk_backend: read/write/flush at byte offsets, size, and
- *   rw_batch) issues READ(16) / WRITE(16) as GPA-direct EXECUTE_SRB packets over a bounce
- *   buffer of pages the host can reach (cfg.bounce; no VTL0 or private VTL2 page is ever named
- *   to the host, unless cfg.host_gpa says the host may reach that buffer anyway: then its
- *   own pages, no copy), split into pieces of min(bounce, the host's max_transfer_bytes) bytes, and
- *   SYNCHRONIZE CACHE(10) inband. Requests go out in batches, one batch at a time: read/write
- *   and flush are a batch of one (or of one piece after the other); rw_batch sends as many of
- *   its transfers at once as fit 32 requests and the bounce pages (each its own pages), with
- *   one signal, so a host with latency serves them together. The caller's thread sends,
- *   signals, polls the ring once (a host may complete synchronously inside the signal, as
- *   hvsim does) and then waits on a condition variable for the host thread's storvsc_event
- *   until every request of the batch is answered, in any order.
+ * - I/O: the backend (struct scsi_disk_backend: read/write/flush at byte offsets, size,
+ *   rw_batch, rw_submit and cancel) issues READ(16) / WRITE(16) as GPA-direct EXECUTE_SRB
+ *   packets over a bounce buffer of pages the host can reach (cfg.bounce; no VTL0 or private
+ *   VTL2 page is ever named to the host, unless cfg.host_gpa says the host may reach that
+ *   buffer anyway: then its own pages, no copy), split into pieces of min(bounce, the host's
+ *   max_transfer_bytes) bytes, and SYNCHRONIZE CACHE(10) inband.
+ * - Asynchronous batches (rw_submit): up to 32 transfers sent with one signal and left with
+ *   the host; done() runs when all are answered (on the thread that reads the answers: the
+ *   host thread's storvsc_event, or the submitter's own poll right after its signal, for a
+ *   host that answers inside it). Up to 32 such batches and 256 requests are in flight
+ *   together; each holds its own bounce pages until it ends. One that cannot go now (the
+ *   synchronous batch runs, no slots, bounce pages or ring space, a transfer to split) is
+ *   refused with -EAGAIN and the caller runs it synchronously. A timer thread (started with
+ *   the first asynchronous batch, waking every timeout/4, 5 ms .. 1 s) ends batches past
+ *   cfg.timeout_ms: their unanswered transfers fail with -ETIMEDOUT. cancel ends them all now
+ *   (-ECANCELED), so their owner can go away.
+ * - The synchronous batch (read/write/flush, rw_batch, init): one at a time; it first waits
+ *   until no asynchronous batch is in flight (none starts meanwhile), so it has the bounce
+ *   pages to itself, and for room in our ring (the host may commit what it read after
+ *   answering; it is asked to signal via pending_send_sz), then sends, signals, polls the
+ *   ring for up to 50 us and waits on a condition variable until every request is answered,
+ *   in any order.
  * - Only 512-byte logical blocks; offsets and lengths must be multiples of 512 (scsi_disk only
  *   asks for whole blocks), else -EINVAL.
  *
@@ -44,8 +54,9 @@
  * protocol ends the client: every later request is -EIO. Inband packets the host sends on its
  * own (e.g. ENUMERATE_BUS) are counted and ignored.
  *
- * Not done: a second batch while one is outstanding (each waits for the last), subchannels, other LUNs or targets, block sizes
- * other than 512, resets or re-init after a failure, hot removal (rescind) of the disk.
+ * Not done: subchannels, other LUNs or targets, block sizes other than 512, resets or
+ * re-init after a failure, hot removal (rescind) of the disk, aborting single requests (a
+ * timed-out one's late answer is dropped; its pages may still be written by the host).
  */
 #ifndef MEZZ_DEVICES_VMBUS_STORVSC_H
 #define MEZZ_DEVICES_VMBUS_STORVSC_H
@@ -98,7 +109,8 @@ struct storvsc;
 
 /** 0, -EINVAL (bad config) or -ENOMEM. Nothing is sent yet. */
 int storvsc_create(const struct storvsc_config *cfg, struct storvsc **out);
-/** Once nobody calls the backend or storvsc_event any more. NULL accepted. */
+/** Once nobody calls the backend or storvsc_event any more: stops the timer thread, ends what
+ * is still in flight (-ECANCELED; their done() runs here). NULL accepted. */
 void storvsc_destroy(struct storvsc *s);
 /** The channel is open: send BEGIN_INITIALIZATION. 0, -EALREADY, or a send error. */
 int storvsc_start(struct storvsc *s);

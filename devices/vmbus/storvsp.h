@@ -31,8 +31,8 @@
  *   CREATE_SUB_CHANNELS (after QUERY_PROPERTIES) succeeds for a count of 0 and fails with
  *   STORVSP_STATUS_INVALID_PARAMETER otherwise: no subchannels are offered.
  * - RESET_LUN / RESET_ADAPTER / RESET_BUS succeed once ready; SRBs outstanding from
- *   storvsp_handle_batch_async are not aborted (they complete as they would have). COMPLETE_IO, REMOVE_DEVICE, ENUMERATE_BUS,
- *   FC_HBA_DATA, EVENT_NOTIFICATION (host-to-guest operations) and unknown operations get
+ *   storvsp_handle_batch_async are not aborted (they complete as they would have).
+ *   COMPLETE_IO, REMOVE_DEVICE, ENUMERATE_BUS, FC_HBA_DATA, EVENT_NOTIFICATION (host-to-guest operations) and unknown operations get
  *   STORVSP_STATUS_INVALID_DEVICE_REQUEST. A GPA-direct packet that is not EXECUTE_SRB, or a
  *   payload shorter than 48 bytes, gets STORVSP_STATUS_INVALID_PARAMETER.
  *

@@ -8,14 +8,25 @@
  * must be contiguous in VTL2's view of VTL0 memory (pages that follow each other in guest-
  * physical memory, as Linux allocates its rings), else the open fails. A signal from VTL0 on
  * the channel's connection id drains the client-to-server ring on the signalling VP's thread:
- * every packet is copied out, handed to storvsp in batches of up to 32
- * (storvsp_handle_batch: their in-place reads and writes reach the disk together, so a relayed
- * disk's host serves them at once) and completed in order (type 0xB, same transaction id)
- * when the client asked for it; the server-to-client ring's consumer is signalled per the ring
- * rules. When that ring is full the completions are kept (storvsp already executed them),
- * pending_send_sz asks the client to signal when there is room, and draining stops until then.
- * A ring that breaks the protocol stops the channel (nothing more is read or written until the
- * client closes and reopens it).
+ * every packet is copied out and handed to storvsp in batches of up to 16
+ * (storvsp_handle_batch_async: their in-place reads and writes reach the disk together, so a
+ * relayed disk's host serves them at once). Each batch's completions (type 0xB, same
+ * transaction id, when the client asked for one) are published before the next batch is
+ * taken, and the client's consumed requests committed, so a client on another CPU overlaps.
+ *
+ * Asynchronous disks (a backend with rw_submit: VTL2's storvsc client of the host): a batch's
+ * in-place READ/WRITEs complete when the host answers, on whatever thread sees the answer
+ * (the host-event thread, or a VP's own poll). Its completions then go out from that thread;
+ * meanwhile the VP goes on with VTL0, and later signals take later batches: up to 16 batches
+ * in flight, then draining pauses until one ends (its end resumes it). A batch that ends while
+ * another thread holds the channel is left on a lock-free list for that thread, which takes
+ * it before it lets go. Answers for an earlier open of the channel are dropped. Completions
+ * may therefore reach the client in any order, as simple-tagged SCSI commands may.
+ *
+ * When the server-to-client ring is full the completions are kept (storvsp already executed
+ * them), pending_send_sz asks the client to signal when there is room, and draining stops until
+ * then. A ring that breaks the protocol stops the channel (nothing more is read or written
+ * until the client closes and reopens it).
  */
 #ifndef MEZZ_DEVICES_VMBUS_VMBUS_SCSI_H
 #define MEZZ_DEVICES_VMBUS_VMBUS_SCSI_H
@@ -43,7 +54,11 @@ struct vmbus_scsi_stats {
  */
 int vmbus_scsi_create(struct vmbus_server *srv, const struct devctx *dc, struct scsi_disk *disk,
 		      uint32_t instance, struct vmbus_scsi **out);
-/** After the partition is stopped (no VP can signal any more). */
+/**
+ * After the partition is stopped (no VP can signal any more). Batches still in flight are
+ * ended first (scsi_disk_cancel on the disk: every transfer its backend still holds, this
+ * channel's or not, fails with -ECANCELED), so nothing calls back afterwards.
+ */
 void vmbus_scsi_destroy(struct vmbus_scsi *s);
 void vmbus_scsi_get_stats(struct vmbus_scsi *s, struct vmbus_scsi_stats *st);
 
