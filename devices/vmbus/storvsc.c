@@ -73,7 +73,7 @@ struct group {
 /* done() calls found under the lock, made after it is released. */
 struct calls {
 	unsigned n;
-	struct { void (*fn)(void *arg); void *arg; } c[MAX_GROUPS];
+	struct { void (*fn)(void *arg); void *arg; } c[MAX_GROUPS + 1];  /* + a batch answered here */
 };
 
 struct storvsc {

@@ -12,8 +12,13 @@
  * storvsp_handle on another (same guest memory and disk contents, no rw_batch): the results,
  * replies, guest memory, disk, state and statistics must be equal.
  *
+ * Async (flags bits 2 and 3): the batched side goes through storvsp_handle_batch_async with a
+ * backend that holds what rw_submit gives it and answers it (in order) after the call
+ * returned, then storvsp_finish; with bit 4 rw_submit refuses and the batch runs at once.
+ * Same checks.
+ *
  * Input: byte 0 flags (bit 0: run the init sequence first, bit 1: read-only disk, bit 2: batch
- * mode), then per
+ * mode, bit 3: async, bit 4: rw_submit refuses), then per
  * packet: mode byte (bits 1:0: 0 inband, 1 GPA direct with ranges from the input, 2 GPA direct
  * with one range sized from the SRB, 3 a raw packet type from the next byte), payload length
  * byte (0..80), payload bytes, then the ranges: mode 1: count byte (0..3), each {u32 count, u16
@@ -449,6 +454,30 @@ static void b_rw_batch(void *ctx, struct scsi_disk_io *ios, size_t n)
 					  : b_read(ctx, ios[i].buf, ios[i].len, ios[i].offset);
 }
 
+/* Async mode: what rw_submit was given, run (in order) and answered after it returned. */
+static struct {
+	bool refuse;                /* rw_submit says -EAGAIN: the batch runs synchronously */
+	struct scsi_disk_io *ios;
+	size_t n;
+	void (*done)(void *);
+	void *arg;
+} held;
+
+static int b_rw_submit(void *ctx, struct scsi_disk_io *ios, size_t n, void (*done)(void *),
+		       void *arg)
+{
+	(void)ctx;
+	if (n == 0 || n > SCSI_DISK_BATCH_MAX || held.ios)
+		abort();
+	if (held.refuse)
+		return -EAGAIN;
+	held.ios = ios;
+	held.n = n;
+	held.done = done;
+	held.arg = arg;
+	return 0;
+}
+
 static uint8_t *b_ptr(struct bside *b, uint64_t gpa, size_t len)
 {
 	uint64_t base = (uint64_t)GUEST_BASE_PFN * PAGE;
@@ -483,7 +512,8 @@ static void init_bsides(void)
 		return;
 	done = true;
 	static const struct scsi_disk_backend_ops ops[2] = {
-		{ .read = b_read, .write = b_write, .rw_batch = b_rw_batch },
+		{ .read = b_read, .write = b_write, .rw_batch = b_rw_batch,
+		  .rw_submit = b_rw_submit },
 		{ .read = b_read, .write = b_write },
 	};
 	for (int ro = 0; ro < 2; ro++)
@@ -503,7 +533,55 @@ static void init_bsides(void)
 		}
 }
 
-static void batch_mode(struct input *in, int ro, bool init)
+static void on_done(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+/*
+ * The batched side: storvsp_handle_batch, or (async) storvsp_handle_batch_async whose pending
+ * SRBs the backend answers after it returned (`refuse`: it refuses them, so they run at once).
+ */
+static void batch_side(struct bside *b, const struct storvsp_request *rqs, size_t n,
+		       struct storvsp_reply *rb, int *rcs, bool async, bool refuse)
+{
+	if (!async) {
+		if (storvsp_handle_batch(b->s, rqs, n, rb, rcs) != 0)
+			abort();
+		return;
+	}
+	static struct storvsp_async a;
+	bool ended = false;
+	held.refuse = refuse;
+	held.ios = NULL;
+	int rc = storvsp_handle_batch_async(b->s, rqs, n, rb, rcs, &a, on_done, &ended);
+	if (rc < 0 || ended)
+		abort();
+	if (rc == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (rcs[i] == STORVSP_PENDING)
+				abort();
+		return;
+	}
+	if (refuse || !held.ios)
+		abort();
+	size_t pending = 0;
+	for (size_t i = 0; i < n; i++)
+		pending += rcs[i] == STORVSP_PENDING;
+	if (pending == 0 || held.n > pending)
+		abort();
+	b_rw_batch(b, held.ios, held.n);
+	held.done(held.arg);
+	if (!ended)
+		abort();
+	storvsp_finish(b->s, &a);
+	for (size_t i = 0; i < n; i++)
+		if (rcs[i] == STORVSP_PENDING)
+			rcs[i] = 0;     /* answered now: as storvsp_handle would say */
+	held.ios = NULL;
+}
+
+static void batch_mode(struct input *in, int ro, bool init, bool async, bool refuse)
 {
 	init_bsides();
 	static struct fpkt pk[STORVSP_BATCH_MAX];
@@ -526,8 +604,7 @@ static void batch_mode(struct input *in, int ro, bool init)
 	struct storvsp_stats st0[2];
 	storvsp_get_stats(b[0].s, &st0[0]);
 	storvsp_get_stats(b[1].s, &st0[1]);
-	if (storvsp_handle_batch(b[0].s, rqs, n, rb, rcs) != 0)
-		abort();
+	batch_side(&b[0], rqs, n, rb, rcs, async, refuse);
 	for (size_t i = 0; i < n; i++) {
 		int rc = storvsp_handle(b[1].s, &rqs[i], &rs);
 		if (rc != rcs[i])
@@ -559,7 +636,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	init_targets();
 	uint8_t flags = take8(&in);
 	if (flags & 4) {
-		batch_mode(&in, (flags >> 1) & 1, flags & 1);
+		batch_mode(&in, (flags >> 1) & 1, flags & 1, flags & 8, flags & 16);
 		return 0;
 	}
 	struct storvsp *s = targets[(flags >> 1) & 1].s;
