@@ -1,23 +1,27 @@
 /*
  * Storage through the paravisor's VMBus, VTL0's CPU excluded: 4 KiB random reads issued the
  * way a VTL0 storvsc does (a GPA-direct EXECUTE_SRB packet on the client-to-server ring, a
- * signal), served by VTL2's code and completed into the server-to-client ring, all in this
- * process. Two disks on VTL0's VMBus:
+ * signal when the ring says so), served by VTL2's code and completed into the server-to-client
+ * ring, all in this process. Two disks on VTL0's VMBus:
  *   relay   the issue's path, VTL0 -> VTL2 -> the host's image: VTL2's storvsp (vmbus_scsi)
  *           over a scsi_disk whose backend is VTL2's storvsc client of the host; the host is
  *           hvsim's model (a vmbus_server for VTL2's redirected client, its vmbus_scsi over a
- *           scsi_disk on the image file, completing synchronously inside the signal as hvsim
- *           does); data moves through storvsc's bounce pages (pread into them, then a copy
- *           into VTL0's pages)
+ *           scsi_disk on the image file); VTL0's pages named to the host (no hardware
+ *           isolation) or storvsc's bounce pages (isolated partitions)
  *   direct  a disk VTL2 serves itself (its scsi_disk preads the image into VTL0's pages):
  *           what VTL2 adds without the host hop
- * The client side is a few stores into "VTL0 memory", made outside the timed part (VTL0's
- * CPU is hvsim's emulation, which the issue's goal excludes), so what is timed is the
- * paravisor's share (and the host's, for the relay); a second set of figures times the
- * client's stores too. Peer in the same run: pread() of 4 KiB at the same offsets of the same
- * file into the same guest pages. All read a warm page cache (the file is read once first),
- * one request at a time (QD 1) and 32 per signal (QD 32). Goal (issue 10): at least 0.8 of
- * pread.
+ * The relay runs two ways:
+ *   - the host on its own CPU (the goal's figure), as a Hyper-V host's storvsp runs on the
+ *     host's processors: a thread serves the host's ring; the VP's thread runs VTL0 (keeping
+ *     QD requests outstanding, each completion followed by a new request) and VTL2 (VTL0's
+ *     signals, and VTL2's event when the host signals back); timed: wall time of the stream,
+ *     VTL0's stores included;
+ *   - the host inside VTL2's signal, as hvsim runs it: everything on one thread, so the time
+ *     is the whole CPU cost per request; timed from VTL0's signal to its completions (VTL0's
+ *     stores outside, a second figure with them).
+ * Peer in the same run: pread() of 4 KiB (one thread, QD 1) from the same file into the same
+ * 32 guest pages, each way its own random offsets of a warm page cache, interleaved in chunks.
+ * Goal (issue 10): at least 0.8 of pread.
  */
 #include <errno.h>
 #include <pthread.h>
