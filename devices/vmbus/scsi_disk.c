@@ -752,6 +752,7 @@ int scsi_disk_submit(struct scsi_disk *d, struct scsi_disk_cmd *cmds, size_t n,
 {
 	if (!d || !a || !done || (!cmds && n) || n > SCSI_DISK_BATCH_MAX)
 		return -EINVAL;
+	a->pending = 0;     /* a finish after a refusal is harmless */
 	for (size_t i = 0; i < n; i++)
 		if ((!cmds[i].cdb && cmds[i].cdb_len) || (!cmds[i].buf && cmds[i].buf_len))
 			return -EINVAL;

@@ -475,14 +475,16 @@ int storvsp_handle_batch_async(struct storvsp *s, const struct storvsp_request *
 	size_t k;
 	batch_front(s, rqs, n, replies, rcs, a->df, &k);
 	deferred_cmds(a->cmds, a->df, k);
+	/* Complete before the submission: done() may run (and the caller finish) at once. */
+	a->n = k;
+	a->replies = replies;
+	for (size_t j = 0; j < k; j++)
+		rcs[a->df[j].at] = STORVSP_PENDING;
 	int rc = k ? scsi_disk_submit(s->disk, a->cmds, k, &a->disk, done, arg) : 0;
-	if (rc == 1) {
-		a->n = k;
-		a->replies = replies;
-		for (size_t j = 0; j < k; j++)
-			rcs[a->df[j].at] = STORVSP_PENDING;
+	if (rc == 1)
 		return 1;
-	}
+	for (size_t j = 0; j < k; j++)
+		rcs[a->df[j].at] = 0;
 	if (rc == 0)    /* answered before the backend (refused ones) */
 		deferred_replies(s, replies, a->df, a->cmds, k);
 	else

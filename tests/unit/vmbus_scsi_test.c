@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -996,6 +997,604 @@ static void test_execute_batch_unanswered(void **state)
 	scsi_disk_destroy(d);
 }
 
+/*
+ * scsi_disk_submit over a backend whose device answers later, when the test says so (like
+ * storvsc's host across the ring): rw_submit only records the started transfers;
+ * abe_complete then does them over the memory disk (failing those at a fail offset) and calls
+ * done. rw_batch does the same at once, so scsi_disk_execute_batch over a second, identical
+ * disk is the reference every asynchronous result is compared with.
+ */
+#define ABE_MAX_FAIL 4
+
+struct async_be {
+	struct scsi_disk_mem m;
+	uint64_t fail[ABE_MAX_FAIL];    /* transfers at these byte offsets fail with -EIO */
+	size_t nfail;
+	int submit_rc;                  /* rw_submit's answer; not 0: nothing starts */
+	bool inline_done;               /* complete inside rw_submit, on the caller's thread */
+	struct scsi_disk_io *ios;       /* the started transfers, until completed */
+	size_t n;
+	void (*done)(void *arg);
+	void *arg;
+	unsigned submits, batches, singles, cancels;    /* calls of each op (read/write: singles) */
+	size_t submitted;               /* transfers rw_submit started, in all */
+};
+
+static int abe_io(struct async_be *b, bool write, void *buf, size_t len, uint64_t off)
+{
+	for (size_t i = 0; i < b->nfail; i++)
+		if (b->fail[i] == off)
+			return -EIO;
+	return write ? scsi_disk_mem_ops.write(&b->m, buf, len, off)
+		     : scsi_disk_mem_ops.read(&b->m, buf, len, off);
+}
+
+static int abe_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	struct async_be *b = ctx;
+	b->singles++;
+	return abe_io(b, false, buf, len, off);
+}
+
+static int abe_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	struct async_be *b = ctx;
+	b->singles++;
+	return abe_io(b, true, (void *)buf, len, off);
+}
+
+static void abe_rw_batch(void *ctx, struct scsi_disk_io *ios, size_t n)
+{
+	struct async_be *b = ctx;
+	b->batches++;
+	for (size_t i = n; i-- > 0;)     /* last first: the order is the backend's */
+		ios[i].err = abe_io(b, ios[i].write, ios[i].buf, ios[i].len, ios[i].offset);
+}
+
+/*
+ * The device answers what was started: every transfer, then done() with nothing of the
+ * backend's held. No cmocka assertions: it also runs on a second thread.
+ */
+static bool abe_complete(struct async_be *b)
+{
+	if (!b->ios)
+		return false;
+	for (size_t i = b->n; i-- > 0;)
+		b->ios[i].err = abe_io(b, b->ios[i].write, b->ios[i].buf, b->ios[i].len,
+				       b->ios[i].offset);
+	void (*done)(void *arg) = b->done;
+	void *arg = b->arg;
+	b->ios = NULL;
+	b->n = 0;
+	done(arg);
+	return true;
+}
+
+static int abe_rw_submit(void *ctx, struct scsi_disk_io *ios, size_t n, void (*done)(void *arg),
+			 void *arg)
+{
+	struct async_be *b = ctx;
+	b->submits++;
+	if (b->submit_rc)
+		return b->submit_rc;
+	b->ios = ios;
+	b->n = n;
+	b->done = done;
+	b->arg = arg;
+	b->submitted += n;
+	if (b->inline_done)
+		abe_complete(b);
+	return 0;
+}
+
+/* Everything outstanding fails with -ECANCELED, its done() has run when this returns. */
+static void abe_cancel(void *ctx)
+{
+	struct async_be *b = ctx;
+	b->cancels++;
+	if (!b->ios)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		b->ios[i].err = -ECANCELED;
+	void (*done)(void *arg) = b->done;
+	void *arg = b->arg;
+	b->ios = NULL;
+	b->n = 0;
+	done(arg);
+}
+
+static const struct scsi_disk_backend_ops abe_ops = {
+	.read = abe_read, .write = abe_write, .rw_batch = abe_rw_batch,
+	.rw_submit = abe_rw_submit, .cancel = abe_cancel,
+};
+
+static void *abe_complete_thread(void *arg)
+{
+	abe_complete(arg);
+	return NULL;
+}
+
+/* done(arg): how often, and on which thread the last time. */
+struct done_rec {
+	unsigned calls;
+	pthread_t thread;
+};
+
+static void rec_done(void *arg)
+{
+	struct done_rec *r = arg;
+	r->calls++;
+	r->thread = pthread_self();
+}
+
+/* Two identical disks over async_be: [0] is given scsi_disk_submit, [1] execute_batch. */
+struct apair {
+	uint8_t mem[2][DISK_BYTES];
+	struct async_be be[2];
+	struct scsi_disk *d[2];
+};
+
+static struct scsi_disk *abe_disk(struct async_be *b, uint8_t *mem,
+				  const struct scsi_disk_backend_ops *ops)
+{
+	memset(b, 0, sizeof(*b));
+	for (size_t i = 0; i < DISK_BYTES; i++)
+		mem[i] = pattern(i);
+	struct scsi_disk_backend dummy;
+	scsi_disk_mem_backend(&b->m, mem, DISK_BYTES, &dummy);
+	/* The plain memory backend's ctx is its scsi_disk_mem. */
+	void *ctx = ops == &scsi_disk_mem_ops ? (void *)&b->m : b;
+	struct scsi_disk_config cfg = { .backend = { .ops = ops, .ctx = ctx, .size = DISK_BYTES } };
+	struct scsi_disk *d = NULL;
+	assert_int_equal(scsi_disk_create(&cfg, &d), 0);
+	return d;
+}
+
+static int setup_apair(void **state)
+{
+	struct apair *p = calloc(1, sizeof(*p));
+	assert_non_null(p);
+	for (int k = 0; k < 2; k++)
+		p->d[k] = abe_disk(&p->be[k], p->mem[k], &abe_ops);
+	*state = p;
+	return 0;
+}
+
+static int teardown_apair(void **state)
+{
+	struct apair *p = *state;
+	for (int k = 0; k < 2; k++) {
+		assert_null(p->be[k].ios);    /* nothing left outstanding */
+		scsi_disk_destroy(p->d[k]);
+	}
+	free(p);
+	return 0;
+}
+
+/* The same commands for both disks, each with its own buffers (equal at the start). */
+#define ACMD_MAX (SCSI_DISK_BATCH_MAX + 1)
+struct acmds {
+	size_t n;
+	uint8_t cdb[ACMD_MAX][16];
+	uint64_t lba[ACMD_MAX];
+	uint32_t blocks[ACMD_MAX];
+	uint8_t buf[2][ACMD_MAX][4096];
+	struct scsi_disk_cmd cmd[2][ACMD_MAX];
+};
+
+static bool op_is_read(uint8_t op)
+{
+	return op == 0x08 || op == 0x28 || op == 0xA8 || op == 0x88;
+}
+
+/* A READ or WRITE (data direction from the opcode) with a buf_len-byte buffer; its index. */
+static size_t acmd_add(struct acmds *c, uint8_t op, uint64_t lba, uint32_t blocks,
+		       size_t buf_len)
+{
+	size_t i = c->n++;
+	assert_true(i < ACMD_MAX && buf_len <= sizeof(c->buf[0][0]));
+	size_t cdb_len = rw_cdb(c->cdb[i], op, lba, blocks);
+	c->lba[i] = lba;
+	c->blocks[i] = blocks;
+	bool in = op_is_read(op);
+	for (int k = 0; k < 2; k++) {
+		if (in)
+			memset(c->buf[k][i], 0xEE, sizeof(c->buf[k][i]));
+		else
+			for (size_t j = 0; j < sizeof(c->buf[k][i]); j++)
+				c->buf[k][i][j] = (uint8_t)(j * 13 + i * 5 + 3);
+		c->cmd[k][i] = (struct scsi_disk_cmd){ .cdb = c->cdb[i], .cdb_len = cdb_len,
+						       .data_in = in,
+						       .buf = buf_len ? c->buf[k][i] : NULL,
+						       .buf_len = buf_len };
+		memset(&c->cmd[k][i].res, 0xEE, sizeof(c->cmd[k][i].res));
+	}
+	return i;
+}
+
+/* The submitted disk [0] against the reference [1]: results, buffers, media, statistics. */
+static void assert_same_as_batch(struct apair *p, const struct acmds *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct scsi_result *a = &c->cmd[0][i].res, *b = &c->cmd[1][i].res;
+		assert_int_equal(a->status, b->status);
+		assert_int_equal(a->transferred, b->transferred);
+		assert_int_equal(a->residual, b->residual);
+		assert_int_equal(a->sense_len, b->sense_len);
+		assert_memory_equal(a->sense, b->sense, b->sense_len);
+		assert_memory_equal(c->buf[0][i], c->buf[1][i], sizeof(c->buf[0][i]));
+	}
+	assert_memory_equal(p->mem[0], p->mem[1], DISK_BYTES);
+	struct scsi_disk_stats st[2];
+	for (int k = 0; k < 2; k++)
+		scsi_disk_get_stats(p->d[k], &st[k]);
+	assert_memory_equal(&st[0], &st[1], sizeof(st[0]));
+}
+
+/* How many started transfers are exactly command i's (buffer, offset, length, direction). */
+static unsigned started_for(const struct scsi_disk_io *ios, size_t n, const struct acmds *c,
+			    size_t i)
+{
+	unsigned hits = 0;
+	for (size_t k = 0; k < n; k++)
+		if (ios[k].buf == c->cmd[0][i].buf && ios[k].offset == c->lba[i] * 512 &&
+		    ios[k].len == (size_t)c->blocks[i] * 512 && ios[k].write == !c->cmd[0][i].data_in)
+			hits++;
+	return hits;
+}
+
+static void test_submit_async(void **state)
+{
+	struct apair *p = *state;
+	struct acmds *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	struct scsi_disk_async a;
+	struct done_rec rec = { 0 };
+
+	/* 1. Completed later from the test: every size of CDB, one answered before the backend. */
+	acmd_add(c, 0x28, 0, 8, 4096);                      /* READ(10) */
+	acmd_add(c, 0x2A, 16, 8, 4096);                     /* WRITE(10) */
+	acmd_add(c, 0x88, 32, 8, 4096);                     /* READ(16) */
+	acmd_add(c, 0x8A, 48, 8, 4096);                     /* WRITE(16) */
+	size_t past = acmd_add(c, 0x28, DISK_BLOCKS - 4, 8, 4096);
+	size_t under = acmd_add(c, 0x28, 64, 4, 4096);      /* underrun: half the buffer */
+	size_t empty = acmd_add(c, 0x2A, 72, 0, 0);         /* nothing to transfer */
+	acmd_add(c, 0xAA, 80, 8, 4096);                     /* WRITE(12) */
+	acmd_add(c, 0x08, 96, 8, 4096);                     /* READ(6) */
+	acmd_add(c, 0xA8, 112, 8, 4096);                    /* READ(12) */
+	assert_int_equal(scsi_disk_submit(p->d[0], c->cmd[0], c->n, &a, rec_done, &rec), 1);
+	assert_int_equal(p->be[0].submits, 1);
+	assert_int_equal(p->be[0].batches + p->be[0].singles, 0);
+	assert_int_equal(p->be[0].n, c->n - 2);
+	for (size_t i = 0; i < c->n; i++)
+		assert_int_equal(started_for(p->be[0].ios, p->be[0].n, c, i),
+				 i == past || i == empty ? 0 : 1);
+	/* Started, not done: nothing moved yet, and no result for what is outstanding. */
+	assert_int_equal(rec.calls, 0);
+	for (size_t i = 0; i < c->n; i++) {
+		if (i == past || i == empty)
+			continue;
+		assert_int_equal(c->cmd[0][i].res.transferred, 0);
+		if (c->cmd[0][i].data_in)
+			assert_memory_equal(c->buf[0][i], c->buf[1][i], 4096);    /* still 0xEE */
+		else
+			assert_memory_equal(p->mem[0] + c->lba[i] * 512,
+					    p->mem[1] + c->lba[i] * 512, c->blocks[i] * 512);
+	}
+	/* The one past the end was answered at once. */
+	assert_sense(&c->cmd[0][past].res, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE, 0);
+	assert_int_equal(scsi_disk_execute_batch(p->d[1], c->cmd[1], c->n), 0);
+	assert_true(abe_complete(&p->be[0]));
+	assert_int_equal(rec.calls, 1);
+	scsi_disk_finish(&a);
+	assert_same_as_batch(p, c);
+	assert_int_equal(c->cmd[0][under].res.transferred, 2048);
+	assert_int_equal(c->cmd[0][under].res.residual, 2048);
+	assert_memory_equal(c->buf[0][0], p->mem[0], 4096);    /* real data, not just equal */
+
+	/* 2. Completed on another thread: it reads what round 1 wrote, and writes more. */
+	memset(c, 0, sizeof(*c));
+	rec.calls = 0;
+	acmd_add(c, 0x28, 16, 8, 4096);
+	acmd_add(c, 0x88, 48, 8, 4096);
+	acmd_add(c, 0x2A, 128, 8, 4096);
+	acmd_add(c, 0x8A, 136, 1, 512);
+	assert_int_equal(scsi_disk_submit(p->d[0], c->cmd[0], c->n, &a, rec_done, &rec), 1);
+	assert_int_equal(scsi_disk_execute_batch(p->d[1], c->cmd[1], c->n), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, abe_complete_thread, &p->be[0]), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(rec.calls, 1);
+	assert_true(pthread_equal(rec.thread, t));
+	scsi_disk_finish(&a);
+	assert_same_as_batch(p, c);
+	assert_memory_equal(c->buf[0][0], p->mem[0] + 16 * 512, 4096);
+
+	/* 3. A full batch, done() inside rw_submit on the caller's thread before it returns. */
+	memset(c, 0, sizeof(*c));
+	rec.calls = 0;
+	p->be[0].inline_done = true;
+	for (size_t i = 0; i < SCSI_DISK_BATCH_MAX; i++)
+		acmd_add(c, i % 2 ? 0x2A : 0x28, 200 + i, 1, 512);
+	assert_int_equal(scsi_disk_submit(p->d[0], c->cmd[0], c->n, &a, rec_done, &rec), 1);
+	assert_int_equal(rec.calls, 1);
+	assert_true(pthread_equal(rec.thread, pthread_self()));
+	assert_int_equal(p->be[0].submitted, 8 + 4 + c->n);    /* rounds 1, 2 and this one */
+	scsi_disk_finish(&a);
+	assert_int_equal(scsi_disk_execute_batch(p->d[1], c->cmd[1], c->n), 0);
+	assert_same_as_batch(p, c);
+	assert_int_equal(p->be[0].batches + p->be[0].singles, 0);    /* only ever rw_submit */
+	free(c);
+}
+
+/* scsi_disk_submit said -EAGAIN or -EINVAL: nothing ran, nothing was touched. */
+static void assert_refused(struct scsi_disk *d, struct async_be *b, struct scsi_disk_cmd *cmds,
+			   size_t n, struct scsi_disk_async *a, void (*done)(void *arg), int want)
+{
+	struct scsi_disk_stats st0, st1;
+	struct async_be b0 = *b;
+	static struct scsi_disk_cmd saved[ACMD_MAX];
+	struct done_rec rec = { 0 };
+	if (cmds)
+		memcpy(saved, cmds, (n < ACMD_MAX ? n : ACMD_MAX) * sizeof(*cmds));
+	if (d)
+		scsi_disk_get_stats(d, &st0);
+	assert_int_equal(scsi_disk_submit(d, cmds, n, a, done, &rec), want);
+	assert_int_equal(rec.calls, 0);
+	if (d) {
+		scsi_disk_get_stats(d, &st1);
+		assert_memory_equal(&st0, &st1, sizeof(st0));
+	}
+	if (b) {
+		assert_int_equal(b->submits, b0.submits);
+		assert_int_equal(b->batches, b0.batches);
+		assert_int_equal(b->singles, b0.singles);
+	}
+	if (cmds)    /* results untouched (and so the read buffers: no transfer ran) */
+		assert_memory_equal(saved, cmds, (n < ACMD_MAX ? n : ACMD_MAX) * sizeof(*cmds));
+}
+
+static void test_submit_refuses(void **state)
+{
+	struct apair *p = *state;
+	struct acmds *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	struct scsi_disk_async a;
+	struct scsi_disk_cmd *cmd = c->cmd[0];
+	struct async_be *be = &p->be[0];
+
+	/* A command that is not a READ/WRITE among them: INQUIRY, then SYNCHRONIZE CACHE. */
+	acmd_add(c, 0x28, 0, 8, 4096);
+	acmd_add(c, 0x2A, 8, 8, 4096);
+	size_t x = acmd_add(c, 0x28, 16, 8, 4096);
+	static const uint8_t inq[6] = { 0x12, 0, 0, 0, 36, 0 };
+	cmd[x].cdb = inq;
+	cmd[x].cdb_len = 6;
+	cmd[x].buf_len = 36;
+	assert_refused(p->d[0], be, cmd, c->n, &a, rec_done, -EAGAIN);
+	static const uint8_t sync[10] = { 0x35 };
+	cmd[x] = (struct scsi_disk_cmd){ .cdb = sync, .cdb_len = 10 };
+	assert_refused(p->d[0], be, cmd, c->n, &a, rec_done, -EAGAIN);
+	/* The other command first: the refusal does not depend on where it is. */
+	assert_refused(p->d[0], be, &cmd[x], 1, &a, rec_done, -EAGAIN);
+	/* A WRITE with FUA (it needs the flush after it: not a queued transfer). */
+	cmd[x] = c->cmd[1][x];                      /* the READ again */
+	size_t fua = acmd_add(c, 0x2A, 24, 8, 4096);
+	c->cdb[fua][1] |= 0x08;
+	assert_refused(p->d[0], be, &cmd[fua], 1, &a, rec_done, -EAGAIN);
+	assert_refused(p->d[0], be, cmd, c->n, &a, rec_done, -EAGAIN);
+	/* Without them, the same commands are taken: the refusals above were theirs. */
+	struct done_rec rec = { 0 };
+	assert_int_equal(scsi_disk_submit(p->d[0], cmd, fua, &a, rec_done, &rec), 1);
+	assert_true(abe_complete(be));
+	scsi_disk_finish(&a);
+	for (size_t i = 0; i < fua; i++)
+		assert_int_equal(cmd[i].res.status, SCSI_STATUS_GOOD);
+	const struct async_be b0 = *be;
+
+	/* Backends without rw_submit (the memory backend; rw_batch only), or without rw_batch. */
+	static const struct scsi_disk_backend_ops batch_only = {
+		.read = abe_read, .write = abe_write, .rw_batch = abe_rw_batch,
+	};
+	static const struct scsi_disk_backend_ops submit_only = {
+		.read = abe_read, .write = abe_write, .rw_submit = abe_rw_submit,
+	};
+	const struct scsi_disk_backend_ops *const others[] = { &scsi_disk_mem_ops, &batch_only,
+							      &submit_only };
+	static uint8_t mem[DISK_BYTES];
+	for (size_t k = 0; k < 3; k++) {
+		struct async_be ob;
+		struct scsi_disk *d = abe_disk(&ob, mem, others[k]);
+		assert_refused(d, &ob, cmd, 2, &a, rec_done, -EAGAIN);
+		scsi_disk_destroy(d);
+	}
+
+	/* Bad arguments. */
+	assert_refused(NULL, be, cmd, 2, &a, rec_done, -EINVAL);
+	assert_refused(p->d[0], be, NULL, 2, &a, rec_done, -EINVAL);
+	assert_refused(p->d[0], be, cmd, 2, NULL, rec_done, -EINVAL);
+	assert_refused(p->d[0], be, cmd, 2, &a, NULL, -EINVAL);
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < SCSI_DISK_BATCH_MAX + 1; i++)
+		acmd_add(c, 0x28, i, 1, 512);
+	assert_refused(p->d[0], be, cmd, SCSI_DISK_BATCH_MAX + 1, &a, rec_done, -EINVAL);
+	cmd[1].buf = NULL;                          /* a buffer length without a buffer */
+	assert_refused(p->d[0], be, cmd, 2, &a, rec_done, -EINVAL);
+	cmd[1].buf = c->buf[0][1];
+	cmd[1].cdb = NULL;                          /* a CDB length without a CDB */
+	assert_refused(p->d[0], be, cmd, 2, &a, rec_done, -EINVAL);
+
+	/* No commands: nothing to wait for. */
+	rec.calls = 0;
+	assert_int_equal(scsi_disk_submit(p->d[0], cmd, 0, &a, rec_done, &rec), 0);
+	assert_int_equal(rec.calls, 0);
+	assert_int_equal(be->submits + be->batches + be->singles,
+			 b0.submits + b0.batches + b0.singles);
+	free(c);
+}
+
+static void test_submit_all_refused_before_backend(void **state)
+{
+	struct apair *p = *state;
+	struct acmds *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	struct scsi_disk_async a;
+	struct done_rec rec = { 0 };
+
+	acmd_add(c, 0x28, DISK_BLOCKS - 4, 8, 4096);        /* past the end */
+	acmd_add(c, 0x8A, UINT64_MAX - 1, 2, 1024);         /* LBA + length overflows */
+	acmd_add(c, 0x28, 0, 8, 512);                       /* buffer too small */
+	size_t dir = acmd_add(c, 0x2A, 0, 1, 512);
+	for (int k = 0; k < 2; k++)
+		c->cmd[k][dir].data_in = true;              /* buffer in the wrong direction */
+	size_t prot = acmd_add(c, 0x88, 0, 1, 512);
+	c->cdb[prot][1] = 0x20;                             /* RDPROTECT: no protection info */
+	size_t zero = acmd_add(c, 0x28, 5, 0, 0);           /* nothing to transfer: GOOD */
+	assert_int_equal(scsi_disk_submit(p->d[0], c->cmd[0], c->n, &a, rec_done, &rec), 0);
+	assert_int_equal(rec.calls, 0);
+	assert_int_equal(p->be[0].submits + p->be[0].batches + p->be[0].singles, 0);
+	assert_int_equal(scsi_disk_execute_batch(p->d[1], c->cmd[1], c->n), 0);
+	assert_same_as_batch(p, c);
+	for (size_t i = 0; i < c->n; i++)
+		assert_int_equal(c->cmd[0][i].res.status,
+				 i == zero ? SCSI_STATUS_GOOD : SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(c->cmd[0][zero].res.residual, 0);
+	free(c);
+}
+
+static void test_submit_backend_refuses(void **state)
+{
+	struct apair *p = *state;
+	struct acmds *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	struct scsi_disk_async a;
+	struct done_rec rec = { 0 };
+
+	p->be[0].submit_rc = -EAGAIN;                       /* no room in the ring now */
+	acmd_add(c, 0x28, 0, 8, 4096);
+	acmd_add(c, 0x2A, 8, 8, 4096);
+	acmd_add(c, 0x28, DISK_BLOCKS, 1, 512);             /* answered before the backend */
+	acmd_add(c, 0x8A, 24, 8, 4096);
+	assert_int_equal(scsi_disk_submit(p->d[0], c->cmd[0], c->n, &a, rec_done, &rec), 0);
+	/* Offered to rw_submit once, then run there and then through rw_batch. */
+	assert_int_equal(p->be[0].submits, 1);
+	assert_int_equal(p->be[0].submitted, 0);
+	assert_int_equal(p->be[0].batches, 1);
+	assert_int_equal(rec.calls, 0);
+	assert_int_equal(scsi_disk_execute_batch(p->d[1], c->cmd[1], c->n), 0);
+	assert_same_as_batch(p, c);
+	assert_int_equal(c->cmd[0][0].res.transferred, 4096);
+	assert_memory_equal(p->mem[0] + 8 * 512, c->buf[0][1], 4096);
+	free(c);
+}
+
+static void test_submit_errors(void **state)
+{
+	struct apair *p = *state;
+	struct acmds *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	struct scsi_disk_async a;
+	struct done_rec rec = { 0 };
+
+	/* Both backends fail the same transfers: a read at block 8, a write at block 24. */
+	for (int k = 0; k < 2; k++) {
+		p->be[k].fail[0] = 8 * 512;
+		p->be[k].fail[1] = 24 * 512;
+		p->be[k].nfail = 2;
+	}
+	acmd_add(c, 0x28, 0, 8, 4096);
+	size_t bad_rd = acmd_add(c, 0x28, 8, 8, 4096);
+	acmd_add(c, 0x2A, 16, 8, 4096);
+	size_t bad_wr = acmd_add(c, 0x2A, 24, 4, 4096);
+	acmd_add(c, 0x88, 32, 2, 4096);
+	acmd_add(c, 0x8A, 40, 3, 4096);
+	assert_int_equal(scsi_disk_submit(p->d[0], c->cmd[0], c->n, &a, rec_done, &rec), 1);
+	assert_true(abe_complete(&p->be[0]));
+	assert_int_equal(rec.calls, 1);
+	scsi_disk_finish(&a);
+	assert_int_equal(scsi_disk_execute_batch(p->d[1], c->cmd[1], c->n), 0);
+	assert_same_as_batch(p, c);
+	assert_sense(&c->cmd[0][bad_rd].res, SCSI_SENSE_MEDIUM_ERROR,
+		     SCSI_ASC_UNRECOVERED_READ_ERROR, 0);
+	assert_sense(&c->cmd[0][bad_wr].res, SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_WRITE_ERROR, 0);
+	assert_int_equal(c->cmd[0][bad_wr].res.residual, 4096);
+	/* The block counters hold only what moved. */
+	uint64_t rd = 0, wr = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		if (i == bad_rd || i == bad_wr)
+			continue;
+		assert_int_equal(c->cmd[0][i].res.status, SCSI_STATUS_GOOD);
+		*(c->cmd[0][i].data_in ? &rd : &wr) += c->blocks[i];
+	}
+	struct scsi_disk_stats st;
+	scsi_disk_get_stats(p->d[0], &st);
+	assert_int_equal(st.read_blocks, rd);
+	assert_int_equal(st.written_blocks, wr);
+	assert_int_equal(st.backend_errors, 2);
+	assert_int_equal(st.check_conditions, 2);
+	free(c);
+}
+
+static void test_cancel(void **state)
+{
+	struct apair *p = *state;
+	struct acmds *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	struct scsi_disk_async a;
+	struct done_rec rec = { 0 };
+
+	acmd_add(c, 0x28, 0, 8, 4096);
+	acmd_add(c, 0x2A, 8, 8, 4096);
+	acmd_add(c, 0x88, 16, 8, 4096);
+	assert_int_equal(scsi_disk_submit(p->d[0], c->cmd[0], c->n, &a, rec_done, &rec), 1);
+	scsi_disk_cancel(p->d[0]);
+	assert_int_equal(p->be[0].cancels, 1);
+	assert_int_equal(rec.calls, 1);                     /* done() has run on return */
+	scsi_disk_finish(&a);
+	for (size_t i = 0; i < c->n; i++)
+		assert_sense(&c->cmd[0][i].res, SCSI_SENSE_MEDIUM_ERROR,
+			     c->cmd[0][i].data_in ? SCSI_ASC_UNRECOVERED_READ_ERROR
+						  : SCSI_ASC_WRITE_ERROR, 0);
+	assert_memory_equal(p->mem[0], p->mem[1], DISK_BYTES);    /* the write never happened */
+	struct scsi_disk_stats st;
+	scsi_disk_get_stats(p->d[0], &st);
+	assert_int_equal(st.read_blocks + st.written_blocks, 0);
+	assert_int_equal(st.backend_errors, 3);
+	/* Nothing outstanding: the op is still asked, no done() again. */
+	scsi_disk_cancel(p->d[0]);
+	assert_int_equal(p->be[0].cancels, 2);
+	assert_int_equal(rec.calls, 1);
+
+	/* Without a cancel op (and for NULL): nothing happens. */
+	static const struct scsi_disk_backend_ops nocancel = {
+		.read = abe_read, .write = abe_write, .rw_batch = abe_rw_batch,
+		.rw_submit = abe_rw_submit,
+	};
+	static uint8_t mem[DISK_BYTES];
+	struct async_be ob;
+	struct scsi_disk *d = abe_disk(&ob, mem, &nocancel);
+	memset(c, 0, sizeof(*c));
+	acmd_add(c, 0x28, 0, 8, 4096);
+	rec.calls = 0;
+	assert_int_equal(scsi_disk_submit(d, c->cmd[0], c->n, &a, rec_done, &rec), 1);
+	scsi_disk_cancel(d);
+	assert_int_equal(rec.calls, 0);
+	assert_int_equal(ob.cancels, 0);
+	assert_true(abe_complete(&ob));                     /* it still finishes normally */
+	assert_int_equal(rec.calls, 1);
+	scsi_disk_finish(&a);
+	assert_int_equal(c->cmd[0][0].res.status, SCSI_STATUS_GOOD);
+	assert_memory_equal(c->buf[0][0], mem, 4096);
+	scsi_disk_destroy(d);
+	struct scsi_disk_config cfg = { 0 };
+	scsi_disk_mem_backend(&ob.m, mem, DISK_BYTES, &cfg.backend);
+	assert_int_equal(scsi_disk_create(&cfg, &d), 0);
+	scsi_disk_cancel(d);
+	scsi_disk_destroy(d);
+	scsi_disk_cancel(NULL);
+	free(c);
+}
+
 static void test_sync_cache_and_verify(void **state)
 {
 	struct fx *f = *state;
@@ -1379,6 +1978,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backend_errors, setup, teardown),
 		cmocka_unit_test(test_execute_batch),
 		cmocka_unit_test(test_execute_batch_unanswered),
+		cmocka_unit_test_setup_teardown(test_submit_async, setup_apair, teardown_apair),
+		cmocka_unit_test_setup_teardown(test_submit_refuses, setup_apair, teardown_apair),
+		cmocka_unit_test_setup_teardown(test_submit_all_refused_before_backend, setup_apair,
+						teardown_apair),
+		cmocka_unit_test_setup_teardown(test_submit_backend_refuses, setup_apair,
+						teardown_apair),
+		cmocka_unit_test_setup_teardown(test_submit_errors, setup_apair, teardown_apair),
+		cmocka_unit_test_setup_teardown(test_cancel, setup_apair, teardown_apair),
 		cmocka_unit_test_setup_teardown(test_sync_cache_and_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_flush_backend, setup_noflush, teardown),
 		cmocka_unit_test_setup_teardown(test_report_luns, setup, teardown),

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -812,6 +813,432 @@ static void test_handle_batch(void **state)
 	}
 }
 
+/*
+ * storvsp_handle_batch_async over a disk whose backend has rw_submit and answers when the test
+ * says so (aw_complete); the reference is storvsp_handle_batch over a plain synchronous
+ * backend. The backend's call log tells which transfers went through rw_batch (synchronously,
+ * "B") and which were submitted ("S"), by first block.
+ */
+struct aworld {
+	struct bworld w;                /* first: the bw_* ops take the ctx as a bworld */
+	int submit_rc;                  /* rw_submit's answer; not 0: nothing starts */
+	bool inline_done;               /* complete inside rw_submit, before it returns */
+	struct scsi_disk_io *ios;       /* started, until completed */
+	size_t n;
+	void (*done)(void *arg);
+	void *arg;
+	unsigned submits;
+	char log[256];
+};
+
+/* "<tag><lba>,<lba>,... " with the LBAs sorted: the order inside a call is not defined. */
+static void aw_log(struct aworld *a, char tag, const struct scsi_disk_io *ios, size_t n)
+{
+	uint64_t lba[SCSI_DISK_BATCH_MAX];
+	for (size_t i = 0; i < n; i++) {
+		lba[i] = ios[i].offset / 512;
+		for (size_t j = i; j > 0 && lba[j - 1] > lba[j]; j--) {
+			uint64_t t = lba[j];
+			lba[j] = lba[j - 1];
+			lba[j - 1] = t;
+		}
+	}
+	size_t at = strlen(a->log);
+	at += (size_t)snprintf(a->log + at, sizeof(a->log) - at, "%c", tag);
+	for (size_t i = 0; i < n && at < sizeof(a->log); i++)
+		at += (size_t)snprintf(a->log + at, sizeof(a->log) - at, i ? ",%llu" : "%llu",
+				       (unsigned long long)lba[i]);
+	if (at < sizeof(a->log))
+		snprintf(a->log + at, sizeof(a->log) - at, " ");
+}
+
+static void aw_rw_batch(void *ctx, struct scsi_disk_io *ios, size_t n)
+{
+	aw_log(ctx, 'B', ios, n);
+	bw_rw_batch(ctx, ios, n);
+}
+
+/* The device answers everything started, then done(). */
+static void aw_complete(struct aworld *a)
+{
+	assert_non_null(a->ios);
+	for (size_t i = 0; i < a->n; i++)
+		a->ios[i].err = a->ios[i].write ? bw_write(a, a->ios[i].buf, a->ios[i].len,
+							   a->ios[i].offset)
+						: bw_read(a, a->ios[i].buf, a->ios[i].len,
+							  a->ios[i].offset);
+	a->ios = NULL;
+	a->done(a->arg);
+}
+
+static int aw_rw_submit(void *ctx, struct scsi_disk_io *ios, size_t n, void (*done)(void *arg),
+			void *arg)
+{
+	struct aworld *a = ctx;
+	a->submits++;
+	if (a->submit_rc)
+		return a->submit_rc;
+	aw_log(a, 'S', ios, n);
+	a->ios = ios;
+	a->n = n;
+	a->done = done;
+	a->arg = arg;
+	if (a->inline_done)
+		aw_complete(a);
+	return 0;
+}
+
+static void count_done(void *arg)
+{
+	(*(unsigned *)arg)++;
+}
+
+static const struct scsi_disk_backend_ops aw_async_ops = {
+	.read = bw_read, .write = bw_write, .rw_batch = aw_rw_batch, .rw_submit = aw_rw_submit,
+};
+static const struct scsi_disk_backend_ops aw_batch_ops = {
+	.read = bw_read, .write = bw_write, .rw_batch = aw_rw_batch,
+};
+static const struct scsi_disk_backend_ops aw_sync_ops = { .read = bw_read, .write = bw_write };
+
+/* A world over `ops`, its storvsp with the mapping, and ready (init done packet by packet). */
+static void aw_init(struct aworld *a, const struct scsi_disk_backend_ops *ops)
+{
+	memset(a, 0, sizeof(*a));
+	struct bworld *w = &a->w;
+	for (size_t i = 0; i < DISK_BYTES; i++)
+		w->disk[i] = (uint8_t)(i * 31 + (i >> 9));
+	for (size_t i = 0; i < sizeof(w->g.mem); i++)
+		w->g.mem[i] = (uint8_t)(i * 11 + 1);
+	struct scsi_disk_backend dummy;
+	scsi_disk_mem_backend(&w->m, w->disk, DISK_BYTES, &dummy);
+	struct scsi_disk_config dc = { .backend = { .ops = ops, .ctx = a, .size = DISK_BYTES } };
+	assert_int_equal(scsi_disk_create(&dc, &w->d), 0);
+	struct storvsp_config sc = { .disk = w->d, .mem = { .copy = guest_copy, .map = guest_map,
+							     .ctx = &w->g } };
+	assert_int_equal(storvsp_create(&sc, &w->s), 0);
+	const uint32_t ops_init[4] = { STORVSP_OP_BEGIN_INITIALIZATION,
+				       STORVSP_OP_QUERY_PROTOCOL_VERSION,
+				       STORVSP_OP_QUERY_PROPERTIES,
+				       STORVSP_OP_END_INITIALIZATION };
+	for (int i = 0; i < 4; i++) {
+		struct storvsp_vstor_packet p = { .operation = ops_init[i] };
+		p.u.version.major_minor = STORVSP_VERSION_WIN10;
+		struct storvsp_request rq = { .type = STORVSP_PKT_INBAND, .transaction_id = 1 + i,
+					      .payload = &p, .payload_len = 64 };
+		struct storvsp_reply rp;
+		assert_int_equal(storvsp_handle(w->s, &rq, &rp), 0);
+		assert_int_equal(rp.packet.status, STORVSP_STATUS_SUCCESS);
+	}
+	assert_int_equal(storvsp_get_state(w->s), STORVSP_READY);
+}
+
+static void aw_fini(struct aworld *a)
+{
+	assert_false(a->w.g.bad_call);
+	assert_null(a->ios);    /* nothing left outstanding */
+	storvsp_destroy(a->w.s);
+	scsi_disk_destroy(a->w.d);
+}
+
+/* A batch of packets with their ranges (transaction ids 100 + i). */
+struct abatch {
+	size_t n;
+	struct storvsp_vstor_packet pk[STORVSP_BATCH_MAX + 1];
+	uint64_t pf[STORVSP_BATCH_MAX + 1][2];
+	struct storvsp_gpa_range rg[STORVSP_BATCH_MAX + 1];
+	struct storvsp_request rq[STORVSP_BATCH_MAX + 1];
+};
+
+/* A GPA-direct SRB: len bytes at `off` in npfn consecutive pages from pfn (in place). */
+static size_t ab_srb(struct abatch *b, const uint8_t *cdb, size_t cdb_len, uint8_t data_in,
+		     uint32_t len, uint32_t off, uint64_t pfn, size_t npfn)
+{
+	size_t i = b->n++;
+	assert_true(i <= STORVSP_BATCH_MAX && npfn <= 2);
+	srb_init(&b->pk[i], cdb, cdb_len, data_in, len);
+	for (size_t k = 0; k < npfn; k++)
+		b->pf[i][k] = pfn + k;
+	b->rg[i] = (struct storvsp_gpa_range){ len, off, b->pf[i], npfn };
+	b->rq[i] = (struct storvsp_request){ .type = STORVSP_PKT_GPA_DIRECT,
+					     .transaction_id = 100 + i, .payload = &b->pk[i],
+					     .payload_len = sizeof(b->pk[i]), .ranges = &b->rg[i],
+					     .range_count = 1 };
+	return i;
+}
+
+static void rw16(uint8_t *c, uint8_t op, uint64_t lba, uint32_t blocks)
+{
+	memset(c, 0, 16);
+	c[0] = op;
+	for (int k = 0; k < 8; k++)
+		c[2 + k] = (uint8_t)(lba >> (56 - 8 * k));
+	for (int k = 0; k < 4; k++)
+		c[10 + k] = (uint8_t)(blocks >> (24 - 8 * k));
+}
+
+/*
+ * The batch of test_handle_batch_async: in-place READ/WRITEs (0-2), an INQUIRY the disk
+ * interprets (3: bounce buffer, in order), a packet type that is not storvsp's (4), then the
+ * last run of in-place READ/WRITEs (5-9), 9 past the end of the disk. Every packet has its own
+ * guest pages and blocks: the order among the batched ones is not defined.
+ */
+enum { AB_TRAIL = 5, AB_N = 10 };
+
+static void ab_build(struct abatch *b)
+{
+	uint8_t c[16];
+	memset(b, 0, sizeof(*b));
+	rw10(c, 0x2A, 40, 8);
+	ab_srb(b, c, 10, 0, 4096, 0x200, 0x104, 2);
+	rw10(c, 0x28, 48, 8);
+	ab_srb(b, c, 10, 1, 4096, 0x200, 0x106, 2);
+	rw16(c, 0x88, 64, 8);
+	ab_srb(b, c, 16, 1, 4096, 0x200, 0x10A, 2);
+	static const uint8_t inq[6] = { 0x12, 0, 0, 0, 36, 0 };
+	ab_srb(b, inq, 6, 1, 36, 0, 0x100, 1);
+	rw10(c, 0x28, 300, 8);
+	size_t bad = ab_srb(b, c, 10, 1, 4096, 0x200, 0x103, 2);
+	b->rq[bad].type = 0x7;
+	rw10(c, 0x2A, 500, 8);
+	ab_srb(b, c, 10, 0, 4096, 0x200, 0x10C, 2);
+	rw10(c, 0x28, 600, 8);
+	ab_srb(b, c, 10, 1, 4096, 0x200, 0x101, 2);
+	rw10(c, 0x28, 700, 1);
+	ab_srb(b, c, 10, 1, 512, 0x800, 0x108, 1);
+	rw16(c, 0x8A, 800, 8);
+	ab_srb(b, c, 16, 0, 4096, 0x200, 0x10E, 2);
+	rw10(c, 0x28, DISK_BYTES / 512 - 4, 8);
+	ab_srb(b, c, 10, 1, 4096, 0, 0x109, 1);
+	assert_int_equal(b->n, AB_N);
+}
+
+/* Both worlds after their batch: replies (all, untouched ones too), guest memory, disk, stats. */
+static void assert_worlds_equal(struct aworld *a, struct aworld *r, const struct storvsp_reply *ra,
+				const struct storvsp_reply *rr, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(ra[i].transaction_id, rr[i].transaction_id);
+		assert_int_equal(ra[i].len, rr[i].len);
+		assert_memory_equal(ra[i].payload, rr[i].payload, sizeof(rr[i].payload));
+	}
+	assert_memory_equal(a->w.g.mem, r->w.g.mem, sizeof(a->w.g.mem));
+	assert_memory_equal(a->w.disk, r->w.disk, DISK_BYTES);
+	struct storvsp_stats st[2];
+	struct scsi_disk_stats ds[2];
+	storvsp_get_stats(a->w.s, &st[0]);
+	storvsp_get_stats(r->w.s, &st[1]);
+	assert_memory_equal(&st[0], &st[1], sizeof(st[0]));
+	scsi_disk_get_stats(a->w.d, &ds[0]);
+	scsi_disk_get_stats(r->w.d, &ds[1]);
+	assert_memory_equal(&ds[0], &ds[1], sizeof(ds[0]));
+}
+
+static void test_handle_batch_async(void **state)
+{
+	(void)state;
+	static struct aworld w[2];
+	static struct abatch b;
+	static struct storvsp_reply ra[AB_N], rr[AB_N];
+	static struct storvsp_async as;
+	int rca[AB_N], rcr[AB_N];
+	unsigned dones = 0;
+	aw_init(&w[0], &aw_async_ops);
+	aw_init(&w[1], &aw_sync_ops);
+	ab_build(&b);
+	memset(ra, 0xEE, sizeof(ra));
+	memset(rr, 0xEE, sizeof(rr));
+	static struct guest g0;
+	static uint8_t disk0[DISK_BYTES];
+	memcpy(&g0, &w[0].w.g, sizeof(g0));
+	memcpy(disk0, w[0].w.disk, DISK_BYTES);
+
+	/* The reference first: the asynchronous answers given at once are compared as they come. */
+	assert_int_equal(storvsp_handle_batch(w[1].w.s, b.rq, AB_N, rr, rcr), 0);
+	assert_int_equal(storvsp_handle_batch_async(w[0].w.s, b.rq, AB_N, ra, rca, &as, count_done,
+						    &dones), 1);
+	/* 0-2 went through rw_batch before the INQUIRY; 5-8 were submitted (9 is out of range). */
+	assert_string_equal(w[0].log, "B40,48,64 S500,600,700,800 ");
+	assert_int_equal(w[0].submits, 1);
+	assert_int_equal(dones, 0);
+	for (size_t i = 0; i < AB_N; i++) {
+		if (i >= AB_TRAIL) {
+			assert_int_equal(rca[i], STORVSP_PENDING);
+			continue;
+		}
+		assert_int_equal(rca[i], rcr[i]);
+		assert_int_equal(ra[i].transaction_id, rr[i].transaction_id);
+		assert_int_equal(ra[i].len, rr[i].len);
+		assert_memory_equal(ra[i].payload, rr[i].payload, sizeof(rr[i].payload));
+	}
+	assert_int_equal(rca[4], -EPROTO);
+	/* Outstanding: the pending reads' guest bytes and the pending writes' blocks untouched. */
+	assert_memory_equal(gpage(&w[0].w.g, 0x101) + 0x200, gpage(&g0, 0x101) + 0x200, 4096);
+	assert_memory_equal(gpage(&w[0].w.g, 0x108) + 0x800, gpage(&g0, 0x108) + 0x800, 512);
+	assert_memory_equal(w[0].w.disk + 500 * 512, disk0 + 500 * 512, 4096);
+	assert_memory_equal(w[0].w.disk + 800 * 512, disk0 + 800 * 512, 4096);
+
+	aw_complete(&w[0]);
+	assert_int_equal(dones, 1);
+	storvsp_finish(w[0].w.s, &as);
+	for (size_t i = AB_TRAIL; i < AB_N; i++) {
+		assert_int_equal(rca[i], STORVSP_PENDING);    /* rcs stay as they were */
+		assert_int_equal(rcr[i], 0);
+	}
+	assert_worlds_equal(&w[0], &w[1], ra, rr, AB_N);
+	/* What the comparison covers really happened: data moved, 9 failed its range check. */
+	assert_memory_equal(gpage(&w[0].w.g, 0x101) + 0x200, w[0].w.disk + 600 * 512, 4096);
+	assert_memory_equal(w[0].w.disk + 800 * 512, gpage(&w[0].w.g, 0x10E) + 0x200, 4096);
+	assert_int_equal(ra[9].packet.u.srb.scsi_status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(ra[8].packet.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	assert_int_equal(ra[8].packet.u.srb.data_transfer_length, 4096);
+	assert_string_equal(w[0].log, "B40,48,64 S500,600,700,800 ");    /* nothing more */
+	/* The statistics themselves, not only equal (the reference batches the same way): */
+	struct storvsp_stats st;
+	storvsp_get_stats(w[0].w.s, &st);
+	assert_int_equal(st.packets, 4 + AB_N - 1);             /* init, all but the bad type */
+	assert_int_equal(st.bad_packets, 1);
+	assert_int_equal(st.errors, 0);
+	assert_int_equal(st.srbs, AB_N - 1);
+	assert_int_equal(st.in_place, AB_N - 2);                /* not the INQUIRY */
+	assert_int_equal(st.bytes_from_guest, 3 * 4096);        /* writes 0, 5, 8 */
+	assert_int_equal(st.bytes_to_guest, 4096 + 4096 + 36 + 4096 + 512);    /* 1, 2, 3, 6, 7 */
+
+	/* done() inside rw_submit, on this thread before it returns: still 1, then finish. */
+	w[0].inline_done = true;
+	dones = 0;
+	memset(&b, 0, sizeof(b));
+	uint8_t c[10];
+	rw10(c, 0x28, 500, 8);                      /* what the first batch wrote */
+	ab_srb(&b, c, 10, 1, 4096, 0x200, 0x104, 2);
+	rw10(c, 0x28, 800, 8);
+	ab_srb(&b, c, 10, 1, 4096, 0x100, 0x106, 2);
+	rw10(c, 0x2A, 900, 2);
+	ab_srb(&b, c, 10, 0, 1024, 0xF00, 0x10A, 2);
+	memset(ra, 0xEE, sizeof(ra));
+	memset(rr, 0xEE, sizeof(rr));
+	assert_int_equal(storvsp_handle_batch(w[1].w.s, b.rq, b.n, rr, rcr), 0);
+	assert_int_equal(storvsp_handle_batch_async(w[0].w.s, b.rq, b.n, ra, rca, &as, count_done,
+						    &dones), 1);
+	assert_int_equal(dones, 1);
+	for (size_t i = 0; i < b.n; i++)
+		assert_int_equal(rca[i], STORVSP_PENDING);
+	storvsp_finish(w[0].w.s, &as);
+	assert_worlds_equal(&w[0], &w[1], ra, rr, AB_N);
+	assert_memory_equal(gpage(&w[0].w.g, 0x104) + 0x200, w[0].w.disk + 500 * 512, 4096);
+	assert_string_equal(w[0].log, "B40,48,64 S500,600,700,800 S500,800,900 ");
+	for (int k = 0; k < 2; k++)
+		aw_fini(&w[k]);
+}
+
+/*
+ * When nothing can be left outstanding, storvsp_handle_batch_async is storvsp_handle_batch
+ * (returns 0, done never runs): a backend without rw_submit (rw_batch only, or neither), one
+ * whose rw_submit refuses, a last run the disk answers entirely before the backend, and a last
+ * run with a FUA WRITE (the disk will not submit it).
+ */
+static void test_handle_batch_async_sync_disk(void **state)
+{
+	(void)state;
+	static struct aworld w[2];
+	static struct abatch b;
+	static struct storvsp_reply ra[AB_N], rr[AB_N];
+	static struct storvsp_async as;
+	enum { BATCH_ONLY, PLAIN, REFUSES, ALL_BEFORE, FUA, VARIANTS };
+	static const char *const want_log[VARIANTS] = {
+		[BATCH_ONLY] = "B40,48,64 B500,600,700,800 ",
+		[PLAIN] = "",
+		[REFUSES] = "B40,48,64 B500,600,700,800 ",
+		[ALL_BEFORE] = "B40,48,64 ",
+		[FUA] = "B40,48,64 B600,700,800 ",      /* the FUA WRITE alone, by write() */
+	};
+	for (int v = 0; v < VARIANTS; v++) {
+		int rca[AB_N], rcr[AB_N];
+		unsigned dones = 0;
+		aw_init(&w[0], v == BATCH_ONLY ? &aw_batch_ops : v == PLAIN ? &aw_sync_ops
+									 : &aw_async_ops);
+		aw_init(&w[1], &aw_sync_ops);
+		ab_build(&b);
+		if (v == REFUSES)
+			w[0].submit_rc = -EAGAIN;
+		if (v == ALL_BEFORE)
+			for (size_t i = AB_TRAIL; i < AB_N; i++)
+				b.pk[i].u.srb.cdb[2] = 0xFF;    /* LBA past the end */
+		if (v == FUA)
+			b.pk[AB_TRAIL].u.srb.cdb[1] = 0x08;
+		memset(ra, 0xEE, sizeof(ra));
+		memset(rr, 0xEE, sizeof(rr));
+		assert_int_equal(storvsp_handle_batch_async(w[0].w.s, b.rq, AB_N, ra, rca, &as,
+							    count_done, &dones), 0);
+		assert_int_equal(storvsp_handle_batch(w[1].w.s, b.rq, AB_N, rr, rcr), 0);
+		assert_int_equal(dones, 0);
+		assert_memory_equal(rca, rcr, sizeof(rca));
+		assert_worlds_equal(&w[0], &w[1], ra, rr, AB_N);
+		assert_string_equal(w[0].log, want_log[v]);
+		assert_int_equal(w[0].submits, v == REFUSES ? 1 : 0);
+		for (int k = 0; k < 2; k++)
+			aw_fini(&w[k]);
+	}
+}
+
+static void test_handle_batch_async_args(void **state)
+{
+	(void)state;
+	static struct aworld w;
+	static struct abatch b;
+	static struct storvsp_reply rp[STORVSP_BATCH_MAX + 1];
+	static struct storvsp_async as;
+	int rcs[STORVSP_BATCH_MAX + 1];
+	unsigned dones = 0;
+	aw_init(&w, &aw_async_ops);
+	uint8_t c[10];
+	for (size_t i = 0; i < STORVSP_BATCH_MAX + 1; i++) {
+		rw10(c, 0x28, (uint32_t)i, 1);
+		ab_srb(&b, c, 10, 1, 512, 0, 0x100 + i % GUEST_PAGES, 1);
+	}
+	struct storvsp_stats st0, st1;
+	storvsp_get_stats(w.w.s, &st0);
+	memset(rcs, 0x55, sizeof(rcs));
+	assert_int_equal(storvsp_handle_batch_async(NULL, b.rq, 1, rp, rcs, &as, count_done,
+						    &dones), -EINVAL);
+	assert_int_equal(storvsp_handle_batch_async(w.w.s, b.rq, 1, rp, rcs, NULL, count_done,
+						    &dones), -EINVAL);
+	assert_int_equal(storvsp_handle_batch_async(w.w.s, b.rq, 1, rp, rcs, &as, NULL, &dones),
+			 -EINVAL);
+	assert_int_equal(storvsp_handle_batch_async(w.w.s, b.rq, STORVSP_BATCH_MAX + 1, rp, rcs,
+						    &as, count_done, &dones), -EINVAL);
+	assert_int_equal(storvsp_handle_batch_async(w.w.s, NULL, 1, rp, rcs, &as, count_done,
+						    &dones), -EINVAL);
+	assert_int_equal(storvsp_handle_batch_async(w.w.s, b.rq, 1, NULL, rcs, &as, count_done,
+						    &dones), -EINVAL);
+	assert_int_equal(storvsp_handle_batch_async(w.w.s, b.rq, 1, rp, NULL, &as, count_done,
+						    &dones), -EINVAL);
+	/* Nothing ran. */
+	storvsp_get_stats(w.w.s, &st1);
+	assert_memory_equal(&st0, &st1, sizeof(st0));
+	assert_int_equal(w.submits, 0);
+	assert_string_equal(w.log, "");
+	assert_int_equal(dones, 0);
+	for (size_t i = 0; i < STORVSP_BATCH_MAX + 1; i++)
+		assert_int_equal(rcs[i], 0x55555555);
+	/* No packets: nothing outstanding. */
+	assert_int_equal(storvsp_handle_batch_async(w.w.s, b.rq, 0, rp, rcs, &as, count_done,
+						    &dones), 0);
+	/* The largest batch: all of it outstanding at once. */
+	assert_int_equal(storvsp_handle_batch_async(w.w.s, b.rq, STORVSP_BATCH_MAX, rp, rcs, &as,
+						    count_done, &dones), 1);
+	assert_int_equal(w.n, STORVSP_BATCH_MAX);
+	aw_complete(&w);
+	storvsp_finish(w.w.s, &as);
+	assert_int_equal(dones, 1);
+	for (size_t i = 0; i < STORVSP_BATCH_MAX; i++) {
+		assert_int_equal(rcs[i], STORVSP_PENDING);
+		assert_int_equal(rp[i].transaction_id, 100 + i);
+		assert_int_equal(rp[i].packet.u.srb.srb_status, STORVSP_SRB_SUCCESS);
+	}
+	aw_fini(&w);
+}
+
 static void test_srb_underrun(void **state)
 {
 	struct fx *f = *state;
@@ -1100,6 +1527,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_srb_in_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srb_underrun, setup, teardown),
 		cmocka_unit_test(test_handle_batch),
+		cmocka_unit_test(test_handle_batch_async),
+		cmocka_unit_test(test_handle_batch_async_sync_disk),
+		cmocka_unit_test(test_handle_batch_async_args),
 		cmocka_unit_test_setup_teardown(test_srb_bad_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srb_invalid_lun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srb_sense, setup, teardown),
