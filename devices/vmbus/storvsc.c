@@ -718,8 +718,6 @@ static void run(struct storvsc *s, struct req *r, uint32_t n)
 {
 	pthread_mutex_lock(&s->lock);
 	s->requests += n;
-	s->sync_active = true;
-	wait_async_idle(s);
 	uint32_t sent = 0;
 	int sig = 0, rc = s->phase == PH_READY && !s->dead ? 0 : -EIO;
 	uint32_t need = 0;
@@ -783,8 +781,28 @@ static void run(struct storvsc *s, struct req *r, uint32_t n)
 	}
 	if (begun)
 		sync_end(s);
-	s->sync_active = false;
 	unlock_and_call(s);
+}
+
+/*
+ * The synchronous batch's turn (takes io_lock): no new asynchronous batch starts and those in
+ * flight end first, so the bounce pages are its own before it copies anything into them.
+ */
+static void sync_claim(struct storvsc *s)
+{
+	pthread_mutex_lock(&s->io_lock);
+	pthread_mutex_lock(&s->lock);
+	s->sync_active = true;
+	wait_async_idle(s);
+	unlock_and_call(s);
+}
+
+static void sync_release(struct storvsc *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->sync_active = false;
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->io_lock);
 }
 
 static bool io_ok(const struct storvsc *s, size_t len, uint64_t off)
@@ -853,18 +871,18 @@ static int rw_locked(struct storvsc *s, void *rbuf, const void *wbuf, size_t len
 static int be_read(void *ctx, void *buf, size_t len, uint64_t off)
 {
 	struct storvsc *s = ctx;
-	pthread_mutex_lock(&s->io_lock);
+	sync_claim(s);
 	int rc = rw_locked(s, buf, NULL, len, off);
-	pthread_mutex_unlock(&s->io_lock);
+	sync_release(s);
 	return rc;
 }
 
 static int be_write(void *ctx, const void *buf, size_t len, uint64_t off)
 {
 	struct storvsc *s = ctx;
-	pthread_mutex_lock(&s->io_lock);
+	sync_claim(s);
 	int rc = rw_locked(s, NULL, buf, len, off);
-	pthread_mutex_unlock(&s->io_lock);
+	sync_release(s);
 	return rc;
 }
 
@@ -875,7 +893,7 @@ static int be_write(void *ctx, const void *buf, size_t len, uint64_t off)
 static void be_rw_batch(void *ctx, struct scsi_disk_io *ios, size_t n)
 {
 	struct storvsc *s = ctx;
-	pthread_mutex_lock(&s->io_lock);
+	sync_claim(s);
 	for (size_t i = 0; i < n;) {
 		struct scsi_disk_io *io = &ios[i];
 		if (io->len > s->max_xfer && io_ok(s, io->len, io->offset)) {
@@ -931,7 +949,7 @@ static void be_rw_batch(void *ctx, struct scsi_disk_io *ios, size_t n)
 		if (wr)
 			count_bytes(s, true, wr);
 	}
-	pthread_mutex_unlock(&s->io_lock);
+	sync_release(s);
 }
 
 static int be_flush(void *ctx)
@@ -939,9 +957,9 @@ static int be_flush(void *ctx)
 	struct storvsc *s = ctx;
 	struct req r = { .cdb = { 0x35 }, .cdb_len = 10,   /* SYNCHRONIZE CACHE(10): all */
 			 .data_in = STORVSP_SRB_DATA_NONE };
-	pthread_mutex_lock(&s->io_lock);
+	sync_claim(s);
 	run(s, &r, 1);
-	pthread_mutex_unlock(&s->io_lock);
+	sync_release(s);
 	return r.err;
 }
 

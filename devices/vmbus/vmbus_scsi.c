@@ -66,6 +66,7 @@ struct vmbus_scsi {
 	uint32_t batches, inflight;
 	bool starved;                   /* draining paused: every batch in flight */
 	struct batch *_Atomic ended;    /* pushed by done() from any thread, taken under lock */
+	atomic_uint in_done;            /* done() calls still inside: destroy waits for them */
 	/* The batch being drained: the packets' private copies, their PFNs and requests. */
 	_Alignas(8) uint8_t arena[ARENA];
 	uint64_t pfns[ARENA / 8];
@@ -463,12 +464,14 @@ static void batch_ended(void *arg)
 {
 	struct batch *b = arg;
 	struct vmbus_scsi *s = b->s;
+	atomic_fetch_add(&s->in_done, 1);
 	struct batch *head = atomic_load(&s->ended);
 	do
 		b->next = head;
 	while (!atomic_compare_exchange_weak(&s->ended, &head, b));
 	if (pthread_mutex_trylock(&s->lock) == 0)
 		unlock_and_signal(s, service_locked(s, false));
+	atomic_fetch_sub(&s->in_done, 1);   /* the last touch of s */
 }
 
 /* The client signalled: drain its ring (on the signalling VP's thread). */
@@ -533,7 +536,9 @@ void vmbus_scsi_destroy(struct vmbus_scsi *s)
 		reap_locked(s, &notify);
 		uint32_t n = s->inflight;
 		pthread_mutex_unlock(&s->lock);
-		if (!n)
+		/* in_done after the look at inflight: a done() that already took its batch may
+		   still be inside (signalling, unlocking) */
+		if (!n && !atomic_load(&s->in_done) && !atomic_load(&s->ended))
 			break;
 		scsi_disk_cancel(s->disk);
 		sched_yield();      /* a done() already running on another thread */

@@ -7,6 +7,9 @@
  * completion at all (the request times out, a late answer is dropped) and a broken ring.
  * Batches (the backend's rw_batch): many transfers in flight at once, one signal a batch,
  * completions in any order, one of them missing.
+ * Asynchronous batches (rw_submit): the host holds requests (f->hold) and answers them later in
+ * an order the test picks (host_answer), from any thread; done() per batch, refusals, the
+ * timer, cancel, a broken ring; the synchronous path waiting for them and for ring space.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -48,6 +52,26 @@ enum tamper {
 	T_BREAK_RING,       /* write_index out of range */
 };
 
+/* A request the host took from the ring and holds (f->hold) until host_answer. */
+struct held {
+	uint16_t type;
+	uint64_t tid;
+	int32_t n;                      /* payload bytes */
+	_Alignas(8) uint8_t payload[128];
+	uint32_t ext_len;
+	uint64_t ext[3 + BOUNCE_PAGES]; /* GPA-direct header, range header, PFNs */
+	bool answered;
+};
+
+#define MAX_HELD 512u
+#define LOG_MAX 1024u
+
+/* The host's order log: a request arrived, an answer went out, the read index was committed. */
+struct host_event {
+	char kind;                      /* 'R', 'A', 'C' */
+	uint64_t tid;
+};
+
 struct fx {
 	_Alignas(4096) uint8_t ram[PAGES * 4096];
 	uint8_t disk_data[DISK_SIZE];
@@ -67,6 +91,16 @@ struct fx {
 	bool ready_called;
 	const struct scsi_disk_backend *be;
 	uint64_t last_tid;
+	/* The host may run on several threads (signal, helper threads): everything it does and
+	   the fields below are under host_lock. */
+	pthread_mutex_t host_lock;
+	bool hold;                      /* take requests from the ring, answer them later */
+	bool defer_commit;              /* advance past requests, publish read_index later */
+	struct held held[MAX_HELD];
+	unsigned nheld;
+	unsigned nanswers;              /* answers to held requests sent so far */
+	struct host_event log[LOG_MAX];
+	unsigned nlog;
 };
 
 static int mem_copy(void *ctx, uint64_t gpa, void *buf, size_t len, bool to_guest)
@@ -93,51 +127,101 @@ static bool tampered(struct fx *f, const struct storvsp_vstor_packet *rq)
 	       (!f->tamper_cdb || rq->u.srb.cdb[0] == f->tamper_cdb);
 }
 
-/* The host: every packet in storvsc's ring through storvsp, completions back. */
+static void host_log(struct fx *f, char kind, uint64_t tid)
+{
+	assert_true(f->nlog < LOG_MAX);
+	f->log[f->nlog++] = (struct host_event){ kind, tid };
+}
+
+/* Copy a peeked packet out of the ring. */
+static void host_take(struct fx *f, const struct vmbus_ring_packet *p, struct held *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->type = p->desc.type;
+	h->tid = p->desc.transaction_id;
+	h->n = vmbus_ring_packet_payload(&f->h_in, p, h->payload, sizeof(h->payload));
+	assert_true(h->n >= 48);
+	if (p->desc.type == VMBUS_PKT_DATA_GPA_DIRECT) {
+		h->ext_len = p->data_offset - 16;
+		assert_true(h->ext_len <= sizeof(h->ext));
+		assert_int_equal(vmbus_ring_packet_copy(&f->h_in, p, 16, h->ext, h->ext_len), 0);
+	}
+	assert_true(p->desc.flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED);
+}
+
+/* Run a taken packet through storvsp (data moves now): its answer in rep, its request in req. */
+static void host_exec(struct fx *f, const struct held *h, struct storvsp_reply *rep,
+		      struct storvsp_vstor_packet *req)
+{
+	struct storvsp_gpa_range r = { 0 };
+	struct storvsp_request rq = { .type = h->type, .transaction_id = h->tid,
+				      .payload = h->payload, .payload_len = (size_t)h->n };
+	if (h->type == VMBUS_PKT_DATA_GPA_DIRECT) {
+		struct vmbus_pkt_gpa_direct_hdr gh;
+		struct vmbus_pkt_gpa_range gr;
+		memcpy(&gh, &h->ext[0], sizeof(gh));
+		memcpy(&gr, &h->ext[1], sizeof(gr));
+		assert_int_equal(gh.range_count, 1);
+		r = (struct storvsp_gpa_range){ gr.byte_count, gr.byte_offset, &h->ext[2],
+						(h->ext_len - 16) / 8 };
+		rq.ranges = &r;
+		rq.range_count = 1;
+	}
+	f->last_tid = h->tid;
+	struct storvsp_vstor_packet *out = (void *)rep->payload;
+	memset(req, 0, sizeof(*req));
+	memcpy(req, h->payload, (size_t)h->n < sizeof(*req) ? (size_t)h->n : sizeof(*req));
+	if (f->tamper == T_VERSION_MISMATCH && tampered(f, req)) {
+		/* A host without 0x0602: storvsp must not see it (it would accept it). */
+		rep->transaction_id = h->tid;
+		rep->len = (size_t)h->n;
+		memcpy(rep->payload, req, sizeof(*req));
+		out->operation = STORVSP_OP_COMPLETE_IO;
+	} else {
+		assert_int_equal(storvsp_handle(f->sp, &rq, rep), 0);
+	}
+}
+
+static void host_send(struct fx *f, const struct storvsp_reply *rep)
+{
+	struct vmbus_ring_piece piece = { rep->payload, rep->len };
+	struct vmbus_ring_out o = { .type = VMBUS_PKT_COMPLETION,
+				    .transaction_id = rep->transaction_id, .pieces = &piece,
+				    .piece_count = 1 };
+	assert_true(vmbus_ring_send(&f->h_out, &o, 0) >= 0);
+	host_log(f, 'A', rep->transaction_id);
+}
+
+/* Past the packet just handled: read_index published now, or later (f->defer_commit). */
+static void host_next(struct fx *f)
+{
+	if (f->defer_commit)
+		assert_int_equal(vmbus_ring_advance(&f->h_in), 0);
+	else
+		assert_int_equal(vmbus_ring_consume(&f->h_in), 0);
+}
+
+/* The host (host_lock held): every packet in storvsc's ring through storvsp, completions
+   back; or, with f->hold, taken and kept for host_answer. */
 static void host_serve(struct fx *f)
 {
 	struct vmbus_ring_packet p;
 	struct storvsp_reply held[64];
 	unsigned nheld = 0;
 	while (vmbus_ring_peek(&f->h_in, &p) == 0) {
-		_Alignas(8) uint8_t payload[128];
-		int32_t n = vmbus_ring_packet_payload(&f->h_in, &p, payload, sizeof(payload));
-		assert_true(n >= 48);
-		uint64_t ext[2 + BOUNCE_PAGES];    /* GPA-direct header, range header, PFNs */
-		struct storvsp_gpa_range r = { 0 };
-		struct storvsp_request rq = { .type = p.desc.type,
-					      .transaction_id = p.desc.transaction_id,
-					      .payload = payload, .payload_len = (size_t)n };
-		if (p.desc.type == VMBUS_PKT_DATA_GPA_DIRECT) {
-			uint32_t ext_len = p.data_offset - 16;
-			assert_true(ext_len <= sizeof(ext));
-			assert_int_equal(vmbus_ring_packet_copy(&f->h_in, &p, 16, ext, ext_len), 0);
-			struct vmbus_pkt_gpa_direct_hdr gh;
-			struct vmbus_pkt_gpa_range gr;
-			memcpy(&gh, &ext[0], sizeof(gh));
-			memcpy(&gr, &ext[1], sizeof(gr));
-			assert_int_equal(gh.range_count, 1);
-			r = (struct storvsp_gpa_range){ gr.byte_count, gr.byte_offset, &ext[2],
-							(ext_len - 16) / 8 };
-			rq.ranges = &r;
-			rq.range_count = 1;
+		struct held h;
+		host_take(f, &p, &h);
+		host_log(f, 'R', h.tid);
+		if (f->hold) {
+			assert_true(f->nheld < MAX_HELD);
+			f->held[f->nheld++] = h;
+			host_next(f);
+			continue;
 		}
-		assert_true(p.desc.flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED);
-		f->last_tid = p.desc.transaction_id;
 		struct storvsp_reply rep;
 		struct storvsp_vstor_packet req, *out = (void *)rep.payload;
-		memset(&req, 0, sizeof(req));
-		memcpy(&req, payload, (size_t)n < sizeof(req) ? (size_t)n : sizeof(req));
-		if (f->tamper == T_VERSION_MISMATCH && tampered(f, &req)) {
-			/* A host without 0x0602: storvsp must not see it (it would accept it). */
-			rep.transaction_id = p.desc.transaction_id;
-			rep.len = (size_t)n;
-			memcpy(rep.payload, &req, sizeof(req));
-			out->operation = STORVSP_OP_COMPLETE_IO;
-		} else {
-			assert_int_equal(storvsp_handle(f->sp, &rq, &rep), 0);
-		}
-		assert_int_equal(vmbus_ring_consume(&f->h_in), 0);
+		host_exec(f, &h, &rep, &req);
+		host_next(f);
 		if (req.operation == STORVSP_OP_EXECUTE_SRB && ++f->srbs == f->drop_nth)
 			continue;
 		if (f->reverse) {
@@ -171,27 +255,40 @@ static void host_serve(struct fx *f)
 			default: break;
 			}
 		}
-		struct vmbus_ring_piece piece = { rep.payload, rep.len };
-		struct vmbus_ring_out o = { .type = VMBUS_PKT_COMPLETION,
-					    .transaction_id = rep.transaction_id, .pieces = &piece,
-					    .piece_count = 1 };
-		assert_true(vmbus_ring_send(&f->h_out, &o, 0) >= 0);
+		host_send(f, &rep);
 	}
-	while (nheld--) {
-		struct vmbus_ring_piece piece = { held[nheld].payload, held[nheld].len };
-		struct vmbus_ring_out o = { .type = VMBUS_PKT_COMPLETION,
-					    .transaction_id = held[nheld].transaction_id,
-					    .pieces = &piece, .piece_count = 1 };
-		assert_true(vmbus_ring_send(&f->h_out, &o, 0) >= 0);
-	}
+	while (nheld--)
+		host_send(f, &held[nheld]);
+}
+
+/* Answer held request i now (its data moves now, as a host that DMAs late would). */
+static void host_answer_locked(struct fx *f, unsigned i)
+{
+	assert_true(i < f->nheld);
+	assert_false(f->held[i].answered);
+	struct storvsp_reply rep;
+	struct storvsp_vstor_packet req;
+	host_exec(f, &f->held[i], &rep, &req);
+	host_send(f, &rep);
+	__atomic_store_n(&f->held[i].answered, true, __ATOMIC_RELEASE);
+	f->nanswers++;
+}
+
+static void host_answer(struct fx *f, unsigned i)
+{
+	pthread_mutex_lock(&f->host_lock);
+	host_answer_locked(f, i);
+	pthread_mutex_unlock(&f->host_lock);
 }
 
 static int sc_signal(void *ctx)
 {
 	struct fx *f = ctx;
+	pthread_mutex_lock(&f->host_lock);
 	f->signals++;
 	if (f->sync)
 		host_serve(f);
+	pthread_mutex_unlock(&f->host_lock);
 	return 0;
 }
 
@@ -219,6 +316,7 @@ static struct fx *fx_new(bool sync, enum tamper t, uint8_t cdb)
 	f->sync = sync;
 	f->tamper = t;
 	f->tamper_cdb = cdb;
+	pthread_mutex_init(&f->host_lock, NULL);
 	for (size_t i = 0; i < DISK_SIZE; i++)
 		f->disk_data[i] = (uint8_t)(i * 7 + (i >> 9));
 	struct scsi_disk_config dcfg = { 0 };
@@ -249,6 +347,7 @@ static void fx_free(struct fx *f)
 	storvsc_destroy(f->sc);
 	storvsp_destroy(f->sp);
 	scsi_disk_destroy(f->disk);
+	pthread_mutex_destroy(&f->host_lock);
 }
 
 /* A synchronous host, init done, the disk ready. */
@@ -309,7 +408,9 @@ static void *async_thread(void *arg)
 	struct async_host *a = arg;
 	while (!a->stop) {
 		usleep(1000);
+		pthread_mutex_lock(&a->f->host_lock);
 		host_serve(a->f);
+		pthread_mutex_unlock(&a->f->host_lock);
 		storvsc_event(a->f->sc);
 	}
 	return NULL;
@@ -635,6 +736,856 @@ static void test_direct_pages(void **state)
 	fx_free(f);
 }
 
+/* ---- asynchronous batches (rw_submit) ---- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Bytes that differ between any two transfers' offsets (the default pattern repeats every
+   128 KiB), so a transfer that got another's data is seen. */
+static void disk_scramble(struct fx *f)
+{
+	uint32_t x = 0x12345678u;
+	for (size_t i = 0; i < DISK_SIZE; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		f->disk_data[i] = (uint8_t)x;
+	}
+}
+
+/* A synchronous host, init done, with this timeout and host_gpa; the disk scrambled. */
+static struct fx *fx_ready_with(uint32_t timeout_ms,
+				int (*host_gpa)(void *, const void *, size_t, uint64_t *))
+{
+	struct fx *f = fx_new(true, T_NONE, 0);
+	storvsc_destroy(f->sc);
+	uint64_t pfns[BOUNCE_PAGES];
+	for (unsigned i = 0; i < BOUNCE_PAGES; i++)
+		pfns[i] = BOUNCE_PFN + i;
+	struct storvsc_config cfg = {
+		.ring = f->ram, .ring_pages = RING_PAGES,
+		.bounce = f->ram + BOUNCE_PFN * 4096, .bounce_pfns = pfns,
+		.bounce_pages = BOUNCE_PAGES, .timeout_ms = timeout_ms, .host_gpa = host_gpa,
+		.signal = sc_signal, .ready = sc_ready, .log = sc_log, .ctx = f,
+	};
+	assert_int_equal(storvsc_create(&cfg, &f->sc), 0);
+	assert_int_equal(storvsc_start(f->sc), 0);
+	assert_true(f->ready_called);
+	assert_int_equal(f->ready_err, 0);
+	disk_scramble(f);
+	return f;
+}
+
+static void host_set(struct fx *f, bool hold)
+{
+	pthread_mutex_lock(&f->host_lock);
+	f->hold = hold;
+	pthread_mutex_unlock(&f->host_lock);
+}
+
+/* The byte offset a held READ(16) / WRITE(16) asks for. */
+static uint64_t held_offset(const struct held *h)
+{
+	struct storvsp_vstor_packet pk;
+	memset(&pk, 0, sizeof(pk));
+	memcpy(&pk, h->payload, (size_t)h->n < sizeof(pk) ? (size_t)h->n : sizeof(pk));
+	uint64_t lba = 0;
+	for (unsigned i = 2; i < 10; i++)
+		lba = lba << 8 | pk.u.srb.cdb[i];
+	return lba * 512;
+}
+
+/* One batch given to rw_submit, and what its done() saw. */
+#define SUB_MAX 33u     /* one more than a batch may hold */
+struct sub {
+	struct fx *f;
+	struct scsi_disk_io ios[SUB_MAX];
+	unsigned n;
+	unsigned first, nsent;          /* its requests: the host's held[first .. first + nsent) */
+	int calls;                      /* done() runs (atomic) */
+	pthread_t thread;               /* where done() ran */
+	unsigned answered;              /* of its requests, answered by the host when done() ran */
+	unsigned answers;               /* all held requests answered by then */
+	int err_at_done[SUB_MAX];
+};
+
+static void sub_done(void *arg)
+{
+	struct sub *b = arg;
+	struct fx *f = b->f;
+	pthread_mutex_lock(&f->host_lock);
+	unsigned a = 0;
+	for (unsigned i = 0; i < b->nsent; i++)
+		a += __atomic_load_n(&f->held[b->first + i].answered, __ATOMIC_ACQUIRE);
+	b->answered = a;
+	b->answers = f->nanswers;
+	pthread_mutex_unlock(&f->host_lock);
+	for (unsigned i = 0; i < b->n; i++)
+		b->err_at_done[i] = b->ios[i].err;
+	b->thread = pthread_self();
+	__atomic_add_fetch(&b->calls, 1, __ATOMIC_ACQ_REL);
+}
+
+static int sub_calls(struct sub *b)
+{
+	return __atomic_load_n(&b->calls, __ATOMIC_ACQUIRE);
+}
+
+/* Transfer i of b; a read's buffer is filled with 0xEE, a write's with a pattern. */
+static void sub_io(struct sub *b, unsigned i, bool write, void *buf, size_t len, uint64_t off)
+{
+	b->ios[i] = (struct scsi_disk_io){ .write = write, .buf = buf, .len = len, .offset = off,
+					   .err = 99 };
+	for (size_t k = 0; k < len; k++)
+		((uint8_t *)buf)[k] = write ? (uint8_t)(k * 31 + off / 512 + 1) : 0xEE;
+}
+
+static void sub_prepare(struct fx *f, struct sub *b, unsigned n)
+{
+	b->f = f;
+	b->n = n;
+	b->calls = 0;
+	b->nsent = 0;
+	pthread_mutex_lock(&f->host_lock);
+	b->first = f->nheld;
+	pthread_mutex_unlock(&f->host_lock);
+}
+
+/* rw_submit of b's first n transfers: its result; b->nsent says what the host took. */
+static int sub_submit(struct fx *f, struct sub *b, unsigned n)
+{
+	sub_prepare(f, b, n);
+	int rc = f->be->ops->rw_submit(f->be->ctx, b->ios, n, sub_done, b);
+	pthread_mutex_lock(&f->host_lock);
+	b->nsent = f->nheld - b->first;
+	pthread_mutex_unlock(&f->host_lock);
+	return rc;
+}
+
+/* Every transfer of b succeeded: reads hold the image, writes reached it. */
+static void sub_check_ok(struct fx *f, const struct sub *b)
+{
+	for (unsigned i = 0; i < b->n; i++) {
+		const struct scsi_disk_io *io = &b->ios[i];
+		assert_int_equal(io->err, 0);
+		assert_memory_equal(io->buf, f->disk_data + io->offset, io->len);
+	}
+}
+
+/* Answer all of b's requests, last to first, and let storvsc read them. */
+static void sub_answer_all(struct fx *f, struct sub *b)
+{
+	for (unsigned i = b->nsent; i-- > 0;)
+		host_answer(f, b->first + i);
+	storvsc_event(f->sc);
+}
+
+static void bytes_all(const void *p, uint8_t v, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(((const uint8_t *)p)[i], v);
+}
+
+/* A host thread that answers held requests in a given order, one storvsc_event each. */
+struct deliverer {
+	struct fx *f;
+	const unsigned *order;          /* held indices */
+	unsigned n;
+	unsigned delay_ms;              /* before the first answer */
+	bool then_serve;                /* afterwards: stop holding (under the same lock hold) */
+};
+
+static void *deliver_main(void *arg)
+{
+	struct deliverer *d = arg;
+	usleep(d->delay_ms * 1000u);
+	for (unsigned i = 0; i < d->n; i++) {
+		pthread_mutex_lock(&d->f->host_lock);
+		host_answer_locked(d->f, d->order[i]);
+		if (d->then_serve && i == d->n - 1)
+			d->f->hold = false;
+		pthread_mutex_unlock(&d->f->host_lock);
+		storvsc_event(d->f->sc);
+	}
+	return NULL;
+}
+
+#define AB 4u   /* batches in flight */
+#define AN 8u   /* requests each */
+
+static void submit_async(bool direct)
+{
+	struct fx *f = fx_ready_with(2000, direct ? fx_host_gpa : NULL);
+	uint8_t *bounce = f->ram + BOUNCE_PFN * 4096;
+	memset(bounce, 0xB0, BOUNCE_PAGES * 4096);
+	host_set(f, true);
+	static struct sub subs[AB];
+	static uint8_t bufs[AB][AN][8192];
+	uint64_t rd = 0, wr = 0;
+	for (unsigned b = 0; b < AB; b++) {
+		for (unsigned j = 0; j < AN; j++) {
+			/* Direct: 512 / 1024 bytes at 1 KiB steps through "VTL0 RAM" (pages 72..79,
+			   offsets inside pages); else 4 / 8 KiB from private memory (bounced). */
+			unsigned k = b * AN + j;
+			void *buf = direct ? (void *)(f->ram + 72 * 4096 + k * 1024) : bufs[b][j];
+			size_t len = direct ? (j % 2 ? 1024 : 512) : (j % 2 + 1) * 4096u;
+			bool write = (b + j) % 3 == 0;
+			sub_io(&subs[b], j, write, buf, len, (uint64_t)k * 16384);
+			*(write ? &wr : &rd) += len;
+		}
+		assert_int_equal(sub_submit(f, &subs[b], AN), 0);
+		assert_int_equal(subs[b].nsent, AN);
+	}
+	/* Held in order, each batch's requests together; none done yet. */
+	int owner[BOUNCE_PFN + BOUNCE_PAGES];
+	for (unsigned i = 0; i < BOUNCE_PFN + BOUNCE_PAGES; i++)
+		owner[i] = -1;
+	for (unsigned b = 0; b < AB; b++) {
+		assert_int_equal(sub_calls(&subs[b]), 0);
+		for (unsigned j = 0; j < AN; j++) {
+			const struct held *h = &f->held[subs[b].first + j];
+			assert_int_equal(h->type, VMBUS_PKT_DATA_GPA_DIRECT);
+			assert_int_equal(held_offset(h), subs[b].ios[j].offset);
+			if (direct)
+				continue;
+			/* The bounce pages named by the 32 requests in flight are pairwise disjoint. */
+			for (unsigned p = 0; p < (h->ext_len - 16) / 8; p++) {
+				uint64_t pfn = h->ext[2 + p];
+				assert_in_range(pfn, BOUNCE_PFN, BOUNCE_PFN + BOUNCE_PAGES - 1);
+				assert_int_equal(owner[pfn], -1);
+				owner[pfn] = (int)(b * AN + j);
+			}
+		}
+	}
+	/* Interleaved, each batch's requests last to first: batch 3 ends at answer 12, then
+	   1 at 24, 2 at 28, 0 at 32. */
+	static const unsigned order_bj[AB * AN][2] = {
+		{ 3, 7 }, { 3, 6 }, { 3, 5 }, { 3, 4 }, { 2, 7 }, { 2, 6 }, { 2, 5 }, { 2, 4 },
+		{ 3, 3 }, { 3, 2 }, { 3, 1 }, { 3, 0 }, { 1, 7 }, { 1, 6 }, { 1, 5 }, { 1, 4 },
+		{ 0, 7 }, { 0, 6 }, { 0, 5 }, { 0, 4 }, { 1, 3 }, { 1, 2 }, { 1, 1 }, { 1, 0 },
+		{ 2, 3 }, { 2, 2 }, { 2, 1 }, { 2, 0 }, { 0, 3 }, { 0, 2 }, { 0, 1 }, { 0, 0 },
+	};
+	static const unsigned ends_at[AB] = { 32, 24, 28, 12 };
+	unsigned order[AB * AN];
+	for (unsigned i = 0; i < AB * AN; i++)
+		order[i] = subs[order_bj[i][0]].first + order_bj[i][1];
+	const unsigned base = f->nanswers;
+	struct deliverer d = { .f = f, .order = order, .n = AB * AN };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, deliver_main, &d), 0);
+	pthread_join(t, NULL);
+	for (unsigned b = 0; b < AB; b++) {
+		struct sub *s = &subs[b];
+		assert_int_equal(sub_calls(s), 1);
+		assert_true(pthread_equal(s->thread, t));
+		/* After all of its answers, at the very answer that completed it. */
+		assert_int_equal(s->answered, AN);
+		assert_int_equal(s->answers - base, ends_at[b]);
+		for (unsigned j = 0; j < AN; j++)
+			assert_int_equal(s->err_at_done[j], 0);
+		sub_check_ok(f, s);
+	}
+	struct storvsc_stats st;
+	storvsc_get_stats(f->sc, &st);
+	assert_int_equal(st.requests, AB * AN);
+	assert_int_equal(st.bytes_read, rd);
+	assert_int_equal(st.bytes_written, wr);
+	assert_int_equal(st.errors, 0);
+	assert_int_equal(st.timeouts, 0);
+	assert_int_equal(st.bad_packets, 0);
+	assert_int_equal(st.direct, direct ? AB * AN : 0);
+	if (direct)
+		bytes_all(bounce, 0xB0, BOUNCE_PAGES * 4096);
+	fx_free(f);
+}
+
+/* Several batches outstanding, answered interleaved from a host thread: done() once each. */
+static void test_submit_async(void **state)
+{
+	(void)state;
+	submit_async(false);
+	submit_async(true);
+}
+
+/* What a refused submit must leave alone. */
+struct probe {
+	unsigned signals, nheld;
+	uint32_t windex;                /* our ring's write_index */
+	uint64_t requests;
+};
+
+static struct probe probe_take(struct fx *f)
+{
+	struct storvsc_stats st;
+	storvsc_get_stats(f->sc, &st);
+	pthread_mutex_lock(&f->host_lock);
+	struct probe p = { f->signals, f->nheld,
+			   __atomic_load_n(&((struct vmbus_ring_control *)f->ram)->write_index,
+					   __ATOMIC_ACQUIRE),
+			   st.requests };
+	pthread_mutex_unlock(&f->host_lock);
+	return p;
+}
+
+/* rw_submit of b's first n transfers is refused: -EAGAIN, nothing sent, no done(). */
+static void refused(struct fx *f, struct sub *b, unsigned n)
+{
+	struct probe p0 = probe_take(f);
+	assert_int_equal(sub_submit(f, b, n), -EAGAIN);
+	struct probe p1 = probe_take(f);
+	assert_int_equal(sub_calls(b), 0);
+	assert_int_equal(p1.signals, p0.signals);
+	assert_int_equal(p1.nheld, p0.nheld);
+	assert_int_equal(p1.windex, p0.windex);
+	assert_int_equal(p1.requests, p0.requests);
+}
+
+static int count_signal(void *ctx)
+{
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+static void test_submit_refused(void **state)
+{
+	(void)state;
+	struct fx *f = fx_ready_with(2000, fx_host_gpa);
+	host_set(f, true);
+	static struct sub subs[40];
+	static uint8_t big[0x40000 + 512], small[40][4096];
+	uint64_t sent = 0;
+
+	/* Before init is ready: another client whose host never answers. Its backend is only
+	   handed out by ready(); storvsc's backend ctx is the client itself (checked on f). */
+	assert_ptr_equal(f->be->ctx, f->sc);
+	static _Alignas(4096) uint8_t mem2[8 * 4096];
+	uint64_t pfn2[4] = { 0 };
+	unsigned sig2 = 0;
+	struct storvsc_config c2 = { .ring = mem2, .ring_pages = 4, .bounce = mem2 + 4 * 4096,
+				     .bounce_pfns = pfn2, .bounce_pages = 4, .signal = count_signal,
+				     .log = sc_log, .ctx = &sig2 };
+	struct storvsc *s2;
+	assert_int_equal(storvsc_create(&c2, &s2), 0);
+	struct scsi_disk_backend be2 = { .ops = f->be->ops, .ctx = s2 };
+	struct sub *b = &subs[0];
+	sub_io(b, 0, false, small[0], 4096, 0);
+	sub_prepare(f, b, 1);
+	assert_int_equal(be2.ops->rw_submit(be2.ctx, b->ios, 1, sub_done, b), -EAGAIN);
+	assert_int_equal(storvsc_start(s2), 0);     /* BEGIN_INITIALIZATION, never answered */
+	const uint32_t w2 = ((struct vmbus_ring_control *)mem2)->write_index;
+	assert_int_equal(sig2, 1);
+	assert_int_equal(be2.ops->rw_submit(be2.ctx, b->ios, 1, sub_done, b), -EAGAIN);
+	assert_int_equal(((struct vmbus_ring_control *)mem2)->write_index, w2);
+	assert_int_equal(sig2, 1);
+	assert_int_equal(sub_calls(b), 0);
+	storvsc_destroy(s2);
+	assert_int_equal(sub_calls(b), 0);
+
+	/* Larger than a request may be (max_transfer_bytes: the 256 KiB bounce buffer). */
+	struct storvsc_stats st;
+	storvsc_get_stats(f->sc, &st);
+	assert_int_equal(st.max_transfer_bytes, 0x40000);
+	sub_io(b, 0, false, small[0], 4096, 0);
+	sub_io(b, 1, false, big, 0x40000 + 512, 0);
+	refused(f, b, 2);
+	sub_io(b, 0, false, big, 0x40000, 0);       /* exactly the limit: goes */
+	assert_int_equal(sub_submit(f, b, 1), 0);
+	assert_int_equal(b->nsent, 1);
+	sent += 1;
+	sub_answer_all(f, b);
+	assert_int_equal(sub_calls(b), 1);
+	sub_check_ok(f, b);
+
+	/* More than 32 transfers in one batch; 32 go. */
+	for (unsigned i = 0; i < 33; i++)
+		sub_io(b, i, i % 2, small[i], 512, i * 4096u);
+	refused(f, b, 33);
+	assert_int_equal(sub_submit(f, b, 32), 0);
+	assert_int_equal(b->nsent, 32);
+	sent += 32;
+	sub_answer_all(f, b);
+	assert_int_equal(sub_calls(b), 1);
+	sub_check_ok(f, b);
+
+	/* Bounce pages (64) held by outstanding batches: 60 + 4; then 8 more and 1 more do not
+	   fit; once the 60 come back, 1 does. */
+	struct sub *a = &subs[1], *c = &subs[2], *d = &subs[3];
+	sub_io(a, 0, false, big, 60 * 4096, 0);
+	assert_int_equal(sub_submit(f, a, 1), 0);
+	static uint8_t mid[2][16384];
+	sub_io(b, 0, false, mid[0], 16384, 0);
+	sub_io(b, 1, false, mid[1], 16384, 16384);
+	refused(f, b, 2);   /* 8 pages: only 4 left */
+	sub_io(c, 0, false, small[2], 4096, 65536);
+	sub_io(c, 1, true, small[3], 4096, 69632);
+	sub_io(c, 2, false, small[4], 4096, 73728);
+	sub_io(c, 3, false, small[5], 4096, 77824);
+	assert_int_equal(sub_submit(f, c, 4), 0);
+	sub_io(d, 0, false, small[6], 512, 81920);
+	refused(f, d, 1);
+	sent += 5;
+	host_answer(f, a->first);
+	storvsc_event(f->sc);
+	assert_int_equal(sub_calls(a), 1);
+	assert_int_equal(sub_calls(c), 0);
+	sub_check_ok(f, a);
+	assert_int_equal(sub_submit(f, d, 1), 0);
+	sent += 1;
+	sub_answer_all(f, c);
+	sub_answer_all(f, d);
+	assert_int_equal(sub_calls(c), 1);
+	assert_int_equal(sub_calls(d), 1);
+	sub_check_ok(f, c);
+	sub_check_ok(f, d);
+
+	/* 32 batches outstanding (one 512-byte transfer each, one bounce page): the 33rd waits. */
+	for (unsigned i = 0; i < 33; i++) {
+		sub_io(&subs[i], 0, i % 2, small[i], 512, 131072 + i * 1024u);
+		if (i < 32) {
+			assert_int_equal(sub_submit(f, &subs[i], 1), 0);
+			assert_int_equal(subs[i].nsent, 1);
+		}
+	}
+	refused(f, &subs[32], 1);
+	for (unsigned i = 32; i-- > 0;)
+		host_answer(f, subs[i].first);
+	storvsc_event(f->sc);
+	for (unsigned i = 0; i < 32; i++) {
+		assert_int_equal(sub_calls(&subs[i]), 1);
+		sub_check_ok(f, &subs[i]);
+	}
+	assert_int_equal(sub_submit(f, &subs[32], 1), 0);
+	sent += 33;
+	sub_answer_all(f, &subs[32]);
+	assert_int_equal(sub_calls(&subs[32]), 1);
+	sub_check_ok(f, &subs[32]);
+
+	/* 256 requests outstanding (8 batches of 32, the caller's own pages): no slot left. */
+	for (unsigned i = 0; i < 8; i++) {
+		for (unsigned j = 0; j < 32; j++)
+			sub_io(&subs[i], j, false, f->ram + 72 * 4096 + (i * 32 + j) % 64 * 512, 512,
+			       (i * 32 + j) * 512u);
+		assert_int_equal(sub_submit(f, &subs[i], 32), 0);
+		assert_int_equal(subs[i].nsent, 32);
+	}
+	sent += 256;
+	sub_io(&subs[8], 0, false, f->ram + 72 * 4096, 512, 0);
+	refused(f, &subs[8], 1);
+	f->be->ops->cancel(f->be->ctx);
+	for (unsigned i = 0; i < 8; i++) {
+		assert_int_equal(sub_calls(&subs[i]), 1);
+		for (unsigned j = 0; j < 32; j++)
+			assert_int_equal(subs[i].ios[j].err, -ECANCELED);
+	}
+
+	/* Empty and out-of-range transfers are answered without the host; the rest goes. */
+	static uint8_t junk[4096];
+	b = &subs[0];
+	sub_io(b, 0, false, junk, 0, 4096);               /* empty: done */
+	sub_io(b, 1, false, junk, 0, DISK_SIZE);          /* empty at the end: done */
+	sub_io(b, 2, false, junk, 512, DISK_SIZE);        /* past the end */
+	sub_io(b, 3, false, junk, 100, 0);                /* not whole blocks */
+	sub_io(b, 4, true, junk, 512, 4097);              /* not at a block */
+	sub_io(b, 5, false, small[0], 4096, 8192);
+	sub_io(b, 6, false, junk, 0, DISK_SIZE + 512);    /* empty past the end */
+	assert_int_equal(sub_submit(f, b, 7), 0);
+	assert_int_equal(b->nsent, 1);
+	assert_int_equal(held_offset(&f->held[b->first]), 8192);
+	sent += 1;
+	assert_int_equal(sub_calls(b), 0);
+	sub_answer_all(f, b);
+	assert_int_equal(sub_calls(b), 1);
+	static const int want[7] = { 0, 0, -EINVAL, -EINVAL, -EINVAL, 0, -EINVAL };
+	for (unsigned i = 0; i < 7; i++) {
+		assert_int_equal(b->ios[i].err, want[i]);
+		assert_int_equal(b->err_at_done[i], want[i]);
+	}
+	assert_memory_equal(small[0], f->disk_data + 8192, 4096);
+	/* None for the host at all: done() at once, on the caller's thread, nothing sent. */
+	struct probe p0 = probe_take(f);
+	sub_io(b, 0, false, junk, 0, 0);
+	sub_io(b, 1, false, junk, 512, DISK_SIZE);
+	assert_int_equal(sub_submit(f, b, 2), 0);
+	assert_int_equal(sub_calls(b), 1);
+	assert_true(pthread_equal(b->thread, pthread_self()));
+	assert_int_equal(b->ios[0].err, 0);
+	assert_int_equal(b->ios[1].err, -EINVAL);
+	struct probe p1 = probe_take(f);
+	assert_int_equal(p1.signals, p0.signals);
+	assert_int_equal(p1.windex, p0.windex);
+
+	storvsc_get_stats(f->sc, &st);
+	assert_int_equal(st.requests, sent);
+	assert_int_equal(st.errors, 256);
+	assert_int_equal(st.timeouts, 0);
+	assert_int_equal(st.bad_packets, 0);
+	fx_free(f);
+}
+
+/* A batch the host never answers ends by the timer; its late answers change nothing. */
+static void test_submit_timeout(void **state)
+{
+	(void)state;
+	struct fx *f = fx_ready_with(100, NULL);
+	host_set(f, true);
+	static struct sub a, b;
+	static uint8_t buf[4][4096];
+	sub_io(&a, 0, false, buf[0], 4096, 0);
+	sub_io(&a, 1, false, buf[1], 4096, 8192);
+	sub_io(&b, 0, true, buf[2], 4096, 16384);
+	sub_io(&b, 1, false, buf[3], 4096, 24576);
+	const uint64_t t0 = now_ms();
+	assert_int_equal(sub_submit(f, &a, 2), 0);
+	assert_int_equal(sub_submit(f, &b, 2), 0);
+	/* One of a's is answered in time: it keeps its result. */
+	host_answer(f, a.first);
+	storvsc_event(f->sc);
+	assert_true(now_ms() - t0 < 100);  /* else this machine was too slow for the test */
+	assert_int_equal(sub_calls(&a), 0);
+	for (unsigned i = 0; i < 5000 && !(sub_calls(&a) && sub_calls(&b)); i++)
+		usleep(1000);
+	const uint64_t took = now_ms() - t0;
+	assert_int_equal(sub_calls(&a), 1);
+	assert_int_equal(sub_calls(&b), 1);
+	assert_true(took >= 100);
+	assert_true(took < 5000);
+	/* From the timer thread: nobody else called storvsc meanwhile. */
+	assert_false(pthread_equal(a.thread, pthread_self()));
+	assert_false(pthread_equal(b.thread, pthread_self()));
+	assert_int_equal(a.ios[0].err, 0);
+	assert_memory_equal(buf[0], f->disk_data, 4096);
+	assert_int_equal(a.ios[1].err, -ETIMEDOUT);
+	assert_int_equal(b.ios[0].err, -ETIMEDOUT);
+	assert_int_equal(b.ios[1].err, -ETIMEDOUT);
+	assert_int_equal(a.err_at_done[1], -ETIMEDOUT);
+	bytes_all(buf[1], 0xEE, 4096);
+	struct storvsc_stats st;
+	storvsc_get_stats(f->sc, &st);
+	assert_int_equal(st.timeouts, 3);
+	assert_int_equal(st.errors, 3);
+	assert_int_equal(st.requests, 4);
+	assert_int_equal(st.bytes_read, 4096);
+	assert_int_equal(st.bytes_written, 0);
+	assert_int_equal(st.bad_packets, 0);
+	/* The late answers: bad packets, nothing else. */
+	host_answer(f, a.first + 1);
+	host_answer(f, b.first);
+	host_answer(f, b.first + 1);
+	storvsc_event(f->sc);
+	storvsc_get_stats(f->sc, &st);
+	assert_int_equal(st.bad_packets, 3);
+	assert_int_equal(st.timeouts, 3);
+	assert_int_equal(st.errors, 3);
+	assert_int_equal(st.bytes_read, 4096);
+	assert_int_equal(sub_calls(&a), 1);
+	assert_int_equal(sub_calls(&b), 1);
+	assert_int_equal(a.ios[1].err, -ETIMEDOUT);
+	bytes_all(buf[1], 0xEE, 4096);
+	/* The channel still works. */
+	host_set(f, false);
+	assert_int_equal(f->be->ops->read(f->be->ctx, buf[1], 4096, 8192), 0);
+	assert_memory_equal(buf[1], f->disk_data + 8192, 4096);
+	fx_free(f);
+}
+
+/* cancel ends every outstanding batch before it returns; so does storvsc_destroy. */
+static void test_submit_cancel(void **state)
+{
+	(void)state;
+	struct fx *f = fx_ready_with(2000, NULL);
+	host_set(f, true);
+	static struct sub subs[3];
+	static uint8_t buf[3][4][4096];
+	for (unsigned i = 0; i < 3; i++) {
+		for (unsigned j = 0; j < 4; j++)
+			sub_io(&subs[i], j, false, buf[i][j], 4096, (i * 4 + j) * 8192u);
+		assert_int_equal(sub_submit(f, &subs[i], 4), 0);
+	}
+	/* Batch 1's requests 0 and 2 are answered: not done yet. */
+	host_answer(f, subs[1].first + 2);
+	host_answer(f, subs[1].first);
+	storvsc_event(f->sc);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(sub_calls(&subs[i]), 0);
+	f->be->ops->cancel(f->be->ctx);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(sub_calls(&subs[i]), 1);
+		assert_true(pthread_equal(subs[i].thread, pthread_self()));
+		for (unsigned j = 0; j < 4; j++) {
+			bool answered = i == 1 && j % 2 == 0;
+			assert_int_equal(subs[i].ios[j].err, answered ? 0 : -ECANCELED);
+			assert_int_equal(subs[i].err_at_done[j], answered ? 0 : -ECANCELED);
+			if (answered)
+				assert_memory_equal(buf[i][j], f->disk_data + subs[i].ios[j].offset,
+						    4096);
+			else
+				bytes_all(buf[i][j], 0xEE, 4096);
+		}
+	}
+	struct storvsc_stats st;
+	storvsc_get_stats(f->sc, &st);
+	assert_int_equal(st.errors, 10);
+	assert_int_equal(st.timeouts, 0);
+	assert_int_equal(st.bytes_read, 8192);
+	/* Nothing outstanding: nothing to do. */
+	f->be->ops->cancel(f->be->ctx);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(sub_calls(&subs[i]), 1);
+	/* A late answer is nobody's; the bounce pages are all free again (256 KiB goes). */
+	host_answer(f, subs[0].first);
+	storvsc_event(f->sc);
+	storvsc_get_stats(f->sc, &st);
+	assert_int_equal(st.bad_packets, 1);
+	static uint8_t big[0x40000];
+	sub_io(&subs[0], 0, false, big, sizeof(big), 0);
+	assert_int_equal(sub_submit(f, &subs[0], 1), 0);
+	sub_answer_all(f, &subs[0]);
+	assert_int_equal(sub_calls(&subs[0]), 1);
+	sub_check_ok(f, &subs[0]);
+	/* Destroyed with two batches outstanding: their done() runs there. */
+	for (unsigned i = 1; i < 3; i++) {
+		for (unsigned j = 0; j < 4; j++)
+			sub_io(&subs[i], j, j % 2, buf[i][j], 4096, (i * 4 + j) * 8192u);
+		assert_int_equal(sub_submit(f, &subs[i], 4), 0);
+		assert_int_equal(subs[i].nsent, 4);
+	}
+	storvsc_destroy(f->sc);
+	f->sc = NULL;
+	for (unsigned i = 1; i < 3; i++) {
+		assert_int_equal(sub_calls(&subs[i]), 1);
+		for (unsigned j = 0; j < 4; j++)
+			assert_int_equal(subs[i].ios[j].err, -ECANCELED);
+	}
+	fx_free(f);
+}
+
+/* The host breaks its ring while batches are outstanding: they end with -EIO, and so does
+   everything after. */
+static void test_submit_broken_ring(void **state)
+{
+	(void)state;
+	struct fx *f = fx_ready_with(2000, NULL);
+	host_set(f, true);
+	static struct sub subs[3];
+	static uint8_t buf[2][3][4096];
+	for (unsigned i = 0; i < 2; i++) {
+		for (unsigned j = 0; j < 3; j++)
+			sub_io(&subs[i], j, j == 2, buf[i][j], 4096, (i * 3 + j) * 8192u);
+		assert_int_equal(sub_submit(f, &subs[i], 3), 0);
+	}
+	host_answer(f, subs[0].first + 1);
+	storvsc_event(f->sc);
+	assert_int_equal(sub_calls(&subs[0]), 0);
+	struct vmbus_ring_control *c = (void *)(f->ram + 4 * 4096);
+	__atomic_store_n(&c->write_index, 0xFFFFFFF0u, __ATOMIC_RELEASE);
+	storvsc_event(f->sc);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(sub_calls(&subs[i]), 1);
+		for (unsigned j = 0; j < 3; j++) {
+			/* The answer read before the break keeps its result. */
+			int want = i == 0 && j == 1 ? 0 : -EIO;
+			assert_int_equal(subs[i].ios[j].err, want);
+			assert_int_equal(subs[i].err_at_done[j], want);
+		}
+	}
+	assert_memory_equal(buf[0][1], f->disk_data + 8192, 4096);
+	struct storvsc_stats st;
+	storvsc_get_stats(f->sc, &st);
+	assert_int_equal(st.broken, 1);
+	assert_false(st.ready);
+	assert_int_equal(st.errors, 5);
+	assert_int_equal(st.timeouts, 0);
+	sub_io(&subs[2], 0, false, buf[0][0], 4096, 0);
+	refused(f, &subs[2], 1);
+	assert_int_equal(f->be->ops->read(f->be->ctx, buf[0][0], 4096, 0), -EIO);
+	assert_int_equal(f->be->ops->write(f->be->ctx, buf[0][0], 4096, 0), -EIO);
+	fx_free(f);
+}
+
+/* The host log after `mark`: the 4 async answers, then the synchronous request (which the
+   host no longer holds once they are answered: it served it at once), then its answer. */
+static void async_then_sync_check(struct fx *f, unsigned mark)
+{
+	pthread_mutex_lock(&f->host_lock);
+	const unsigned n = f->nlog - mark;
+	char kinds[8] = { 0 };
+	for (unsigned i = 0; i < n && i < 7; i++)
+		kinds[i] = f->log[mark + i].kind;
+	pthread_mutex_unlock(&f->host_lock);
+	assert_string_equal(kinds, "AAAARA");
+}
+
+/*
+ * An async batch of 4 reads outstanding, held by a host thread that answers it after 20 ms
+ * and then stops holding (in the same host_lock hold as its last answer): a synchronous
+ * read or write sent before the batch ended would be held, logged before the answers, and
+ * answered only with them.
+ */
+enum sync_op { SYNC_READ, SYNC_WRITE, SYNC_BATCH_WRITE };
+
+static void sync_after_async(enum sync_op op)
+{
+	struct fx *f = fx_ready_with(2000, NULL);
+	static struct sub a;
+	static uint8_t abuf[4][4096], buf[8192];
+	unsigned order[4];
+	host_set(f, true);
+	for (unsigned j = 0; j < 4; j++)
+		sub_io(&a, j, false, abuf[j], 4096, (j + 1) * 65536u);
+	assert_int_equal(sub_submit(f, &a, 4), 0);
+	assert_int_equal(a.nsent, 4);
+	for (unsigned j = 0; j < 4; j++)
+		order[j] = a.first + 3 - j;
+	pthread_mutex_lock(&f->host_lock);
+	const unsigned mark = f->nlog;
+	pthread_mutex_unlock(&f->host_lock);
+	struct deliverer d = { .f = f, .order = order, .n = 4, .delay_ms = 20,
+			       .then_serve = true };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, deliver_main, &d), 0);
+	int rc;
+	if (op != SYNC_READ) {
+		for (unsigned i = 0; i < sizeof(buf); i++)
+			buf[i] = (uint8_t)(i * 11 + op);
+	}
+	if (op == SYNC_WRITE) {
+		rc = f->be->ops->write(f->be->ctx, buf, sizeof(buf), 4096);
+	} else if (op == SYNC_BATCH_WRITE) {
+		struct scsi_disk_io io = { .write = true, .buf = buf, .len = sizeof(buf),
+					   .offset = 4096, .err = 99 };
+		f->be->ops->rw_batch(f->be->ctx, &io, 1);
+		rc = io.err;
+	} else {
+		memset(buf, 0xEE, sizeof(buf));
+		rc = f->be->ops->read(f->be->ctx, buf, sizeof(buf), 4096);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(rc, 0);
+	/* The async batch used bounce pages 0..3, the synchronous transfer 0..1 after it. */
+	assert_int_equal(sub_calls(&a), 1);
+	sub_check_ok(f, &a);
+	assert_memory_equal(buf, f->disk_data + 4096, sizeof(buf));
+	async_then_sync_check(f, mark);
+	struct storvsc_stats st;
+	storvsc_get_stats(f->sc, &st);
+	assert_int_equal(st.errors, 0);
+	assert_int_equal(st.timeouts, 0);
+	assert_int_equal(st.requests, 5);
+	fx_free(f);
+}
+
+/* A synchronous read sends nothing until the outstanding async batch has ended. */
+static void test_sync_waits_for_async(void **state)
+{
+	(void)state;
+	sync_after_async(SYNC_READ);
+}
+
+/* The same for a write (read / write, then rw_batch): its data must not go into bounce pages
+   the async batch still holds. */
+static void test_sync_write_waits_for_async(void **state)
+{
+	(void)state;
+	sync_after_async(SYNC_WRITE);
+}
+
+static void test_sync_batch_write_waits_for_async(void **state)
+{
+	(void)state;
+	sync_after_async(SYNC_BATCH_WRITE);
+}
+
+/* The host of test_sync_waits_for_ring_space: after 20 ms it reads and answers everything in
+   our ring but publishes its read index only 20 ms later; then it serves inside the signal. */
+static void *serve_then_commit(void *arg)
+{
+	struct fx *f = arg;
+	usleep(20000);
+	pthread_mutex_lock(&f->host_lock);
+	f->defer_commit = true;
+	host_serve(f);
+	pthread_mutex_unlock(&f->host_lock);
+	storvsc_event(f->sc);           /* the async batches end; our ring stays full */
+	usleep(20000);
+	pthread_mutex_lock(&f->host_lock);
+	assert_true(vmbus_ring_commit(&f->h_in) >= 0);
+	host_log(f, 'C', 0);
+	f->defer_commit = false;
+	f->sync = true;
+	pthread_mutex_unlock(&f->host_lock);
+	storvsc_event(f->sc);           /* what a commit's signal would do */
+	return NULL;
+}
+
+/* Our ring has no room for a synchronous read (the host read it all but has not published
+   that yet): the read waits for the room instead of failing. */
+static void test_sync_waits_for_ring_space(void **state)
+{
+	(void)state;
+	struct fx *f = fx_ready_with(2000, fx_host_gpa);
+	pthread_mutex_lock(&f->host_lock);
+	f->sync = false;                /* the host looks at the ring only from its thread */
+	pthread_mutex_unlock(&f->host_lock);
+	/* Fill the ring with async batches of 512-byte reads into "VTL0 RAM" (no bounce pages):
+	   32 at a time, then 1 at a time, until one is refused. */
+	static struct sub subs[40];
+	unsigned nb = 0, nreq = 0;
+	for (unsigned per = 32; per; per = per == 32 ? 1 : 0) {
+		for (;;) {
+			assert_true(nb < 40);
+			struct sub *b = &subs[nb];
+			for (unsigned j = 0; j < per; j++)
+				sub_io(b, j, false, f->ram + 72 * 4096 + (nreq + j) % 64 * 512, 512,
+				       (nreq + j) * 512u);
+			if (sub_submit(f, b, per) != 0)
+				break;
+			nb++;
+			nreq += per;
+		}
+	}
+	/* Refused for the ring: not the batch (32) or request (256) limits, no bounce pages. */
+	assert_true(nb < 32);
+	assert_true(nreq >= 100 && nreq < 256);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, serve_then_commit, f), 0);
+	static uint8_t buf[8192];
+	memset(buf, 0xEE, sizeof(buf));
+	int rc = f->be->ops->read(f->be->ctx, buf, sizeof(buf), 4096);
+	pthread_join(t, NULL);
+	assert_int_equal(rc, 0);
+	assert_memory_equal(buf, f->disk_data + 4096, sizeof(buf));
+	for (unsigned i = 0; i < nb; i++) {
+		assert_int_equal(sub_calls(&subs[i]), 1);
+		for (unsigned j = 0; j < subs[i].n; j++)
+			assert_int_equal(subs[i].ios[j].err, 0);
+	}
+	/* The read went out after the commit, and it is the only thing that did. */
+	pthread_mutex_lock(&f->host_lock);
+	unsigned c = LOG_MAX, after = 0;
+	for (unsigned i = 0; i < f->nlog; i++) {
+		if (f->log[i].kind == 'C')
+			c = i;
+		else if (c != LOG_MAX && f->log[i].kind == 'R')
+			after++;
+	}
+	const char last = f->log[f->nlog - 1].kind;
+	pthread_mutex_unlock(&f->host_lock);
+	assert_true(c < LOG_MAX);
+	assert_int_equal(after, 1);
+	assert_int_equal(last, 'A');
+	struct storvsc_stats st;
+	storvsc_get_stats(f->sc, &st);
+	assert_int_equal(st.errors, 0);
+	assert_int_equal(st.timeouts, 0);
+	assert_int_equal(st.requests, nreq + 1);
+	fx_free(f);
+}
+
 static void test_bad_config(void **state)
 {
 	(void)state;
@@ -674,6 +1625,15 @@ int main(void)
 		cmocka_unit_test(test_batch_one_missing),
 		cmocka_unit_test(test_batch_async_host),
 		cmocka_unit_test(test_direct_pages),
+		cmocka_unit_test(test_submit_async),
+		cmocka_unit_test(test_submit_refused),
+		cmocka_unit_test(test_submit_timeout),
+		cmocka_unit_test(test_submit_cancel),
+		cmocka_unit_test(test_submit_broken_ring),
+		cmocka_unit_test(test_sync_waits_for_async),
+		cmocka_unit_test(test_sync_write_waits_for_async),
+		cmocka_unit_test(test_sync_batch_write_waits_for_async),
+		cmocka_unit_test(test_sync_waits_for_ring_space),
 		cmocka_unit_test(test_bad_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
