@@ -133,6 +133,14 @@ static uint64_t mono_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+/* The CLOCK_MONOTONIC deadline `ns` from now, for pthread_cond_timedwait. */
+static struct timespec deadline_in(uint64_t ns)
+{
+	uint64_t t = mono_ns() + ns;
+	return (struct timespec){ .tv_sec = (time_t)(t / 1000000000u),
+				  .tv_nsec = (long)(t % 1000000000u) };
+}
+
 /* ---- slots, groups, bounce pages (lock held) ---- */
 
 /* A free slot (the caller checked free_slots) under a new transaction id. */
@@ -661,13 +669,7 @@ static void wait_a_little(struct storvsc *s)
 	unlock_and_call(s);
 	pump(s);
 	pthread_mutex_lock(&s->lock);
-	struct timespec dl;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_nsec += 1000000;
-	if (dl.tv_nsec >= 1000000000) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000;
-	}
+	struct timespec dl = deadline_in(1000000);
 	pthread_cond_timedwait(&s->cond, &s->lock, &dl);
 }
 
@@ -754,13 +756,9 @@ static void run(struct storvsc *s, struct req *r, uint32_t n)
 		poll_briefly(s);
 	pthread_mutex_lock(&s->lock);
 	/* The deadline only when we wait: a synchronous host has answered already. */
-	struct timespec dl;
-	if (sent && !batch_done(s) && !s->dead) {
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)s->cfg.timeout_ms * 1000000u;
-		dl.tv_sec += (time_t)(ns / 1000000000u);
-		dl.tv_nsec = (long)(ns % 1000000000u);
-	}
+	struct timespec dl = { 0 };
+	if (sent && !batch_done(s) && !s->dead)
+		dl = deadline_in((uint64_t)s->cfg.timeout_ms * 1000000u);
 	while (sent && rc == 0 && !batch_done(s) && !s->dead) {
 		if (pthread_cond_timedwait(&s->cond, &s->lock, &dl) == ETIMEDOUT &&
 		    !batch_done(s)) {
@@ -980,11 +978,9 @@ static void *timer_main(void *arg)
 	period = (period < 5 ? 5 : period > 1000 ? 1000 : period) * 1000000u;
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
-		uint64_t t = mono_ns() + period;
-		struct timespec dl = { .tv_sec = (time_t)(t / 1000000000u),
-				       .tv_nsec = (long)(t % 1000000000u) };
+		struct timespec dl = deadline_in(period);
 		pthread_cond_timedwait(&s->timer_cond, &s->lock, &dl);
-		t = mono_ns();
+		uint64_t t = mono_ns();
 		for (uint32_t i = 1; i < MAX_GROUPS; i++)
 			if (s->groups[i].busy && t >= s->groups[i].deadline)
 				async_end(s, &s->groups[i], -ETIMEDOUT);

@@ -14,9 +14,9 @@
 #include "hvcall/vmbus_ring_abi.h"
 
 #define RING_PAGES 8u           /* 4 per direction: control page + 3 data pages */
-/* SCSI: one batch in flight (storvsc: at most 32 requests over the 64 bounce pages, under 4
- * KiB of packets), so small rings; the bounce buffer bounds a batch. */
-#define SCSI_RING_PAGES 32u    /* 60 KiB a direction: about 500 requests in flight */
+/* SCSI: storvsc keeps up to 32 batches (256 requests, ~112 bytes of packet each for 4 KiB
+ * transfers) in flight; a batch that finds no room waits its turn as a synchronous one. */
+#define SCSI_RING_PAGES 32u     /* 15 data pages a direction: about 500 such requests */
 #define SCSI_BOUNCE_PAGES 64u   /* 256 KiB per request, larger I/O is split */
 
 enum serial_state { SER_NONE, SER_GPADL, SER_OPENING, SER_OPEN, SER_DEAD };

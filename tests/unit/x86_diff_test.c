@@ -111,6 +111,8 @@ static volatile sig_atomic_t native_sig, native_code;
 static uint64_t fault_gpr[16], fault_rflags, fault_addr;
 static unsigned vec_both[32]; /* agreeing faults by vector, for the summary */
 static unsigned vendor_order; /* LOCK misuse: host memory fault, emulator #UD (see lock_misuse) */
+static unsigned cmps_order;   /* CMPS: the host reports its other operand's fault (cmps_form) */
+static unsigned rep_flags;    /* REPE/REPNE CMPS/SCAS: host flags not restored at a fault */
 
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
@@ -1191,6 +1193,27 @@ static bool lock_misuse(const uint8_t *b, unsigned n)
 	return x86_decode(s, k, m, &in) > 0 && in.has_mem; /* else no memory fault to race */
 }
 
+/*
+ * CMPS (A6/A7) and, with `scas`, SCAS (AE/AF): the decoded opcode when the bytes are one of
+ * them, else 0. Two vendor behaviours there are accepted (and counted), not mismatches:
+ * - CMPS reads two memory operands; which one's fault is reported when both would fault is
+ *   not architectural. The emulator checks DS:rSI first (Intel's order); AMD's Zen 5 (family
+ *   1Ah) reports the ES:rDI operand's (#AC against the emulator's #GP, and the reverse).
+ * - At a fault in REPE/REPNE CMPS/SCAS the SDM (vol. 2, REP) restores EFLAGS to their value
+ *   before the instruction, as the emulator does; Zen 5 leaves the flags of the iterations it
+ *   completed. Registers, RIP and memory must still agree.
+ */
+static unsigned cmps_form(const uint8_t *b, unsigned n, bool scas, bool *rep)
+{
+	enum x86_mode m = gmode == 64 ? X86_MODE_64 : gmode == 32 ? X86_MODE_32 : X86_MODE_16;
+	struct x86_insn d;
+	if (x86_decode(b, n, m, &d) <= 0 || d.opcode_map != 0)
+		return 0;
+	*rep = d.rep;
+	unsigned op = d.opcode & ~1u;
+	return op == 0xa6 || (scas && op == 0xae) ? d.opcode : 0;
+}
+
 struct stats {
 	unsigned cases, mismatches, unsupported, faults_both, ac_impl, rep0_zext;
 };
@@ -1403,7 +1426,7 @@ static bool run_case(struct tc *t, const char *name, struct stats *s)
 		s->ac_impl++; /* either answer is architectural */
 		return true;
 	}
-	bool ac_alt = false, rep0 = false;
+	bool ac_alt = false, rep0 = false, rep = false;
 	if (t->ac_impl && emu_ac && !native_ac) {
 		/* The host does not check this form's alignment (Intel never raises #AC for
 		 * MOVUPS & co., AMD does). Then it must do what the emulator does without the
@@ -1435,9 +1458,25 @@ static bool run_case(struct tc *t, const char *name, struct stats *s)
 		    !memcmp(emem, scratch, SCRATCH_SIZE) && lock_misuse(t->b, t->n)) {
 			vendor_order++; /* AMD order; the emulator's #UD is the Intel one */
 			return true;
+		} else if (er == X86_EMU_FAULT && fault.vector != want &&
+			   (want == X86_EXC_GP || want == X86_EXC_SS || want == X86_EXC_AC ||
+			    want == X86_EXC_PF) &&
+			   (fault.vector == X86_EXC_GP || fault.vector == X86_EXC_SS ||
+			    fault.vector == X86_EXC_AC || fault.vector == X86_EXC_PF) &&
+			   cmps_form(t->b, t->n, false, &rep) && gprs_match(cpu.gpr, fault_gpr) &&
+			   cpu.rip == before.rip && !memcmp(emem, scratch, SCRATCH_SIZE)) {
+			cmps_order++; /* the other operand's fault (see cmps_form) */
+			return true;
 		} else if (er != X86_EMU_FAULT || fault.vector != want) {
 			ok = false;
 			why = "native faulted, emulator did not (or other vector)";
+		} else if (((cpu.rflags ^ fault_rflags) & t->fmask) &&
+			   !((cpu.rflags ^ before.rflags) & t->fmask) &&
+			   cmps_form(t->b, t->n, true, &rep) && rep &&
+			   gprs_match(cpu.gpr, fault_gpr) && !gprs_match(cpu.gpr, before.gpr) &&
+			   cpu.rip == before.rip && !memcmp(emem, scratch, SCRATCH_SIZE)) {
+			rep_flags++; /* flags restored by the emulator, not by the host (cmps_form) */
+			return true;
 		} else if (pf && fault.cr2 != fault_addr) {
 			ok = false;
 			why = "#PF address (CR2) differs";
@@ -2166,9 +2205,11 @@ int main(void)
 	int rc = cmocka_run_group_tests(tests, setup, NULL);
 	printf("x86_diff_test: %u cases, %u mismatches; faults raised by both: #DE %u, #UD %u, "
 	       "#SS %u, #GP %u, #PF %u, #AC %u; vendor-order (LOCK misuse: host memory fault, "
-	       "emulator #UD) %u; REP a32 no-iteration zero-extension (host) %u\n", total_cases,
+	       "emulator #UD) %u; REP a32 no-iteration zero-extension (host) %u; CMPS operand "
+	       "order (host: ES:rDI first) %u; REPE/REPNE CMPS/SCAS flags at a fault not restored "
+	       "(host) %u\n", total_cases,
 	       total_mismatch, vec_both[X86_EXC_DE], vec_both[X86_EXC_UD], vec_both[X86_EXC_SS],
 	       vec_both[X86_EXC_GP], vec_both[X86_EXC_PF], vec_both[X86_EXC_AC], vendor_order,
-	       rep0_total);
+	       rep0_total, cmps_order, rep_flags);
 	return rc;
 }
