@@ -269,7 +269,7 @@ static int h_post(void *ctx, const struct vmbus_server_target *t, const void *ms
 /*
  * The host on a CPU of its own, as a real host's storvsp runs on the host's processors (the
  * main figures): a thread that serves the host's ring when VTL2 signals it, after `latency`
- * seconds (0: at once; the last figure: a host whose storage takes 20 us). Its signal back
+ * seconds (0: at once; the last figure: a host that wakes up 20 us after a signal). Its signal back
  * raises VTL2's event (`vtl2_event`), which the VP's thread takes between VTL0's requests, as
  * a VTL2 interrupt on that VP would: storvsc_event, and the completions to VTL0 from there.
  * Both poll (a host's CPU is its own; a futex wake-up here costs tens of microseconds).
@@ -683,8 +683,9 @@ int main(void)
 	       "  interleaved in chunks of %u, each its own random offsets; one-thread QD1 timed\n"
 	       "  regions less %.1f ns each (an empty timed region). pread is one thread at QD1.\n",
 	       CHUNK, clk * 1e9);
-	printf("  a host answering after %.0f us on its own CPU (storage latency): QD1 %.0f IOPS,\n"
-	       "  QD32 %.0f IOPS (%.1fx: VTL2 keeps the requests in flight together)\n",
+	printf("  a host on its own CPU that starts serving %.0f us after each signal (a slow wake-up;\n"
+	       "  while it has work it takes what arrives meanwhile): QD1 %.0f IOPS, QD32 %.0f IOPS\n"
+	       "  (%.1fx: VTL2 keeps the requests in flight while the host works)\n",
 	       HOST_LATENCY_NS / 1000, lat_iops[0], lat_iops[1], lat_iops[1] / lat_iops[0]);
 	printf("  diagnostics, host on its own CPU: host thread busy %.0f%% (%.1f requests a "
 	       "wake-up), VP thread idle %.0f%%\n", 100 * hbusy / stream_t, hreq / hserves,
