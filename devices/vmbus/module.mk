@@ -31,3 +31,6 @@ $(1)_LDLIBS := -lpthread
 $$(eval $$(call mezz_bench,$(1)))
 endef
 $(foreach t,$(patsubst tests/bench/%.c,%,$(sort $(wildcard tests/bench/vmbus_*_bench.c))),$(eval $(call vmbus_bench,$(t))))
+
+# The storage path's threaded tests once more under ThreadSanitizer (built by the script).
+SCRIPT_TESTS += tests/unit/tsan-vmbus.sh

@@ -280,8 +280,7 @@ static struct {
 	unsigned pending;
 	bool on, stop;
 	double latency;
-	double busy;                /* seconds serving (diagnostics) */
-	uint64_t serves;
+	uint64_t busy_ns, serves;   /* time serving, wake-ups (diagnostics; atomic) */
 } hcpu;
 static double vp_idle;          /* seconds the VP's thread found nothing to do */
 static unsigned vtl2_event;
@@ -299,8 +298,8 @@ static void *host_cpu(void *arg)
 		double a = now();
 		if (vmbus_server_signal(host, HOST_CONN_BASE + 1))
 			die("host cpu: signal");
-		hcpu.busy += now() - a;
-		hcpu.serves++;
+		__atomic_fetch_add(&hcpu.busy_ns, (uint64_t)((now() - a) * 1e9), __ATOMIC_RELAXED);
+		__atomic_fetch_add(&hcpu.serves, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
@@ -595,14 +594,15 @@ int main(void)
 			bounce_only = false;
 			/* The host on its own CPU (thread start and stop outside the timing). */
 			host_cpu_start(0);
-			hcpu.busy = vp_idle = 0;
-			hcpu.serves = 0;
+			vp_idle = 0;
+			uint64_t b0 = __atomic_load_n(&hcpu.busy_ns, __ATOMIC_RELAXED);
+			uint64_t s0 = __atomic_load_n(&hcpu.serves, __ATOMIC_RELAXED);
 			double st = run_stream(&relay, lbas + 7 * READS + c, CHUNK, 32);
 			t[RELAY32_H] += st;
 			stream_t += st;
-			hbusy += hcpu.busy;
+			hbusy += (double)(__atomic_load_n(&hcpu.busy_ns, __ATOMIC_RELAXED) - b0) * 1e-9;
 			hidle += vp_idle;
-			hserves += (double)hcpu.serves;
+			hserves += (double)(__atomic_load_n(&hcpu.serves, __ATOMIC_RELAXED) - s0);
 			hreq += CHUNK;
 			t[RELAY1_H] += run_stream(&relay, lbas + 9 * READS + c, CHUNK, 1);
 			bounce_only = true;

@@ -296,9 +296,9 @@ static void sc_ready(void *ctx, int err, const struct scsi_disk_backend *be)
 {
 	struct fx *f = ctx;
 	assert_false(f->ready_called);
-	f->ready_called = true;
 	f->ready_err = err;
 	f->be = be;
+	__atomic_store_n(&f->ready_called, true, __ATOMIC_RELEASE); /* polled by fx_async */
 }
 
 static void sc_log(void *ctx, const char *line)
@@ -400,13 +400,13 @@ static void test_init_and_io(void **state)
 /* The host completes from its own thread, later: storvsc waits on its condition variable. */
 struct async_host {
 	struct fx *f;
-	volatile bool stop;
+	bool stop;              /* atomic */
 };
 
 static void *async_thread(void *arg)
 {
 	struct async_host *a = arg;
-	while (!a->stop) {
+	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
 		usleep(1000);
 		pthread_mutex_lock(&a->f->host_lock);
 		host_serve(a->f);
@@ -423,7 +423,7 @@ static struct fx *fx_async(struct async_host *a, pthread_t *t)
 	*a = (struct async_host){ .f = f };
 	assert_int_equal(pthread_create(t, NULL, async_thread, a), 0);
 	assert_int_equal(storvsc_start(f->sc), 0);
-	for (int i = 0; i < 2000 && !f->ready_called; i++)
+	for (int i = 0; i < 2000 && !__atomic_load_n(&f->ready_called, __ATOMIC_ACQUIRE); i++)
 		usleep(1000);
 	assert_true(f->ready_called);
 	assert_int_equal(f->ready_err, 0);
@@ -443,7 +443,7 @@ static void test_async_host(void **state)
 	memset(buf, 0, sizeof(buf));
 	assert_int_equal(f->be->ops->read(f->be->ctx, buf, sizeof(buf), 4096), 0);
 	assert_memory_equal(buf, f->disk_data + 4096, sizeof(buf));
-	a.stop = true;
+	__atomic_store_n(&a.stop, true, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
 	fx_free(f);
 }
@@ -665,7 +665,7 @@ static void test_batch_async_host(void **state)
 	static struct scsi_disk_io ios[NIO];
 	batch_setup(ios);
 	f->be->ops->rw_batch(f->be->ctx, ios, NIO);
-	a.stop = true;
+	__atomic_store_n(&a.stop, true, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
 	batch_check(f, ios);
 	fx_free(f);
