@@ -673,12 +673,27 @@ static void wait_a_little(struct storvsc *s)
 	pthread_cond_timedwait(&s->cond, &s->lock, &dl);
 }
 
-/* Lock held: until no asynchronous batch is in flight (they end by answer, timeout or a
-   broken ring). */
+/* Lock held: end the asynchronous batches past their deadline (their done() queued). */
+static void expire_locked(struct storvsc *s)
+{
+	uint64_t t = mono_ns();
+	for (uint32_t i = 1; i < MAX_GROUPS; i++)
+		if (s->groups[i].busy && t >= s->groups[i].deadline)
+			async_end(s, &s->groups[i], -ETIMEDOUT);
+}
+
+/*
+ * Lock held: until no asynchronous batch is in flight (they end by answer, timeout or a
+ * broken ring). The waiter reads the ring and expires batches itself: it may be the thread
+ * that would otherwise do either (the host-event thread or the timer thread, when a batch's
+ * done() resumed a drain that needs a synchronous command).
+ */
 static void wait_async_idle(struct storvsc *s)
 {
-	while (s->async_busy && !s->dead)
+	while (s->async_busy && !s->dead) {
 		wait_a_little(s);
+		expire_locked(s);
+	}
 }
 
 /*
@@ -755,16 +770,18 @@ static void run(struct storvsc *s, struct req *r, uint32_t n)
 	if (sent)
 		poll_briefly(s);
 	pthread_mutex_lock(&s->lock);
-	/* The deadline only when we wait: a synchronous host has answered already. */
-	struct timespec dl = { 0 };
+	/* The deadline only when we wait: a synchronous host has answered already. The wait
+	   reads the ring itself every millisecond: the waiter may be the host-event thread. */
+	uint64_t deadline = 0;
 	if (sent && !batch_done(s) && !s->dead)
-		dl = deadline_in((uint64_t)s->cfg.timeout_ms * 1000000u);
+		deadline = mono_ns() + (uint64_t)s->cfg.timeout_ms * 1000000u;
 	while (sent && rc == 0 && !batch_done(s) && !s->dead) {
-		if (pthread_cond_timedwait(&s->cond, &s->lock, &dl) == ETIMEDOUT &&
-		    !batch_done(s)) {
+		if (mono_ns() >= deadline) {
 			s->timeouts++;
 			rc = -ETIMEDOUT;
+			break;
 		}
+		wait_a_little(s);
 	}
 	const struct group *g = &s->groups[SYNC];
 	for (uint32_t i = 0; i < n; i++) {
@@ -980,10 +997,7 @@ static void *timer_main(void *arg)
 	while (!s->stopping) {
 		struct timespec dl = deadline_in(period);
 		pthread_cond_timedwait(&s->timer_cond, &s->lock, &dl);
-		uint64_t t = mono_ns();
-		for (uint32_t i = 1; i < MAX_GROUPS; i++)
-			if (s->groups[i].busy && t >= s->groups[i].deadline)
-				async_end(s, &s->groups[i], -ETIMEDOUT);
+		expire_locked(s);
 		if (s->calls.n) {
 			unlock_and_call(s);
 			pthread_mutex_lock(&s->lock);
