@@ -35,8 +35,10 @@
  *   until no asynchronous batch is in flight (none starts meanwhile), so it has the bounce
  *   pages to itself, and for room in our ring (the host may commit what it read after
  *   answering; it is asked to signal via pending_send_sz), then sends, signals, polls the
- *   ring for up to 50 us and waits on a condition variable until every request is answered,
- *   in any order.
+ *   ring for up to 50 us and then sleeps on a condition variable in 1 ms steps, reading the
+ *   ring (and expiring async batches) itself after each, until every request is answered, in
+ *   any order: the waiter may be the very thread that runs storvsc_event or the timer (a
+ *   batch's done() can resume a drain that needs a synchronous command).
  * - Only 512-byte logical blocks; offsets and lengths must be multiples of 512 (scsi_disk only
  *   asks for whole blocks), else -EINVAL.
  *
