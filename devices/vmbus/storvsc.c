@@ -133,6 +133,12 @@ static uint64_t mono_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+/* When a request sent now has waited cfg.timeout_ms (mono_ns). */
+static uint64_t timeout_at(const struct storvsc *s)
+{
+	return mono_ns() + (uint64_t)s->cfg.timeout_ms * 1000000u;
+}
+
 /* The CLOCK_MONOTONIC deadline `ns` from now, for pthread_cond_timedwait. */
 static struct timespec deadline_in(uint64_t ns)
 {
@@ -648,17 +654,13 @@ static inline void cpu_relax(void)
 #define SPIN_NS 50000u
 static void poll_briefly(struct storvsc *s)
 {
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	const uint64_t end = mono_ns() + SPIN_NS;
 	for (unsigned i = 1;; i++) {
 		if (pump(s))
 			return;
 		cpu_relax();
-		if (i % 16 == 0) {
-			clock_gettime(CLOCK_MONOTONIC, &t);
-			if ((t.tv_sec - t0.tv_sec) * 1000000000ll + (t.tv_nsec - t0.tv_nsec) > SPIN_NS)
-				return;
-		}
+		if (i % 16 == 0 && mono_ns() > end)
+			return;
 	}
 }
 
@@ -716,7 +718,7 @@ static int wait_ring_space(struct storvsc *s, uint32_t need)
 			return 0;
 		uint64_t t = mono_ns();
 		if (!deadline) {
-			deadline = t + (uint64_t)s->cfg.timeout_ms * 1000000u;
+			deadline = timeout_at(s);
 			uint32_t max = vmbus_ring_max_packet_size(&s->out);
 			vmbus_ring_set_pending_send(&s->out, need < max ? need : max);
 		} else if (t >= deadline) {
@@ -774,7 +776,7 @@ static void run(struct storvsc *s, struct req *r, uint32_t n)
 	   reads the ring itself every millisecond: the waiter may be the host-event thread. */
 	uint64_t deadline = 0;
 	if (sent && !batch_done(s) && !s->dead)
-		deadline = mono_ns() + (uint64_t)s->cfg.timeout_ms * 1000000u;
+		deadline = timeout_at(s);
 	while (sent && rc == 0 && !batch_done(s) && !s->dead) {
 		if (mono_ns() >= deadline) {
 			s->timeouts++;
@@ -1067,7 +1069,7 @@ static int be_rw_submit(void *ctx, struct scsi_disk_io *ios, size_t n, void (*do
 	g->arg = arg;
 	g->first_page = (uint32_t)first;
 	g->pages = pages;
-	g->deadline = mono_ns() + (uint64_t)s->cfg.timeout_ms * 1000000u;
+	g->deadline = timeout_at(s);
 	pages_mark(s, (uint32_t)first, pages, true);
 	s->async_busy++;
 	s->requests += k;

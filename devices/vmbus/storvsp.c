@@ -485,10 +485,9 @@ int storvsp_handle_batch_async(struct storvsp *s, const struct storvsp_request *
 		return 1;
 	for (size_t j = 0; j < k; j++)
 		rcs[a->df[j].at] = 0;
-	if (rc == 0)    /* answered before the backend (refused ones) */
-		deferred_replies(s, replies, a->df, a->cmds, k);
-	else
-		batch_flush(s, replies, a->df, k);
+	if (rc < 0)     /* a disk that cannot: the commands built above, run now */
+		scsi_disk_execute_batch(s->disk, a->cmds, k);
+	deferred_replies(s, replies, a->df, a->cmds, k);
 	a->n = 0;
 	return 0;
 }

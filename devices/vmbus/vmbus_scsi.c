@@ -370,16 +370,15 @@ drain:
 			b->n = (uint32_t)k;
 			int rc = storvsp_handle_batch_async(s->sv, s->rqs, (size_t)k, b->replies,
 							    b->rcs, &b->async, batch_ended, b);
+			int crc = complete_batch(s, b, false, notify);
 			if (rc == 1)
 				s->inflight++;
-			if (complete_batch(s, b, false, notify) < 0) {
-				if (rc != 1)
-					batch_put(s, b);
+			else
+				batch_put(s, b);    /* all answered: free again */
+			if (crc < 0) {
 				broke(s, "server-to-client");
 				break;
 			}
-			if (rc != 1)
-				batch_put(s, b);
 			/* A disk that answered at once (a host inside the signal): send it now. */
 			reap_locked(s, notify);
 			/* More to drain: publish these first (and signal under the lock), so that
